@@ -1,0 +1,98 @@
+"""Where the Kafka/ZooKeeper jars live and how to run a JVM from them.
+
+The jars are never in git: `scripts/install` runs Maven on the repository's `pom.xml`, which copies the
+pinned dependency set into a cache outside the tree (`$OPENMSK_CACHE`, default `~/.cache/openmsk`).
+This module only locates that set and builds `java` command lines the way `kafka-run-class.sh` does
+(see shared/reference/kafka-runtime.md §1.3), so brokers, ZooKeeper and the Kafka tools all share it.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+POM = REPO_ROOT / "pom.xml"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("OPENMSK_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "openmsk")
+    return Path(base)
+
+
+def pinned_kafka_version() -> str:
+    match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", POM.read_text())
+    if not match:
+        raise RuntimeError(f"{POM} does not pin <kafka.version>")
+    return match.group(1)
+
+
+class DistributionMissing(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class KafkaDistribution:
+    """One resolved jar set (`lib/kafka-<version>/*.jar`)."""
+
+    version: str
+    lib_dir: Path
+
+    @classmethod
+    def locate(cls, version: str | None = None) -> "KafkaDistribution":
+        version = version or pinned_kafka_version()
+        lib_dir = cache_dir() / "lib" / f"kafka-{version}"
+        if not (lib_dir / f"kafka_2.13-{version}.jar").exists():
+            raise DistributionMissing(
+                f"Kafka {version} jars not found in {lib_dir}; run scripts/install (it runs Maven on pom.xml)")
+        return cls(version, lib_dir)
+
+    @property
+    def classpath(self) -> str:
+        # kafka-run-class.sh puts every jar of libs/ on the classpath; a wildcard keeps the command short.
+        return str(self.lib_dir / "*")
+
+    @staticmethod
+    def java() -> str:
+        home = os.environ.get("JAVA_HOME")
+        if home and (Path(home) / "bin" / "java").exists():
+            return str(Path(home) / "bin" / "java")
+        found = shutil.which("java")
+        if not found:
+            raise DistributionMissing("no `java` on PATH; install OpenJDK 17")
+        return found
+
+    def java_command(self, main_class: str, args: list[str], *, heap: list[str], jvm_opts: list[str],
+                     log4j_config: Path | None, logs_dir: Path | None) -> list[str]:
+        cmd = [self.java(), *heap, *jvm_opts]
+        if logs_dir is not None:
+            cmd.append(f"-Dkafka.logs.dir={logs_dir}")
+        if log4j_config is not None:
+            cmd.append(f"-Dlog4j.configuration=file:{log4j_config}")
+        cmd += ["-cp", self.classpath, main_class, *args]
+        return cmd
+
+
+def install(version: str | None = None) -> KafkaDistribution:
+    """Resolve the pinned jar set with Maven (idempotent; used by scripts/install)."""
+    version = version or pinned_kafka_version()
+    try:
+        return KafkaDistribution.locate(version)
+    except DistributionMissing:
+        pass
+    out = cache_dir() / "lib" / f"kafka-{version}"
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+                    f"-DoutputDirectory={out}", "-DincludeScope=runtime"], check=True)
+    return KafkaDistribution.locate(version)
+
+
+# Kafka's own JVM tuning (kafka-run-class.sh KAFKA_JVM_PERFORMANCE_OPTS).
+KAFKA_JVM_PERFORMANCE_OPTS = [
+    "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent", "-XX:MaxInlineLevel=15", "-Djava.awt.headless=true",
+]

@@ -1,0 +1,193 @@
+"""LocalProcessPlacement: data-plane nodes as supervised child processes on this host.
+
+Each node runs in its own session (so a control-plane crash or Ctrl-C does not take brokers with it)
+with stdout/stderr appended to `<workdir>/logs/stdout.log`. `<workdir>/node.json` records pid, the
+kernel's start time of that pid and the spec hash: after a control-plane restart `observe` re-adopts a
+still-running node only if the pid still belongs to the process we started (pid reuse is detected by
+the start time), otherwise the node is reported exited and the reconciler starts it again.
+Stopping is graceful: SIGTERM to the process group, wait up to `grace`, SIGQUIT for a JVM thread
+dump into stdout.log, then SIGKILL.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from .placement import NodeSpec, NodeStatus
+
+log = logging.getLogger(__name__)
+
+
+def _proc_start_ticks(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # Field 22 (starttime); the command name (field 2) may contain spaces, so split after ')'.
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":       # zombie: exited, not yet reaped
+        return None
+    return int(fields[19])
+
+
+class LocalProcessPlacement:
+    def __init__(self) -> None:
+        self._children: dict[str, subprocess.Popen] = {}
+        self._workdirs: dict[str, Path] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    def register(self, name: str, workdir: Path) -> None:
+        """Tell the driver where an existing node lives (used when re-adopting after a restart)."""
+        self._workdirs[name] = Path(workdir)
+
+    # -- the Placement interface -------------------------------------------------------------
+    async def apply(self, spec: NodeSpec) -> NodeStatus:
+        async with self._lock(spec.name):
+            self._workdirs[spec.name] = spec.workdir
+            status = self._observe(spec.name)
+            if status.running:
+                return status
+            return self._start(spec)
+
+    async def observe(self, name: str) -> NodeStatus:
+        return self._observe(name)
+
+    async def replace(self, spec: NodeSpec, *, grace: float = 60.0) -> NodeStatus:
+        async with self._lock(spec.name):
+            self._workdirs[spec.name] = spec.workdir
+            await self._stop(spec.name, grace)
+            return self._start(spec)
+
+    async def delete(self, name: str, *, grace: float = 60.0, purge: bool = False) -> None:
+        async with self._lock(name):
+            await self._stop(name, grace)
+            workdir = self._workdirs.pop(name, None)
+            if purge and workdir is not None and workdir.exists():
+                shutil.rmtree(workdir, ignore_errors=True)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _record_path(self, name: str) -> Path | None:
+        workdir = self._workdirs.get(name)
+        return workdir / "node.json" if workdir else None
+
+    def _read_record(self, name: str) -> dict | None:
+        path = self._record_path(name)
+        if path is None or not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _observe(self, name: str) -> NodeStatus:
+        record = self._read_record(name)
+        workdir = self._workdirs.get(name)
+        log_file = workdir / "logs" / "stdout.log" if workdir else None
+        if record is None:
+            return NodeStatus(name, "absent", log_file=log_file)
+        pid = record["pid"]
+        child = self._children.get(name)
+        if child is not None and child.pid == pid:
+            code = child.poll()
+            if code is None:
+                return NodeStatus(name, "running", pid, None, record.get("spec_hash"),
+                                  record.get("started_at"), False, log_file)
+            self._children.pop(name, None)
+            record.update(exit_code=code, exited_at=time.time())
+            self._write_record(name, record)
+            return NodeStatus(name, "exited", pid, code, record.get("spec_hash"), record.get("started_at"),
+                              False, log_file)
+        if record.get("exited_at") is None and _proc_start_ticks(pid) == record.get("start_ticks"):
+            return NodeStatus(name, "running", pid, None, record.get("spec_hash"), record.get("started_at"),
+                              True, log_file)
+        return NodeStatus(name, "exited", pid, record.get("exit_code"), record.get("spec_hash"),
+                          record.get("started_at"), False, log_file)
+
+    def _write_record(self, name: str, record: dict) -> None:
+        path = self._record_path(name)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, path)
+
+    def _start(self, spec: NodeSpec) -> NodeStatus:
+        workdir = spec.workdir
+        (workdir / "logs").mkdir(parents=True, exist_ok=True)
+        for rel, content in spec.files.items():
+            target = workdir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+        for rel, content in spec.secret_files.items():
+            target = workdir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
+            os.chmod(target, 0o600)
+        stdout = open(workdir / "logs" / "stdout.log", "ab")
+        try:
+            stdout.write(f"\n=== openmsk: starting {spec.name} at {time.strftime('%Y-%m-%dT%H:%M:%S')} ===\n".encode())
+            stdout.flush()
+            env = {**os.environ, **spec.env}
+            child = subprocess.Popen(spec.command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=stdout,
+                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        finally:
+            stdout.close()
+        self._children[spec.name] = child
+        record = {"pid": child.pid, "start_ticks": _proc_start_ticks(child.pid), "spec_hash": spec.spec_hash(),
+                  "started_at": time.time(), "kind": spec.kind, "command": spec.command}
+        self._write_record(spec.name, record)
+        log.info("started %s (pid %d)", spec.name, child.pid)
+        return NodeStatus(spec.name, "running", child.pid, None, record["spec_hash"], record["started_at"],
+                          False, workdir / "logs" / "stdout.log")
+
+    async def _stop(self, name: str, grace: float) -> None:
+        status = self._observe(name)
+        if not status.running:
+            return
+        pid = status.pid
+        self._signal(pid, signal.SIGTERM)
+        if not await self._wait_gone(name, pid, grace):
+            log.warning("%s (pid %d) did not stop within %.0fs; thread dump, then SIGKILL", name, pid, grace)
+            self._signal(pid, signal.SIGQUIT)
+            await asyncio.sleep(0.5)
+            self._signal(pid, signal.SIGKILL)
+            await self._wait_gone(name, pid, 10.0)
+        record = self._read_record(name) or {}
+        if record.get("exited_at") is None:
+            record.update(exited_at=time.time(), stopped=True)
+            self._write_record(name, record)
+        self._children.pop(name, None)
+
+    @staticmethod
+    def _signal(pid: int, sig: int) -> None:
+        try:
+            os.killpg(pid, sig)          # the node is its own session/group leader
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    async def _wait_gone(self, name: str, pid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            child = self._children.get(name)
+            if child is not None and child.pid == pid:
+                if child.poll() is not None:
+                    return True
+            elif _proc_start_ticks(pid) is None:
+                return True
+            await asyncio.sleep(0.1)
+        return False

@@ -1,0 +1,66 @@
+"""The one interface through which the control plane places data-plane processes.
+
+A `NodeSpec` is everything a placement driver needs to run one broker or ZooKeeper node: rendered
+files, a command line, an address. All Kafka knowledge (configs, certificates, rolling order) is
+done before a spec is built, so a driver only materialises files and runs/stops a process. The first
+driver is `LocalProcessPlacement` (child processes on this host); a Kubernetes driver would implement
+the same four coroutines.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass
+class NodeSpec:
+    name: str                       # unique, stable: "<cluster-uuid>/broker-1"
+    kind: str                       # "broker" | "zookeeper"
+    workdir: Path                   # the node's own directory (configs, data, logs)
+    command: list[str]
+    files: dict[str, str] = field(default_factory=dict)      # path relative to workdir -> content
+    secret_files: dict[str, bytes] = field(default_factory=dict)  # written 0600 (keys, keystores)
+    env: dict[str, str] = field(default_factory=dict)
+    address: str = ""
+    ports: tuple[int, ...] = ()
+
+    def spec_hash(self) -> str:
+        digest = hashlib.sha256()
+        digest.update(json.dumps([self.command, sorted(self.files.items()), sorted(self.env.items())]).encode())
+        for name, content in sorted(self.secret_files.items()):
+            digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
+        return digest.hexdigest()[:16]
+
+
+@dataclass
+class NodeStatus:
+    name: str
+    phase: str                      # "running" | "exited" | "absent"
+    pid: int | None = None
+    exit_code: int | None = None
+    spec_hash: str | None = None
+    started_at: float | None = None
+    adopted: bool = False           # running, but started by an earlier control-plane process
+    log_file: Path | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.phase == "running"
+
+
+class Placement(Protocol):
+    async def apply(self, spec: NodeSpec) -> NodeStatus:
+        """Make the node run this spec: start it if absent/exited; no-op if already running it.
+        A running node with a different spec is left alone (rolling it is the caller's decision)."""
+
+    async def observe(self, name: str) -> NodeStatus:
+        """Current state of the node, without changing anything."""
+
+    async def replace(self, spec: NodeSpec, *, grace: float = 60.0) -> NodeStatus:
+        """Stop the node gracefully (if running) and start it with `spec`."""
+
+    async def delete(self, name: str, *, grace: float = 60.0, purge: bool = False) -> None:
+        """Stop the node (SIGTERM, then SIGKILL after `grace`); `purge` also removes its files."""

@@ -1,0 +1,122 @@
+"""Readiness probes that ask the real processes, never a sleep.
+
+* ZooKeeper: the `srvr` four-letter word; a node is ready when it reports `Mode: leader|follower`
+  (an up-but-not-in-quorum node answers "not currently serving requests").
+* Kafka: a Metadata v1 request on a broker listener; a broker is ready when it answers and lists
+  itself, and the cluster is ready when every expected broker id is registered. Speaking the wire
+  protocol directly keeps librdkafka/JVM clients out of the control plane.
+"""
+from __future__ import annotations
+
+import asyncio
+import ssl
+import struct
+from dataclasses import dataclass
+
+
+async def zk_four_letter(host: str, port: int, word: str, *, timeout: float = 3.0,
+                         ssl_context: ssl.SSLContext | None = None) -> str:
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(host, port, ssl=ssl_context, server_hostname=host if ssl_context else None),
+        timeout)
+    try:
+        writer.write(word.encode())
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(65536), timeout)
+        chunks = [data]
+        while data:
+            data = await asyncio.wait_for(reader.read(65536), timeout)
+            chunks.append(data)
+        return b"".join(chunks).decode(errors="replace")
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (ConnectionError, ssl.SSLError):
+            pass
+
+
+async def zk_mode(host: str, port: int = 2181, **kw) -> str | None:
+    """'leader' / 'follower' / 'standalone', or None if the node is not serving."""
+    try:
+        text = await zk_four_letter(host, port, "srvr", **kw)
+    except (OSError, asyncio.TimeoutError, ssl.SSLError):
+        return None
+    for line in text.splitlines():
+        if line.startswith("Mode:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+@dataclass
+class BrokerMetadata:
+    node_id: int
+    host: str
+    port: int
+    rack: str | None
+
+
+@dataclass
+class ClusterMetadata:
+    brokers: list[BrokerMetadata]
+    controller_id: int
+
+    @property
+    def broker_ids(self) -> set[int]:
+        return {b.node_id for b in self.brokers}
+
+
+def _metadata_request_v1(correlation_id: int) -> bytes:
+    client_id = b"openmsk-probe"
+    header = struct.pack(">hhih", 3, 1, correlation_id, len(client_id)) + client_id
+    body = struct.pack(">i", 0)            # empty topic array: brokers and controller only
+    payload = header + body
+    return struct.pack(">i", len(payload)) + payload
+
+
+def _parse_metadata_v1(data: bytes) -> ClusterMetadata:
+    offset = 4                             # correlation id
+    (count,) = struct.unpack_from(">i", data, offset)
+    offset += 4
+    brokers = []
+    for _ in range(count):
+        node_id, host_len = struct.unpack_from(">ih", data, offset)
+        offset += 6
+        host = data[offset:offset + host_len].decode()
+        offset += host_len
+        (port, rack_len) = struct.unpack_from(">ih", data, offset)
+        offset += 6
+        rack = None
+        if rack_len >= 0:
+            rack = data[offset:offset + rack_len].decode()
+            offset += rack_len
+        brokers.append(BrokerMetadata(node_id, host, port, rack))
+    (controller_id,) = struct.unpack_from(">i", data, offset)
+    return ClusterMetadata(brokers, controller_id)
+
+
+async def kafka_metadata(host: str, port: int, *, timeout: float = 5.0,
+                         ssl_context: ssl.SSLContext | None = None) -> ClusterMetadata:
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(host, port, ssl=ssl_context, server_hostname=host if ssl_context else None),
+        timeout)
+    try:
+        writer.write(_metadata_request_v1(1))
+        await writer.drain()
+        (size,) = struct.unpack(">i", await asyncio.wait_for(reader.readexactly(4), timeout))
+        data = await asyncio.wait_for(reader.readexactly(size), timeout)
+        return _parse_metadata_v1(data)
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (ConnectionError, ssl.SSLError):
+            pass
+
+
+async def try_kafka_metadata(host: str, port: int, **kw) -> ClusterMetadata | None:
+    try:
+        return await kafka_metadata(host, port, **kw)
+    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, struct.error, ssl.SSLError,
+            UnicodeDecodeError):
+        return None
