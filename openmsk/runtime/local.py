@@ -38,17 +38,16 @@ def _proc_start_ticks(pid: int) -> int | None:
 
 
 class LocalProcessPlacement:
-    def __init__(self) -> None:
+    def __init__(self, root: Path) -> None:
+        # A node named "<cluster>/<node>" lives in root/<cluster>/<node>, so observe() finds nodes
+        # started by an earlier control-plane process without being told.
+        self.root = Path(root)
         self._children: dict[str, subprocess.Popen] = {}
         self._workdirs: dict[str, Path] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
-
-    def register(self, name: str, workdir: Path) -> None:
-        """Tell the driver where an existing node lives (used when re-adopting after a restart)."""
-        self._workdirs[name] = Path(workdir)
 
     # -- the Placement interface -------------------------------------------------------------
     async def apply(self, spec: NodeSpec) -> NodeStatus:
@@ -71,18 +70,21 @@ class LocalProcessPlacement:
     async def delete(self, name: str, *, grace: float = 60.0, purge: bool = False) -> None:
         async with self._lock(name):
             await self._stop(name, grace)
-            workdir = self._workdirs.pop(name, None)
-            if purge and workdir is not None and workdir.exists():
+            workdir = self._workdir(name)
+            self._workdirs.pop(name, None)
+            if purge and workdir.exists():
                 shutil.rmtree(workdir, ignore_errors=True)
 
     # -- internals ---------------------------------------------------------------------------
-    def _record_path(self, name: str) -> Path | None:
-        workdir = self._workdirs.get(name)
-        return workdir / "node.json" if workdir else None
+    def _workdir(self, name: str) -> Path:
+        return self._workdirs.get(name) or self.root / name
+
+    def _record_path(self, name: str) -> Path:
+        return self._workdir(name) / "node.json"
 
     def _read_record(self, name: str) -> dict | None:
         path = self._record_path(name)
-        if path is None or not path.exists():
+        if not path.exists():
             return None
         try:
             return json.loads(path.read_text())
@@ -91,8 +93,7 @@ class LocalProcessPlacement:
 
     def _observe(self, name: str) -> NodeStatus:
         record = self._read_record(name)
-        workdir = self._workdirs.get(name)
-        log_file = workdir / "logs" / "stdout.log" if workdir else None
+        log_file = self._workdir(name) / "logs" / "stdout.log"
         if record is None:
             return NodeStatus(name, "absent", log_file=log_file)
         pid = record["pid"]

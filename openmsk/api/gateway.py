@@ -1,0 +1,189 @@
+"""aiohttp front door: one catch-all route serving every provider's AWS API.
+
+Per request, in order (each step a small function below):
+  1. read the raw body; keep ``request.raw_path`` percent-encoded (routing and signing);
+  2. authenticate (SigV4): the credential scope's service picks the provider;
+  3. detect the wire protocol of *this* request (CloudWatch speaks json and query);
+  4. parse -> validate -> call the ``@handler`` method -> serialize.
+Errors: ``ServiceException`` -> spec-shaped error in the request's protocol; auth failures
+-> 403 in that service's vocabulary; anything else -> logged 500 (never for deterministic
+client mistakes: the CLI retries 5xx). ``GET /_openmsk/health`` is unsigned.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Callable, Iterable
+
+from aiohttp import web
+from botocore.model import ServiceModel
+
+from . import specs
+from .core import Provider, RequestContext, ServiceException, current_service_model, not_implemented
+from .protocols import get_protocol
+from .sigv4 import AuthError, SigV4Verifier, parse_authorization
+from .validate import validate
+
+log = logging.getLogger("openmsk.api")
+
+MAX_BODY = 16 * 1024 * 1024
+
+#: Generic AuthError code -> per-protocol error code.
+_AUTH_CODES = {
+    "query": {"MissingAuthenticationTokenException": "MissingAuthenticationToken",
+              "IncompleteSignatureException": "IncompleteSignature",
+              "UnrecognizedClientException": "InvalidClientTokenId",
+              "InvalidSignatureException": "SignatureDoesNotMatch"},
+}
+
+
+class _Route:
+    def __init__(self, provider: Provider):
+        self.provider = provider
+        self.model: ServiceModel = specs.load_service_model(provider.service_name)
+        self.handlers = provider.dispatch_table()
+        self.protocols = specs.supported_protocols(self.model)
+
+
+def detect_protocol(model: ServiceModel, method: str, raw_path: str, headers, body: bytes) -> str:
+    """Protocol of this request among those the model supports (X-Amz-Target > Action= > default)."""
+    protocols = specs.supported_protocols(model)
+    if "json" in protocols and headers.get("X-Amz-Target"):
+        return "json"
+    form = "application/x-www-form-urlencoded" in (headers.get("Content-Type") or "")
+    if form or "Action=" in raw_path.partition("?")[2]:
+        for p in ("ec2", "query"):
+            if p in protocols:
+                return p
+    for p in ("rest-json", "json", "ec2", "query"):     # supported ones, model order aside
+        if p in protocols:
+            return p
+    raise ServiceException("UnsupportedProtocolException",
+                           f"openmsk does not support the {model.protocol} protocol", status_code=400)
+
+
+def _guess_service(routes: dict[str, _Route], raw_path: str, headers, body: bytes) -> str | None:
+    """Best-effort service of an unauthenticated request (to answer in its protocol)."""
+    auth = parse_authorization(headers.get("Authorization"))
+    if auth:
+        return auth["service"]
+    target = (headers.get("X-Amz-Target") or "").rpartition(".")[0]
+    form = raw_path.partition("?")[2] + "&" + body[:4096].decode("latin-1")
+    for name, route in routes.items():
+        if target and route.model.metadata.get("targetPrefix") == target:
+            return name
+        if f"Version={route.model.api_version}" in form and "Action=" in form:
+            return name
+        if route.model.protocol == "rest-json" and not target and rest_json_matches(route.model, raw_path):
+            return name
+    return None
+
+
+def rest_json_matches(model: ServiceModel, raw_path: str) -> bool:
+    path = raw_path.partition("?")[0].strip("/")
+    first = path.split("/")[0] if path else ""
+    for name in model.operation_names:
+        uri = model.operation_model(name).http["requestUri"].strip("/")
+        if first and uri.split("/")[0] == first:
+            return True
+    return False
+
+
+def _error_response(model, protocol, op, exc: ServiceException, request_id) -> web.Response:
+    status, headers, body = get_protocol(protocol).serialize_error(model, op, exc, request_id)
+    headers.setdefault("x-amzn-RequestId", request_id)
+    return web.Response(status=status, headers=headers, body=body)
+
+
+def _auth_error(routes, err: AuthError, raw_path, headers, body, request_id) -> web.Response:
+    service = err.service or _guess_service(routes, raw_path, headers, body)
+    route = routes.get(service or "")
+    if route is None:
+        exc = ServiceException(err.code, err.message, status_code=403)
+        return _error_response(None, "rest-json", None, exc, request_id)
+    try:
+        protocol = detect_protocol(route.model, "POST", raw_path, headers, body)
+    except ServiceException:
+        protocol = "rest-json"
+    if protocol == "rest-json":
+        code = "ForbiddenException"
+    elif protocol == "ec2":
+        code = "AuthFailure"
+    else:
+        code = _AUTH_CODES.get(protocol, {}).get(err.code, err.code)
+    if protocol == "json" and "awsQueryCompatible" in route.model.metadata:
+        code = _AUTH_CODES["query"].get(err.code, err.code)   # __type and x-amzn-query-error agree
+    return _error_response(route.model, protocol, None, ServiceException(code, err.message, status_code=403),
+                           request_id)
+
+
+def _internal_error(model: ServiceModel, protocol: str) -> ServiceException:
+    for code in ("InternalServerErrorException", "InternalServiceFault", "InternalServerException"):
+        if specs.find_error_shape(model, code):
+            return ServiceException(code, "An internal error occurred in openmsk.", status_code=500,
+                                    sender_fault=False)
+    code = "InternalError" if protocol in ("ec2", "query") else "InternalFailure"
+    return ServiceException(code, "An internal error occurred in openmsk.", status_code=500, sender_fault=False)
+
+
+def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str | None],
+               account_id: str = "123456789012") -> web.Application:
+    routes: dict[str, _Route] = {}
+    for provider in providers:
+        provider.check_operations()
+        routes[provider.service_name] = _Route(provider)
+    verifier = SigV4Verifier(lookup_secret)
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def dispatch(request: web.Request) -> web.Response:
+        request_id = str(uuid.uuid4())
+        raw_path, headers, method = request.raw_path, request.headers, request.method
+        body = await request.read()
+        try:
+            cred = verifier.verify(method, raw_path, headers, body)
+        except AuthError as err:
+            log.info("auth failure %s %s: %s", method, raw_path.partition("?")[0], err.code)
+            return _auth_error(routes, err, raw_path, headers, body, request_id)
+        route = routes.get(cred.service)
+        if route is None:
+            exc = ServiceException("UnknownServiceException",
+                                   f"Service {cred.service} is not served by openmsk", status_code=400)
+            return _error_response(None, "rest-json", None, exc, request_id)
+        model, protocol, op = route.model, "rest-json", None
+        token = current_service_model.set(model)
+        try:
+            protocol = detect_protocol(model, method, raw_path, headers, body)
+            codec = get_protocol(protocol)
+            op, params = codec.parse_request(model, method, raw_path, headers, body)
+            fn = route.handlers.get(op.name)
+            if fn is None:
+                raise not_implemented(op.name, protocol)
+            validate(op, params)
+            ctx = RequestContext(service=cred.service, operation_name=op.name, operation=op,
+                                 region=cred.region, account_id=account_id,
+                                 access_key_id=cred.access_key_id, request_id=request_id,
+                                 protocol=protocol, headers=headers, host=headers.get("Host", ""),
+                                 service_model=model)
+            result = await fn(ctx, params)
+            status, out_headers, out_body = codec.serialize_response(op, result or {}, request_id)
+            out_headers.setdefault("x-amzn-RequestId", request_id)
+            return web.Response(status=status, headers=out_headers, body=out_body)
+        except ServiceException as exc:
+            if exc.status_code >= 500:
+                log.warning("%s.%s -> %s (%s)", cred.service, op.name if op else "?", exc.code, exc.status_code)
+            return _error_response(model, protocol, op, exc, request_id)
+        except Exception:
+            log.exception("internal error in %s.%s (request %s)", cred.service, op.name if op else "?",
+                          request_id)
+            return _error_response(model, protocol, op, _internal_error(model, protocol), request_id)
+        finally:
+            current_service_model.reset(token)
+
+    # auto_decompress=False: SigV4 signs the *compressed* bytes of gzip bodies (PutMetricData);
+    # the protocol parsers gunzip after verification.
+    app = web.Application(client_max_size=MAX_BODY, handler_args={"auto_decompress": False})
+    app.router.add_get("/_openmsk/health", health)
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app

@@ -1,0 +1,116 @@
+"""JSON <-> boto3-shaped Python walk over botocore shapes (used by rest_json and json_rpc).
+
+``decode`` (wire -> Python) is lenient about types it cannot convert: a string where an
+integer is expected is kept as-is so ``validate`` reports a 400 with the member name.
+Unknown members and JSON ``null``s are dropped (newer clients may send members our model
+does not know). ``encode`` (Python -> wire) drops ``None`` and keys not in the shape.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import json
+from typing import Any
+
+from ._common import ProtocolParseError, b64decode, b64encode, format_timestamp, to_datetime, wire_name
+
+
+class JSONCodec:
+    def __init__(self, timestamp_format: str, iso_always_ms: bool = False):
+        self.timestamp_format = timestamp_format
+        self.iso_always_ms = iso_always_ms
+
+    # ---- wire -> Python -------------------------------------------------------------
+    def decode(self, shape, value: Any) -> Any:
+        return getattr(self, f"_decode_{shape.type_name}", self._decode_scalar)(shape, value)
+
+    def decode_members(self, shape, obj: dict, members=None) -> dict:
+        out = {}
+        for name, member in (members or shape.members).items():
+            wire = wire_name(name, member)
+            if wire in obj and obj[wire] is not None:
+                out[name] = self.decode(member, obj[wire])
+        return out
+
+    def _decode_structure(self, shape, value):
+        return self.decode_members(shape, value) if isinstance(value, dict) else value
+
+    def _decode_list(self, shape, value):
+        if not isinstance(value, list):
+            return value
+        return [self.decode(shape.member, v) for v in value]
+
+    def _decode_map(self, shape, value):
+        if not isinstance(value, dict):
+            return value
+        return {k: self.decode(shape.value, v) for k, v in value.items() if v is not None}
+
+    def _decode_timestamp(self, shape, value):
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            return to_datetime(value)
+        raise ProtocolParseError(f"Invalid timestamp value: {value!r}")
+
+    def _decode_blob(self, shape, value):
+        return b64decode(value)
+
+    def _decode_integer(self, shape, value):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
+    _decode_long = _decode_integer
+
+    def _decode_scalar(self, shape, value):
+        return value
+
+    # ---- Python -> wire -------------------------------------------------------------
+    def encode(self, shape, value: Any) -> Any:
+        return getattr(self, f"_encode_{shape.type_name}", self._encode_scalar)(shape, value)
+
+    def encode_members(self, shape, value: dict, members=None) -> dict:
+        out = {}
+        for name, member in (members or shape.members).items():
+            v = value.get(name)
+            if v is not None:
+                out[wire_name(name, member)] = self.encode(member, v)
+        return out
+
+    def _encode_structure(self, shape, value):
+        return self.encode_members(shape, value)
+
+    def _encode_list(self, shape, value):
+        return [self.encode(shape.member, v) for v in value]
+
+    def _encode_map(self, shape, value):
+        return {str(k): self.encode(shape.value, v) for k, v in value.items() if v is not None}
+
+    def _encode_timestamp(self, shape, value):
+        fmt = shape.serialization.get("timestampFormat", self.timestamp_format)
+        return format_timestamp(value, fmt, always_ms=self.iso_always_ms)
+
+    def _encode_blob(self, shape, value):
+        return b64encode(value)
+
+    def _encode_scalar(self, shape, value):
+        if isinstance(value, decimal.Decimal):
+            return float(value)
+        if isinstance(value, _dt.datetime):
+            return format_timestamp(value, self.timestamp_format, always_ms=self.iso_always_ms)
+        return value
+
+
+def loads_object(body: bytes) -> dict:
+    """Parse a JSON request body that must be an object; empty body -> {}."""
+    if not body or not body.strip():
+        return {}
+    try:
+        obj = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ProtocolParseError(f"Request body is not valid JSON: {e}") from e
+    if not isinstance(obj, dict):
+        raise ProtocolParseError("Request body must be a JSON object")
+    return obj
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

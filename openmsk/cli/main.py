@@ -1,0 +1,137 @@
+"""The `openmsk` command: run the service and the things the AWS CLI does not cover.
+
+Exit codes: 0 success, 1 operation failed (e.g. cluster FAILED), 2 usage error, 3 service unreachable.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shlex
+import sys
+import urllib.request
+from pathlib import Path
+
+from .. import config
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+def _data_dir(args) -> Path:
+    return Path(args.data_dir) if args.data_dir else config.default_data_dir()
+
+
+def _endpoint(args) -> str:
+    host, port = config.read_endpoint(_data_dir(args))
+    if getattr(args, "port", None):
+        port = args.port
+    return f"http://{host}:{port}"
+
+
+def _service_up(endpoint: str) -> bool:
+    try:
+        with urllib.request.urlopen(endpoint + "/_openmsk/health", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def cmd_serve(args) -> int:
+    from ..server import serve
+    data_dir = _data_dir(args)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _setup_logging(args.log_level, data_dir)
+    on_ready = None
+    if args.demo:
+        from .demo import run_demo
+        on_ready = run_demo
+    asyncio.run(serve(args.host, args.port, data_dir, stop_data_plane_on_exit=args.stop_data_plane_on_exit,
+                      on_ready=on_ready))
+    return EXIT_OK
+
+
+def cmd_env(args) -> int:
+    data_dir = _data_dir(args)
+    try:
+        creds = config.credentials(data_dir, create=False)
+    except FileNotFoundError as exc:
+        print(f"openmsk env: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    region = args.region or config.DEFAULT_REGION
+    for key, value in (("AWS_ENDPOINT_URL", _endpoint(args)), ("AWS_ACCESS_KEY_ID", creds.access_key_id),
+                       ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key), ("AWS_DEFAULT_REGION", region)):
+        print(f"export {key}={shlex.quote(value)}")
+    return EXIT_OK
+
+
+def cmd_ca_cert(args) -> int:
+    path = _data_dir(args) / "pki" / "ca.pem"
+    if not path.exists():
+        print(f"openmsk ca-cert: no CA yet at {path}; start the service once with `openmsk serve`", file=sys.stderr)
+        return EXIT_FAILED
+    print(path)
+    return EXIT_OK
+
+
+def cmd_down(args) -> int:
+    data_dir = _data_dir(args)
+    if _service_up(_endpoint(args)):
+        print("openmsk down: the service is running and would restart the nodes; stop `openmsk serve` first "
+              "(or delete clusters with `aws kafka delete-cluster`)", file=sys.stderr)
+        return EXIT_FAILED
+    from ..control.plane import ControlPlane
+
+    async def run():
+        plane = ControlPlane(data_dir, config.ACCOUNT_ID)
+        await plane.stop_data_plane()
+        plane.store.close()
+    asyncio.run(run())
+    print("all brokers and ZooKeeper nodes stopped; `openmsk serve` starts them again")
+    return EXIT_OK
+
+
+def _setup_logging(level: str, data_dir: Path) -> None:
+    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=getattr(logging, level.upper()), format=fmt,
+                        handlers=[logging.StreamHandler(), logging.FileHandler(data_dir / "logs" / "openmsk.log")])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="openmsk", description="Amazon MSK-compatible Kafka clusters on this machine.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name, fn, help):
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--data-dir", help=f"state directory (default {config.default_data_dir()})")
+        p.set_defaults(fn=fn)
+        return p
+
+    p = add("serve", cmd_serve, "run the control plane and its AWS-compatible endpoint in the foreground")
+    p.add_argument("--host", default=config.DEFAULT_HOST, help="loopback address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=config.DEFAULT_PORT, help="port (default 9700)")
+    p.add_argument("--demo", action="store_true", help="create a demo 3-zone cluster and show how to use it")
+    p.add_argument("--stop-data-plane-on-exit", action="store_true",
+                   help="stop all brokers and ZooKeeper nodes when the service exits (default: leave them running)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    p = add("env", cmd_env, "print export lines that point the aws CLI and SDKs at openmsk")
+    p.add_argument("--port", type=int, help="override the port recorded by `openmsk serve`")
+    p.add_argument("--region", help=f"AWS_DEFAULT_REGION to print (default {config.DEFAULT_REGION})")
+
+    add("ca-cert", cmd_ca_cert, "print the path of the CA certificate (PEM) that signs broker certificates")
+    add("down", cmd_down, "stop every broker and ZooKeeper node (the service must not be running)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "fn", None):
+        parser.print_help()
+        return EXIT_USAGE
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

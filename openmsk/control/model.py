@@ -1,0 +1,74 @@
+"""Shapes of the stored documents and the identifiers MSK hands out.
+
+A cluster document keeps the user's desired state (`Spec`, the CreateCluster request in boto3 form)
+apart from what the control plane decided (`Brokers`, `ZooKeeperNodes`: ids, zones, addresses) and
+what it observed (`State`, `StateInfo`, `Events`). Operation documents are ClusterOperationInfo in
+boto3 form. Timestamps are stored as ISO-8601 strings with a `Z`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import random
+import string
+import uuid
+
+# Cluster states (botocore ClusterState) and which of them accept update APIs.
+CREATING, ACTIVE, DELETING, FAILED, HEALING, UPDATING = "CREATING", "ACTIVE", "DELETING", "FAILED", "HEALING", "UPDATING"
+MAINTENANCE, REBOOTING_BROKER = "MAINTENANCE", "REBOOTING_BROKER"
+
+# Operation states as MSK reports them (and as Terraform's waiters expect).
+OP_PENDING, OP_IN_PROGRESS, OP_COMPLETE, OP_FAILED = "PENDING", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE", "UPDATE_FAILED"
+STEP_PENDING, STEP_IN_PROGRESS, STEP_COMPLETE, STEP_FAILED = "PENDING", "IN_PROGRESS", "COMPLETED", "FAILED"
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_iso(value: str) -> dt.datetime:
+    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+
+
+def new_current_version() -> str:
+    return "K" + "".join(random.choices(string.ascii_uppercase + string.digits, k=13))
+
+
+def cluster_arn(region: str, account: str, name: str, cluster_uuid: str) -> str:
+    return f"arn:aws:kafka:{region}:{account}:cluster/{name}/{cluster_uuid}"
+
+
+def configuration_arn(region: str, account: str, name: str) -> str:
+    return f"arn:aws:kafka:{region}:{account}:configuration/{name}/{uuid.uuid4()}-{random.randint(1, 25)}"
+
+
+def operation_arn(cluster: dict) -> str:
+    return (f"arn:aws:kafka:{cluster['Region']}:{cluster['AccountId']}:cluster-operation/"
+            f"{cluster['ClusterName']}/{cluster['Uuid']}/{uuid.uuid4()}")
+
+
+def node_arn(cluster: dict, node_uuid: str) -> str:
+    return f"arn:aws:kafka:{cluster['Region']}:{cluster['AccountId']}:broker/{cluster['ClusterName']}/{cluster['Uuid']}/{node_uuid}"
+
+
+def new_operation(cluster: dict, operation_type: str, steps: list[str], *, source: dict | None = None,
+                  target: dict | None = None) -> dict:
+    op = {
+        "ClusterArn": cluster["ClusterArn"],
+        "OperationArn": operation_arn(cluster),
+        "CreationTime": now_iso(),
+        "OperationState": OP_PENDING,
+        "OperationType": operation_type,
+        "OperationSteps": [{"StepName": s, "StepInfo": {"StepStatus": STEP_PENDING}} for s in steps],
+    }
+    if source is not None:
+        op["SourceClusterInfo"] = source
+    if target is not None:
+        op["TargetClusterInfo"] = target
+    return op
+
+
+def add_event(cluster: dict, message: str, limit: int = 50) -> None:
+    """Keep the last `limit` notable events (crashes, healing, failures) for `openmsk status`."""
+    events = cluster.setdefault("Events", [])
+    events.append({"Time": now_iso(), "Message": message})
+    del events[:-limit]

@@ -1,0 +1,234 @@
+"""ControlPlane: owns the store, the placement driver and one reconcile task per cluster.
+
+Services call `create_cluster`, `delete_cluster`, ... which write desired state and return at once;
+the work happens in background reconciles, visible as cluster operations. A supervisor loop watches
+every node of ACTIVE clusters: a node that exits unexpectedly is reported (log + cluster event),
+the cluster goes HEALING and the reconciler restarts the node, as MSK replaces unhealthy brokers.
+Stopping the control plane leaves the data plane running (as on MSK, brokers do not depend on the
+control plane); on the next start the reconciler re-adopts running nodes and restarts missing ones.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from ..runtime.distribution import KafkaDistribution
+from ..runtime.local import LocalProcessPlacement
+from ..runtime.pki import CertificateAuthority
+from . import model
+from .layout import ClusterLayout
+from .network import Network
+from .reconciler import ClusterReconciler
+from .store import Store
+from .tls import control_plane_client
+
+log = logging.getLogger(__name__)
+
+SUPERVISE_INTERVAL = 1.0
+HEAL_RETRY_DELAY = 15.0
+
+
+class ControlPlane:
+    def __init__(self, data_dir: Path, account_id: str = "123456789012", *, placement=None,
+                 distribution: KafkaDistribution | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.account_id = account_id
+        self.store = Store(self.data_dir / "openmsk.db")
+        self.network = Network(self.store, account_id)
+        self.ca = CertificateAuthority(self.data_dir / "pki")
+        self.probe_ssl_context = self.ca.client_context(control_plane_client(self.ca, self.data_dir / "pki"),
+                                                        self.data_dir / "pki")
+        self.placement = placement or LocalProcessPlacement(self.data_dir / "clusters")
+        self._distribution = distribution
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._again: set[str] = set()
+        self._supervisor: asyncio.Task | None = None
+
+    @property
+    def distribution(self) -> KafkaDistribution:
+        if self._distribution is None:
+            self._distribution = KafkaDistribution.locate()
+        return self._distribution
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        for cluster in self.store.list("cluster"):
+            self.submit(cluster["ClusterArn"])
+        self._supervisor = asyncio.create_task(self._supervise(), name="supervisor")
+
+    async def stop(self) -> None:
+        tasks = [t for t in [self._supervisor, *self._tasks.values()] if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.store.close()
+
+    async def stop_data_plane(self) -> None:
+        """Stop every node of every cluster (desired state is kept; the next start restarts them)."""
+        for cluster in self.store.list("cluster"):
+            await ClusterReconciler(self, cluster["ClusterArn"]).stop_all_nodes(cluster, grace=30.0)
+
+    # -- documents -------------------------------------------------------------------------------
+    def load_cluster(self, arn: str) -> dict | None:
+        return self.store.get("cluster", arn)
+
+    def save_cluster(self, cluster: dict) -> None:
+        self.store.put("cluster", cluster["ClusterArn"], cluster, region=cluster["Region"])
+
+    def cluster_dir(self, cluster: dict) -> Path:
+        return self.data_dir / "clusters" / cluster["Uuid"]
+
+    def clusters(self, region: str) -> list[dict]:
+        return self.store.list("cluster", region=region)
+
+    def operations(self, cluster_arn: str) -> list[dict]:
+        return self.store.list("operation", parent=cluster_arn)
+
+    def allocate_slot(self) -> int:
+        used = {c["Slot"] for c in self.store.list("cluster")}
+        for slot in range(1, 251):
+            if slot not in used:
+                return slot
+        raise RuntimeError("no free cluster slot (250 clusters per installation)")
+
+    # -- commands from the services layer ---------------------------------------------------------
+    def create_cluster(self, cluster: dict, steps: list[str]) -> dict:
+        op = model.new_operation(cluster, "CREATE", steps)
+        cluster["ActiveOperationArn"] = op["OperationArn"]
+        self.store.put("operation", op["OperationArn"], op, region=cluster["Region"], parent=cluster["ClusterArn"])
+        self.save_cluster(cluster)
+        self.submit(cluster["ClusterArn"])
+        return op
+
+    def delete_cluster(self, cluster: dict) -> dict:
+        previous = cluster.get("ActiveOperationArn")
+        if previous:
+            prev = self.store.get("operation", previous)
+            if prev and prev["OperationState"] in (model.OP_PENDING, model.OP_IN_PROGRESS):
+                prev.update(OperationState=model.OP_FAILED, EndTime=model.now_iso(),
+                            ErrorInfo={"ErrorCode": "CANCELLED", "ErrorString": "Cluster deletion requested"})
+                self.store.put("operation", previous, prev, region=cluster["Region"], parent=cluster["ClusterArn"])
+        op = model.new_operation(cluster, "DELETE", ["STOP_NODES"])
+        cluster.update(State=model.DELETING, ActiveOperationArn=op["OperationArn"])
+        self.store.put("operation", op["OperationArn"], op, region=cluster["Region"], parent=cluster["ClusterArn"])
+        self.save_cluster(cluster)
+        self.submit(cluster["ClusterArn"], restart=True)
+        return op
+
+    # -- bookkeeping used by the reconciler --------------------------------------------------------
+    def _active_operation(self, cluster: dict) -> dict | None:
+        arn = cluster.get("ActiveOperationArn")
+        return self.store.get("operation", arn) if arn else None
+
+    def set_operation_step(self, cluster: dict, step: str, status: str) -> None:
+        op = self._active_operation(cluster)
+        if op is None:
+            return
+        if op["OperationState"] == model.OP_PENDING:
+            op["OperationState"] = model.OP_IN_PROGRESS
+        steps = op.setdefault("OperationSteps", [])
+        entry = next((s for s in steps if s["StepName"] == step), None)
+        if entry is None:
+            entry = {"StepName": step, "StepInfo": {}}
+            steps.append(entry)
+        entry["StepInfo"]["StepStatus"] = status
+        self.store.put("operation", op["OperationArn"], op, region=cluster["Region"], parent=cluster["ClusterArn"])
+
+    def note_started(self, cluster: dict, node_name: str, status) -> None:
+        if status.adopted:
+            return
+        fresh = self.load_cluster(cluster["ClusterArn"]) or cluster
+        if fresh["State"] not in (model.CREATING,):
+            model.add_event(fresh, f"{node_name.split('/')[-1]} started (pid {status.pid})")
+            self.save_cluster(fresh)
+
+    def finish_operation(self, cluster: dict, *, ok: bool, state: str, error: tuple[str, str] | None = None,
+                         state_info: dict | None = None) -> None:
+        fresh = self.load_cluster(cluster["ClusterArn"])
+        if fresh is None or fresh["State"] == model.DELETING:
+            return                      # a delete overtook this reconcile; it owns the record now
+        op = self._active_operation(fresh)
+        if op is not None:
+            op.update(OperationState=model.OP_COMPLETE if ok else model.OP_FAILED, EndTime=model.now_iso())
+            if error:
+                op["ErrorInfo"] = {"ErrorCode": error[0], "ErrorString": error[1]}
+            self.store.put("operation", op["OperationArn"], op, region=fresh["Region"], parent=fresh["ClusterArn"])
+        if fresh["State"] != state:
+            model.add_event(fresh, f"state {fresh['State']} -> {state}")
+        fresh["State"] = state
+        fresh.pop("ActiveOperationArn", None)
+        if state_info:
+            fresh["StateInfo"] = state_info
+        else:
+            fresh.pop("StateInfo", None)
+        self.save_cluster(fresh)
+
+    def finish_deletion(self, cluster: dict) -> None:
+        for op in self.operations(cluster["ClusterArn"]):
+            self.store.delete("operation", op["OperationArn"])
+        self.store.delete("cluster", cluster["ClusterArn"])
+        log.info("cluster %s deleted", cluster["ClusterName"])
+
+    # -- reconcile scheduling ----------------------------------------------------------------------
+    def submit(self, arn: str, *, restart: bool = False) -> None:
+        task = self._tasks.get(arn)
+        if task is not None and not task.done():
+            if restart:
+                task.cancel()           # deletion wins over an in-flight create/heal
+            else:
+                self._again.add(arn)
+                return
+        self._tasks[arn] = asyncio.create_task(self._run(arn, task if restart else None), name=f"reconcile {arn}")
+
+    async def _run(self, arn: str, previous: asyncio.Task | None) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        while True:
+            self._again.discard(arn)
+            try:
+                await ClusterReconciler(self, arn).reconcile()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconcile of %s crashed; retrying in %.0fs", arn, HEAL_RETRY_DELAY)
+                await asyncio.sleep(HEAL_RETRY_DELAY)
+                self._again.add(arn)
+            if arn not in self._again:
+                return
+
+    def busy(self, arn: str) -> bool:
+        task = self._tasks.get(arn)
+        return task is not None and not task.done()
+
+    # -- supervision -----------------------------------------------------------------------------
+    async def _supervise(self) -> None:
+        while True:
+            await asyncio.sleep(SUPERVISE_INTERVAL)
+            try:
+                await self._check_nodes()
+            except Exception:
+                log.exception("supervisor pass failed")
+
+    async def _check_nodes(self) -> None:
+        for cluster in self.store.list("cluster"):
+            if cluster["State"] != model.ACTIVE or self.busy(cluster["ClusterArn"]):
+                continue
+            layout = ClusterLayout(cluster, self.cluster_dir(cluster))
+            nodes = [*layout.zookeeper_nodes(), *layout.brokers()]
+            down = []
+            for node in nodes:
+                status = await self.placement.observe(node.name)
+                if not status.running:
+                    down.append((node.name.split("/")[-1], status))
+            if not down:
+                continue
+            for name, status in down:
+                code = "unknown" if status.exit_code is None else status.exit_code
+                log.warning("cluster %s: %s exited unexpectedly (exit code %s); healing",
+                            cluster["ClusterName"], name, code)
+                model.add_event(cluster, f"{name} exited unexpectedly (exit code {code}); replacing it")
+            cluster["State"] = model.HEALING
+            self.save_cluster(cluster)
+            self.submit(cluster["ClusterArn"])

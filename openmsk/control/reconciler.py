@@ -1,0 +1,166 @@
+"""ClusterReconciler: drives one cluster from its stored desired state to running processes.
+
+`reconcile()` is the table of contents (after Strimzi's KafkaReconciler): an ordered chain of small
+steps, each idempotent ("completes when ..."), so running it again after a crash or a control-plane
+restart simply continues. Order matters where commented.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from typing import TYPE_CHECKING
+
+from . import model
+from .layout import ClusterLayout, broker_listeners, needs_tls
+from .tls import broker_tls_properties, node_certificate
+
+if TYPE_CHECKING:
+    from .plane import ControlPlane
+
+log = logging.getLogger(__name__)
+
+ZOOKEEPER_READY_TIMEOUT = 120.0
+BROKERS_READY_TIMEOUT = 240.0
+
+
+class ReconcileFailed(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class ClusterReconciler:
+    def __init__(self, plane: "ControlPlane", cluster_arn: str) -> None:
+        self.plane = plane
+        self.arn = cluster_arn
+
+    # -- the table of contents -----------------------------------------------------------------
+    async def reconcile(self) -> None:
+        cluster = self.plane.load_cluster(self.arn)
+        if cluster is None:
+            return
+        state = cluster["State"]
+        if state == model.DELETING:
+            await self.delete_cluster(cluster)
+            return
+        if state == model.FAILED:
+            await self.stop_all_nodes(cluster, grace=10.0)
+            return
+        try:
+            await self.step(cluster, "PREPARE", self.prepare_directories)
+            # ZooKeeper first: brokers cannot register without a quorum.
+            await self.step(cluster, "START_ZOOKEEPER", self.zookeeper_nodes_running)
+            await self.step(cluster, "ZOOKEEPER_QUORUM", self.zookeeper_quorum_ready)
+            await self.step(cluster, "START_BROKERS", self.brokers_running)
+            await self.step(cluster, "BROKERS_REGISTERED", self.brokers_registered)
+        except ReconcileFailed as failure:
+            await self.mark_failed(cluster, failure)
+            return
+        await self.mark_active(cluster)
+
+    # -- steps ---------------------------------------------------------------------------------
+    async def step(self, cluster: dict, name: str, fn) -> None:
+        self.plane.set_operation_step(cluster, name, model.STEP_IN_PROGRESS)
+        try:
+            await fn(cluster)
+        except ReconcileFailed:
+            self.plane.set_operation_step(cluster, name, model.STEP_FAILED)
+            raise
+        self.plane.set_operation_step(cluster, name, model.STEP_COMPLETE)
+
+    async def prepare_directories(self, cluster: dict) -> None:
+        """Completes when the cluster's directory exists."""
+        self.plane.cluster_dir(cluster).mkdir(parents=True, exist_ok=True)
+
+    async def zookeeper_nodes_running(self, cluster: dict) -> None:
+        """Completes when every ZooKeeper node process is running (started now or already)."""
+        for node in self.layout(cluster).zookeeper_nodes():
+            status = await self.plane.placement.apply(node.spec(self.plane.distribution))
+            self.plane.note_started(cluster, node.name, status)
+
+    async def zookeeper_quorum_ready(self, cluster: dict) -> None:
+        """Completes when every node serves as leader or follower."""
+        nodes = self.layout(cluster).zookeeper_nodes()
+        await self.wait_until(cluster, nodes, ZOOKEEPER_READY_TIMEOUT, "ZooKeeper ensemble")
+
+    async def brokers_running(self, cluster: dict) -> None:
+        """Completes when every broker process is running."""
+        layout = self.layout(cluster)
+        for broker in self.configured_brokers(cluster, layout):
+            spec = broker.spec(self.plane.distribution, secret_files=self.broker_secrets(cluster, broker))
+            status = await self.plane.placement.apply(spec)
+            self.plane.note_started(cluster, broker.name, status)
+
+    async def brokers_registered(self, cluster: dict) -> None:
+        """Completes when every broker answers metadata requests and lists itself."""
+        brokers = self.configured_brokers(cluster, self.layout(cluster))
+        await self.wait_until(cluster, brokers, BROKERS_READY_TIMEOUT, "brokers")
+
+    # -- building blocks -----------------------------------------------------------------------
+    def layout(self, cluster: dict) -> ClusterLayout:
+        return ClusterLayout(cluster, self.plane.cluster_dir(cluster))
+
+    def configured_brokers(self, cluster: dict, layout: ClusterLayout):
+        brokers = layout.brokers()
+        _, inter = broker_listeners(cluster)
+        for broker in brokers:
+            if needs_tls(cluster):
+                broker.config.extra_managed.update(broker_tls_properties(self.plane.ca, broker.workdir, inter))
+            broker.probe_port = 9093        # the replication listener exists on every broker
+            broker.probe_ssl = self.plane.probe_ssl_context if inter == "REPLICATION_SECURE" else None
+        return brokers
+
+    def broker_secrets(self, cluster: dict, broker) -> dict[str, bytes]:
+        if not needs_tls(cluster):
+            return {}
+        pem = node_certificate(self.plane.ca, broker.workdir, f"b-{broker.config.broker_id}", broker.config.host)
+        return {"tls/keystore.pem": pem}
+
+    async def wait_until(self, cluster: dict, nodes, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(nodes)
+        while pending:
+            still = []
+            for node in pending:
+                if await node.ready():
+                    continue
+                status = await self.plane.placement.observe(node.name)
+                if not status.running:
+                    reasons = node.failure_reason()
+                    detail = reasons[-1] if reasons else f"process exited with code {status.exit_code}"
+                    raise ReconcileFailed("BROKER_START_FAILURE" if "broker" in node.name else "ZOOKEEPER_START_FAILURE",
+                                          f"{node.name.split('/')[-1]} failed to start: {detail}")
+                still.append(node)
+            pending = still
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                names = ", ".join(n.name.split("/")[-1] for n in pending)
+                raise ReconcileFailed("TIMEOUT", f"{what} not ready after {timeout:.0f}s: {names}")
+            await asyncio.sleep(0.25)
+
+    async def stop_all_nodes(self, cluster: dict, *, grace: float, purge: bool = False) -> None:
+        layout = self.layout(cluster)
+        # Brokers before ZooKeeper: a broker shutting down still talks to ZooKeeper.
+        await asyncio.gather(*(self.plane.placement.delete(b.name, grace=grace, purge=purge) for b in layout.brokers()))
+        await asyncio.gather(*(self.plane.placement.delete(z.name, grace=grace, purge=purge)
+                               for z in layout.zookeeper_nodes()))
+
+    async def delete_cluster(self, cluster: dict) -> None:
+        """Completes when no process of the cluster runs, its files are gone and the record is removed."""
+        self.plane.set_operation_step(cluster, "STOP_NODES", model.STEP_IN_PROGRESS)
+        await self.stop_all_nodes(cluster, grace=15.0, purge=True)
+        shutil.rmtree(self.plane.cluster_dir(cluster), ignore_errors=True)
+        self.plane.set_operation_step(cluster, "STOP_NODES", model.STEP_COMPLETE)
+        self.plane.finish_deletion(cluster)
+
+    async def mark_failed(self, cluster: dict, failure: ReconcileFailed) -> None:
+        log.warning("cluster %s failed: %s", cluster["ClusterName"], failure.message)
+        self.plane.finish_operation(cluster, ok=False, error=(failure.code, failure.message),
+                                    state=model.FAILED, state_info={"Code": failure.code, "Message": failure.message})
+        await self.stop_all_nodes(self.plane.load_cluster(self.arn), grace=10.0)
+
+    async def mark_active(self, cluster: dict) -> None:
+        self.plane.finish_operation(cluster, ok=True, state=model.ACTIVE)

@@ -1,0 +1,79 @@
+"""Desired state, durably: an embedded SQLite database under the data directory.
+
+Resources are JSON documents keyed by (kind, id), with the region and a few indexed columns beside
+them. Each write commits at once (WAL, synchronous=NORMAL), so a control plane killed with SIGKILL
+restarts with everything the API had acknowledged. One owner: the control plane's event loop; the
+calls are short, so they run inline rather than in a thread.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    kind     TEXT NOT NULL,
+    id       TEXT NOT NULL,
+    region   TEXT NOT NULL DEFAULT '',
+    parent   TEXT NOT NULL DEFAULT '',
+    created  REAL NOT NULL,
+    doc      TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE INDEX IF NOT EXISTS resources_by_parent ON resources(kind, parent);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- documents -------------------------------------------------------------------------
+    def put(self, kind: str, id: str, doc: dict[str, Any], *, region: str = "", parent: str = "") -> None:
+        self._db.execute(
+            "INSERT INTO resources(kind, id, region, parent, created, doc) VALUES (?,?,?,?,?,?) "
+            "ON CONFLICT(kind, id) DO UPDATE SET doc=excluded.doc, region=excluded.region, parent=excluded.parent",
+            (kind, id, region, parent, time.time(), json.dumps(doc)))
+
+    def get(self, kind: str, id: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT doc FROM resources WHERE kind=? AND id=?", (kind, id)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def delete(self, kind: str, id: str) -> None:
+        self._db.execute("DELETE FROM resources WHERE kind=? AND id=?", (kind, id))
+
+    def list(self, kind: str, *, region: str | None = None, parent: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT doc FROM resources WHERE kind=?", [kind]
+        if region is not None:
+            sql += " AND region=?"
+            args.append(region)
+        if parent is not None:
+            sql += " AND parent=?"
+            args.append(parent)
+        sql += " ORDER BY created, id"
+        return [json.loads(r[0]) for r in self._db.execute(sql, args)]
+
+    def ids(self, kind: str) -> Iterator[str]:
+        for (id,) in self._db.execute("SELECT id FROM resources WHERE kind=?", (kind,)):
+            yield id
+
+    # -- settings ----------------------------------------------------------------------------
+    def setting(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        self._db.execute("INSERT INTO settings(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                         (key, value))

@@ -1,0 +1,51 @@
+"""Assembly of the running service: control plane + providers + HTTP gateway on one endpoint."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from . import config
+from .api.gateway import create_app
+from .control.plane import ControlPlane
+from .services.ec2 import Ec2Provider
+from .services.kafka import KafkaProvider
+
+log = logging.getLogger("openmsk")
+
+
+def build_providers(plane: ControlPlane) -> list:
+    return [KafkaProvider(plane), Ec2Provider(plane)]
+
+
+async def serve(host: str, port: int, data_dir: Path, *, stop_data_plane_on_exit: bool = False,
+                on_ready=None) -> None:
+    config.require_loopback(host)
+    creds = config.credentials(data_dir)
+    plane = ControlPlane(data_dir, config.ACCOUNT_ID)
+    lookup = {creds.access_key_id: creds.secret_access_key}.get
+    app = create_app(build_providers(plane), lookup, account_id=config.ACCOUNT_ID)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    config.write_endpoint(data_dir, host, port)
+    await plane.start()
+    log.info("openmsk listening on http://%s:%d (data dir %s)", host, port, data_dir)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if on_ready is not None:
+        asyncio.create_task(on_ready(f"http://{host}:{port}", creds))
+    await stop.wait()
+    log.info("shutting down%s", " and stopping all brokers" if stop_data_plane_on_exit else
+             "; brokers and ZooKeeper keep running (`openmsk down` stops them)")
+    await runner.cleanup()
+    if stop_data_plane_on_exit:
+        await plane.stop_data_plane()
+    await plane.stop()

@@ -1,0 +1,3 @@
+from .provider import KafkaProvider
+
+__all__ = ["KafkaProvider"]

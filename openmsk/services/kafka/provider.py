@@ -1,0 +1,203 @@
+"""KafkaProvider: the `kafka` (Amazon MSK) API, one method per operation.
+
+Requests arrive parsed and model-validated (boto3 form); this module applies MSK's semantic rules,
+writes desired state through the ControlPlane and returns at once. It never starts a process.
+"""
+from __future__ import annotations
+
+import copy
+import uuid
+
+from ...api.core import Provider, RequestContext, handler
+from ...control import model
+from ...control.plane import ControlPlane
+from ...runtime.versions import SUPPORTED_VERSIONS
+from ..common import paginate
+from . import views
+from .configurations import ConfigurationHandlers
+from .validation import (bad_request, check_broker_node_group, check_cluster_name, check_kafka_version,
+                         check_security, conflict, not_found)
+
+CREATE_STEPS = ["PREPARE", "START_ZOOKEEPER", "ZOOKEEPER_QUORUM", "START_BROKERS", "BROKERS_REGISTERED"]
+DEFAULT_VOLUME_GIB = 1000          # MSK console default; the API requires nothing
+
+
+class KafkaProvider(ConfigurationHandlers, Provider):
+    service_name = "kafka"
+
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+
+    # -- lookups ---------------------------------------------------------------------------------
+    def _cluster(self, ctx: RequestContext, arn: str, parameter: str = "clusterArn") -> dict:
+        cluster = self.plane.load_cluster(arn)
+        if cluster is None or cluster["Region"] != ctx.region or cluster["AccountId"] != ctx.account_id:
+            raise not_found(f"The cluster {arn} does not exist.", parameter)
+        return cluster
+
+    # -- clusters --------------------------------------------------------------------------------
+    def _create(self, ctx: RequestContext, name: str, spec: dict, tags: dict) -> dict:
+        check_cluster_name(name)
+        check_kafka_version(spec["KafkaVersion"])
+        zone_index, zone_id = check_broker_node_group(spec["BrokerNodeGroupInfo"], spec["NumberOfBrokerNodes"],
+                                                      self.plane.network, ctx.region)
+        check_security(spec)
+        server_properties = ""
+        if spec.get("ConfigurationInfo"):
+            server_properties = self.resolve_configuration(ctx, spec["ConfigurationInfo"], spec["KafkaVersion"])
+        if any(c["ClusterName"] == name for c in self.plane.clusters(ctx.region)):
+            raise conflict(f"A cluster named {name} already exists.", "clusterName")
+
+        cluster_uuid = f"{uuid.uuid4()}-{len(self.plane.clusters(ctx.region)) % 25 + 1}"
+        volume = ((spec["BrokerNodeGroupInfo"].get("StorageInfo") or {}).get("EbsStorageInfo") or {}).get("VolumeSize")
+        default_sg = next(g["GroupId"] for g in self.plane.network.security_groups(ctx.region) if g["GroupName"] == "default")
+        cluster = {
+            "ClusterArn": model.cluster_arn(ctx.region, ctx.account_id, name, cluster_uuid),
+            "ClusterName": name, "Region": ctx.region, "AccountId": ctx.account_id, "Uuid": cluster_uuid,
+            "Slot": self.plane.allocate_slot(), "State": model.CREATING, "CreationTime": model.now_iso(),
+            "CurrentVersion": model.new_current_version(), "Spec": spec, "Tags": dict(tags or {}),
+            "VolumeSize": volume or DEFAULT_VOLUME_GIB, "DefaultSecurityGroups": [default_sg],
+            "ServerProperties": server_properties, "Events": [],
+        }
+        from ...control.layout import place_nodes
+        place_nodes(cluster, zone_index, zone_id, cluster["Slot"])
+        for broker in cluster["Brokers"]:
+            broker["NodeArn"] = model.node_arn(cluster, str(uuid.uuid4()))
+            broker["EniId"] = f"eni-{uuid.uuid4().hex[:17]}"
+            broker["AddedToClusterTime"] = cluster["CreationTime"]
+        self.plane.create_cluster(cluster, CREATE_STEPS)
+        return cluster
+
+    @handler("CreateCluster")
+    async def create_cluster(self, ctx: RequestContext, request: dict) -> dict:
+        spec = {k: copy.deepcopy(v) for k, v in request.items() if k not in ("ClusterName", "Tags")}
+        cluster = self._create(ctx, request["ClusterName"], spec, request.get("Tags") or {})
+        return {"ClusterArn": cluster["ClusterArn"], "ClusterName": cluster["ClusterName"], "State": cluster["State"]}
+
+    @handler("CreateClusterV2")
+    async def create_cluster_v2(self, ctx: RequestContext, request: dict) -> dict:
+        if request.get("Serverless"):
+            raise bad_request("Serverless clusters are not supported by openmsk; specify Provisioned.", "serverless")
+        if not request.get("Provisioned"):
+            raise bad_request("Specify Provisioned (openmsk runs provisioned clusters).", "provisioned")
+        spec = copy.deepcopy(request["Provisioned"])
+        for member in ("BrokerNodeGroupInfo", "KafkaVersion", "NumberOfBrokerNodes"):
+            if member not in spec:
+                raise bad_request(f"Missing required parameter in input: \"{member}\"",
+                                  member[0].lower() + member[1:])
+        cluster = self._create(ctx, request["ClusterName"], spec, request.get("Tags") or {})
+        return {"ClusterArn": cluster["ClusterArn"], "ClusterName": cluster["ClusterName"], "State": cluster["State"],
+                "ClusterType": "PROVISIONED"}
+
+    @handler("DescribeCluster")
+    async def describe_cluster(self, ctx: RequestContext, request: dict) -> dict:
+        return {"ClusterInfo": views.cluster_info(self._cluster(ctx, request["ClusterArn"]))}
+
+    @handler("DescribeClusterV2")
+    async def describe_cluster_v2(self, ctx: RequestContext, request: dict) -> dict:
+        return {"ClusterInfo": views.cluster_v2(self._cluster(ctx, request["ClusterArn"]))}
+
+    def _listed(self, ctx: RequestContext, request: dict) -> list[dict]:
+        prefix = request.get("ClusterNameFilter")
+        return [c for c in self.plane.clusters(ctx.region)
+                if c["AccountId"] == ctx.account_id and (not prefix or c["ClusterName"].startswith(prefix))]
+
+    @handler("ListClusters")
+    async def list_clusters(self, ctx: RequestContext, request: dict) -> dict:
+        infos = [views.cluster_info(c) for c in self._listed(ctx, request)]
+        return paginate(infos, request, "ClusterInfoList", bad_token=self._bad_token)
+
+    @handler("ListClustersV2")
+    async def list_clusters_v2(self, ctx: RequestContext, request: dict) -> dict:
+        type_filter = request.get("ClusterTypeFilter")
+        if type_filter and type_filter not in ("PROVISIONED", "SERVERLESS"):
+            raise bad_request("ClusterTypeFilter must be PROVISIONED or SERVERLESS.", "clusterTypeFilter")
+        clusters = [] if type_filter == "SERVERLESS" else self._listed(ctx, request)
+        return paginate([views.cluster_v2(c) for c in clusters], request, "ClusterInfoList", bad_token=self._bad_token)
+
+    @handler("DeleteCluster")
+    async def delete_cluster(self, ctx: RequestContext, request: dict) -> dict:
+        cluster = self._cluster(ctx, request["ClusterArn"])
+        if request.get("CurrentVersion") and request["CurrentVersion"] != cluster["CurrentVersion"]:
+            raise bad_request(f"The current version {request['CurrentVersion']} does not match the cluster's version "
+                              f"{cluster['CurrentVersion']}.", "currentVersion")
+        if cluster["State"] != model.DELETING:
+            self.plane.delete_cluster(cluster)
+        return {"ClusterArn": cluster["ClusterArn"], "State": model.DELETING}
+
+    @handler("GetBootstrapBrokers")
+    async def get_bootstrap_brokers(self, ctx: RequestContext, request: dict) -> dict:
+        cluster = self._cluster(ctx, request["ClusterArn"])
+        if cluster["State"] == model.CREATING:
+            raise bad_request("The cluster is still being created; bootstrap brokers are available once it is ACTIVE.",
+                              "clusterArn")
+        return views.bootstrap_brokers(cluster)
+
+    @handler("ListNodes")
+    async def list_nodes(self, ctx: RequestContext, request: dict) -> dict:
+        cluster = self._cluster(ctx, request["ClusterArn"])
+        nodes = [views.node_info(cluster, b) for b in sorted(cluster["Brokers"], key=lambda b: b["BrokerId"])]
+        return paginate(nodes, request, "NodeInfoList", bad_token=self._bad_token)
+
+    # -- operations ------------------------------------------------------------------------------
+    @handler("ListClusterOperations")
+    async def list_cluster_operations(self, ctx: RequestContext, request: dict) -> dict:
+        cluster = self._cluster(ctx, request["ClusterArn"])
+        ops = sorted(self.plane.operations(cluster["ClusterArn"]), key=lambda o: o["CreationTime"], reverse=True)
+        return paginate([views.operation_info(o) for o in ops], request, "ClusterOperationInfoList",
+                        bad_token=self._bad_token)
+
+    @handler("DescribeClusterOperation")
+    async def describe_cluster_operation(self, ctx: RequestContext, request: dict) -> dict:
+        arn = request["ClusterOperationArn"]
+        op = self.plane.store.get("operation", arn)
+        if op is None or arn.split(":")[3] != ctx.region:
+            raise not_found(f"The cluster operation {arn} does not exist.", "clusterOperationArn")
+        return {"ClusterOperationInfo": views.operation_info(op)}
+
+    # -- versions --------------------------------------------------------------------------------
+    @handler("ListKafkaVersions")
+    async def list_kafka_versions(self, ctx: RequestContext, request: dict) -> dict:
+        versions = [{"Version": v, "Status": "ACTIVE"} for v in sorted(SUPPORTED_VERSIONS)]
+        return paginate(versions, request, "KafkaVersions", bad_token=self._bad_token)
+
+    @handler("GetCompatibleKafkaVersions")
+    async def get_compatible_kafka_versions(self, ctx: RequestContext, request: dict) -> dict:
+        if request.get("ClusterArn"):
+            cluster = self._cluster(ctx, request["ClusterArn"])
+            source = cluster["Spec"]["KafkaVersion"]
+            return {"CompatibleKafkaVersions": [{"SourceVersion": source,
+                                                 "TargetVersions": [v for v in sorted(SUPPORTED_VERSIONS) if v > source]}]}
+        return {"CompatibleKafkaVersions": [{"SourceVersion": v, "TargetVersions": [t for t in sorted(SUPPORTED_VERSIONS) if t > v]}
+                                            for v in sorted(SUPPORTED_VERSIONS)]}
+
+    # -- tags ------------------------------------------------------------------------------------
+    def _taggable(self, ctx: RequestContext, arn: str) -> tuple[str, dict]:
+        for kind in ("cluster", "configuration"):
+            doc = self.plane.store.get(kind, arn)
+            if doc is not None and doc["Region"] == ctx.region:
+                return kind, doc
+        raise not_found(f"The resource {arn} does not exist.", "resourceArn")
+
+    @handler("TagResource")
+    async def tag_resource(self, ctx: RequestContext, request: dict) -> dict:
+        kind, doc = self._taggable(ctx, request["ResourceArn"])
+        tags = doc.setdefault("Tags", {})
+        if len({**tags, **request["Tags"]}) > 50:
+            raise bad_request("A resource can have at most 50 tags.", "tags")
+        tags.update(request["Tags"])
+        self.plane.store.put(kind, request["ResourceArn"], doc, region=doc["Region"])
+        return {}
+
+    @handler("UntagResource")
+    async def untag_resource(self, ctx: RequestContext, request: dict) -> dict:
+        kind, doc = self._taggable(ctx, request["ResourceArn"])
+        for key in request["TagKeys"]:
+            doc.setdefault("Tags", {}).pop(key, None)
+        self.plane.store.put(kind, request["ResourceArn"], doc, region=doc["Region"])
+        return {}
+
+    @handler("ListTagsForResource")
+    async def list_tags_for_resource(self, ctx: RequestContext, request: dict) -> dict:
+        _, doc = self._taggable(ctx, request["ResourceArn"])
+        return {"Tags": dict(doc.get("Tags") or {})}
