@@ -165,6 +165,15 @@ class ControlPlane:
             fresh.pop("StateInfo", None)
         self.save_cluster(fresh)
 
+    def heal_later(self, cluster: dict, reason: str) -> None:
+        fresh = self.load_cluster(cluster["ClusterArn"])
+        if fresh is None or fresh["State"] == model.DELETING:
+            return
+        fresh["State"] = model.HEALING
+        model.add_event(fresh, f"healing incomplete: {reason}; retrying in {HEAL_RETRY_DELAY:.0f}s")
+        self.save_cluster(fresh)
+        asyncio.get_running_loop().call_later(HEAL_RETRY_DELAY, self.submit, fresh["ClusterArn"])
+
     def finish_deletion(self, cluster: dict) -> None:
         for op in self.operations(cluster["ClusterArn"]):
             self.store.delete("operation", op["OperationArn"])

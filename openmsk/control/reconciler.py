@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 ZOOKEEPER_READY_TIMEOUT = 120.0
 BROKERS_READY_TIMEOUT = 240.0
+DEREGISTER_TIMEOUT = 40.0          # > zookeeper.session.timeout.ms (18 s) with margin
+STARTUP_RETRIES = 5
+STARTUP_RETRY_DELAY = 5.0
 
 
 class ReconcileFailed(Exception):
@@ -86,12 +89,21 @@ class ClusterReconciler:
         await self.wait_until(cluster, nodes, ZOOKEEPER_READY_TIMEOUT, "ZooKeeper ensemble")
 
     async def brokers_running(self, cluster: dict) -> None:
-        """Completes when every broker process is running."""
-        layout = self.layout(cluster)
-        for broker in self.configured_brokers(cluster, layout):
-            spec = broker.spec(self.plane.distribution, secret_files=self.broker_secrets(cluster, broker))
-            status = await self.plane.placement.apply(spec)
-            self.plane.note_started(cluster, broker.name, status)
+        """Completes when every broker process is running.
+
+        A broker that died keeps its ZooKeeper registration (an ephemeral znode) until its session
+        expires; starting it again before that fails with NodeExists. So before restarting one, wait
+        until the surviving brokers no longer list it."""
+        brokers = self.configured_brokers(cluster, self.layout(cluster))
+        for broker in brokers:
+            if not (await self.plane.placement.observe(broker.name)).running:
+                await self.wait_deregistered(broker, [b for b in brokers if b is not broker])
+            await self.start_broker(cluster, broker)
+
+    async def start_broker(self, cluster: dict, broker) -> None:
+        spec = broker.spec(self.plane.distribution, secret_files=self.broker_secrets(cluster, broker))
+        status = await self.plane.placement.apply(spec)
+        self.plane.note_started(cluster, broker.name, status)
 
     async def brokers_registered(self, cluster: dict) -> None:
         """Completes when every broker answers metadata requests and lists itself."""
@@ -112,21 +124,47 @@ class ClusterReconciler:
             broker.probe_ssl = self.plane.probe_ssl_context if inter == "REPLICATION_SECURE" else None
         return brokers
 
+    def spec_kwargs(self, cluster: dict, node) -> dict:
+        if node.name.split("/")[-1].startswith("broker-"):
+            return {"secret_files": self.broker_secrets(cluster, node)}
+        return {}
+
     def broker_secrets(self, cluster: dict, broker) -> dict[str, bytes]:
         if not needs_tls(cluster):
             return {}
         pem = node_certificate(self.plane.ca, broker.workdir, f"b-{broker.config.broker_id}", broker.config.host)
         return {"tls/keystore.pem": pem}
 
+    async def wait_deregistered(self, broker, others, timeout: float = DEREGISTER_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            views = [await other.metadata() for other in others]
+            views = [v for v in views if v is not None]
+            if not views or all(broker.config.broker_id not in v.broker_ids for v in views):
+                return
+            await asyncio.sleep(0.5)
+
     async def wait_until(self, cluster: dict, nodes, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
         pending = list(nodes)
+        restarts: dict[str, int] = {}
         while pending:
             still = []
             for node in pending:
                 if await node.ready():
                     continue
                 status = await self.plane.placement.observe(node.name)
+                if not status.running and cluster["State"] != model.CREATING \
+                        and restarts.get(node.name, 0) < STARTUP_RETRIES:
+                    # Healing an existing cluster: a node may lose a race with its own stale session;
+                    # try again rather than give up on a cluster that has data.
+                    restarts[node.name] = restarts.get(node.name, 0) + 1
+                    log.info("%s exited during startup; retry %d", node.name, restarts[node.name])
+                    await asyncio.sleep(STARTUP_RETRY_DELAY)
+                    await self.plane.placement.apply(node.spec(self.plane.distribution,
+                                                               **self.spec_kwargs(cluster, node)))
+                    still.append(node)
+                    continue
                 if not status.running:
                     reasons = node.failure_reason()
                     detail = reasons[-1] if reasons else f"process exited with code {status.exit_code}"
@@ -157,6 +195,12 @@ class ClusterReconciler:
         self.plane.finish_deletion(cluster)
 
     async def mark_failed(self, cluster: dict, failure: ReconcileFailed) -> None:
+        if cluster["State"] != model.CREATING:
+            # Only a failed creation makes a cluster FAILED (as on MSK); an existing cluster stays
+            # HEALING and the control plane keeps trying.
+            log.warning("cluster %s: healing did not complete (%s); retrying", cluster["ClusterName"], failure.message)
+            self.plane.heal_later(cluster, failure.message)
+            return
         log.warning("cluster %s failed: %s", cluster["ClusterName"], failure.message)
         self.plane.finish_operation(cluster, ok=False, error=(failure.code, failure.message),
                                     state=model.FAILED, state_info={"Code": failure.code, "Message": failure.message})
