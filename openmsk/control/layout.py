@@ -96,22 +96,20 @@ class ClusterLayout:
         return brokers
 
 
-def place_nodes(cluster: dict, zone_indexes: dict[str, int], zone_ids: dict[str, str], slot: int) -> None:
+def place_nodes(cluster: dict, subnets_by_id: dict[str, dict], slot: int) -> None:
     """Spread brokers evenly over the client subnets (round robin, as MSK's DEFAULT distribution) and put
     the three ZooKeeper nodes in the first three zones (cycling when there are only two)."""
     subnets = cluster["Spec"]["BrokerNodeGroupInfo"]["ClientSubnets"]
     count = cluster["Spec"]["NumberOfBrokerNodes"]
     brokers = []
     for i in range(count):
-        subnet = subnets[i % len(subnets)]
-        zone_index = zone_indexes[subnet]
+        subnet = subnets_by_id[subnets[i % len(subnets)]]
         broker_id = i + 1
-        brokers.append({"BrokerId": broker_id, "SubnetId": subnet, "ZoneIndex": zone_index, "ZoneId": zone_ids[subnet],
-                        "Address": addressing.broker_address(zone_index, slot, broker_id)})
+        brokers.append({"BrokerId": broker_id, "SubnetId": subnet["SubnetId"], "ZoneId": subnet["AvailabilityZoneId"],
+                        "Address": addressing.node_address(subnet["CidrBlock"], slot, broker_id)})
     zk_nodes = []
     for m in range(1, 4):
-        subnet = subnets[(m - 1) % len(subnets)]
-        zone_index = zone_indexes[subnet]
-        zk_nodes.append({"ZookeeperId": m, "SubnetId": subnet, "ZoneIndex": zone_index, "ZoneId": zone_ids[subnet],
-                         "Address": addressing.zookeeper_address(zone_index, slot, m)})
+        subnet = subnets_by_id[subnets[(m - 1) % len(subnets)]]
+        zk_nodes.append({"ZookeeperId": m, "SubnetId": subnet["SubnetId"], "ZoneId": subnet["AvailabilityZoneId"],
+                         "Address": addressing.node_address(subnet["CidrBlock"], slot, 100 + m)})
     cluster["Brokers"], cluster["ZooKeeperNodes"] = brokers, zk_nodes

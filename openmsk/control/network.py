@@ -7,7 +7,9 @@ listens on an address inside that subnet, so "which AZ is this broker in" is vis
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
+import uuid
 from dataclasses import dataclass
 
 from ..runtime import addressing
@@ -74,8 +76,8 @@ class Network:
                 "AvailabilityZone": zone.name, "AvailabilityZoneId": zone.zone_id, "State": "available",
                 "AvailableIpAddressCount": 65531, "DefaultForAz": True, "MapPublicIpOnLaunch": False,
                 "OwnerId": self.account_id, "AssignIpv6AddressOnCreation": False, "Ipv6Native": False,
-                "SubnetArn": f"arn:aws:ec2:{region}:{self.account_id}:subnet/{subnet_id}", "Tags": [],
-                "ZoneIndex": zone.index}, region=region, parent=vpc_id)
+                "SubnetArn": f"arn:aws:ec2:{region}:{self.account_id}:subnet/{subnet_id}", "Tags": []},
+                region=region, parent=vpc_id)
         sg_id = _stable_id("sg", self.account_id, region, "default")
         self.store.put("security-group", sg_id, {
             "GroupId": sg_id, "GroupName": "default", "Description": "default VPC security group",
@@ -108,3 +110,29 @@ class Network:
         self.ensure_region(region)
         doc = self.store.get("security-group", group_id)
         return doc if doc and doc["SecurityGroupArn"].split(":")[3] == region else None
+
+    def create_subnet(self, region: str, vpc_id: str, zone: Zone, cidr: str, tags: list[dict]) -> dict:
+        """A further subnet of the default VPC. Its CIDR must be a loopback range of at least /16 that
+        overlaps no other subnet, because nodes placed in it get addresses from it. Raises ValueError
+        with an EC2 error code as its first argument."""
+        try:
+            network = ipaddress.ip_network(cidr)
+        except ValueError:
+            raise ValueError("InvalidParameterValue", f"Value ({cidr}) for parameter cidrBlock is invalid. "
+                             "This is not a valid CIDR block.")
+        if not network.subnet_of(ipaddress.ip_network("127.0.0.0/8")) or network.prefixlen > 16 \
+                or network.prefixlen < 9:
+            raise ValueError("InvalidSubnet.Range", f"The CIDR '{cidr}' is invalid: openmsk subnets are loopback "
+                             "ranges between /9 and /16 inside the VPC's 127.0.0.0/8 (e.g. 127.21.0.0/16).")
+        for other in self.subnets(region):
+            if network.overlaps(ipaddress.ip_network(other["CidrBlock"])):
+                raise ValueError("InvalidSubnet.Conflict", f"The CIDR '{cidr}' conflicts with another subnet")
+        subnet_id = f"subnet-{uuid.uuid4().hex[:17]}"
+        doc = {"SubnetId": subnet_id, "VpcId": vpc_id, "CidrBlock": str(network), "AvailabilityZone": zone.name,
+               "AvailabilityZoneId": zone.zone_id, "State": "available",
+               "AvailableIpAddressCount": network.num_addresses - 5, "DefaultForAz": False,
+               "MapPublicIpOnLaunch": False, "OwnerId": self.account_id, "AssignIpv6AddressOnCreation": False,
+               "Ipv6Native": False, "SubnetArn": f"arn:aws:ec2:{region}:{self.account_id}:subnet/{subnet_id}",
+               "Tags": tags}
+        self.store.put("subnet", subnet_id, doc, region=region, parent=vpc_id)
+        return doc

@@ -9,6 +9,8 @@ All of 127.0.0.0/8 routes to `lo` on Linux, so no interface configuration is nee
 """
 from __future__ import annotations
 
+import ipaddress
+
 MAX_CLUSTER_SLOT = 250
 
 
@@ -22,3 +24,12 @@ def broker_address(zone_index: int, slot: int, broker_id: int) -> str:
 
 def zookeeper_address(zone_index: int, slot: int, node_id: int) -> str:
     return f"127.{10 + zone_index}.{slot}.{100 + node_id}"
+
+
+def node_address(subnet_cidr: str, slot: int, host: int) -> str:
+    """Address of a node inside its subnet: the subnet's base + slot*256 + host, so in a /16 subnet
+    127.a.0.0/16 the node is 127.a.<slot>.<host> (broker n -> host n, ZooKeeper m -> host 100+m)."""
+    network = ipaddress.ip_network(subnet_cidr)
+    if network.prefixlen > 16:
+        raise ValueError(f"subnet {subnet_cidr} is smaller than a /16")
+    return str(network.network_address + slot * 256 + host)

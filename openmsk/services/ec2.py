@@ -110,3 +110,42 @@ class Ec2Provider(Provider):
         groups = [g for g in groups if (not ids or g["GroupId"] in ids) and (not names or g["GroupName"] in names)
                   and _filter_match(g, request.get("Filters"), fields)]
         return self._page(groups, request, "SecurityGroups")
+
+    @handler("CreateSubnet")
+    async def create_subnet(self, ctx: RequestContext, request: dict) -> dict:
+        network = self.plane.network
+        if not any(v["VpcId"] == request["VpcId"] for v in network.vpcs(ctx.region)):
+            raise ServiceException("InvalidVpcID.NotFound", f"The vpc ID '{request['VpcId']}' does not exist", 400)
+        if not request.get("CidrBlock"):
+            raise ServiceException("MissingParameter", "The request must contain the parameter cidrBlock", 400)
+        zones = network.zones(ctx.region)
+        zone = next((z for z in zones if z.name == request.get("AvailabilityZone")
+                     or z.zone_id == request.get("AvailabilityZoneId")), None)
+        if zone is None:
+            if request.get("AvailabilityZone") or request.get("AvailabilityZoneId"):
+                wanted = request.get("AvailabilityZone") or request.get("AvailabilityZoneId")
+                raise ServiceException("InvalidParameterValue",
+                                       f"Value ({wanted}) for parameter availabilityZone is invalid. "
+                                       f"Subnets can currently only be created in the following availability zones: "
+                                       + ", ".join(z.name for z in zones) + ".", 400)
+            zone = zones[0]
+        tags = [t for spec in request.get("TagSpecifications") or [] if spec.get("ResourceType") == "subnet"
+                for t in spec.get("Tags") or []]
+        try:
+            doc = network.create_subnet(ctx.region, request["VpcId"], zone, request["CidrBlock"], tags)
+        except ValueError as exc:
+            raise ServiceException(exc.args[0], exc.args[1], 400)
+        return {"Subnet": _public(doc)}
+
+    @handler("DeleteSubnet")
+    async def delete_subnet(self, ctx: RequestContext, request: dict) -> dict:
+        subnet = self.plane.network.subnet(ctx.region, request["SubnetId"])
+        if subnet is None:
+            raise ServiceException("InvalidSubnetID.NotFound", f"The subnet ID '{request['SubnetId']}' does not exist", 400)
+        users = [c["ClusterName"] for c in self.plane.clusters(ctx.region)
+                 if subnet["SubnetId"] in c["Spec"]["BrokerNodeGroupInfo"]["ClientSubnets"]]
+        if users:
+            raise ServiceException("DependencyViolation", f"The subnet '{subnet['SubnetId']}' has dependencies and "
+                                   f"cannot be deleted (used by cluster {', '.join(users)}).", 400)
+        self.plane.store.delete("subnet", subnet["SubnetId"])
+        return {}

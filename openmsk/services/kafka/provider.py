@@ -10,6 +10,7 @@ import uuid
 
 from ...api.core import Provider, RequestContext, handler
 from ...control import model
+from ...control.layout import place_nodes
 from ...control.plane import ControlPlane
 from ...runtime.versions import SUPPORTED_VERSIONS
 from ..common import paginate
@@ -39,7 +40,7 @@ class KafkaProvider(ConfigurationHandlers, Provider):
     def _create(self, ctx: RequestContext, name: str, spec: dict, tags: dict) -> dict:
         check_cluster_name(name)
         check_kafka_version(spec["KafkaVersion"])
-        zone_index, zone_id = check_broker_node_group(spec["BrokerNodeGroupInfo"], spec["NumberOfBrokerNodes"],
+        subnets = check_broker_node_group(spec["BrokerNodeGroupInfo"], spec["NumberOfBrokerNodes"],
                                                       self.plane.network, ctx.region)
         check_security(spec)
         server_properties = ""
@@ -59,8 +60,7 @@ class KafkaProvider(ConfigurationHandlers, Provider):
             "VolumeSize": volume or DEFAULT_VOLUME_GIB, "DefaultSecurityGroups": [default_sg],
             "ServerProperties": server_properties, "Events": [],
         }
-        from ...control.layout import place_nodes
-        place_nodes(cluster, zone_index, zone_id, cluster["Slot"])
+        place_nodes(cluster, subnets, cluster["Slot"])
         for broker in cluster["Brokers"]:
             broker["NodeArn"] = model.node_arn(cluster, str(uuid.uuid4()))
             broker["EniId"] = f"eni-{uuid.uuid4().hex[:17]}"

@@ -47,7 +47,7 @@ def check_kafka_version(version: str, parameter: str = "kafkaVersion") -> None:
 
 
 def check_broker_node_group(info: dict, number_of_broker_nodes: int, network, region: str) -> tuple[dict, dict]:
-    """Returns (subnet -> zone index, subnet -> zone id) after checking MSK's placement rules."""
+    """Returns subnet id -> subnet document after checking MSK's placement rules."""
     if info["InstanceType"] not in INSTANCE_TYPES:
         raise bad_request(f"The instance type {info['InstanceType']} is not supported. Specify one of: "
                           + ", ".join(sorted(INSTANCE_TYPES)) + ".", "instanceType")
@@ -57,12 +57,12 @@ def check_broker_node_group(info: dict, number_of_broker_nodes: int, network, re
                           "clientSubnets")
     if len(set(subnets)) != len(subnets):
         raise bad_request("The client subnets must be distinct.", "clientSubnets")
-    zone_index, zone_id = {}, {}
+    docs, zone_id = {}, {}
     for subnet_id in subnets:
         subnet = network.subnet(region, subnet_id)
         if subnet is None:
             raise bad_request(f"The subnet {subnet_id} does not exist.", "clientSubnets")
-        zone_index[subnet_id], zone_id[subnet_id] = subnet["ZoneIndex"], subnet["AvailabilityZoneId"]
+        docs[subnet_id], zone_id[subnet_id] = subnet, subnet["AvailabilityZoneId"]
     if len(set(zone_id.values())) != len(subnets):
         raise bad_request("The client subnets must be in different Availability Zones. Subnets "
                           + ", ".join(f"{s} ({zone_id[s]})" for s in subnets) + " share an Availability Zone.",
@@ -79,7 +79,7 @@ def check_broker_node_group(info: dict, number_of_broker_nodes: int, network, re
     public = ((info.get("ConnectivityInfo") or {}).get("PublicAccess") or {}).get("Type", "DISABLED")
     if public != "DISABLED":
         raise bad_request("Public access can only be turned on for an existing cluster.", "connectivityInfo")
-    return zone_index, zone_id
+    return docs
 
 
 def check_security(request: dict) -> None:
