@@ -41,7 +41,7 @@ async def serve(host: str, port: int, data_dir: Path, *, stop_data_plane_on_exit
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if on_ready is not None:
-        asyncio.create_task(on_ready(f"http://{host}:{port}", creds))
+        asyncio.create_task(on_ready(f"http://{host}:{port}", creds, Path(data_dir)))
     await stop.wait()
     log.info("shutting down%s", " and stopping all brokers" if stop_data_plane_on_exit else
              "; brokers and ZooKeeper keep running (`openmsk down` stops them)")

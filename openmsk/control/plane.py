@@ -16,7 +16,7 @@ from pathlib import Path
 from ..runtime.distribution import KafkaDistribution
 from ..runtime.local import LocalProcessPlacement
 from ..runtime.pki import CertificateAuthority
-from . import model
+from . import model, slots
 from .layout import ClusterLayout
 from .network import Network
 from .reconciler import ClusterReconciler
@@ -55,6 +55,10 @@ class ControlPlane:
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         for cluster in self.store.list("cluster"):
+            if not slots.ensure(self.data_dir, cluster["Slot"], cluster["ClusterArn"]):
+                log.error("cluster %s: its addresses (slot %d) are claimed by another openmsk installation on this "
+                          "machine; not starting it", cluster["ClusterName"], cluster["Slot"])
+                continue
             self.submit(cluster["ClusterArn"])
         self._supervisor = asyncio.create_task(self._supervise(), name="supervisor")
 
@@ -86,12 +90,8 @@ class ControlPlane:
     def operations(self, cluster_arn: str) -> list[dict]:
         return self.store.list("operation", parent=cluster_arn)
 
-    def allocate_slot(self) -> int:
-        used = {c["Slot"] for c in self.store.list("cluster")}
-        for slot in range(1, 251):
-            if slot not in used:
-                return slot
-        raise RuntimeError("no free cluster slot (250 clusters per installation)")
+    def allocate_slot(self, cluster_arn: str) -> int:
+        return slots.claim(self.data_dir, cluster_arn, {c["Slot"] for c in self.store.list("cluster")})
 
     # -- commands from the services layer ---------------------------------------------------------
     def create_cluster(self, cluster: dict, steps: list[str]) -> dict:
@@ -178,6 +178,7 @@ class ControlPlane:
         for op in self.operations(cluster["ClusterArn"]):
             self.store.delete("operation", op["OperationArn"])
         self.store.delete("cluster", cluster["ClusterArn"])
+        slots.release(self.data_dir, cluster["Slot"])
         log.info("cluster %s deleted", cluster["ClusterName"])
 
     # -- reconcile scheduling ----------------------------------------------------------------------

@@ -52,10 +52,11 @@ class KafkaProvider(ConfigurationHandlers, Provider):
         cluster_uuid = f"{uuid.uuid4()}-{len(self.plane.clusters(ctx.region)) % 25 + 1}"
         volume = ((spec["BrokerNodeGroupInfo"].get("StorageInfo") or {}).get("EbsStorageInfo") or {}).get("VolumeSize")
         default_sg = next(g["GroupId"] for g in self.plane.network.security_groups(ctx.region) if g["GroupName"] == "default")
+        arn = model.cluster_arn(ctx.region, ctx.account_id, name, cluster_uuid)
         cluster = {
-            "ClusterArn": model.cluster_arn(ctx.region, ctx.account_id, name, cluster_uuid),
+            "ClusterArn": arn,
             "ClusterName": name, "Region": ctx.region, "AccountId": ctx.account_id, "Uuid": cluster_uuid,
-            "Slot": self.plane.allocate_slot(), "State": model.CREATING, "CreationTime": model.now_iso(),
+            "Slot": self.plane.allocate_slot(arn), "State": model.CREATING, "CreationTime": model.now_iso(),
             "CurrentVersion": model.new_current_version(), "Spec": spec, "Tags": dict(tags or {}),
             "VolumeSize": volume or DEFAULT_VOLUME_GIB, "DefaultSecurityGroups": [default_sg],
             "ServerProperties": server_properties, "Events": [],
