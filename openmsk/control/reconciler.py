@@ -28,6 +28,13 @@ STARTUP_RETRIES = 5
 STARTUP_RETRY_DELAY = 5.0
 
 
+def _root_cause(errors: list[str]) -> str | None:
+    for line in errors:
+        if " -- " in line:
+            return line.split("] ", 1)[-1]
+    return errors[-1].split("] ", 1)[-1] if errors else None
+
+
 class ReconcileFailed(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -167,7 +174,8 @@ class ClusterReconciler:
                     continue
                 if not status.running:
                     reasons = node.failure_reason()
-                    detail = reasons[-1] if reasons else f"process exited with code {status.exit_code}"
+                    # The root cause is usually the first error of the failed start, not the last.
+                    detail = _root_cause(reasons) or f"process exited with code {status.exit_code}"
                     raise ReconcileFailed("BROKER_START_FAILURE" if "broker" in node.name else "ZOOKEEPER_START_FAILURE",
                                           f"{node.name.split('/')[-1]} failed to start: {detail}")
                 still.append(node)

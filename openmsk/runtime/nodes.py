@@ -34,7 +34,15 @@ def _tail_errors(path: Path, limit: int = 5) -> list[str]:
             lines = fh.read().decode(errors="replace").splitlines()
     except OSError:
         return []
-    errors = [line for line in lines if _ERROR_LINE.match(line)]
+    errors = []
+    for i, line in enumerate(lines):
+        if _ERROR_LINE.match(line):
+            # The exception (with the useful message) follows on the next line, e.g.
+            # "org.apache.kafka.common.config.ConfigException: Invalid value 0 for configuration ...".
+            following = lines[i + 1] if i + 1 < len(lines) else ""
+            if not _ERROR_LINE.match(following) and ("Exception" in following or "Error" in following):
+                line = f"{line} -- {following.strip()}"
+            errors.append(line)
     return errors[-limit:]
 
 

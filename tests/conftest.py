@@ -1,0 +1,39 @@
+"""Session fixtures: one shared service and one shared cluster (created with the real aws CLI) for
+tests that leave them as they found them; tests that change a cluster make their own."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import Service, free_port
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory):
+    svc = Service(tmp_path_factory.mktemp("shared") / "data", free_port()).start()
+    yield svc
+    svc.stop_everything()
+
+
+@pytest.fixture(scope="session")
+def shared_cluster(service):
+    """A 3-zone cluster with MSK's default encryption (TLS only), created via `aws kafka create-cluster`."""
+    subnets = service.default_subnets(3)
+    result = service.aws("kafka", "create-cluster", "--cluster-name", "shared", "--kafka-version", "3.9.x",
+                         "--number-of-broker-nodes", "3", "--broker-node-group-info",
+                         json.dumps({"InstanceType": "kafka.m5.large", "ClientSubnets": subnets}),
+                         "--tags", "team=platform")
+    assert result.returncode == 0, result.stderr
+    created = result.json
+    assert created["State"] == "CREATING"
+    info = service.wait_state(created["ClusterArn"])
+    return info
+
+
+@pytest.fixture
+def private_service(tmp_path):
+    """A service of the test's own (for tests that kill or restart the control plane)."""
+    svc = Service(tmp_path / "data", free_port()).start()
+    yield svc
+    svc.stop_everything()

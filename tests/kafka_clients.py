@@ -1,0 +1,59 @@
+"""Small helpers around confluent-kafka for tests (real clients against real brokers)."""
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+
+def tls_config(bootstrap: str, ca: str) -> dict:
+    return {"bootstrap.servers": bootstrap, "security.protocol": "SSL", "ssl.ca.location": ca}
+
+
+def admin(config: dict) -> AdminClient:
+    return AdminClient(config)
+
+
+def create_topic(config: dict, topic: str, partitions: int = 3, replication: int | None = None) -> None:
+    kw = {"replication_factor": replication} if replication else {}
+    client = AdminClient(config)      # keep a reference: a destroyed handle fails its futures
+    client.create_topics([NewTopic(topic, num_partitions=partitions, **kw)])[topic].result(60)
+
+
+def produce(config: dict, topic: str, messages: list[bytes], **extra) -> None:
+    producer = Producer({**config, "acks": "all", **extra})
+    errors = []
+    for m in messages:
+        producer.produce(topic, m, on_delivery=lambda err, msg: err and errors.append(err))
+    assert producer.flush(60) == 0
+    assert not errors, errors
+
+
+def consume_all(config: dict, topic: str, expected: int, timeout: float = 60, group: str | None = None) -> list[bytes]:
+    consumer = Consumer({**config, "group.id": group or f"t-{uuid.uuid4().hex[:8]}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": True})
+    consumer.subscribe([topic])
+    got: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(got) < expected and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is not None and not msg.error():
+                got.append(msg.value())
+    finally:
+        consumer.close()
+    return got
+
+
+def broker_config(config: dict, broker_id: int) -> dict[str, str]:
+    resource = ConfigResource(ConfigResource.Type.BROKER, str(broker_id))
+    client = AdminClient(config)
+    result = client.describe_configs([resource])[resource].result(30)
+    return {k: v.value for k, v in result.items()}
+
+
+def cluster_nodes(config: dict):
+    client = AdminClient(config)
+    return client.describe_cluster(request_timeout=30).result(60).nodes
