@@ -45,6 +45,12 @@ class ControlPlane:
         self._tasks: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()
         self._supervisor: asyncio.Task | None = None
+        # Callables (cluster doc, BrokerProcess) -> (extra JVM options, extra files relative to the
+        # broker's workdir). Other subsystems (telemetry) add to a broker's process without the
+        # reconciler knowing them; a change in what they return changes the broker's spec hash.
+        self.broker_extensions: list = []
+        # Coroutines run after start() / before stop(): background subsystems (metric collection).
+        self.background_services: list = []
 
     @property
     def distribution(self) -> KafkaDistribution:
@@ -61,8 +67,12 @@ class ControlPlane:
                 continue
             self.submit(cluster["ClusterArn"])
         self._supervisor = asyncio.create_task(self._supervise(), name="supervisor")
+        for service in self.background_services:
+            await service.start(self)
 
     async def stop(self) -> None:
+        for service in self.background_services:
+            await service.stop()
         tasks = [t for t in [self._supervisor, *self._tasks.values()] if t is not None]
         for task in tasks:
             task.cancel()

@@ -108,7 +108,7 @@ class ClusterReconciler:
             await self.start_broker(cluster, broker)
 
     async def start_broker(self, cluster: dict, broker) -> None:
-        spec = broker.spec(self.plane.distribution, secret_files=self.broker_secrets(cluster, broker))
+        spec = broker.spec(self.plane.distribution, **self.spec_kwargs(cluster, broker))
         status = await self.plane.placement.apply(spec)
         self.plane.note_started(cluster, broker.name, status)
 
@@ -132,9 +132,16 @@ class ClusterReconciler:
         return brokers
 
     def spec_kwargs(self, cluster: dict, node) -> dict:
-        if node.name.split("/")[-1].startswith("broker-"):
-            return {"secret_files": self.broker_secrets(cluster, node)}
-        return {}
+        if not node.name.split("/")[-1].startswith("broker-"):
+            return {}
+        jvm_opts, files = [], {}
+        for extension in self.plane.broker_extensions:
+            # e.g. telemetry: a metrics agent (-javaagent:... + its config file) per broker
+            opts, extra = extension(cluster, node)
+            jvm_opts += opts
+            files.update(extra)
+        return {"secret_files": self.broker_secrets(cluster, node), "extra_jvm_opts": jvm_opts,
+                "extra_files": files}
 
     def broker_secrets(self, cluster: dict, broker) -> dict[str, bytes]:
         if not needs_tls(cluster):
