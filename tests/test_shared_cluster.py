@@ -28,7 +28,9 @@ def test_describe_cluster_with_the_cli(service, shared_cluster):
     assert info["EncryptionInfo"]["EncryptionInTransit"] == {"ClientBroker": "TLS", "InCluster": True}
     assert info["Tags"] == {"team": "platform"}
     assert info["CurrentBrokerSoftwareInfo"]["KafkaVersion"] == "3.9.x"
-    assert len(info["ZookeeperConnectString"].split(",")) == 3
+    # In-cluster TLS: ZooKeeper is reachable on 2182 only (see docs/encryption.md).
+    assert "ZookeeperConnectString" not in info
+    assert [h.split(":")[1] for h in info["ZookeeperConnectStringTls"].split(",")] == ["2182"] * 3
     assert info["BrokerNodeGroupInfo"]["ZoneIds"] == ["use1-az1", "use1-az2", "use1-az3"]
     # The CLI prints kafka timestamps as sent on the wire: ISO-8601 with milliseconds.
     assert info["CreationTime"].endswith("Z") and "T" in info["CreationTime"]
@@ -97,13 +99,48 @@ def test_broker_configuration_follows_msk_defaults(service, bootstrap):
     protocols = dict(item.split(":") for item in config["listener.security.protocol.map"].split(","))
     assert protocols[config["inter.broker.listener.name"]] == "SSL"
     assert "PLAINTEXT" not in {protocols[l.split("://")[0]] for l in config["listeners"].split(",")}
+    # Brokers reach ZooKeeper over TLS (port 2182), with their own certificates.
+    assert config["zookeeper.ssl.client.enable"] == "true"
+    assert all(h.endswith(":2182") for h in config["zookeeper.connect"].split(","))
 
 
-def test_zookeeper_nodes_answer_ruok(shared_cluster):
-    for hostport in shared_cluster["ZookeeperConnectString"].split(","):
+def test_zookeeper_ruok_on_2182_with_nc_and_tls(service, shared_cluster, tmp_path):
+    from openmsk.runtime.pki import CertificateAuthority, write_secret
+    client = CertificateAuthority(service.data_dir / "pki").issue("zk-admin", server=False)
+    write_secret(tmp_path / "client.pem", client.key_pem + client.cert_pem)
+    for hostport in shared_cluster["ZookeeperConnectStringTls"].split(","):
         host, port = hostport.split(":")
-        out = subprocess.run(["nc", "-w", "3", host, port], input=b"ruok", capture_output=True, timeout=10)
+        # The seed's check, verbatim: echo "ruok" | nc <zookeeper-node-endpoint> 2182
+        out = subprocess.run(f'echo "ruok" | nc -w 3 {host} {port}', shell=True, capture_output=True, timeout=10)
         assert out.stdout == b"imok"
+        # ... and a TLS client (verifying the node's IP against the CA) gets the same answer.
+        tls = subprocess.run(["openssl", "s_client", "-quiet", "-connect", hostport, "-CAfile", service.ca_path,
+                              "-verify_ip", host, "-verify_return_error", "-cert", str(tmp_path / "client.pem")],
+                             input=b"ruok", capture_output=True, timeout=20)
+        assert tls.stdout.endswith(b"imok"), tls.stderr
+        # Plaintext 2181 does not exist on a TLS cluster.
+        with pytest.raises(OSError):
+            socket.create_connection((host, 2181), timeout=2).close()
+
+
+def test_zookeeper_sessions_require_tls(service, shared_cluster, tmp_path):
+    from harness import kafka_tool
+    from openmsk.runtime.pki import CertificateAuthority, write_secret
+    zk = shared_cluster["ZookeeperConnectStringTls"]
+    plain = kafka_tool("org.apache.zookeeper.ZooKeeperMain", "-server", zk, "ls", "/brokers/ids")
+    assert "client failed to authenticate" in plain.stdout + plain.stderr
+    client = CertificateAuthority(service.data_dir / "pki").issue("zk-admin", server=False)
+    write_secret(tmp_path / "client.pem", client.key_pem + client.cert_pem)
+    from openmsk.runtime.distribution import KafkaDistribution
+    dist = KafkaDistribution.locate()
+    tls = subprocess.run([dist.java(), "-Xmx128m", "-Dlog4j.configuration=file:/dev/null",
+                          "-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty",
+                          "-Dzookeeper.client.secure=true", f"-Dzookeeper.ssl.keyStore.location={tmp_path / 'client.pem'}",
+                          "-Dzookeeper.ssl.keyStore.type=PEM", f"-Dzookeeper.ssl.trustStore.location={service.ca_path}",
+                          "-Dzookeeper.ssl.trustStore.type=PEM", "-cp", dist.classpath,
+                          "org.apache.zookeeper.ZooKeeperMain", "-server", zk, "ls", "/brokers/ids"],
+                         capture_output=True, text=True, timeout=60)
+    assert "[1, 2, 3]" in tls.stdout, tls.stdout + tls.stderr
 
 
 def test_create_operation_is_recorded(service, shared_cluster):
@@ -149,8 +186,8 @@ def test_every_listener_is_on_loopback(service, shared_cluster):
 
 def test_secrets_are_private_files(service, shared_cluster):
     secret_files = [service.data_dir / "credentials.json", service.data_dir / "pki" / "ca.key",
-                    *service.data_dir.glob("clusters/*/broker-*/tls/keystore.pem")]
-    assert len(secret_files) == 5
+                    *service.data_dir.glob("clusters/*/*/tls/keystore.pem")]
+    assert len(secret_files) >= 8
     for path in secret_files:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
     log = service.log_path.read_text()

@@ -15,6 +15,8 @@ from ..runtime.kafka_config import BrokerConfig, Listener, parse_properties
 from ..runtime.nodes import BrokerProcess, ZooKeeperNode
 from ..runtime.zookeeper_config import ZooKeeperConfig
 
+KEYSTORE = "tls/keystore.pem"     # per node, 0600: PKCS#8 key + certificate chain (Kafka/ZooKeeper PEM keystore)
+
 PLAINTEXT_PORT, TLS_PORT, SCRAM_PORT, IAM_PORT = 9092, 9094, 9096, 9098
 ZK_PORT, ZK_TLS_PORT = 2181, 2182
 
@@ -53,6 +55,51 @@ def broker_listeners(cluster: dict) -> tuple[list[Listener], str]:
     return listeners, "REPLICATION"
 
 
+def zookeeper_tls_only(cluster: dict) -> bool:
+    """In-cluster encryption puts ZooKeeper behind TLS: 2182 is ZooKeeper's `clientPort` with port
+    unification (plain four-letter words such as `ruok` still answer, so the runbook's `nc` check
+    works), every ZooKeeper *session* must authenticate with an installation-CA client certificate
+    (`enforce.auth.schemes=x509`), and there is no plaintext 2181: Kafka's metadata never crosses an
+    unencrypted connection. Without in-cluster encryption: 2181 plaintext (also accepting TLS) and
+    2182 TLS-only, as MSK offers both."""
+    return encryption_in_transit(cluster)["InCluster"]
+
+
+def zookeeper_client_port(cluster: dict) -> int:
+    return ZK_TLS_PORT if zookeeper_tls_only(cluster) else ZK_PORT
+
+
+def zookeeper_tls_properties(cluster: dict, host: str, keystore: str, truststore: str) -> dict[str, str]:
+    props = {
+        "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
+        "client.portUnification": "true",
+        "ssl.keyStore.location": keystore, "ssl.keyStore.type": "PEM",
+        "ssl.trustStore.location": truststore, "ssl.trustStore.type": "PEM",
+        "ssl.clientAuth": "need",
+        "authProvider.x509": "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
+    }
+    if zookeeper_tls_only(cluster):
+        props.update({
+            "enforce.auth.enabled": "true", "enforce.auth.schemes": "x509",
+            "sslQuorum": "true",
+            "ssl.quorum.keyStore.location": keystore, "ssl.quorum.keyStore.type": "PEM",
+            "ssl.quorum.trustStore.location": truststore, "ssl.quorum.trustStore.type": "PEM",
+        })
+    else:
+        props.update({"secureClientPortAddress": host, "secureClientPort": str(ZK_TLS_PORT)})
+    return props
+
+
+def broker_zookeeper_tls_properties(keystore: str, truststore: str) -> dict[str, str]:
+    return {
+        "zookeeper.ssl.client.enable": "true",
+        "zookeeper.clientCnxnSocket": "org.apache.zookeeper.ClientCnxnSocketNetty",
+        "zookeeper.ssl.keystore.location": keystore, "zookeeper.ssl.keystore.type": "PEM",
+        "zookeeper.ssl.truststore.location": truststore, "zookeeper.ssl.truststore.type": "PEM",
+        "zookeeper.ssl.endpoint.identification.algorithm": "HTTPS",
+    }
+
+
 def needs_tls(cluster: dict) -> bool:
     listeners, _ = broker_listeners(cluster)
     return any(l.protocol in ("SSL", "SASL_SSL") for l in listeners)
@@ -62,6 +109,7 @@ def needs_tls(cluster: dict) -> bool:
 class ClusterLayout:
     cluster: dict
     cluster_dir: Path
+    ca_path: Path | None = None
 
     @property
     def zone_count(self) -> int:
@@ -71,12 +119,20 @@ class ClusterLayout:
         return {z["ZookeeperId"]: z["Address"] for z in self.cluster["ZooKeeperNodes"]}
 
     def zookeeper_connect(self) -> str:
-        return ",".join(f"{a}:{ZK_PORT}" for _, a in sorted(self.zookeeper_ensemble().items()))
+        port = zookeeper_client_port(self.cluster)
+        return ",".join(f"{a}:{port}" for _, a in sorted(self.zookeeper_ensemble().items()))
 
     def zookeeper_nodes(self) -> list[ZooKeeperNode]:
         ensemble = self.zookeeper_ensemble()
-        return [ZooKeeperNode(self.cluster_dir, ZooKeeperConfig(node_id, address, "", ensemble, ZK_PORT))
-                for node_id, address in sorted(ensemble.items())]
+        nodes = []
+        for node_id, address in sorted(ensemble.items()):
+            node = ZooKeeperNode(self.cluster_dir, ZooKeeperConfig(node_id, address, "", ensemble,
+                                                                   zookeeper_client_port(self.cluster)))
+            if self.ca_path is not None:
+                node.config.extra = zookeeper_tls_properties(self.cluster, address, str(node.workdir / KEYSTORE),
+                                                             str(self.ca_path))
+            nodes.append(node)
+        return nodes
 
     def user_properties(self) -> dict[str, str]:
         text = self.cluster.get("ServerProperties") or ""
@@ -91,8 +147,11 @@ class ClusterLayout:
                 inter_broker_listener=inter, log_dir="", zookeeper_connect=self.zookeeper_connect(),
                 zone_count=self.zone_count, broker_count=len(self.cluster["Brokers"]),
                 user_properties=self.user_properties())
-            probe = next((l for l in listeners if l.protocol == "PLAINTEXT"), None)
-            brokers.append(BrokerProcess(self.cluster_dir, config, probe_port=probe.port if probe else 0))
+            broker = BrokerProcess(self.cluster_dir, config)
+            if self.ca_path is not None and zookeeper_tls_only(self.cluster):
+                config.extra_managed.update(broker_zookeeper_tls_properties(str(broker.workdir / KEYSTORE),
+                                                                            str(self.ca_path)))
+            brokers.append(broker)
         return brokers
 
 

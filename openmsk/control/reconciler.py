@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from . import model
-from .layout import ClusterLayout, broker_listeners, needs_tls
+from .layout import KEYSTORE, ClusterLayout, broker_listeners, needs_tls
 from .tls import broker_tls_properties, node_certificate
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class ClusterReconciler:
     async def zookeeper_nodes_running(self, cluster: dict) -> None:
         """Completes when every ZooKeeper node process is running (started now or already)."""
         for node in self.layout(cluster).zookeeper_nodes():
-            status = await self.plane.placement.apply(node.spec(self.plane.distribution))
+            status = await self.plane.placement.apply(node.spec(self.plane.distribution, **self.spec_kwargs(cluster, node)))
             self.plane.note_started(cluster, node.name, status)
 
     async def zookeeper_quorum_ready(self, cluster: dict) -> None:
@@ -119,7 +119,7 @@ class ClusterReconciler:
 
     # -- building blocks -----------------------------------------------------------------------
     def layout(self, cluster: dict) -> ClusterLayout:
-        return ClusterLayout(cluster, self.plane.cluster_dir(cluster))
+        return ClusterLayout(cluster, self.plane.cluster_dir(cluster), self.plane.ca.cert_path)
 
     def configured_brokers(self, cluster: dict, layout: ClusterLayout):
         brokers = layout.brokers()
@@ -133,7 +133,11 @@ class ClusterReconciler:
 
     def spec_kwargs(self, cluster: dict, node) -> dict:
         if not node.name.split("/")[-1].startswith("broker-"):
-            return {}
+            # ZooKeeper's quorum TLS checks the *connecting* peer's address too, and a connection
+            # between two 127.x addresses leaves from 127.0.0.1: hence that extra SAN.
+            pem = node_certificate(self.plane.ca, node.workdir, f"z-{node.config.node_id}", node.config.host,
+                                   extra_ips=["127.0.0.1"])
+            return {"secret_files": {KEYSTORE: pem}}
         jvm_opts, files = [], {}
         for extension in self.plane.broker_extensions:
             # e.g. telemetry: a metrics agent (-javaagent:... + its config file) per broker
@@ -144,10 +148,10 @@ class ClusterReconciler:
                 "extra_files": files}
 
     def broker_secrets(self, cluster: dict, broker) -> dict[str, bytes]:
-        if not needs_tls(cluster):
-            return {}
+        # Every broker gets a certificate: TLS listeners, TLS to ZooKeeper, and the replication
+        # listener's mTLS all use it.
         pem = node_certificate(self.plane.ca, broker.workdir, f"b-{broker.config.broker_id}", broker.config.host)
-        return {"tls/keystore.pem": pem}
+        return {KEYSTORE: pem}
 
     async def wait_deregistered(self, broker, others, timeout: float = DEREGISTER_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout

@@ -9,11 +9,12 @@ from ..runtime.pki import CertificateAuthority, IssuedCertificate, write_secret
 KEYSTORE = "tls/keystore.pem"
 
 
-def node_certificate(ca: CertificateAuthority, workdir: Path, common_name: str, address: str) -> bytes:
+def node_certificate(ca: CertificateAuthority, workdir: Path, common_name: str, address: str,
+                     extra_ips: list[str] = ()) -> bytes:
     path = workdir / KEYSTORE
     if path.exists():
         return path.read_bytes()
-    issued = ca.issue(common_name, ips=[address])
+    issued = ca.issue(common_name, ips=[address, *extra_ips])
     write_secret(path, issued.keystore_pem)
     return issued.keystore_pem
 

@@ -59,7 +59,8 @@ class ZooKeeperNode:
     def workdir(self) -> Path:
         return self.cluster_dir / f"zookeeper-{self.config.node_id}"
 
-    def spec(self, dist: KafkaDistribution, extra_jvm_opts: list[str] | None = None) -> NodeSpec:
+    def spec(self, dist: KafkaDistribution, extra_jvm_opts: list[str] | None = None,
+             secret_files: dict[str, bytes] | None = None) -> NodeSpec:
         workdir = self.workdir
         self.config.data_dir = str(workdir / "data")
         files = {
@@ -71,8 +72,8 @@ class ZooKeeperNode:
             "org.apache.zookeeper.server.quorum.QuorumPeerMain", [str(workdir / "zoo.cfg")],
             heap=ZOOKEEPER_HEAP, jvm_opts=[*ZOOKEEPER_JVM_OPTS, *COMMON_JVM_OPTS, *(extra_jvm_opts or [])],
             log4j_config=workdir / "log4j.properties", logs_dir=workdir / "logs")
-        return NodeSpec(self.name, "zookeeper", workdir, command, files, address=self.config.host,
-                        ports=(self.config.client_port, 2888, 3888))
+        return NodeSpec(self.name, "zookeeper", workdir, command, files, dict(secret_files or {}),
+                        address=self.config.host, ports=(self.config.client_port, 2888, 3888))
 
     async def ready(self) -> bool:
         return await probes.zk_mode(self.config.host, self.config.client_port) in ("leader", "follower", "standalone")

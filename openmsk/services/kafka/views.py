@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ...control import model
-from ...control.layout import PLAINTEXT_PORT, SCRAM_PORT, TLS_PORT, ZK_PORT, client_listeners
+from ...control.layout import (PLAINTEXT_PORT, SCRAM_PORT, TLS_PORT, ZK_PORT, ZK_TLS_PORT, client_listeners,
+                               zookeeper_tls_only)
 
 _NOT_YET_CONNECTABLE = (model.CREATING,)
 
@@ -71,9 +72,9 @@ def zookeeper_strings(cluster: dict) -> dict:
     if cluster["State"] in _NOT_YET_CONNECTABLE:
         return {}
     nodes = sorted(cluster["ZooKeeperNodes"], key=lambda z: z["ZookeeperId"])
-    result = {"ZookeeperConnectString": ",".join(f"{z['Address']}:{ZK_PORT}" for z in nodes)}
-    if cluster.get("ZookeeperTls"):
-        result["ZookeeperConnectStringTls"] = ",".join(f"{z['Address']}:2182" for z in nodes)
+    result = {"ZookeeperConnectStringTls": ",".join(f"{z['Address']}:{ZK_TLS_PORT}" for z in nodes)}
+    if not zookeeper_tls_only(cluster):       # see layout.zookeeper_tls_only: no plaintext 2181 on TLS clusters
+        result["ZookeeperConnectString"] = ",".join(f"{z['Address']}:{ZK_PORT}" for z in nodes)
     return result
 
 
