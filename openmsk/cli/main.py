@@ -1,6 +1,8 @@
 """The `openmsk` command: run the service and the things the AWS CLI does not cover.
 
 Exit codes: 0 success, 1 operation failed (e.g. cluster FAILED), 2 usage error, 3 service unreachable.
+The service commands live here; the operator commands (status, describe-cluster, wait, client-config,
+zk, logs, zone) each live in a module of their own that registers its subcommand (see COMMAND_MODULES).
 """
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ import urllib.request
 from pathlib import Path
 
 from .. import config
+from . import client_config, describe, logs, status, wait, zk, zone
+from .common import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, CliError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+COMMAND_MODULES = (status, describe, wait, client_config, zk, logs, zone)
 
 
 def _data_dir(args) -> Path:
@@ -98,7 +102,10 @@ def _setup_logging(level: str, data_dir: Path) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="openmsk", description="Amazon MSK-compatible Kafka clusters on this machine.")
+    parser = argparse.ArgumentParser(
+        prog="openmsk", description="Amazon MSK-compatible Kafka clusters on this machine.",
+        epilog="Exit codes: 0 ok, 1 failed, 2 usage error, 3 service unreachable. "
+               "Clusters are created and changed with the aws CLI (`eval \"$(openmsk env)\"`, then `aws kafka ...`).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name, fn, help):
@@ -121,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("ca-cert", cmd_ca_cert, "print the path of the CA certificate (PEM) that signs broker certificates")
     add("down", cmd_down, "stop every broker and ZooKeeper node (the service must not be running)")
+    for module in COMMAND_MODULES:
+        module.register(add)
     return parser
 
 
@@ -130,7 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "fn", None):
         parser.print_help()
         return EXIT_USAGE
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except CliError as exc:
+        print(f"openmsk {args.command}: {exc.message}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":
