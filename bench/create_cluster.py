@@ -1,0 +1,181 @@
+"""Foundation benchmark: create->ACTIVE for a 3+3 cluster, memory, idle control plane, DescribeCluster
+latency under signed load. Each figure is printed next to a baseline measured in the same run.
+
+  .venv/bin/python bench/create_cluster.py [--runs 3] [--rate 200] [--seconds 10]
+
+Targets (issue 2): create->ACTIVE <= 20 s median on 2 cores; 3+3 cluster <= 3 GiB resident;
+idle control plane <= 150 MiB; DescribeCluster p99 <= 10 ms at 200 signed requests/s.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from harness import Service, free_port  # noqa: E402
+
+from openmsk.runtime import addressing  # noqa: E402
+from openmsk.runtime.distribution import KafkaDistribution  # noqa: E402
+from openmsk.runtime.kafka_config import BrokerConfig, Listener  # noqa: E402
+from openmsk.runtime.local import LocalProcessPlacement  # noqa: E402
+from openmsk.runtime.nodes import BrokerProcess, ZooKeeperNode  # noqa: E402
+from openmsk.runtime.zookeeper_config import ZooKeeperConfig  # noqa: E402
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def tree_rss_mib(data_dir: Path) -> float:
+    return sum(rss_mib(json.loads(p.read_text())["pid"]) for p in data_dir.glob("clusters/*/*/node.json"))
+
+
+def create_and_wait(svc: Service, name: str) -> tuple[str, float]:
+    kafka = svc.client("kafka")
+    t0 = time.monotonic()
+    arn = kafka.create_cluster(ClusterName=name, KafkaVersion="3.9.x", NumberOfBrokerNodes=3,
+                               BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large",
+                                                    "ClientSubnets": svc.default_subnets(3)})["ClusterArn"]
+    while kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["State"] != "ACTIVE":
+        time.sleep(0.1)
+    return arn, time.monotonic() - t0
+
+
+async def bare_start(workdir: Path, slot: int) -> float:
+    """The same six JVMs (plaintext, same heaps and flags) started directly, ready by the same probes."""
+    dist = KafkaDistribution.locate()
+    placement = LocalProcessPlacement(workdir)
+    cdir = workdir / "bare"
+    ensemble = {m: addressing.node_address(addressing.zone_cidr(m), slot, 100 + m) for m in (1, 2, 3)}
+    zks = [ZooKeeperNode(cdir, ZooKeeperConfig(m, ensemble[m], "", ensemble)) for m in (1, 2, 3)]
+    t0 = time.monotonic()
+    for z in zks:
+        await placement.apply(z.spec(dist))
+    while not all([await z.ready() for z in zks]):
+        await asyncio.sleep(0.1)
+    connect = zks[0].config.connect_string()
+    brokers = [BrokerProcess(cdir, BrokerConfig(b, f"az{b}", addressing.node_address(addressing.zone_cidr(b), slot, b),
+                                                [Listener("PLAINTEXT", "PLAINTEXT", 9092)], "PLAINTEXT", "", connect, 3, 3))
+               for b in (1, 2, 3)]
+    for b in brokers:
+        await placement.apply(b.spec(dist))
+    while not all([await b.ready() for b in brokers]):
+        await asyncio.sleep(0.1)
+    elapsed = time.monotonic() - t0
+    for node in [*brokers, *zks]:
+        await placement.delete(node.name, grace=10, purge=True)
+    return elapsed
+
+
+async def describe_load(svc: Service, arn: str, rate: int, seconds: float, path_fn) -> list[float]:
+    import aiohttp
+    import botocore.auth
+    import botocore.awsrequest
+    import botocore.credentials
+    creds = svc.credentials
+    signer = botocore.auth.SigV4Auth(botocore.credentials.Credentials(creds["access_key_id"], creds["secret_access_key"]),
+                                     "kafka", svc.region)
+    latencies: list[float] = []
+
+    async def one(session, url, headers):
+        t0 = time.perf_counter()
+        import yarl
+        async with session.get(yarl.URL(url, encoded=True), headers=headers) as resp:   # keep %2F as signed
+            await resp.read()
+            assert resp.status == 200, resp.status
+        latencies.append((time.perf_counter() - t0) * 1000)
+
+    async with aiohttp.ClientSession() as session:
+        tasks = []
+        start = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            url = svc.endpoint + path_fn(arn)
+            req = botocore.awsrequest.AWSRequest(method="GET", url=url)
+            signer.add_auth(req)
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(session, url, dict(req.headers.items()))))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=10)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="openmsk-bench-"))
+    svc = Service(tmp / "data", free_port()).start()
+    results = {}
+    try:
+        time.sleep(3)
+        results["idle_control_plane_mib"] = rss_mib(svc.proc.pid)
+        creates, bares, rss = [], [], []
+        for run in range(args.runs):
+            arn, seconds = create_and_wait(svc, f"bench-{run}")
+            creates.append(seconds)
+            time.sleep(5)
+            rss.append(tree_rss_mib(svc.data_dir))
+            if run < args.runs - 1:
+                kafka = svc.client("kafka")
+                kafka.delete_cluster(ClusterArn=arn)
+                svc.wait_state(arn, states=("GONE",))
+            bares.append(asyncio.run(bare_start(tmp / "bare", 240)))
+        results["create_to_active_s"] = statistics.median(creates)
+        results["bare_java_start_s"] = statistics.median(bares)
+        results["cluster_rss_mib"] = max(rss)
+        results["control_plane_with_cluster_mib"] = rss_mib(svc.proc.pid)
+        from urllib.parse import quote
+        lat = asyncio.run(describe_load(svc, arn, args.rate, args.seconds,
+                                        lambda a: "/v1/clusters/" + quote(a, safe="")))
+        base = asyncio.run(describe_load(svc, arn, args.rate, args.seconds, lambda a: "/_openmsk/health"))
+        results["describe_p50_ms"], results["describe_p99_ms"] = pct(lat, 50), pct(lat, 99)
+        results["health_p99_ms"] = pct(base, 99)
+        results["creates"], results["bares"] = creates, bares
+    finally:
+        svc.stop_everything()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def line(name, value, unit, target, baseline=None, base_name=""):
+        verdict = "ok" if value <= target else f"MISSED by {value - target:.1f} {unit} ({value / target:.2f}x target)"
+        extra = f"   baseline {base_name} {baseline:.1f} {unit} -> ratio {value / baseline:.2f}" if baseline else ""
+        print(f"{name:<34} {value:8.1f} {unit:<4} target <= {target:<6} {verdict}{extra}")
+
+    print(f"runs: {args.runs}; create->ACTIVE per run: {', '.join(f'{c:.1f}' for c in results['creates'])} s; "
+          f"bare per run: {', '.join(f'{b:.1f}' for b in results['bares'])} s")
+    line("create->ACTIVE (median)", results["create_to_active_s"], "s", 20, results["bare_java_start_s"],
+         "bare java starts")
+    line("3+3 cluster resident memory", results["cluster_rss_mib"], "MiB", 3072)
+    line("idle control plane RSS", results["idle_control_plane_mib"], "MiB", 150)
+    line("control plane RSS with 1 cluster", results["control_plane_with_cluster_mib"], "MiB", 150)
+    line(f"DescribeCluster p99 @ {args.rate}/s", results["describe_p99_ms"], "ms", 10, results["health_p99_ms"],
+         "unsigned health check p99")
+    print(f"{'DescribeCluster p50':<34} {results['describe_p50_ms']:8.1f} ms")
+    out = REPO / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "create_cluster.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
