@@ -11,14 +11,18 @@ from aiohttp import web
 from . import config
 from .api.gateway import create_app
 from .control.plane import ControlPlane
+from .services.acm_pca import AcmPcaProvider
 from .services.ec2 import Ec2Provider
 from .services.kafka import KafkaProvider
+from .services.cloudwatch import CloudWatchProvider
+from . import telemetry
 
 log = logging.getLogger("openmsk")
 
 
 def build_providers(plane: ControlPlane) -> list:
-    return [KafkaProvider(plane), Ec2Provider(plane)]
+    return [KafkaProvider(plane), Ec2Provider(plane), CloudWatchProvider(plane, telemetry.install(plane)),
+            AcmPcaProvider(plane)]
 
 
 async def serve(host: str, port: int, data_dir: Path, *, stop_data_plane_on_exit: bool = False,

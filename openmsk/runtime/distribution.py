@@ -91,6 +91,34 @@ def install(version: str | None = None) -> KafkaDistribution:
     return KafkaDistribution.locate(version)
 
 
+# The Prometheus JMX exporter agent MSK's Open Monitoring runs on 11001. 1.0.1 is the last version the
+# maintainers published to Maven Central (kafka-runtime.md §4). It lives in its own directory, never on
+# a broker's classpath: it is attached with -javaagent only.
+JMX_EXPORTER_ARTIFACT = "io.prometheus.jmx:jmx_prometheus_javaagent:1.0.1"
+
+
+def jmx_exporter_agent() -> Path:
+    """Path of the JMX exporter agent jar (raises DistributionMissing if scripts/install has not run)."""
+    _, artifact, version = JMX_EXPORTER_ARTIFACT.split(":")
+    path = cache_dir() / "agents" / f"{artifact}-{version}.jar"
+    if not path.exists():
+        raise DistributionMissing(f"JMX exporter agent not found at {path}; run scripts/install")
+    return path
+
+
+def install_jmx_exporter() -> Path:
+    """Fetch the JMX exporter agent with Maven into the agents cache (idempotent)."""
+    try:
+        return jmx_exporter_agent()
+    except DistributionMissing:
+        pass
+    out = cache_dir() / "agents"
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={JMX_EXPORTER_ARTIFACT}",
+                    f"-DoutputDirectory={out}"], check=True, cwd=out)
+    return jmx_exporter_agent()
+
+
 # Kafka's own JVM tuning (kafka-run-class.sh KAFKA_JVM_PERFORMANCE_OPTS).
 KAFKA_JVM_PERFORMANCE_OPTS = [
     "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
