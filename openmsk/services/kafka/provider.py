@@ -16,6 +16,8 @@ from ...runtime.versions import SUPPORTED_VERSIONS
 from ..common import paginate
 from . import views
 from .configurations import ConfigurationHandlers
+from .security import SecurityHandlers
+from .monitoring import MonitoringHandlers
 from .validation import (bad_request, check_broker_node_group, check_cluster_name, check_kafka_version,
                          check_security, conflict, not_found)
 
@@ -23,7 +25,7 @@ CREATE_STEPS = ["PREPARE", "START_ZOOKEEPER", "ZOOKEEPER_QUORUM", "START_BROKERS
 DEFAULT_VOLUME_GIB = 1000          # MSK console default; the API requires nothing
 
 
-class KafkaProvider(ConfigurationHandlers, Provider):
+class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers, Provider):
     service_name = "kafka"
 
     def __init__(self, plane: ControlPlane) -> None:
@@ -42,7 +44,7 @@ class KafkaProvider(ConfigurationHandlers, Provider):
         check_kafka_version(spec["KafkaVersion"])
         subnets = check_broker_node_group(spec["BrokerNodeGroupInfo"], spec["NumberOfBrokerNodes"],
                                                       self.plane.network, ctx.region)
-        check_security(spec)
+        check_security(spec, self.plane, ctx.region)
         server_properties = ""
         if spec.get("ConfigurationInfo"):
             server_properties = self.resolve_configuration(ctx, spec["ConfigurationInfo"], spec["KafkaVersion"])
