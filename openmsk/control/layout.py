@@ -21,6 +21,40 @@ PLAINTEXT_PORT, TLS_PORT, SCRAM_PORT, IAM_PORT = 9092, 9094, 9096, 9098
 ZK_PORT, ZK_TLS_PORT = 2181, 2182
 
 
+def client_auth(cluster: dict) -> dict:
+    """MSK's ClientAuthentication normalised: {"scram": bool, "tls": bool, "cas": [arn], "unauthenticated": bool}."""
+    auth = cluster["Spec"].get("ClientAuthentication") or {}
+    sasl = auth.get("Sasl") or {}
+    tls = auth.get("Tls") or {}
+    scram = bool((sasl.get("Scram") or {}).get("Enabled"))
+    cas = list(tls.get("CertificateAuthorityArnList") or [])
+    tls_on = bool(tls.get("Enabled", bool(cas))) and bool(cas)
+    unauth = auth.get("Unauthenticated")
+    unauthenticated = bool(unauth["Enabled"]) if unauth and "Enabled" in unauth else not (scram or tls_on)
+    return {"scram": scram, "tls": tls_on, "cas": cas, "unauthenticated": unauthenticated}
+
+
+CLIENT_CAS = "tls/client-cas.pem"   # per broker: the ACM PCA certificates that sign client certificates
+
+
+def broker_security_properties(cluster: dict, broker_dir: Path, principals: list[str]) -> dict[str, str]:
+    """Client authentication on the client listeners, and an authorizer as soon as clients have identities."""
+    auth = client_auth(cluster)
+    props: dict[str, str] = {}
+    if auth["scram"]:
+        props["listener.name.client_sasl_scram.sasl.enabled.mechanisms"] = "SCRAM-SHA-512"
+        props["listener.name.client_sasl_scram.scram-sha-512.sasl.jaas.config"] = \
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    if auth["tls"]:
+        props["listener.name.tls.ssl.client.auth"] = "requested" if auth["unauthenticated"] else "required"
+        props["listener.name.tls.ssl.truststore.type"] = "PEM"
+        props["listener.name.tls.ssl.truststore.location"] = str(broker_dir / CLIENT_CAS)
+    if auth["scram"] or auth["tls"]:
+        props["authorizer.class.name"] = "kafka.security.authorizer.AclAuthorizer"
+        props["super.users"] = ";".join(f"User:{p}" for p in principals)
+    return props
+
+
 def encryption_in_transit(cluster: dict) -> dict:
     enc = (cluster["Spec"].get("EncryptionInfo") or {}).get("EncryptionInTransit") or {}
     return {"ClientBroker": enc.get("ClientBroker", "TLS"), "InCluster": enc.get("InCluster", True)}
@@ -29,8 +63,7 @@ def encryption_in_transit(cluster: dict) -> dict:
 def client_listeners(cluster: dict) -> list[Listener]:
     """The listeners clients use, by MSK's rules."""
     enc = encryption_in_transit(cluster)
-    auth = cluster["Spec"].get("ClientAuthentication") or {}
-    scram = ((auth.get("Sasl") or {}).get("Scram") or {}).get("Enabled", False)
+    scram = client_auth(cluster)["scram"]
     listeners = []
     if enc["ClientBroker"] in ("PLAINTEXT", "TLS_PLAINTEXT"):
         listeners.append(Listener("PLAINTEXT", "PLAINTEXT", PLAINTEXT_PORT))

@@ -154,6 +154,27 @@ class ControlPlane:
             model.add_event(fresh, f"{node_name.split('/')[-1]} started (pid {status.pid})")
             self.save_cluster(fresh)
 
+    def note_event(self, cluster: dict, message: str) -> None:
+        fresh = self.load_cluster(cluster["ClusterArn"])
+        if fresh is not None:
+            model.add_event(fresh, message)
+            self.save_cluster(fresh)
+
+    def client_ca_pem(self, region: str, ca_arn: str) -> str:
+        """PEM of an ACM PCA certificate authority (mTLS client CAs for the brokers' truststores)."""
+        return self.private_cas.ca_certificate_pem(ca_arn).decode()
+
+    def start_update(self, cluster: dict, operation_type: str, target: dict, source: dict) -> dict:
+        """Persist an update of the desired state: UPDATING, a new CurrentVersion, an operation; reconcile."""
+        steps = ["PREPARE", "START_ZOOKEEPER", "ZOOKEEPER_QUORUM", "START_BROKERS", "BROKERS_REGISTERED", "ROLL_BROKERS"]
+        op = model.new_operation(cluster, operation_type, steps, source=source, target=target)
+        cluster.update(State=model.UPDATING, ActiveOperationArn=op["OperationArn"],
+                       CurrentVersion=model.new_current_version())
+        self.store.put("operation", op["OperationArn"], op, region=cluster["Region"], parent=cluster["ClusterArn"])
+        self.save_cluster(cluster)
+        self.submit(cluster["ClusterArn"])
+        return op
+
     def finish_operation(self, cluster: dict, *, ok: bool, state: str, error: tuple[str, str] | None = None,
                          state_info: dict | None = None) -> None:
         fresh = self.load_cluster(cluster["ClusterArn"])

@@ -13,7 +13,9 @@ import time
 from typing import TYPE_CHECKING
 
 from . import model
-from .layout import KEYSTORE, ClusterLayout, broker_listeners, needs_tls
+from .layout import (CLIENT_CAS, KEYSTORE, ClusterLayout, broker_listeners, broker_security_properties, client_auth,
+                     needs_tls)
+from .roller import BrokerRoller, RollTimeout
 from .tls import broker_tls_properties, node_certificate
 
 if TYPE_CHECKING:
@@ -65,6 +67,12 @@ class ClusterReconciler:
             await self.step(cluster, "ZOOKEEPER_QUORUM", self.zookeeper_quorum_ready)
             await self.step(cluster, "START_BROKERS", self.brokers_running)
             await self.step(cluster, "BROKERS_REGISTERED", self.brokers_registered)
+            # Rolling only for a requested update: a restart of openmsk itself never rolls brokers.
+            if cluster["State"] == model.UPDATING:
+                await self.step(cluster, "ROLL_BROKERS", self.brokers_rolled)
+            # After brokers are up: credentials go through Kafka's admin API into ZooKeeper.
+            if client_auth(cluster)["scram"] or cluster.get("ScramApplied"):
+                await self.step(cluster, "SYNC_SCRAM_USERS", self.scram_users_synced)
         except ReconcileFailed as failure:
             await self.mark_failed(cluster, failure)
             return
@@ -117,6 +125,33 @@ class ClusterReconciler:
         brokers = self.configured_brokers(cluster, self.layout(cluster))
         await self.wait_until(cluster, brokers, BROKERS_READY_TIMEOUT, "brokers")
 
+    async def brokers_rolled(self, cluster: dict) -> None:
+        """Completes when every broker runs its current spec, restarted one at a time (roller.py)."""
+        brokers = self.configured_brokers(cluster, self.layout(cluster))
+        specs = {}
+        for broker in brokers:
+            spec = broker.spec(self.plane.distribution, **self.spec_kwargs(cluster, broker))
+            if (await self.plane.placement.observe(broker.name)).spec_hash != spec.spec_hash():
+                specs[broker.name] = spec
+        if not specs:
+            return
+        min_isr = int(brokers[0].config.properties().get("min.insync.replicas", "1"))
+        roller = BrokerRoller(self.plane.placement, min_isr,
+                              on_progress=lambda m: self.plane.note_event(cluster, m))
+        try:
+            await roller.roll(brokers, specs)
+        except RollTimeout as exc:
+            raise ReconcileFailed("ROLLING_UPDATE_FAILED", str(exc))
+
+    async def scram_users_synced(self, cluster: dict) -> None:
+        """Completes when the brokers' SCRAM-SHA-512 users are exactly those of the associated secrets."""
+        from .scram import sync_scram_users
+        try:
+            await sync_scram_users(self.plane, cluster)
+        except Exception as exc:        # a secret that cannot be read must not make the cluster unusable
+            log.warning("cluster %s: SCRAM sync failed: %s", cluster["ClusterName"], exc)
+            raise ReconcileFailed("SCRAM_SYNC_FAILED", f"SCRAM credentials could not be applied: {exc}")
+
     # -- building blocks -----------------------------------------------------------------------
     def layout(self, cluster: dict) -> ClusterLayout:
         return ClusterLayout(cluster, self.plane.cluster_dir(cluster), self.plane.ca.cert_path)
@@ -124,9 +159,11 @@ class ClusterReconciler:
     def configured_brokers(self, cluster: dict, layout: ClusterLayout):
         brokers = layout.brokers()
         _, inter = broker_listeners(cluster)
+        principals = [f"CN=b-{b.config.broker_id},O=openmsk" for b in brokers] + ["CN=openmsk-control-plane,O=openmsk"]
         for broker in brokers:
             if needs_tls(cluster):
                 broker.config.extra_managed.update(broker_tls_properties(self.plane.ca, broker.workdir, inter))
+            broker.config.extra_managed.update(broker_security_properties(cluster, broker.workdir, principals))
             broker.probe_port = 9093        # the replication listener exists on every broker
             broker.probe_ssl = self.plane.probe_ssl_context if inter == "REPLICATION_SECURE" else None
         return brokers
@@ -139,6 +176,9 @@ class ClusterReconciler:
                                    extra_ips=["127.0.0.1"])
             return {"secret_files": {KEYSTORE: pem}}
         jvm_opts, files = [], {}
+        cas = client_auth(cluster)["cas"]
+        if client_auth(cluster)["tls"]:
+            files[CLIENT_CAS] = "".join(self.plane.client_ca_pem(cluster["Region"], arn) for arn in cas)
         for extension in self.plane.broker_extensions:
             # e.g. telemetry: a metrics agent (-javaagent:... + its config file) per broker
             opts, extra = extension(cluster, node)
@@ -214,6 +254,11 @@ class ClusterReconciler:
         self.plane.finish_deletion(cluster)
 
     async def mark_failed(self, cluster: dict, failure: ReconcileFailed) -> None:
+        if cluster["State"] == model.UPDATING:
+            # A failed update is reported on its operation; the cluster stays usable (ACTIVE).
+            log.warning("cluster %s: update failed: %s", cluster["ClusterName"], failure.message)
+            self.plane.finish_operation(cluster, ok=False, error=(failure.code, failure.message), state=model.ACTIVE)
+            return
         if cluster["State"] != model.CREATING:
             # Only a failed creation makes a cluster FAILED (as on MSK); an existing cluster stays
             # HEALING and the control plane keeps trying.
@@ -226,4 +271,7 @@ class ClusterReconciler:
         await self.stop_all_nodes(self.plane.load_cluster(self.arn), grace=10.0)
 
     async def mark_active(self, cluster: dict) -> None:
+        fresh = self.plane.load_cluster(cluster["ClusterArn"])
+        if fresh is not None and fresh.get("ActiveOperationArn") != cluster.get("ActiveOperationArn"):
+            return                      # a newer operation started meanwhile; its reconcile finishes it
         self.plane.finish_operation(cluster, ok=True, state=model.ACTIVE)

@@ -38,7 +38,7 @@ MANAGED_KEYS = frozenset({
     "inter.broker.listener.name", "security.inter.broker.protocol", "log.dirs", "log.dir",
     "zookeeper.connect", "port", "host.name", "advertised.host.name", "advertised.port",
     "node.id", "process.roles", "controller.quorum.voters", "controller.listener.names",
-    "broker.id.generation.enable", "reserved.broker.max.id",
+    "broker.id.generation.enable", "reserved.broker.max.id", "authorizer.class.name", "super.users",
 }) | frozenset()
 MANAGED_PREFIXES = ("ssl.", "sasl.", "zookeeper.ssl.", "zookeeper.clientCnxnSocket", "listener.name.")
 

@@ -114,8 +114,9 @@ class BrokerProcess:
         return NodeSpec(self.name, "broker", workdir, command, files, dict(secret_files or {}),
                         address=self.config.host, ports=tuple(l.port for l in self.config.listeners))
 
-    async def metadata(self) -> probes.ClusterMetadata | None:
-        return await probes.try_kafka_metadata(self.config.host, self.probe_port, ssl_context=self.probe_ssl)
+    async def metadata(self, all_topics: bool = False) -> probes.ClusterMetadata | None:
+        return await probes.try_kafka_metadata(self.config.host, self.probe_port, ssl_context=self.probe_ssl,
+                                               all_topics=all_topics)
 
     async def ready(self) -> bool:
         meta = await self.metadata()

@@ -57,19 +57,30 @@ class BrokerMetadata:
 
 
 @dataclass
+class PartitionMetadata:
+    topic: str
+    partition: int
+    leader: int
+    replicas: list[int]
+    isr: list[int]
+
+
+@dataclass
 class ClusterMetadata:
     brokers: list[BrokerMetadata]
     controller_id: int
+    partitions: list[PartitionMetadata] | None = None     # only when asked for topics
 
     @property
     def broker_ids(self) -> set[int]:
         return {b.node_id for b in self.brokers}
 
 
-def _metadata_request_v1(correlation_id: int) -> bytes:
+def _metadata_request_v1(correlation_id: int, all_topics: bool = False) -> bytes:
     client_id = b"openmsk-probe"
     header = struct.pack(">hhih", 3, 1, correlation_id, len(client_id)) + client_id
-    body = struct.pack(">i", 0)            # empty topic array: brokers and controller only
+    # null array (-1) = every topic; empty array = brokers and controller only
+    body = struct.pack(">i", -1 if all_topics else 0)
     payload = header + body
     return struct.pack(">i", len(payload)) + payload
 
@@ -92,16 +103,37 @@ def _parse_metadata_v1(data: bytes) -> ClusterMetadata:
             offset += rack_len
         brokers.append(BrokerMetadata(node_id, host, port, rack))
     (controller_id,) = struct.unpack_from(">i", data, offset)
-    return ClusterMetadata(brokers, controller_id)
+    offset += 4
+    (topic_count,) = struct.unpack_from(">i", data, offset)
+    offset += 4
+    partitions = []
+    for _ in range(topic_count):
+        _error, name_len = struct.unpack_from(">hh", data, offset)
+        offset += 4
+        name = data[offset:offset + name_len].decode()
+        offset += name_len + 1                                  # + is_internal
+        (part_count,) = struct.unpack_from(">i", data, offset)
+        offset += 4
+        for _ in range(part_count):
+            _perr, index, leader, nrep = struct.unpack_from(">hiii", data, offset)
+            offset += 14
+            replicas = list(struct.unpack_from(f">{nrep}i", data, offset))
+            offset += 4 * nrep
+            (nisr,) = struct.unpack_from(">i", data, offset)
+            offset += 4
+            isr = list(struct.unpack_from(f">{nisr}i", data, offset))
+            offset += 4 * nisr
+            partitions.append(PartitionMetadata(name, index, leader, replicas, isr))
+    return ClusterMetadata(brokers, controller_id, partitions if topic_count else [])
 
 
 async def kafka_metadata(host: str, port: int, *, timeout: float = 5.0,
-                         ssl_context: ssl.SSLContext | None = None) -> ClusterMetadata:
+                         ssl_context: ssl.SSLContext | None = None, all_topics: bool = False) -> ClusterMetadata:
     reader, writer = await asyncio.wait_for(
         asyncio.open_connection(host, port, ssl=ssl_context, server_hostname=host if ssl_context else None),
         timeout)
     try:
-        writer.write(_metadata_request_v1(1))
+        writer.write(_metadata_request_v1(1, all_topics))
         await writer.drain()
         (size,) = struct.unpack(">i", await asyncio.wait_for(reader.readexactly(4), timeout))
         data = await asyncio.wait_for(reader.readexactly(size), timeout)

@@ -82,24 +82,42 @@ def check_broker_node_group(info: dict, number_of_broker_nodes: int, network, re
     return docs
 
 
-def check_security(request: dict) -> None:
+def check_security(request: dict, plane=None, region: str = "") -> None:
+    """MSK's combinations: mTLS needs TLS (or TLS_PLAINTEXT) to clients, SASL needs TLS, at least one way
+    to authenticate; every certificate authority must be an ACTIVE ACM PCA of this account/region."""
     enc = ((request.get("EncryptionInfo") or {}).get("EncryptionInTransit") or {})
     client_broker = enc.get("ClientBroker", "TLS")
     auth = request.get("ClientAuthentication") or {}
     sasl = auth.get("Sasl") or {}
-    if (sasl.get("Scram") or {}).get("Enabled") or (sasl.get("Iam") or {}).get("Enabled"):
-        if client_broker != "TLS" and client_broker != "TLS_PLAINTEXT":
-            raise bad_request("SASL authentication requires TLS encryption between clients and brokers.",
-                              "clientAuthentication")
-        raise bad_request("SASL client authentication (SCRAM/IAM) is not available in this openmsk release yet.",
+    if (sasl.get("Iam") or {}).get("Enabled"):
+        raise bad_request("IAM access control is not supported by openmsk; use SASL/SCRAM or TLS client "
+                          "authentication.", "clientAuthentication")
+    scram = (sasl.get("Scram") or {}).get("Enabled")
+    if scram and client_broker == "PLAINTEXT":
+        raise bad_request("SASL/SCRAM authentication requires TLS encryption between clients and brokers.",
                           "clientAuthentication")
     tls = auth.get("Tls") or {}
-    if tls.get("Enabled") or tls.get("CertificateAuthorityArnList"):
-        if client_broker == "PLAINTEXT":
-            raise bad_request("TLS client authentication requires TLS encryption between clients and brokers.",
-                              "clientAuthentication")
-        raise bad_request("TLS client authentication is not available in this openmsk release yet.",
+    cas = tls.get("CertificateAuthorityArnList") or []
+    tls_on = tls.get("Enabled", bool(cas))
+    if tls_on and not cas:
+        raise bad_request("TLS client authentication needs at least one certificate authority ARN.",
                           "clientAuthentication")
+    if tls_on and client_broker == "PLAINTEXT":
+        raise bad_request("TLS client authentication requires TLS encryption between clients and brokers.",
+                          "clientAuthentication")
+    for arn in cas if tls_on else []:
+        pcas = getattr(plane, "private_cas", None)
+        try:
+            active = pcas is not None and arn.split(":")[3] == region and pcas.active(arn)
+        except Exception:
+            active = False
+        if not active:
+            raise bad_request(f"The certificate authority {arn} does not exist or is not ACTIVE.",
+                              "certificateAuthorityArnList")
     unauth = auth.get("Unauthenticated")
-    if unauth is not None and unauth.get("Enabled") is False and not tls and not sasl:
+    unauthenticated = unauth.get("Enabled") if unauth and "Enabled" in unauth else not (scram or tls_on)
+    if not (unauthenticated or scram or tls_on):
         raise bad_request("At least one client authentication method must be enabled.", "clientAuthentication")
+    if not unauthenticated and client_broker != "TLS":
+        raise bad_request("Unauthenticated access can only be turned off when encryption between clients and "
+                          "brokers is TLS only.", "clientAuthentication")

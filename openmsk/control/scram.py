@@ -1,0 +1,81 @@
+"""SCRAM-SHA-512 users of a cluster, from its associated Secrets Manager secrets to the brokers.
+
+Kafka (ZooKeeper mode) keeps SCRAM credentials salted in ZooKeeper; they are written through the
+brokers' admin API (AlterUserScramCredentials, KIP-554) by the control plane, which connects to the
+replication listener with its own installation-CA certificate (a Kafka super user). What was applied
+is remembered as a fingerprint per user, so a secret's new value (PutSecretValue) changes exactly
+that user's password and nothing is rewritten otherwise.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from ..runtime.pki import write_secret
+from .layout import broker_listeners
+
+log = logging.getLogger(__name__)
+ITERATIONS = 4096
+
+
+def desired_users(plane, cluster: dict) -> dict[str, tuple[str, str]]:
+    """username -> (password, fingerprint) from the cluster's associated secrets."""
+    users = {}
+    for arn in cluster.get("ScramSecrets") or []:
+        doc = json.loads(plane.secrets.value(cluster["Region"], arn))
+        username, password = doc["username"], doc["password"]
+        # A slow salted hash: the store must not become a password oracle.
+        fingerprint = hashlib.pbkdf2_hmac("sha256", password.encode(), f"{arn}\0{username}".encode(), 20000).hex()
+        users[username] = (password, fingerprint)
+    return users
+
+
+def _admin_config(plane, cluster: dict) -> dict:
+    _, inter = broker_listeners(cluster)
+    servers = ",".join(f"{b['Address']}:9093" for b in cluster["Brokers"])
+    config = {"bootstrap.servers": servers, "socket.timeout.ms": 20000}
+    if inter == "REPLICATION_SECURE":
+        pki = Path(plane.data_dir) / "pki"
+        key, cert = pki / "control-plane-admin.key", pki / "control-plane-admin.crt"
+        if not key.exists():
+            issued = plane.ca.issue("openmsk-control-plane", server=False, client=True)
+            write_secret(key, issued.key_pem)
+            write_secret(cert, issued.cert_pem)
+        config.update({"security.protocol": "SSL", "ssl.ca.location": str(plane.ca.cert_path),
+                       "ssl.key.location": str(key), "ssl.certificate.location": str(cert)})
+    return config
+
+
+def _apply(config: dict, upserts: dict[str, str], deletions: list[str]) -> None:
+    from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechanism,
+                                       UserScramCredentialDeletion, UserScramCredentialUpsertion)
+    alterations = [UserScramCredentialUpsertion(user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, ITERATIONS),
+                                                password.encode())
+                   for user, password in upserts.items()]
+    alterations += [UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512) for user in deletions]
+    if not alterations:
+        return
+    admin = AdminClient(config)
+    for user, future in admin.alter_user_scram_credentials(alterations, request_timeout=30).items():
+        future.result(60)
+
+
+async def sync_scram_users(plane, cluster: dict) -> None:
+    fresh = plane.load_cluster(cluster["ClusterArn"]) or cluster
+    desired = desired_users(plane, fresh)
+    applied: dict[str, str] = dict(fresh.get("ScramApplied") or {})
+    upserts = {u: pw for u, (pw, fp) in desired.items() if applied.get(u) != fp}
+    deletions = [u for u in applied if u not in desired]
+    if not upserts and not deletions:
+        return
+    await asyncio.to_thread(_apply, _admin_config(plane, fresh), upserts, deletions)
+    latest = plane.load_cluster(cluster["ClusterArn"])
+    if latest is None:
+        return
+    latest["ScramApplied"] = {u: fp for u, (pw, fp) in desired.items()}
+    plane.save_cluster(latest)
+    log.info("cluster %s: SCRAM users set: %s; removed: %s", fresh["ClusterName"], sorted(upserts) or "-",
+             sorted(deletions) or "-")
