@@ -10,10 +10,14 @@ from aiohttp import web
 
 from . import config
 from .api.gateway import create_app
+from .control.keys import KeyStore
 from .control.plane import ControlPlane
+from .control.secrets import SecretStore
 from .services.acm_pca import AcmPcaProvider
 from .services.ec2 import Ec2Provider
 from .services.kafka import KafkaProvider
+from .services.kms import KmsProvider
+from .services.secretsmanager import SecretsManagerProvider
 from .services.cloudwatch import CloudWatchProvider
 from . import telemetry
 
@@ -21,8 +25,10 @@ log = logging.getLogger("openmsk")
 
 
 def build_providers(plane: ControlPlane) -> list:
+    plane.keys = KeyStore(plane.store, plane.data_dir, plane.account_id)
+    plane.secrets = SecretStore(plane.store, plane.keys)
     return [KafkaProvider(plane), Ec2Provider(plane), CloudWatchProvider(plane, telemetry.install(plane)),
-            AcmPcaProvider(plane)]
+            AcmPcaProvider(plane), KmsProvider(plane), SecretsManagerProvider(plane)]
 
 
 async def serve(host: str, port: int, data_dir: Path, *, stop_data_plane_on_exit: bool = False,
