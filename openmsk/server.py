@@ -27,6 +27,7 @@ log = logging.getLogger("openmsk")
 def build_providers(plane: ControlPlane) -> list:
     plane.keys = KeyStore(plane.store, plane.data_dir, plane.account_id)
     plane.secrets = SecretStore(plane.store, plane.keys)
+    plane.secrets.on_change(plane.secret_changed)      # a new SCRAM password reaches the brokers
     return [KafkaProvider(plane), Ec2Provider(plane), CloudWatchProvider(plane, telemetry.install(plane)),
             AcmPcaProvider(plane), KmsProvider(plane), SecretsManagerProvider(plane)]
 

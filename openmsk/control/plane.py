@@ -154,6 +154,11 @@ class ControlPlane:
             model.add_event(fresh, f"{node_name.split('/')[-1]} started (pid {status.pid})")
             self.save_cluster(fresh)
 
+    def secret_changed(self, secret_arn: str) -> None:
+        for cluster in self.store.list("cluster"):
+            if secret_arn in (cluster.get("ScramSecrets") or []):
+                self.submit(cluster["ClusterArn"])
+
     def note_event(self, cluster: dict, message: str) -> None:
         fresh = self.load_cluster(cluster["ClusterArn"])
         if fresh is not None:
