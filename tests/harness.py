@@ -22,6 +22,15 @@ AWS = str(BIN / "aws")
 KCAT = shutil.which("kcat") or "kcat"
 
 
+def alive(pid: int) -> bool:
+    """True if `pid` runs. An exited child of a dead parent stays a zombie until PID 1 reaps it: not alive."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -92,8 +101,7 @@ class Service:
                 pass
         deadline = time.monotonic() + 30
         while pids and time.monotonic() < deadline:
-            pids = [p for p in pids if Path(f"/proc/{p}").exists()
-                    and Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+            pids = [p for p in pids if alive(p)]
             time.sleep(0.1)
 
     # -- clients -------------------------------------------------------------------------------

@@ -7,16 +7,8 @@ import os
 import time
 import uuid
 
-from harness import kcat
+from harness import alive, kcat
 from kafka_clients import broker_config, consume_all
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def node_pids(service, cluster_uuid: str) -> list[int]:
@@ -65,13 +57,13 @@ def test_two_zone_cluster_with_configuration_via_boto3_then_delete(service):
 
     cluster_uuid = arn.rsplit("/", 1)[1]
     pids = node_pids(service, cluster_uuid)
-    assert len(pids) == 5 and all(_alive(p) for p in pids)
+    assert len(pids) == 5 and all(alive(p) for p in pids)
     assert kafka.delete_cluster(ClusterArn=arn)["State"] == "DELETING"
     service.wait_state(arn, states=("GONE",), timeout=120)
     deadline = time.monotonic() + 30
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not any(_alive(p) for p in pids)
+    assert not any(alive(p) for p in pids)
     assert not (service.data_dir / "clusters" / cluster_uuid).exists()
     kafka.delete_configuration(Arn=conf["Arn"])
 
@@ -93,9 +85,9 @@ def test_cluster_whose_brokers_cannot_start_is_failed(service):
     # Nothing of a FAILED cluster keeps running; it can only be deleted.
     deadline = time.monotonic() + 30
     pids = node_pids(service, arn.rsplit("/", 1)[1])
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not any(_alive(p) for p in pids)
+    assert not any(alive(p) for p in pids)
     kafka.delete_cluster(ClusterArn=arn)
     service.wait_state(arn, states=("GONE",), timeout=60)
     kafka.delete_configuration(Arn=conf["Arn"])

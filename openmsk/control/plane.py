@@ -65,6 +65,7 @@ class ControlPlane:
                 log.error("cluster %s: its addresses (slot %d) are claimed by another openmsk installation on this "
                           "machine; not starting it", cluster["ClusterName"], cluster["Slot"])
                 continue
+            await self._report_stopped_nodes(cluster)
             self.submit(cluster["ClusterArn"])
         self._supervisor = asyncio.create_task(self._supervise(), name="supervisor")
         for service in self.background_services:
@@ -256,6 +257,20 @@ class ControlPlane:
                 await self._check_nodes()
             except Exception:
                 log.exception("supervisor pass failed")
+
+    async def _report_stopped_nodes(self, cluster: dict) -> None:
+        """At start-up: an ACTIVE cluster whose nodes stopped while the control plane was away is HEALING
+        until the reconciler has them running again (clients should not be told it is fine)."""
+        if cluster["State"] != model.ACTIVE:
+            return
+        layout = ClusterLayout(cluster, self.cluster_dir(cluster))
+        down = [n.name.split("/")[-1] for n in [*layout.zookeeper_nodes(), *layout.brokers()]
+                if not (await self.placement.observe(n.name)).running]
+        if down:
+            log.warning("cluster %s: %s not running; restarting", cluster["ClusterName"], ", ".join(down))
+            model.add_event(cluster, f"{', '.join(down)} not running at control-plane start; restarting")
+            cluster["State"] = model.HEALING
+            self.save_cluster(cluster)
 
     async def _check_nodes(self) -> None:
         for cluster in self.store.list("cluster"):
