@@ -7,7 +7,7 @@ A pass, per cluster in a state where MSK publishes metrics (ACTIVE, UPDATING, HE
      so a rate is the exact average over the interval;
   2. cluster-level metrics from all brokers' controller gauges, plus the cluster-level
      KafkaDataLogsDiskUsed copy MSK publishes (the fullest broker);
-  3. consumer lag and ZooKeeper session state through one AdminClient per cluster (in a thread);
+  3. consumer lag and ZooKeeper session state through an AdminClient per cluster, in a worker process;
   4. one write of everything, stamped with the pass's wall-clock time.
 Publishing follows the cluster's EnhancedMonitoring level (catalog.py). Per-topic series appear only
 once their value has been non-zero (as MSK for Kafka >= 2.4.1). Intervals below 60 s are stored at
@@ -24,6 +24,7 @@ from ..control import model
 from ..control.layout import client_listeners
 from . import catalog, host, jmx, lag
 from .catalog import BROKER, CLUSTER, GROUP, NAMESPACE, PARTITION, TOPIC
+from .lag_worker import LagWorker
 from .node_exporter import NodeExporters
 from .store import Bucket, MetricStore
 
@@ -52,7 +53,7 @@ class Collector:
         self.node_exporters = NodeExporters()
         self._task: asyncio.Task | None = None
         self._brokers: dict[tuple[str, int], BrokerMemory] = {}
-        self._admins: dict[str, tuple[str, object]] = {}
+        self._admin_worker = LagWorker()
         self._lag: dict[str, lag.LagTracker] = {}
         self._seen_topics: set[tuple] | None = None
         self.passes = 0
@@ -68,7 +69,7 @@ class Collector:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.node_exporters.stop_all()
-        self._admins.clear()
+        await self._admin_worker.stop()
         self.store.close()
 
     async def _run(self) -> None:
@@ -103,8 +104,7 @@ class Collector:
             except Exception:
                 log.exception("metrics of cluster %s failed", cluster["ClusterName"])
         live = {c["ClusterArn"] for c in clusters}
-        for arn in [a for a in self._admins if a not in live]:
-            self._admins.pop(arn, None)
+        for arn in [a for a in self._lag if a not in live]:
             self._lag.pop(arn, None)
         self.passes += 1
 
@@ -181,9 +181,11 @@ class Collector:
         if memory.meters is not None and at > memory.meters_at:
             elapsed = at - memory.meters_at
             for (meter, topic), count in counts.items():
-                before = memory.meters.get((meter, topic))
+                # Kafka creates a topic's meters at the topic's first traffic, from 0: a series the
+                # previous scrape (same process) did not have counts from 0.
+                before = memory.meters.get((meter, topic), 0.0 if topic else None)
                 if before is None or count < before:
-                    continue                     # new series, or the broker restarted
+                    continue                     # the broker restarted
                 broker_level, topic_level, unit = catalog.TOPIC_METERS[meter]
                 level = topic_level if topic else broker_level
                 if level and catalog.level_at_least(cluster, level):
@@ -202,38 +204,30 @@ class Collector:
         return None
 
     # -- through the Kafka protocol --------------------------------------------------------------
-    def _admin(self, cluster: dict):
+    def _admin_config(self, cluster: dict) -> dict | None:
+        """librdkafka config for the cluster's client listener (plaintext if it has one, else TLS)."""
         listeners = client_listeners(cluster)
         plain = next((l for l in listeners if l.protocol == "PLAINTEXT"), None)
         tls = next((l for l in listeners if l.protocol == "SSL"), None)
         if plain is None and tls is None:
             return None
         port = (plain or tls).port
-        bootstrap = ",".join(f"{b['Address']}:{port}" for b in cluster["Brokers"])
-        cached = self._admins.get(cluster["ClusterArn"])
-        if cached is not None and cached[0] == bootstrap:
-            return cached[1]
-        config = {"bootstrap.servers": bootstrap}
+        config = {"bootstrap.servers": ",".join(f"{b['Address']}:{port}" for b in cluster["Brokers"])}
         if plain is None:
             config.update({"security.protocol": "SSL", "ssl.ca.location": str(self.plane.ca.cert_path)})
-        client = lag.admin_client(config)
-        self._admins[cluster["ClusterArn"]] = (bootstrap, client)
-        return client
+        return config
 
     async def collect_admin(self, cluster: dict, base: dict) -> list:
-        admin = self._admin(cluster)
-        if admin is None:
+        config = self._admin_config(cluster)
+        if config is None:
             return []
         tracker = self._lag.setdefault(cluster["ClusterArn"], lag.LagTracker())
-
-        def work():
-            registered = {n.id for n in admin.describe_cluster(request_timeout=lag.TIMEOUT).result(lag.TIMEOUT).nodes}
-            return registered, lag.collect(admin, tracker)
         try:
-            registered, lags = await asyncio.wait_for(asyncio.to_thread(work), 4 * lag.TIMEOUT)
+            raw = await self._admin_worker.query(cluster["ClusterArn"], config)
         except Exception as exc:
             log.debug("cluster %s: admin pass failed: %s", cluster["ClusterName"], exc)
             return []
+        registered, lags = set(raw["registered"]), lag.lags(raw["offsets"], tracker)
         out = []
         for b in cluster["Brokers"]:
             # MSK's ZooKeeperSessionState: 1.0 CONNECTED. A broker is listed by the cluster exactly

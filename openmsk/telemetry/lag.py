@@ -6,7 +6,9 @@ MaxOffsetLag, SumOffsetLag, EstimatedMaxTimeLag. MSK does not publish its time-l
 the partition's lag divided by the rate its log end advanced since the previous pass, and when the log
 end did not move (nothing produced) the time since the consumer last fell behind: the age of the
 oldest unconsumed data is at least that. Groups whose names contain ':' or are not ASCII are skipped
-(MSK drops them). Runs the blocking AdminClient in a worker thread.
+(MSK drops them). The AdminClient runs in a separate worker process (lag_worker.py), never inside the
+control plane: librdkafka can abort the whole process on an assertion when requests to a restarting
+broker time out (seen here: `rd_kafka_enq_once_del_source_return: Assertion eonce->refcnt > 0`).
 """
 from __future__ import annotations
 
@@ -51,8 +53,10 @@ def admin_client(config: dict) -> AdminClient:
                         "log_level": 3})
 
 
-def collect(admin: AdminClient, tracker: LagTracker) -> list[PartitionLag]:
-    """One pass (blocking). Returns per-partition lags of every eligible group."""
+def raw_offsets(admin: AdminClient) -> dict:
+    """Blocking; runs in the worker process. -> {"registered": [broker ids],
+    "offsets": [[group, topic, partition, committed, log_end]]}."""
+    registered = [n.id for n in admin.describe_cluster(request_timeout=TIMEOUT).result(TIMEOUT).nodes]
     listed = admin.list_consumer_groups(states={ConsumerGroupState.STABLE, ConsumerGroupState.EMPTY},
                                         request_timeout=TIMEOUT).result(TIMEOUT)
     groups = [g.group_id for g in listed.valid if ":" not in g.group_id and g.group_id.isascii()]
@@ -65,26 +69,29 @@ def collect(admin: AdminClient, tracker: LagTracker) -> list[PartitionLag]:
             continue
         committed[group] = [tp for tp in result.topic_partitions or [] if tp.offset >= 0 and not tp.error]
     wanted = {(tp.topic, tp.partition) for tps in committed.values() for tp in tps}
-    if not wanted:
-        return []
-    futures = admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in wanted},
-                                 request_timeout=TIMEOUT)
     ends: dict[tuple[str, int], int] = {}
-    for tp, future in futures.items():
-        try:
-            ends[(tp.topic, tp.partition)] = future.result(TIMEOUT).offset
-        except Exception:
-            continue
-    now = time.monotonic()
-    out = []
-    for group, tps in committed.items():
-        for tp in tps:
-            end = ends.get((tp.topic, tp.partition))
-            if end is None:
+    if wanted:
+        futures = admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest() for t, p in wanted},
+                                     request_timeout=TIMEOUT)
+        for tp, future in futures.items():
+            try:
+                ends[(tp.topic, tp.partition)] = future.result(TIMEOUT).offset
+            except Exception:
                 continue
-            lag = max(0, end - tp.offset)
-            out.append(PartitionLag(group, tp.topic, tp.partition, lag,
-                                    tracker.time_lag(group, tp.topic, tp.partition, lag, end, now,
-                                                     tracker.ends.get((tp.topic, tp.partition)))))
+    offsets = [[group, tp.topic, tp.partition, tp.offset, ends[(tp.topic, tp.partition)]]
+               for group, tps in committed.items() for tp in tps if (tp.topic, tp.partition) in ends]
+    return {"registered": registered, "offsets": offsets}
+
+
+def lags(offsets: list, tracker: LagTracker) -> list[PartitionLag]:
+    """Per-partition lags from the worker's raw offsets (in the control plane: keeps the tracker)."""
+    now = time.monotonic()
+    out, ends = [], {}
+    for group, topic, partition, committed, end in offsets:
+        lag = max(0, end - committed)
+        out.append(PartitionLag(group, topic, partition, lag,
+                                tracker.time_lag(group, topic, partition, lag, end, now,
+                                                 tracker.ends.get((topic, partition)))))
+        ends[(topic, partition)] = end
     tracker.ends.update({k: (v, now) for k, v in ends.items()})
     return out
