@@ -248,3 +248,57 @@ def test_store_retention_and_rollups(tmp_path):
     assert store.series("us-east-1", "Test") == []
     store.close()
     assert (tmp_path / "metrics.db").stat().st_size < 1_000_000
+
+
+def test_alarms_evaluate_against_metrics(cw):
+    ns = f"Test/{uuid.uuid4().hex[:8]}"
+    now = dt.datetime.now(dt.timezone.utc)
+    cw.put_metric_data(Namespace=ns, MetricData=[
+        {"MetricName": name, "Dimensions": [{"Name": "Cluster Name", "Value": "c"}],
+         "Timestamp": now - dt.timedelta(minutes=m), "Value": value, "Unit": "Percent"}
+        for m in range(3) for name, value in (("CpuUser", 50.0), ("CpuSystem", 20.0))])
+    dims = [{"Name": "Cluster Name", "Value": "c"}]
+    name = f"cpu-{uuid.uuid4().hex[:6]}"
+    cw.put_metric_alarm(AlarmName=name, Namespace=ns, MetricName="CpuUser", Dimensions=dims, Statistic="Average",
+                        Period=60, EvaluationPeriods=2, Threshold=40.0, ComparisonOperator="GreaterThanThreshold",
+                        AlarmActions=["arn:aws:sns:us-east-1:123456789012:ops"])
+    alarm = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+    assert alarm["StateValue"] == "ALARM" and "greater than the threshold (40.0)" in alarm["StateReason"]
+    assert alarm["AlarmArn"].endswith(f":alarm:{name}") and alarm["AlarmActions"] == ["arn:aws:sns:us-east-1:123456789012:ops"]
+    assert json.loads(alarm["StateReasonData"])["threshold"] == 40.0
+
+    quiet = f"quiet-{uuid.uuid4().hex[:6]}"
+    cw.put_metric_alarm(AlarmName=quiet, Namespace=ns, MetricName="CpuUser", Dimensions=dims, Statistic="Maximum",
+                        Period=60, EvaluationPeriods=1, Threshold=60.0, ComparisonOperator="GreaterThanOrEqualToThreshold")
+    nodata = f"nodata-{uuid.uuid4().hex[:6]}"
+    cw.put_metric_alarm(AlarmName=nodata, Namespace=ns, MetricName="Nothing", Statistic="Average",
+                        Period=60, EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanThreshold")
+    # MSK's recommended CPU alarm: CpuUser + CpuSystem >= 60 (metric math).
+    math = f"math-{uuid.uuid4().hex[:6]}"
+
+    def q(i, metric):
+        return {"Id": i, "ReturnData": False, "MetricStat": {"Metric": {"Namespace": ns, "MetricName": metric,
+                                                                         "Dimensions": dims}, "Period": 60, "Stat": "Average"}}
+    cw.put_metric_alarm(AlarmName=math, EvaluationPeriods=1, Threshold=60.0,
+                        ComparisonOperator="GreaterThanOrEqualToThreshold",
+                        Metrics=[q("u", "CpuUser"), q("s", "CpuSystem"), {"Id": "cpu", "Expression": "u + s"}])
+    states = {a["AlarmName"]: a["StateValue"] for a in cw.describe_alarms(AlarmNames=[quiet, nodata, math])["MetricAlarms"]}
+    assert states[quiet] == "OK" and states[nodata] == "INSUFFICIENT_DATA" and states[math] == "ALARM"
+    assert [a["AlarmName"] for a in cw.describe_alarms(StateValue="ALARM", AlarmNames=[name, quiet, math])["MetricAlarms"]] \
+        == sorted([name, math])
+    assert cw.describe_alarms_for_metric(Namespace=ns, MetricName="CpuUser", Dimensions=dims)["MetricAlarms"]
+
+    cw.set_alarm_state(AlarmName=quiet, StateValue="ALARM", StateReason="testing")
+    assert cw.describe_alarms(AlarmNames=[quiet])["MetricAlarms"][0]["StateValue"] == "ALARM"
+    history = cw.describe_alarm_history(AlarmName=quiet, HistoryItemType="StateUpdate")["AlarmHistoryItems"]
+    assert history and "to ALARM" in history[0]["HistorySummary"]
+
+    with pytest.raises(cw.exceptions.ResourceNotFound):
+        cw.delete_alarms(AlarmNames=[name, "no-such-alarm"])
+    cw.delete_alarms(AlarmNames=[name, quiet, nodata, math])
+    assert cw.describe_alarms(AlarmNames=[name, quiet, nodata, math])["MetricAlarms"] == []
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        cw.put_metric_alarm(AlarmName="bad", Namespace=ns, MetricName="CpuUser", Statistic="Average",
+                            ExtendedStatistic="p99", Period=60, EvaluationPeriods=1, Threshold=1.0,
+                            ComparisonOperator="GreaterThanThreshold")
+    assert _code(exc) == "InvalidParameterCombination"

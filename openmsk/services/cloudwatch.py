@@ -17,11 +17,19 @@ import time
 from ..api.core import Provider, RequestContext, ServiceException, handler
 from ..telemetry.store import Bucket, MetricStore
 from . import cloudwatch_math
+from .cloudwatch_alarms import AlarmEvaluator, AlarmHandlers
 from .cloudwatch_query import (MAX_DATAPOINTS, STATISTICS, buckets, check_extended, check_period, combination,
                                datapoints_requested, epoch, find_series, invalid, missing, normalize_dims,
                                percentile, series_unit, statistic)
 
 LIST_PAGE = 500
+
+
+def alarm_interval() -> float:
+    """Alarms are evaluated once a minute, or as often as metrics are collected when that is faster."""
+    from ..telemetry import metrics_interval
+    return min(60.0, metrics_interval())
+
 MAX_QUERIES = 500
 MAX_GMD_DATAPOINTS = 100_800
 TWO_WEEKS = 14 * 86400
@@ -32,12 +40,14 @@ def _ts(seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 
-class CloudWatchProvider(Provider):
+class CloudWatchProvider(AlarmHandlers, Provider):
     service_name = "monitoring"
 
     def __init__(self, plane, store: MetricStore) -> None:
         self.plane = plane
         self.store = store
+        # Alarms are evaluated in the background as long as the control plane runs.
+        plane.background_services.append(AlarmEvaluator(store, alarm_interval()))
 
     # -- GetMetricStatistics -----------------------------------------------------------------------
     @handler("GetMetricStatistics")
