@@ -2,8 +2,10 @@
 60 s interval, next to the 1 % target (issue 4).
 
   .venv/bin/python bench/metrics_overhead.py [--passes 20] [--level PER_TOPIC_PER_PARTITION] [--topics 20]
+                                            [--open-monitoring]
 
-It starts its own `openmsk serve`, creates a 3-broker cluster with Open Monitoring and some topics,
+It starts its own `openmsk serve`, creates a 3-broker cluster (Open Monitoring off, MSK's default, unless
+--open-monitoring) with some topics,
 consumer groups and traffic, then runs the collector's pass in this process (the same code the service
 runs) `--passes` times and measures the CPU it costs:
   * the collector itself (this process: /proc reads, JMX scrape + parse, SQLite writes),
@@ -53,6 +55,8 @@ def main() -> int:
     args.add_argument("--passes", type=int, default=20)
     args.add_argument("--level", default="PER_TOPIC_PER_PARTITION")
     args.add_argument("--topics", type=int, default=20)
+    args.add_argument("--open-monitoring", action="store_true",
+                      help="enable Open Monitoring (the agent then exports every MBean, as on MSK)")
     opts = args.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="openmsk-bench-metrics-"))
@@ -63,8 +67,8 @@ def main() -> int:
             ClusterName="bench", KafkaVersion="3.9.x", NumberOfBrokerNodes=3,
             BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(3)},
             EncryptionInfo={"EncryptionInTransit": {"ClientBroker": "TLS_PLAINTEXT"}}, EnhancedMonitoring=opts.level,
-            OpenMonitoring={"Prometheus": {"JmxExporter": {"EnabledInBroker": True},
-                                           "NodeExporter": {"EnabledInBroker": True}}})["ClusterArn"]
+            OpenMonitoring={"Prometheus": {"JmxExporter": {"EnabledInBroker": opts.open_monitoring},
+                                           "NodeExporter": {"EnabledInBroker": opts.open_monitoring}}})["ClusterArn"]
         svc.wait_state(arn, timeout=600)
         config = {"bootstrap.servers": kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerString"]}
         for i in range(opts.topics):
@@ -76,9 +80,10 @@ def main() -> int:
         result = asyncio.run(measure(svc.data_dir, opts.passes, work))
     finally:
         svc.stop_everything()
-    result.update(level=opts.level, topics=opts.topics, target_percent=TARGET_PERCENT)
+    result.update(level=opts.level, topics=opts.topics, open_monitoring=opts.open_monitoring,
+                  target_percent=TARGET_PERCENT)
     result["ratio_to_target"] = round(result["percent_of_core_per_broker"] / TARGET_PERCENT, 3)
-    out = REPO / "bench" / "results" / "metrics_overhead.json"
+    out = REPO / "bench" / "results" / f"metrics_overhead{'_open_monitoring' if opts.open_monitoring else ''}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

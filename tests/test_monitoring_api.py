@@ -302,3 +302,21 @@ def test_alarms_evaluate_against_metrics(cw):
                             ExtendedStatistic="p99", Period=60, EvaluationPeriods=1, Threshold=1.0,
                             ComparisonOperator="GreaterThanThreshold")
     assert _code(exc) == "InvalidParameterCombination"
+
+
+def test_tls_only_cluster_is_measured_at_the_default_interval(service, shared_cluster):
+    """The session's shared cluster (TLS only, collected every 60 s): OS and JMX metrics, and the
+    AdminClient path over TLS with the installation CA (ZooKeeperSessionState comes from it)."""
+    cw = service.client("cloudwatch")
+    dims = [{"Name": "Cluster Name", "Value": "shared"}, {"Name": "Broker ID", "Value": "1"}]
+
+    def points(metric):
+        end = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)
+        return cw.get_metric_statistics(Namespace="AWS/Kafka", MetricName=metric, Dimensions=dims,
+                                        StartTime=end - dt.timedelta(minutes=30), EndTime=end, Period=60,
+                                        Statistics=["Maximum"])["Datapoints"]
+    deadline = time.monotonic() + 240
+    while not (points("ZooKeeperSessionState") and points("CpuUser")) and time.monotonic() < deadline:
+        time.sleep(5)
+    assert [p["Maximum"] for p in points("ZooKeeperSessionState")][-1] == 1.0
+    assert points("CpuUser") and points("LeaderCount")
