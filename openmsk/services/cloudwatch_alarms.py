@@ -272,9 +272,13 @@ def evaluate(store, doc: dict, now: float | None = None) -> bool:
     m = doc["EvaluationPeriods"]
     n = doc.get("DatapointsToAlarm") or m
     period = doc.get("Period") or next((q["MetricStat"]["Period"] for q in doc.get("Metrics", []) if q.get("MetricStat")), 60)
-    end = (int(now) // period + 1) * period                # include the period in progress
+    # The last M periods, counting the period in progress only once it has data (a collection pass
+    # lands some seconds into each minute; CloudWatch likewise waits for late datapoints).
+    end = (int(now) // period + 1) * period
+    values, period = _series(store, doc["Region"], doc, end - (m + 1) * period, end)
+    if end - period not in values:
+        end -= period
     start = end - m * period
-    values, period = _series(store, doc["Region"], doc, start, end)
     op, threshold = OPERATORS[doc["ComparisonOperator"]], doc["Threshold"]
     treat = doc.get("TreatMissingData", "missing")
     slots = [start + i * period for i in range(m)]
