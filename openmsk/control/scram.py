@@ -5,6 +5,10 @@ brokers' admin API (AlterUserScramCredentials, KIP-554) by the control plane, wh
 replication listener with its own installation-CA certificate (a Kafka super user). What was applied
 is remembered as a fingerprint per user, so a secret's new value (PutSecretValue) changes exactly
 that user's password and nothing is rewritten otherwise.
+
+The admin call runs in a short-lived child process (`python -m openmsk.control.scram`, passwords on
+its stdin, never on a command line): librdkafka can abort() its host process when brokers restart
+under it, and the control plane must not be that process.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import sys
 from pathlib import Path
 
 from ..runtime.pki import write_secret
@@ -63,6 +68,17 @@ def _apply(config: dict, upserts: dict[str, str], deletions: list[str]) -> None:
         future.result(60)
 
 
+async def _apply_in_child(config: dict, upserts: dict[str, str], deletions: list[str]) -> None:
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "openmsk.control.scram",
+                                                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    payload = json.dumps({"config": config, "upserts": upserts, "deletions": deletions}).encode()
+    _, err = await asyncio.wait_for(proc.communicate(payload), timeout=120)
+    if proc.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"exit code {proc.returncode}")
+
+
 async def sync_scram_users(plane, cluster: dict) -> None:
     fresh = plane.load_cluster(cluster["ClusterArn"]) or cluster
     desired = desired_users(plane, fresh)
@@ -71,7 +87,7 @@ async def sync_scram_users(plane, cluster: dict) -> None:
     deletions = [u for u in applied if u not in desired]
     if not upserts and not deletions:
         return
-    await asyncio.to_thread(_apply, _admin_config(plane, fresh), upserts, deletions)
+    await _apply_in_child(_admin_config(plane, fresh), upserts, deletions)
     latest = plane.load_cluster(cluster["ClusterArn"])
     if latest is None:
         return
@@ -79,3 +95,8 @@ async def sync_scram_users(plane, cluster: dict) -> None:
     plane.save_cluster(latest)
     log.info("cluster %s: SCRAM users set: %s; removed: %s", fresh["ClusterName"], sorted(upserts) or "-",
              sorted(deletions) or "-")
+
+
+if __name__ == "__main__":
+    request = json.loads(sys.stdin.read())
+    _apply(request["config"], request["upserts"], request["deletions"])
