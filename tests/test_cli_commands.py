@@ -111,7 +111,7 @@ def test_zk_ruok_srvr(service, shared_cluster):
 
 
 def test_logs(service, shared_cluster):
-    out = openmsk(service, "logs", "shared", "--broker", "1", "-n", "500")
+    out = openmsk(service, "logs", "shared", "--broker", "1", "-n", "1000000")
     assert out.returncode == 0 and "[KafkaServer id=1] started" in out.stdout
     out = openmsk(service, "logs", "shared", "--zookeeper", "1", "-n", "5")
     assert out.returncode == 0 and out.stdout.strip()

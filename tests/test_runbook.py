@@ -122,6 +122,7 @@ def workspace(service, runbook_cluster, tmp_path_factory):
         "<broker-endpoint>": brokers["BootstrapBrokerString"],
         "<tls-broker-endpoint>": brokers["BootstrapBrokerStringTls"],
         "<zookeeper-node-endpoint>": zk.split(",")[0].rsplit(":", 1)[0],
+        "<surviving-broker-endpoint>": brokers["BootstrapBrokerString"].split(",")[1],   # b-2, use1-az2
         "<consumer-group>": GROUP,
         "<topic-name>": TOPIC,
     }
