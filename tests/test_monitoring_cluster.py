@@ -13,7 +13,7 @@ import urllib.request
 import uuid
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Producer
 
 from harness import Service, free_port
 from kafka_clients import create_topic, produce
@@ -149,10 +149,18 @@ def test_filling_a_topic_raises_disk_used(msvc, cluster):
     assert per_broker[-1]["Maximum"] > before + 2.0
 
 
+def spread(config: dict, topic: str, messages: list[bytes]) -> None:
+    """Produce round-robin over partitions 0 and 1 (the sticky partitioner would fill one)."""
+    producer = Producer({**config, "acks": "all"})
+    for i, m in enumerate(messages):
+        producer.produce(topic, m, partition=i % 2)
+    assert producer.flush(60) == 0
+
+
 def test_consumer_lag(msvc, cluster):
     topic, group = f"lag-{uuid.uuid4().hex[:6]}", f"lagger-{uuid.uuid4().hex[:6]}"
     create_topic(cluster["config"], topic, partitions=2, replication=3)
-    produce(cluster["config"], topic, [b"x%d" % i for i in range(100)])
+    spread(cluster["config"], topic, [b"x%d" % i for i in range(100)])
     consumer = Consumer({**cluster["config"], "group.id": group, "auto.offset.reset": "earliest",
                          "enable.auto.commit": False})
     consumer.subscribe([topic])
@@ -165,16 +173,16 @@ def test_consumer_lag(msvc, cluster):
     consumer.commit(asynchronous=False)    # both partitions committed at their log end
     consumer.close()                       # the group is EMPTY now
     assert got == 100
-    produce(cluster["config"], topic, [b"y%d" % i for i in range(60)])     # 60 behind, over both partitions
+    spread(cluster["config"], topic, [b"y%d" % i for i in range(60)])      # 60 behind, 30 per partition
     dims = {"Cluster Name": CLUSTER, "Consumer Group": group, "Topic": topic}
     total = wait_for(lambda: (s := stats(msvc, "SumOffsetLag", dims, "Maximum", minutes=5)) and s[-1]["Maximum"] == 60
                      and s, what="SumOffsetLag == 60")
     worst = stats(msvc, "MaxOffsetLag", dims, "Maximum", minutes=5)[-1]["Maximum"]
-    assert 30 <= worst <= 60 <= total[-1]["Maximum"]
+    assert worst == 30 and total[-1]["Maximum"] == 60
     assert stats(msvc, "EstimatedMaxTimeLag", dims, "Maximum", minutes=5)[-1]["Maximum"] >= 0
     partitions = [stats(msvc, "OffsetLag", {**dims, "Partition": str(p)}, "Maximum", minutes=5)[-1]["Maximum"]
                   for p in (0, 1)]
-    assert sum(partitions) == 60 and max(partitions) == worst
+    assert partitions == [30, 30]
 
 
 def test_prometheus_scrapes_open_monitoring_ports(msvc, cluster, tmp_path):
