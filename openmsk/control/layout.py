@@ -68,7 +68,10 @@ def client_listeners(cluster: dict) -> list[Listener]:
     if enc["ClientBroker"] in ("PLAINTEXT", "TLS_PLAINTEXT"):
         listeners.append(Listener("PLAINTEXT", "PLAINTEXT", PLAINTEXT_PORT))
     if enc["ClientBroker"] in ("TLS", "TLS_PLAINTEXT"):
-        listeners.append(Listener("TLS", "SSL", TLS_PORT))
+        auth = client_auth(cluster)
+        # 9094 serves unauthenticated TLS clients and/or mTLS clients; with neither allowed it must not exist.
+        if auth["unauthenticated"] or auth["tls"]:
+            listeners.append(Listener("TLS", "SSL", TLS_PORT))
         if scram:
             listeners.append(Listener("CLIENT_SASL_SCRAM", "SASL_SSL", SCRAM_PORT))
     return listeners

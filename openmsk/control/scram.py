@@ -38,7 +38,10 @@ def desired_users(plane, cluster: dict) -> dict[str, tuple[str, str]]:
     return users
 
 
-def _admin_config(plane, cluster: dict) -> dict:
+def admin_config(plane, cluster: dict) -> dict:
+    """librdkafka settings for the control plane's own admin connections: the replication listener (9093),
+    with the control plane's installation-CA certificate (a super user) when it is TLS. Independent of
+    how clients authenticate."""
     _, inter = broker_listeners(cluster)
     servers = ",".join(f"{b['Address']}:9093" for b in cluster["Brokers"])
     config = {"bootstrap.servers": servers, "socket.timeout.ms": 20000}
@@ -87,7 +90,7 @@ async def sync_scram_users(plane, cluster: dict) -> None:
     deletions = [u for u in applied if u not in desired]
     if not upserts and not deletions:
         return
-    await _apply_in_child(_admin_config(plane, fresh), upserts, deletions)
+    await _apply_in_child(admin_config(plane, fresh), upserts, deletions)
     latest = plane.load_cluster(cluster["ClusterArn"])
     if latest is None:
         return

@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 
 from ..control import model
-from ..control.layout import client_listeners
 from . import catalog, host, jmx, lag
 from .catalog import BROKER, CLUSTER, GROUP, NAMESPACE, PARTITION, TOPIC
 from .lag_worker import LagWorker
@@ -205,17 +204,10 @@ class Collector:
 
     # -- through the Kafka protocol --------------------------------------------------------------
     def _admin_config(self, cluster: dict) -> dict | None:
-        """librdkafka config for the cluster's client listener (plaintext if it has one, else TLS)."""
-        listeners = client_listeners(cluster)
-        plain = next((l for l in listeners if l.protocol == "PLAINTEXT"), None)
-        tls = next((l for l in listeners if l.protocol == "SSL"), None)
-        if plain is None and tls is None:
-            return None
-        port = (plain or tls).port
-        config = {"bootstrap.servers": ",".join(f"{b['Address']}:{port}" for b in cluster["Brokers"])}
-        if plain is None:
-            config.update({"security.protocol": "SSL", "ssl.ca.location": str(self.plane.ca.cert_path)})
-        return config
+        """librdkafka config for the control plane's admin connection (replication listener, its own
+        certificate): works whatever client authentication the cluster requires."""
+        from ..control.scram import admin_config
+        return admin_config(self.plane, cluster)
 
     async def collect_admin(self, cluster: dict, base: dict) -> list:
         config = self._admin_config(cluster)
