@@ -210,11 +210,13 @@ class Collector:
         return admin_config(self.plane, cluster)
 
     async def collect_admin(self, cluster: dict, base: dict) -> list:
-        config = self._admin_config(cluster)
-        if config is None:
-            return []
         tracker = self._lag.setdefault(cluster["ClusterArn"], lag.LagTracker())
         try:
+            # A failure here (a broker restarting, a worker crash) costs only the admin-derived
+            # metrics of this pass, never the OS and JMX ones.
+            config = self._admin_config(cluster)
+            if config is None:
+                return []
             raw = await self._admin_worker.query(cluster["ClusterArn"], config)
         except Exception as exc:
             log.debug("cluster %s: admin pass failed: %s", cluster["ClusterName"], exc)
