@@ -89,8 +89,9 @@ class Service:
     def stop_everything(self) -> None:
         """Stop the service, then every node process it left, whatever state the test left them in."""
         self.kill(signal.SIGTERM)
-        subprocess.run([OPENMSK, "down", "--data-dir", str(self.data_dir), "--port", str(self.port)],
-                       capture_output=True, timeout=120)
+        down = subprocess.run([OPENMSK, "down", "--data-dir", str(self.data_dir)], capture_output=True, timeout=180)
+        if down.returncode != 0:
+            print(f"openmsk down exited {down.returncode}: {down.stderr.decode()[-500:]}")
         pids = []
         for record in self.data_dir.glob("clusters/*/*/node.json"):
             try:

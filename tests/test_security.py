@@ -96,10 +96,22 @@ def test_scram_procedure_with_the_cli(secure):
     assert wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "alice", "rotated")))
     assert not can_list(scram_args(scram, svc.ca_path, "alice", "alice-secret"))
 
+    # Deleting an associated secret takes that user's access away without breaking the other users.
+    make_secret(svc, "AmazonMSK_bob", "bob", "bob-secret", key_id)
+    bob = svc.client("secretsmanager").describe_secret(SecretId="AmazonMSK_bob")["ARN"]
+    svc.client("kafka").batch_associate_scram_secret(ClusterArn=arn, SecretArnList=[bob])
+    assert wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "bob", "bob-secret")))
+    svc.client("secretsmanager").delete_secret(SecretId=bob, ForceDeleteWithoutRecovery=True)
+    assert wait_for(lambda: not can_list(scram_args(scram, svc.ca_path, "bob", "bob-secret")))
+    assert svc.aws("secretsmanager", "put-secret-value", "--secret-id", "AmazonMSK_alice", "--secret-string",
+                   json.dumps({"username": "alice", "password": "rotated-again"})).returncode == 0
+    assert wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "alice", "rotated-again")))
+    svc.client("kafka").batch_disassociate_scram_secret(ClusterArn=arn, SecretArnList=[bob])
+
     # Disassociating removes the user.
     assert svc.aws("kafka", "batch-disassociate-scram-secret", "--cluster-arn", arn, "--secret-arn-list",
                    secret_arn).json["UnprocessedScramSecrets"] == []
-    assert wait_for(lambda: not can_list(scram_args(scram, svc.ca_path, "alice", "rotated")))
+    assert wait_for(lambda: not can_list(scram_args(scram, svc.ca_path, "alice", "rotated-again")))
 
 
 def test_scram_bad_inputs(secure, service, shared_cluster):

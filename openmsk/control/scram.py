@@ -30,8 +30,15 @@ def desired_users(plane, cluster: dict) -> dict[str, tuple[str, str]]:
     """username -> (password, fingerprint) from the cluster's associated secrets."""
     users = {}
     for arn in cluster.get("ScramSecrets") or []:
-        doc = json.loads(plane.secrets.value(cluster["Region"], arn))
-        username, password = doc["username"], doc["password"]
+        try:
+            doc = json.loads(plane.secrets.value(cluster["Region"], arn))
+            username, password = doc["username"], doc["password"]
+        except Exception as exc:
+            # Deleted, scheduled for deletion, undecryptable or malformed: that user loses access, and
+            # the other users' credentials still get applied.
+            log.warning("cluster %s: SCRAM secret %s is unusable (%s); its user is removed",
+                        cluster["ClusterName"], arn, getattr(exc, "code", type(exc).__name__))
+            continue
         # A slow salted hash: the store must not become a password oracle.
         fingerprint = hashlib.pbkdf2_hmac("sha256", password.encode(), f"{arn}\0{username}".encode(), 20000).hex()
         users[username] = (password, fingerprint)
