@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..runtime.pki import write_secret
 from .store import Store
+from .model import iso as _iso, parse_iso as _parse, utcnow as _now
 
 KIND_KEY, KIND_ALIAS = "kms-key", "kms-alias"
 MAGIC = b"OMK1"                    # blob = MAGIC | len(key id) | key id | 12-byte nonce | GCM ciphertext+tag
@@ -47,18 +48,6 @@ class KmsError(Exception):
     def __init__(self, code: str, message: str = "") -> None:
         super().__init__(f"{code}: {message}")
         self.code, self.message = code, message
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _parse(value: str) -> dt.datetime:
-    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
 
 
 def _with_datetimes(doc: dict, fields: tuple[str, ...]) -> dict:

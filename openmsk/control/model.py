@@ -21,8 +21,17 @@ OP_PENDING, OP_IN_PROGRESS, OP_COMPLETE, OP_FAILED = "PENDING", "UPDATE_IN_PROGR
 STEP_PENDING, STEP_IN_PROGRESS, STEP_COMPLETE, STEP_FAILED = "PENDING", "IN_PROGRESS", "COMPLETED", "FAILED"
 
 
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def iso(value: dt.datetime) -> str:
+    """The one timestamp form stored documents use: ISO-8601, milliseconds, `Z`."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return iso(utcnow())
 
 
 def parse_iso(value: str) -> dt.datetime:

@@ -29,6 +29,7 @@ from typing import Callable
 
 from .keys import KeyStore, KmsError
 from .store import Store
+from .model import iso as _iso, parse_iso as _parse, utcnow as _now
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +49,6 @@ class SecretsError(Exception):
     def __init__(self, code: str, message: str = "") -> None:
         super().__init__(f"{code}: {message}")
         self.code, self.message = code, message
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _parse(value: str) -> dt.datetime:
-    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
 
 
 def _today() -> str:

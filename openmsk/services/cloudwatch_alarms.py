@@ -22,6 +22,7 @@ from ..api.core import RequestContext, ServiceException, handler
 from . import cloudwatch_math
 from .cloudwatch_query import (STATISTICS, buckets, check_period, combination, find_series, invalid, missing,
                                normalize_dims, percentile, statistic)
+from ..control.model import iso as _iso, parse_iso as _parse, utcnow as _now
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +36,6 @@ OPERATORS = {
 WORDS = {"GreaterThanOrEqualToThreshold": "greater than or equal to", "GreaterThanThreshold": "greater than",
          "LessThanThreshold": "less than", "LessThanOrEqualToThreshold": "less than or equal to"}
 MISSING = ("breaching", "notBreaching", "ignore", "missing")
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _iso(t: dt.datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _parse(s: str) -> dt.datetime:
-    return dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
 
 
 TIMESTAMPS = ("AlarmConfigurationUpdatedTimestamp", "StateUpdatedTimestamp", "StateTransitionedTimestamp")
