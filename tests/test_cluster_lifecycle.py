@@ -81,7 +81,6 @@ def test_cluster_whose_brokers_cannot_start_is_failed(service):
     assert "num.io.threads" in info["StateInfo"]["Message"]
     op = kafka.list_cluster_operations(ClusterArn=arn)["ClusterOperationInfoList"][0]
     assert op["OperationState"] == "UPDATE_FAILED" and "num.io.threads" in op["ErrorInfo"]["ErrorString"]
-    assert "BootstrapBrokerStringTls" not in kafka.get_bootstrap_brokers(ClusterArn=arn) or True
     # Nothing of a FAILED cluster keeps running; it can only be deleted.
     deadline = time.monotonic() + 30
     pids = node_pids(service, arn.rsplit("/", 1)[1])

@@ -194,10 +194,10 @@ def _record(test_id: str, output: str) -> None:
 
 def test_seed_forms_are_verbatim():
     """The seed's commands appear in the runbook exactly as the seed writes them (placeholders included)."""
-    seed = "\n".join(p.read_text() for p in sorted(Path("/work/shared/seed").glob("*.txt"))) \
-        if Path("/work/shared/seed").exists() else ""
-    if not seed:
-        pytest.skip("seed runbook not available on this machine")
+    # shared/ sits beside the checkout (also in CI); without it this check must fail, not pass silently.
+    seed_dir = Path(__file__).resolve().parents[2] / "shared" / "seed"
+    seed = "\n".join(p.read_text() for p in sorted(seed_dir.glob("*.txt")))
+    assert seed, f"no seed runbook found in {seed_dir}"
     bodies = "\n".join(t.body for t in DOCTESTS)
     for command in re.findall(r"```sh\n\s*(.*?)\n\s*```", seed, re.S):
         command = command.strip()
