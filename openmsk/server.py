@@ -18,7 +18,7 @@ from .services.ec2 import Ec2Provider
 from .services.kafka import KafkaProvider
 from .services.kms import KmsProvider
 from .services.secretsmanager import SecretsManagerProvider
-from .services.cloudwatch import CloudWatchProvider
+from .services.cloudwatch import AlarmBackend, AlarmEvaluator, CloudWatchProvider, alarm_interval
 from . import telemetry
 
 log = logging.getLogger("openmsk")
@@ -28,7 +28,9 @@ def build_providers(plane: ControlPlane) -> list:
     plane.keys = KeyStore(plane.store, plane.data_dir, plane.account_id)
     plane.secrets = SecretStore(plane.store, plane.keys)
     plane.secrets.on_change(plane.secret_changed)      # a new SCRAM password reaches the brokers
-    return [KafkaProvider(plane), Ec2Provider(plane), CloudWatchProvider(plane, telemetry.install(plane)),
+    metrics, alarms = telemetry.install(plane), AlarmBackend(plane.store)
+    plane.background_services.append(AlarmEvaluator(metrics, alarms, alarm_interval()))
+    return [KafkaProvider(plane), Ec2Provider(plane), CloudWatchProvider(metrics, alarms),
             AcmPcaProvider(plane), KmsProvider(plane), SecretsManagerProvider(plane)]
 
 

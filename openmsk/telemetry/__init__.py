@@ -3,7 +3,7 @@
     brokers --(JMX exporter agent, /proc, data dir)--> collector --> MetricStore (metrics.db)
                                                                       ^          |
                                          PutMetricData (users) -------+          v
-                                                         CloudWatch API (services/cloudwatch.py)
+                                                         CloudWatch API (services/cloudwatch/)
 
 * `jmx`        -- the agent attached to every broker (port 11001 with Open Monitoring, else internal)
 * `host`       -- CPU / memory / disk of a broker process from /proc

@@ -18,15 +18,14 @@ import json
 import logging
 import time
 
-from ..api.core import RequestContext, ServiceException, handler
-from . import cloudwatch_math
-from .cloudwatch_query import (STATISTICS, buckets, check_period, combination, find_series, invalid, missing,
+from ...api.core import RequestContext, ServiceException, handler
+from . import math as metric_math
+from .query import (STATISTICS, buckets, check_period, combination, find_series, invalid, missing,
                                normalize_dims, percentile, statistic)
-from ..control.model import iso as _iso, parse_iso as _parse, utcnow as _now
+from ...control.model import iso as _iso, parse_iso as _parse, utcnow as _now
 
 log = logging.getLogger(__name__)
 
-KIND = "alarm"
 EVALUATE_EVERY = 60.0
 HISTORY_LIMIT = 100
 OPERATORS = {
@@ -72,13 +71,13 @@ def set_state(doc: dict, state: str, reason: str, data: dict | None = None) -> b
 
 
 class AlarmHandlers:
-    """Mixed into CloudWatchProvider (needs `self.plane`, `self.store`)."""
+    """Mixed into CloudWatchProvider (needs `self.alarms`, an AlarmBackend, and `self.store`, the metrics)."""
 
     def _alarm_arn(self, ctx: RequestContext, name: str) -> str:
         return f"arn:aws:cloudwatch:{ctx.region}:{ctx.account_id}:alarm:{name}"
 
     def _alarms(self, ctx: RequestContext) -> list[dict]:
-        return sorted(self.plane.store.list(KIND, region=ctx.region), key=lambda a: a["AlarmName"])
+        return sorted(self.alarms.list(ctx.region), key=lambda a: a["AlarmName"])
 
     @handler("PutMetricAlarm")
     async def put_metric_alarm(self, ctx: RequestContext, request: dict) -> dict:
@@ -117,7 +116,7 @@ class AlarmHandlers:
             raise invalid(f"The value {request['TreatMissingData']} for parameter TreatMissingData is not valid; "
                           f"valid values: {', '.join(MISSING)}.")
         arn = self._alarm_arn(ctx, request["AlarmName"])
-        previous = self.plane.store.get(KIND, arn)
+        previous = self.alarms.get(arn)
         now = _iso(_now())
         doc = {k: copy.deepcopy(v) for k, v in request.items() if k not in ("Tags", "EvaluationCriteria")}
         doc.update(AlarmArn=arn, Region=ctx.region, AlarmConfigurationUpdatedTimestamp=now,
@@ -137,7 +136,7 @@ class AlarmHandlers:
                     doc[key] = previous[key]
             _history(doc, "ConfigurationUpdate", f"Alarm \"{request['AlarmName']}\" updated")
         evaluate(self.store, doc)                # a first evaluation right away, as CloudWatch does soon after
-        self.plane.store.put(KIND, arn, doc, region=ctx.region)
+        self.alarms.put(doc)
         return {}
 
     @handler("DescribeAlarms")
@@ -185,17 +184,17 @@ class AlarmHandlers:
     @handler("DeleteAlarms")
     async def delete_alarms(self, ctx: RequestContext, request: dict) -> dict:
         arns = [self._alarm_arn(ctx, n) for n in request["AlarmNames"]]
-        unknown = [n for n, arn in zip(request["AlarmNames"], arns) if self.plane.store.get(KIND, arn) is None]
+        unknown = [n for n, arn in zip(request["AlarmNames"], arns) if self.alarms.get(arn) is None]
         if unknown:
             raise ServiceException("ResourceNotFound", f"Alarm(s) not found: {', '.join(unknown)}")
         for arn in arns:
-            self.plane.store.delete(KIND, arn)
+            self.alarms.delete(arn)
         return {}
 
     @handler("SetAlarmState")
     async def set_alarm_state(self, ctx: RequestContext, request: dict) -> dict:
         arn = self._alarm_arn(ctx, request["AlarmName"])
-        doc = self.plane.store.get(KIND, arn)
+        doc = self.alarms.get(arn)
         if doc is None:
             raise ServiceException("ResourceNotFound", f"Alarm {request['AlarmName']} not found")
         data = None
@@ -205,7 +204,7 @@ class AlarmHandlers:
             except ValueError:
                 raise ServiceException("InvalidFormat", "StateReasonData is not valid JSON.")
         set_state(doc, request["StateValue"], request["StateReason"], data)
-        self.plane.store.put(KIND, arn, doc, region=doc["Region"])
+        self.alarms.put(doc)
         return {}
 
     @handler("DescribeAlarmHistory")
@@ -244,7 +243,7 @@ def _series(store, region: str, doc: dict, start: float, end: float) -> tuple[di
                                    if (v := statistic(b, stat["Stat"])) is not None}
         for m in doc["Metrics"]:
             if m.get("Expression"):
-                result = cloudwatch_math.evaluate(m["Expression"], values)
+                result = metric_math.evaluate(m["Expression"], values)
                 values[m["Id"]] = result if isinstance(result, dict) else {}
         returned = next(m for m in doc["Metrics"] if m.get("ReturnData", True))
         return values.get(returned["Id"], {}), period
@@ -303,13 +302,13 @@ def evaluate(store, doc: dict, now: float | None = None) -> bool:
 class AlarmEvaluator:
     """ControlPlane background service: evaluates every alarm periodically."""
 
-    def __init__(self, store, interval: float = EVALUATE_EVERY) -> None:
+    def __init__(self, store, alarms, interval: float = EVALUATE_EVERY) -> None:
         self.store = store
+        self.alarms = alarms
         self.interval = interval
         self._task: asyncio.Task | None = None
 
     async def start(self, plane) -> None:
-        self.plane = plane
         self._task = asyncio.create_task(self._run(), name="alarm evaluator")
 
     async def stop(self) -> None:
@@ -326,10 +325,10 @@ class AlarmEvaluator:
                 log.exception("alarm evaluation failed")
 
     def evaluate_all(self) -> None:
-        for doc in self.plane.store.list(KIND):
+        for doc in self.alarms.list():
             try:
                 if evaluate(self.store, doc):
-                    self.plane.store.put(KIND, doc["AlarmArn"], doc, region=doc["Region"])
+                    self.alarms.put(doc)
                     log.info("alarm %s -> %s", doc["AlarmName"], doc["StateValue"])
             except Exception:
                 log.exception("alarm %s could not be evaluated", doc.get("AlarmName"))

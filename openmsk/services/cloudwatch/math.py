@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ..api.core import ServiceException
+from ...api.core import ServiceException
 
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(.))")
 FUNCTIONS = {"SUM": sum, "AVG": lambda xs: sum(xs) / len(xs), "MIN": min, "MAX": max}

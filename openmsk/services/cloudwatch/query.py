@@ -15,8 +15,8 @@ import math
 import re
 import time
 
-from ..api.core import ServiceException
-from ..telemetry.store import FIVE_MINUTES, HIGH_RES, HOUR, MINUTE, RETENTION, Bucket, MetricStore
+from ...api.core import ServiceException
+from ...telemetry.store import FIVE_MINUTES, HIGH_RES, HOUR, MINUTE, RETENTION, Bucket, MetricStore
 
 KAFKA = "AWS/Kafka"
 ALIASES = {KAFKA: {"ClusterName": "Cluster Name"}}

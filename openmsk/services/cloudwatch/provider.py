@@ -1,7 +1,7 @@
 """CloudWatchProvider: the `monitoring` API over the telemetry MetricStore.
 
 AWS/Kafka series come from the collector; users publish their own with PutMetricData (any namespace
-not starting with `AWS/`). Reading follows CloudWatch's rules (cloudwatch_query.py); errors use
+not starting with `AWS/`). Reading follows CloudWatch's rules (query.py); errors use
 CloudWatch's query-compatible codes (InvalidParameterValue, InvalidParameterCombination,
 MissingParameter), which the gateway sends in the request's protocol (JSON 1.0 or query/XML).
 """
@@ -14,11 +14,12 @@ import math
 import re
 import time
 
-from ..api.core import Provider, RequestContext, ServiceException, handler
-from ..telemetry.store import Bucket, MetricStore
-from . import cloudwatch_math
-from .cloudwatch_alarms import AlarmEvaluator, AlarmHandlers
-from .cloudwatch_query import (MAX_DATAPOINTS, STATISTICS, buckets, check_extended, check_period, combination,
+from ...api.core import Provider, RequestContext, ServiceException, handler
+from ...telemetry.store import Bucket, MetricStore
+from . import math as metric_math
+from .alarms import AlarmHandlers
+from .backend import AlarmBackend
+from .query import (MAX_DATAPOINTS, STATISTICS, buckets, check_extended, check_period, combination,
                                datapoints_requested, epoch, find_series, invalid, missing, normalize_dims,
                                percentile, series_unit, statistic)
 
@@ -27,7 +28,7 @@ LIST_PAGE = 500
 
 def alarm_interval() -> float:
     """Alarms are evaluated once a minute, or as often as metrics are collected when that is faster."""
-    from ..telemetry import metrics_interval
+    from ...telemetry import metrics_interval
     return min(60.0, metrics_interval())
 
 MAX_QUERIES = 500
@@ -43,11 +44,9 @@ def _ts(seconds: float) -> dt.datetime:
 class CloudWatchProvider(AlarmHandlers, Provider):
     service_name = "monitoring"
 
-    def __init__(self, plane, store: MetricStore) -> None:
-        self.plane = plane
-        self.store = store
-        # Alarms are evaluated in the background as long as the control plane runs.
-        plane.background_services.append(AlarmEvaluator(store, alarm_interval()))
+    def __init__(self, store: MetricStore, alarms: AlarmBackend) -> None:
+        self.store = store            # the metrics
+        self.alarms = alarms
 
     # -- GetMetricStatistics -----------------------------------------------------------------------
     @handler("GetMetricStatistics")
@@ -112,7 +111,7 @@ class CloudWatchProvider(AlarmHandlers, Provider):
                 labels[q["Id"]] = q.get("Label") or q["MetricStat"]["Metric"]["MetricName"]
         for q in queries:
             if q.get("Expression"):
-                result = cloudwatch_math.evaluate(q["Expression"], values)
+                result = metric_math.evaluate(q["Expression"], values)
                 values[q["Id"]] = result if isinstance(result, dict) else {}
                 labels[q["Id"]] = q.get("Label") or q["Id"]
         descending = (request.get("ScanBy") or "TimestampDescending") == "TimestampDescending"
