@@ -19,14 +19,15 @@ from aiohttp import web
 from botocore.model import ServiceModel
 
 from . import specs
+from . import unserved
 from .core import Provider, RequestContext, ServiceException, current_service_model, not_implemented
+from .output_check import OutputShapeError, check_output, strict_output_from_env
 from .protocols import get_protocol
+from .protocols._common import MAX_BODY, BodyTooLarge
 from .sigv4 import AuthError, SigV4Verifier, parse_authorization
 from .validate import validate
 
 log = logging.getLogger("openmsk.api")
-
-MAX_BODY = 16 * 1024 * 1024
 
 #: Generic AuthError code -> per-protocol error code.
 _AUTH_CODES = {
@@ -99,8 +100,9 @@ def _auth_error(routes, err: AuthError, raw_path, headers, body, request_id) -> 
     service = err.service or _guess_service(routes, raw_path, headers, body)
     route = routes.get(service or "")
     if route is None:
-        exc = ServiceException(err.code, err.message, status_code=403)
-        return _error_response(None, "rest-json", None, exc, request_id)
+        xml_code = _AUTH_CODES["query"].get(err.code, err.code)
+        return _respond(unserved.error_response(service, raw_path, headers, (err.code, xml_code),
+                                                err.message, 403, request_id))
     try:
         protocol = detect_protocol(route.model, "POST", raw_path, headers, body)
     except ServiceException:
@@ -117,6 +119,36 @@ def _auth_error(routes, err: AuthError, raw_path, headers, body, request_id) -> 
                            request_id)
 
 
+def _respond(triple: tuple[int, dict, bytes]) -> web.Response:
+    status, headers, body = triple
+    return web.Response(status=status, headers=headers, body=body)
+
+
+def _too_large(routes, raw_path, headers, request_id) -> web.Response:
+    """413 in the protocol of the request's service (the body is never read, so only headers tell)."""
+    message = f"Request body exceeds the limit of {MAX_BODY} bytes"
+    service = (parse_authorization(headers.get("Authorization")) or {}).get("service")
+    route = routes.get(service or "")
+    if route is None:
+        return _respond(unserved.error_response(
+            service, raw_path, headers, ("RequestEntityTooLargeException", "RequestEntityTooLarge"),
+            message, 413, request_id))
+    protocol = detect_protocol(route.model, "POST", raw_path, headers, b"")
+    code = "RequestEntityTooLarge" if protocol in ("query", "ec2") else "RequestEntityTooLargeException"
+    return _error_response(route.model, protocol, None, ServiceException(code, message, status_code=413),
+                           request_id)
+
+
+async def _read_body(request: web.Request) -> bytes | None:
+    """The raw body, or None when it is larger than MAX_BODY (refused before reading it all)."""
+    if (request.content_length or 0) > MAX_BODY:
+        return None
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return None
+
+
 def _internal_error(model: ServiceModel, protocol: str) -> ServiceException:
     for code in ("InternalServerErrorException", "InternalServiceFault", "InternalServerException"):
         if specs.find_error_shape(model, code):
@@ -127,7 +159,10 @@ def _internal_error(model: ServiceModel, protocol: str) -> ServiceException:
 
 
 def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str | None],
-               account_id: str = "123456789012") -> web.Application:
+               account_id: str = "123456789012", *, strict_output: bool | None = None) -> web.Application:
+    """``strict_output`` (default: env OPENMSK_STRICT_OUTPUT=1, set by the test harness): a provider
+    result that does not fit its operation's output shape is a logged 500 instead of being trimmed."""
+    strict = strict_output_from_env() if strict_output is None else strict_output
     routes: dict[str, _Route] = {}
     for provider in providers:
         provider.check_operations()
@@ -140,7 +175,9 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
     async def dispatch(request: web.Request) -> web.Response:
         request_id = str(uuid.uuid4())
         raw_path, headers, method = request.raw_path, request.headers, request.method
-        body = await request.read()
+        body = await _read_body(request)
+        if body is None:
+            return _too_large(routes, raw_path, headers, request_id)
         try:
             cred = verifier.verify(method, raw_path, headers, body)
         except AuthError as err:
@@ -148,9 +185,9 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
             return _auth_error(routes, err, raw_path, headers, body, request_id)
         route = routes.get(cred.service)
         if route is None:
-            exc = ServiceException("UnknownServiceException",
-                                   f"Service {cred.service} is not served by openmsk", status_code=400)
-            return _error_response(None, "rest-json", None, exc, request_id)
+            return _respond(unserved.error_response(
+                cred.service, raw_path, headers, ("UnknownServiceException", "InvalidAction"),
+                f"Service {cred.service} is not served by openmsk", 400, request_id))
         model, protocol, op = route.model, "rest-json", None
         token = current_service_model.set(model)
         try:
@@ -167,9 +204,19 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
                                  protocol=protocol, headers=headers, host=headers.get("Host", ""),
                                  service_model=model)
             result = await fn(ctx, params)
+            if strict:
+                check_output(op, result or {})
             status, out_headers, out_body = codec.serialize_response(op, result or {}, request_id)
             out_headers.setdefault("x-amzn-RequestId", request_id)
             return web.Response(status=status, headers=out_headers, body=out_body)
+        except BodyTooLarge as exc:
+            return _error_response(model, protocol, op, ServiceException(
+                "RequestEntityTooLarge" if protocol in ("query", "ec2") else "RequestEntityTooLargeException",
+                str(exc), status_code=413), request_id)
+        except OutputShapeError as exc:
+            log.error("%s.%s returned a result that does not fit its output shape: %s (request %s)",
+                      cred.service, op.name if op else "?", exc, request_id)
+            return _error_response(model, protocol, op, _internal_error(model, protocol), request_id)
         except ServiceException as exc:
             if exc.status_code >= 500:
                 log.warning("%s.%s -> %s (%s)", cred.service, op.name if op else "?", exc.code, exc.status_code)
@@ -185,5 +232,8 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
     # the protocol parsers gunzip after verification.
     app = web.Application(client_max_size=MAX_BODY, handler_args={"auto_decompress": False})
     app.router.add_get("/_openmsk/health", health)
+    for provider in routes.values():     # unsigned pages a service serves itself (SNS: SigningCertURL)
+        for method, path, page in getattr(provider.provider, "public_routes", list)():
+            app.router.add_route(method, path, page)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

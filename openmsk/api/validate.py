@@ -14,6 +14,7 @@ Messages name members by their *wire* names (``clusterName``; ``GroupId`` for ec
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -137,7 +138,13 @@ class _Walker:
             if enum and value not in enum:
                 raise _raise(self.model, False, path, f"Invalid value for parameter {path}, value: {value}, "
                                                       f"valid values: {', '.join(enum)}")
-        elif t in ("integer", "long", "float", "double") and not isinstance(value, bool):
+        elif t in ("integer", "long", "float", "double") and isinstance(value, bool):
+            # botocore's validator lets True pass as an int (bool subclasses int); AWS does not.
+            raise _raise(self.model, False, path, f"Invalid type for parameter {path}, value: {value}, "
+                                                  f"type: bool, valid types: number")
+        elif t in ("float", "double") and isinstance(value, float) and not math.isfinite(value):
+            raise _raise(self.model, False, path, f"The value {value} for parameter {path} is invalid.")
+        elif t in ("integer", "long", "float", "double"):
             if "max" in md and isinstance(value, (int, float)) and value > md["max"]:
                 raise _raise(self.model, False, path, f"Invalid value for parameter {path}, value: {value}, "
                                                       f"valid max value: {md['max']}")

@@ -100,7 +100,7 @@ def providers():
 
 @pytest.fixture(scope="session")
 def server(providers):
-    app = create_app(list(providers.values()), {ACCESS_KEY: SECRET_KEY}.get)
+    app = create_app(list(providers.values()), {ACCESS_KEY: SECRET_KEY}.get, strict_output=True)
     srv = ServerThread(app).start()
     yield srv
     srv.stop()

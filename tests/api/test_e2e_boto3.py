@@ -159,5 +159,7 @@ def test_unsigned_json_and_unknown_service(server):
     assert ei.value.code == 403
     assert ei.value.headers["x-amzn-query-error"] == "MissingAuthenticationToken;Sender"
     assert json.loads(ei.value.read())["__type"] == "MissingAuthenticationToken"
-    status, headers, body = send(signed_request(server.url + "/", "s3", "GET", b"", {}))
+    status, headers, body = send(signed_request(server.url + "/", "lambda", "GET", b"", {}))
     assert status == 400 and headers["x-amzn-ErrorType"] == "UnknownServiceException"
+    status, headers, body = send(signed_request(server.url + "/2013-04-01/hostedzone", "route53", "GET", b"", {}))
+    assert status == 400 and b"<Code>InvalidAction</Code>" in body      # rest-xml callers get XML

@@ -5,7 +5,7 @@ import base64
 import binascii
 import datetime as _dt
 import email.utils
-import gzip
+import math
 import zlib
 from typing import Any, Mapping
 
@@ -25,12 +25,18 @@ def to_datetime(value: Any) -> _dt.datetime:
     elif isinstance(value, bool):
         raise ProtocolParseError(f"Invalid timestamp: {value!r}")
     elif isinstance(value, (int, float)):
-        dt = _dt.datetime.fromtimestamp(value, UTC)
+        # NaN, infinities and epochs outside datetime's years 1-9999 are a client's mistake.
+        if not math.isfinite(value):
+            raise ProtocolParseError(f"Invalid timestamp: {value!r}")
+        try:
+            dt = _dt.datetime.fromtimestamp(value, UTC)
+        except (ValueError, OverflowError, OSError) as e:
+            raise ProtocolParseError(f"Invalid timestamp: {value!r} is out of range") from e
     elif isinstance(value, str):
         try:
             dt = parse_timestamp(value)
-        except (ValueError, TypeError, OverflowError) as e:
-            raise ProtocolParseError(f"Invalid timestamp: {value!r}") from e
+        except Exception as e:     # botocore raises RuntimeError for some garbage ("1e20")
+            raise ProtocolParseError(f"Invalid timestamp: {value[:64]!r}") from e
     else:
         raise ProtocolParseError(f"Invalid timestamp: {value!r}")
     if dt.tzinfo is None:
@@ -67,16 +73,31 @@ def b64encode(value: Any) -> str:
     return base64.b64encode(bytes(value)).decode("ascii")
 
 
+#: Largest request body, compressed or not (a gzip bomb stops here, not in memory).
+MAX_BODY = 16 * 1024 * 1024
+
+
+class BodyTooLarge(ValueError):
+    """The (decompressed) request body exceeds ``MAX_BODY``: the gateway answers 413 in the request's
+    protocol (deliberately not a ProtocolParseError, which parsers turn into a 400)."""
+
+
 def decode_body(headers: Mapping[str, str], body: bytes) -> bytes:
     """Undo ``Content-Encoding: gzip`` (botocore request compression, e.g. PutMetricData)."""
     encoding = (headers.get("Content-Encoding") or "").strip().lower()
     if not body or encoding in ("", "identity"):
         return body
     if encoding in ("gzip", "x-gzip"):
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
-            return gzip.decompress(body)
-        except (OSError, EOFError, zlib.error) as e:
+            out = inflater.decompress(body, MAX_BODY + 1)
+        except zlib.error as e:
             raise ProtocolParseError(f"Request body is not valid gzip: {e}") from e
+        if len(out) > MAX_BODY:
+            raise BodyTooLarge(f"Decompressed request body exceeds {MAX_BODY} bytes")
+        if not inflater.eof:
+            raise ProtocolParseError("Request body is not valid gzip: truncated stream")
+        return out
     raise ProtocolParseError(f"Unsupported Content-Encoding: {encoding}")
 
 

@@ -25,7 +25,11 @@ def parse_form(raw_query: str, body: bytes) -> dict[str, str]:
     params: dict[str, str] = {}
     for part in (raw_query, text):
         if part:
-            params.update(parse_qsl(part, keep_blank_values=True))
+            for key, value in parse_qsl(part, keep_blank_values=True):
+                if key in params:
+                    # Which of the two values did the caller mean? AWS refuses rather than guesses.
+                    raise ProtocolParseError(f"The parameter {key[:64]} is given more than once")
+                params[key] = value
     return params
 
 

@@ -107,6 +107,9 @@ def loads_object(body: bytes) -> dict:
         obj = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise ProtocolParseError(f"Request body is not valid JSON: {e}") from e
+    except RecursionError:
+        # json's C decoder guards its own stack: 100k nested brackets end here, not in a crash.
+        raise ProtocolParseError("Request body is not valid JSON: nested too deeply") from None
     if not isinstance(obj, dict):
         raise ProtocolParseError("Request body must be a JSON object")
     return obj

@@ -134,6 +134,8 @@ def _parse_members(op, labels, query, headers, body) -> dict:
             if member.type_name == "list" and wire in query:
                 params[name] = [scalar_from_text(member.member, v) for v in query[wire]]
             elif member.type_name != "map" and wire in query:
+                if len(query[wire]) > 1:
+                    raise ProtocolParseError(f"The query parameter {wire} is given more than once")
                 params[name] = scalar_from_text(member, query[wire][0])
         elif loc == "header":
             if wire in headers:
@@ -155,12 +157,19 @@ def _parse_members(op, labels, query, headers, body) -> dict:
         member = shape.members[payload]
         if member.type_name in ("blob", "string"):
             if body:
-                params[payload] = body if member.type_name == "blob" else body.decode("utf-8")
+                params[payload] = body if member.type_name == "blob" else _utf8(body)
         elif body.strip():
             params[payload] = CODEC.decode(member, loads_object(body))
     elif body_members:
         params.update(CODEC.decode_members(shape, loads_object(body), body_members))
     return params
+
+
+def _utf8(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ProtocolParseError(f"Request body is not valid UTF-8: {e}") from e
 
 
 def _header_value(member, text: str):
