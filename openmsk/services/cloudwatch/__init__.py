@@ -1,12 +1,15 @@
 """CloudWatch (`monitoring`): metrics over the telemetry MetricStore, alarms evaluated for real.
 
-* `provider` -- the API handlers for metrics (GetMetricStatistics, GetMetricData, ListMetrics, PutMetricData)
-* `alarms`   -- alarm API handlers, evaluation, the background `AlarmEvaluator`
-* `backend`  -- `AlarmBackend`, the alarms' store
-* `query`    -- CloudWatch's rules for reading metrics; `math` -- metric math
+* `provider`   -- API handlers for metrics (GetMetricStatistics, GetMetricData, ListMetrics, PutMetricData)
+* `alarms`     -- alarm API handlers (metric and composite alarms, actions on/off, tags, history)
+* `evaluation` -- CloudWatch's evaluation rules; `rules` -- composite AlarmRule; `actions` -- notifications
+* `evaluator`  -- the background `AlarmEvaluator`; `defaults` -- MSK's recommended alarms per cluster
+* `backend`    -- `AlarmBackend`, the alarms' store
+* `query`      -- CloudWatch's rules for reading metrics; `metric_math` -- metric math
 """
+from .actions import Notifier
 from .backend import AlarmBackend
+from .evaluator import AlarmEvaluator
 from .provider import CloudWatchProvider, alarm_interval
-from .alarms import AlarmEvaluator
 
-__all__ = ["AlarmBackend", "AlarmEvaluator", "CloudWatchProvider", "alarm_interval"]
+__all__ = ["AlarmBackend", "AlarmEvaluator", "CloudWatchProvider", "Notifier", "alarm_interval"]

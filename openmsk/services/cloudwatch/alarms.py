@@ -1,73 +1,161 @@
-"""CloudWatch metric alarms, evaluated for real against the stored metrics (the seed's "alarms for high
-CPU usage and storage capacity": e.g. KafkaDataLogsDiskUsed >= 85, or CpuUser + CpuSystem >= 60 as
-metric math).
+"""The CloudWatch alarm API (mixed into CloudWatchProvider): metric and composite alarms, their
+actions, tags and history. Evaluation is in `evaluation.py`, delivery of actions in `actions.py`,
+the background loop in `evaluator.py`, the defaults every cluster gets in `defaults.py`.
 
-Alarms are documents in the control plane's store (they survive restarts), keyed by ARN. The
-`AlarmEvaluator` (a ControlPlane background service) evaluates every alarm each `EVALUATE_EVERY`
-seconds the way CloudWatch does: the last EvaluationPeriods periods of the metric, ALARM when at
-least DatapointsToAlarm of them breach, missing periods per TreatMissingData (`missing`: ignored, and
-INSUFFICIENT_DATA when all are missing). Transitions are recorded as StateUpdate history items.
-Actions (SNS ARNs) are kept and reported but not delivered: openmsk has no SNS.
+Alarms are documents in the service's AlarmBackend (they survive restarts), keyed by ARN.
 """
 from __future__ import annotations
 
-import asyncio
 import copy
-import datetime as dt
 import json
-import logging
-import time
+import re
 
+from ...api import specs
 from ...api.core import RequestContext, ServiceException, handler
-from . import math as metric_math
-from .query import (STATISTICS, buckets, check_period, combination, find_series, invalid, missing,
-                               normalize_dims, percentile, statistic)
 from ...control.model import iso as _iso, parse_iso as _parse, utcnow as _now
-
-log = logging.getLogger(__name__)
-
-EVALUATE_EVERY = 60.0
-HISTORY_LIMIT = 100
-OPERATORS = {
-    "GreaterThanOrEqualToThreshold": lambda v, t: v >= t, "GreaterThanThreshold": lambda v, t: v > t,
-    "LessThanThreshold": lambda v, t: v < t, "LessThanOrEqualToThreshold": lambda v, t: v <= t,
-}
-WORDS = {"GreaterThanOrEqualToThreshold": "greater than or equal to", "GreaterThanThreshold": "greater than",
-         "LessThanThreshold": "less than", "LessThanOrEqualToThreshold": "less than or equal to"}
-MISSING = ("breaching", "notBreaching", "ignore", "missing")
-
+from . import metric_math, rules
+from .evaluation import MISSING, OPERATORS, add_history, evaluate, evaluate_composite, set_state
+from .query import check_period, combination, invalid, missing, percentile
 
 TIMESTAMPS = ("AlarmConfigurationUpdatedTimestamp", "StateUpdatedTimestamp", "StateTransitionedTimestamp")
+STATE_KEYS = ("StateValue", "StateReason", "StateReasonData", "StateUpdatedTimestamp", "StateTransitionedTimestamp",
+              "History", "NotifiedState", "Tags", "TriggeringChildren")
+_ACTION = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d*:.+$")
+MAX_ACTIONS = 5
+
+
+def _members(shape: str) -> tuple[str, ...]:
+    return tuple(specs.load_service_model("monitoring").shape_for(shape).members)
 
 
 def view(doc: dict) -> dict:
-    out = {k: v for k, v in doc.items() if k not in ("Region", "History", "Tags")}
+    """The alarm as DescribeAlarms shows it: only the members of MetricAlarm / CompositeAlarm."""
+    members = _members("CompositeAlarm" if is_composite(doc) else "MetricAlarm")
+    out = {k: v for k, v in doc.items() if k in members}
     for key in TIMESTAMPS:
         if key in out:
             out[key] = _parse(out[key])
     return out
 
 
-def _history(doc: dict, kind: str, summary: str, data: dict | None = None) -> None:
-    doc.setdefault("History", []).append({"Timestamp": _iso(_now()), "HistoryItemType": kind,
-                                          "HistorySummary": summary[:255],
-                                          "HistoryData": json.dumps(data or {})[:4095]})
-    del doc["History"][:-HISTORY_LIMIT]
+def is_composite(doc: dict) -> bool:
+    return doc.get("AlarmRule") is not None
 
 
-def set_state(doc: dict, state: str, reason: str, data: dict | None = None) -> bool:
+def _tags(tags: list[dict] | None) -> dict[str, str]:
+    out = {}
+    for t in tags or []:
+        if not 1 <= len(t["Key"]) <= 128 or len(t["Value"]) > 256 or t["Key"].startswith("aws:"):
+            raise invalid(f"The value {t['Key']} for parameter Tags is invalid: keys are 1-128 characters and may "
+                          "not start with aws:, values at most 256 characters.")
+        out[t["Key"]] = t["Value"]
+    return out
+
+
+def _check_actions(request: dict) -> None:
+    for key in ("AlarmActions", "OKActions", "InsufficientDataActions"):
+        actions = request.get(key) or []
+        if len(actions) > MAX_ACTIONS:
+            raise invalid(f"The collection {key} must not have a size greater than {MAX_ACTIONS}.")
+        for action in actions:
+            if not _ACTION.match(action):
+                raise invalid(f"Invalid arn syntax: {action}")
+
+
+def _new_doc(request: dict, arn: str, region: str, previous: dict | None, kind: str) -> dict:
     now = _iso(_now())
-    changed = doc.get("StateValue") != state
-    old = doc.get("StateValue", "INSUFFICIENT_DATA")
-    doc.update(StateValue=state, StateReason=reason[:1023], StateUpdatedTimestamp=now)
-    if data is not None:
-        doc["StateReasonData"] = json.dumps(data)[:4000]
-    if changed:
-        doc["StateTransitionedTimestamp"] = now
-        _history(doc, "StateUpdate", f"Alarm updated from {old} to {state}",
-                 {"version": "1.0", "oldState": {"stateValue": old}, "newState": {"stateValue": state,
-                                                                                 "stateReason": reason}})
-    return changed
+    doc = {k: copy.deepcopy(v) for k, v in request.items() if k not in ("Tags", "EvaluationCriteria")}
+    doc.update(AlarmArn=arn, Region=region, AlarmConfigurationUpdatedTimestamp=now,
+               ActionsEnabled=request.get("ActionsEnabled", True), OKActions=request.get("OKActions", []),
+               AlarmActions=request.get("AlarmActions", []),
+               InsufficientDataActions=request.get("InsufficientDataActions", []))
+    if previous is None:
+        doc.update(StateValue="INSUFFICIENT_DATA", StateReason="Unchecked: Initial alarm creation",
+                   StateUpdatedTimestamp=now, StateTransitionedTimestamp=now, History=[],
+                   NotifiedState="INSUFFICIENT_DATA", Tags={})
+        add_history(doc, "ConfigurationUpdate", f"Alarm \"{request['AlarmName']}\" created")
+    else:
+        for key in STATE_KEYS:
+            if key in previous:
+                doc[key] = previous[key]
+        add_history(doc, "ConfigurationUpdate", f"Alarm \"{request['AlarmName']}\" updated")
+    doc["Tags"] = {**doc.get("Tags", {}), **_tags(request.get("Tags"))}
+    doc["AlarmType"] = kind
+    return doc
+
+
+def check_metric_alarm(request: dict) -> None:
+    """CloudWatch's validation of a PutMetricAlarm request (raises its error codes)."""
+    for member in ("EvaluationPeriods", "ComparisonOperator"):
+        if member not in request:
+            raise missing(f"The parameter {member} is required.")
+    if request["ComparisonOperator"] not in OPERATORS:
+        raise invalid(f"The value {request['ComparisonOperator']} for parameter ComparisonOperator is not supported "
+                      "by openmsk (anomaly detection bands are not).")
+    if "Threshold" not in request:
+        raise missing("The parameter Threshold is required.")
+    if request["EvaluationPeriods"] < 1:
+        raise invalid("The parameter EvaluationPeriods must be greater than or equal to 1.")
+    single = any(k in request for k in ("MetricName", "Namespace", "Statistic", "ExtendedStatistic", "Period"))
+    if single and request.get("Metrics"):
+        raise combination("The parameters MetricName and Metrics are mutually exclusive.")
+    if single:
+        for member in ("MetricName", "Namespace", "Period"):
+            if member not in request:
+                raise missing(f"The parameter {member} is required.")
+        if bool(request.get("Statistic")) == bool(request.get("ExtendedStatistic")):
+            raise combination("Exactly one of the parameters Statistic and ExtendedStatistic must be specified.")
+        if request.get("ExtendedStatistic") and percentile(request["ExtendedStatistic"]) is None:
+            raise invalid(f"The value {request['ExtendedStatistic']} for parameter ExtendedStatistic is not valid.")
+        check_period(request["Period"])
+        period = request["Period"]
+    elif request.get("Metrics"):
+        returned = [m for m in request["Metrics"] if m.get("ReturnData", True)]
+        if len(returned) != 1:
+            raise invalid("Exactly one element of the Metrics list must have ReturnData set to true.")
+        ids = [m["Id"] for m in request["Metrics"]]
+        if len(set(ids)) != len(ids):
+            raise invalid("The Id of every element of the Metrics list must be unique.")
+        periods = set()
+        for m in request["Metrics"]:
+            if bool(m.get("MetricStat")) == bool(m.get("Expression")):
+                raise invalid(f"Exactly one of MetricStat and Expression must be specified for the metric {m['Id']}.")
+            if m.get("MetricStat"):
+                check_period(m["MetricStat"]["Period"])
+                periods.add(m["MetricStat"]["Period"])
+        known = {m["Id"]: {} for m in request["Metrics"] if m.get("MetricStat")}
+        for m in request["Metrics"]:
+            if m.get("Expression"):
+                metric_math.evaluate(m["Expression"], known)      # syntax and identifiers (ValidationError)
+                known[m["Id"]] = {}
+        period = min(periods) if periods else 60
+    else:
+        raise missing("The parameters MetricName, Namespace, Period and Statistic (or Metrics) are required.")
+    if request["EvaluationPeriods"] * period > 86400 * 7:
+        raise invalid("The evaluation period (EvaluationPeriods x Period) must not exceed one week.")
+    if request.get("DatapointsToAlarm", 1) > request["EvaluationPeriods"] or request.get("DatapointsToAlarm", 1) < 1:
+        raise invalid("DatapointsToAlarm must be between 1 and EvaluationPeriods.")
+    if request.get("TreatMissingData", "missing") not in MISSING:
+        raise invalid(f"The value {request['TreatMissingData']} for parameter TreatMissingData is not valid; "
+                      f"valid values: {', '.join(MISSING)}.")
+    if request.get("EvaluateLowSampleCountPercentile") not in (None, "", "evaluate", "ignore"):
+        raise invalid(f"The value {request['EvaluateLowSampleCountPercentile']} for parameter "
+                      "EvaluateLowSampleCountPercentile is not valid; valid values: evaluate, ignore.")
+    _check_actions(request)
+
+
+def put_metric_alarm(alarms, metrics, request: dict, region: str, account: str, extra: dict | None = None) -> dict:
+    """Validate, store and evaluate a metric alarm (used by the API and by the default alarms)."""
+    check_metric_alarm(request)
+    arn = f"arn:aws:cloudwatch:{region}:{account}:alarm:{request['AlarmName']}"
+    previous = alarms.get(arn)
+    if previous is not None and is_composite(previous):
+        raise invalid(f"The alarm {request['AlarmName']} already exists as a composite alarm.")
+    doc = _new_doc(request, arn, region, previous, "MetricAlarm")
+    doc.update(extra or {})
+    evaluate(metrics, doc)                # a first evaluation right away, as CloudWatch does soon after
+    alarms.commit(doc)
+    return doc
 
 
 class AlarmHandlers:
@@ -79,69 +167,76 @@ class AlarmHandlers:
     def _alarms(self, ctx: RequestContext) -> list[dict]:
         return sorted(self.alarms.list(ctx.region), key=lambda a: a["AlarmName"])
 
+    def _named(self, ctx: RequestContext, names: list[str]) -> list[dict]:
+        docs = [self.alarms.get(self._alarm_arn(ctx, n)) for n in names]
+        unknown = [n for n, d in zip(names, docs) if d is None]
+        if unknown:
+            raise ServiceException("ResourceNotFound", f"Alarm(s) not found: {', '.join(unknown)}")
+        return docs
+
     @handler("PutMetricAlarm")
     async def put_metric_alarm(self, ctx: RequestContext, request: dict) -> dict:
-        for member in ("EvaluationPeriods", "ComparisonOperator"):
-            if member not in request:
-                raise missing(f"The parameter {member} is required.")
-        if request["ComparisonOperator"] not in OPERATORS:
-            raise invalid(f"The value {request['ComparisonOperator']} for parameter ComparisonOperator is not supported "
-                          "by openmsk (anomaly detection bands are not).")
-        if "Threshold" not in request:
-            raise missing("The parameter Threshold is required.")
-        single = any(k in request for k in ("MetricName", "Namespace", "Statistic", "ExtendedStatistic", "Period"))
-        if single and request.get("Metrics"):
-            raise combination("The parameters MetricName and Metrics are mutually exclusive.")
-        if single:
-            for member in ("MetricName", "Namespace", "Period"):
-                if member not in request:
-                    raise missing(f"The parameter {member} is required.")
-            if bool(request.get("Statistic")) == bool(request.get("ExtendedStatistic")):
-                raise combination("Exactly one of the parameters Statistic and ExtendedStatistic must be specified.")
-            if request.get("ExtendedStatistic") and percentile(request["ExtendedStatistic"]) is None:
-                raise invalid(f"The value {request['ExtendedStatistic']} for parameter ExtendedStatistic is not valid.")
-            check_period(request["Period"])
-        elif request.get("Metrics"):
-            returned = [m for m in request["Metrics"] if m.get("ReturnData", True)]
-            if len(returned) != 1:
-                raise invalid("Exactly one element of the Metrics list must have ReturnData set to true.")
-            for m in request["Metrics"]:
-                if m.get("MetricStat"):
-                    check_period(m["MetricStat"]["Period"])
-        else:
-            raise missing("The parameters MetricName, Namespace, Period and Statistic (or Metrics) are required.")
-        if request.get("DatapointsToAlarm", 1) > request["EvaluationPeriods"]:
-            raise invalid("DatapointsToAlarm must be less than or equal to EvaluationPeriods.")
-        if request.get("TreatMissingData", "missing") not in MISSING:
-            raise invalid(f"The value {request['TreatMissingData']} for parameter TreatMissingData is not valid; "
-                          f"valid values: {', '.join(MISSING)}.")
-        arn = self._alarm_arn(ctx, request["AlarmName"])
-        previous = self.alarms.get(arn)
-        now = _iso(_now())
-        doc = {k: copy.deepcopy(v) for k, v in request.items() if k not in ("Tags", "EvaluationCriteria")}
-        doc.update(AlarmArn=arn, Region=ctx.region, AlarmConfigurationUpdatedTimestamp=now,
-                   ActionsEnabled=request.get("ActionsEnabled", True), OKActions=request.get("OKActions", []),
-                   AlarmActions=request.get("AlarmActions", []),
-                   InsufficientDataActions=request.get("InsufficientDataActions", []))
-        if request.get("Dimensions") is not None:
-            doc["Dimensions"] = request["Dimensions"]
-        if previous is None:
-            doc.update(StateValue="INSUFFICIENT_DATA", StateReason="Unchecked: Initial alarm creation",
-                       StateUpdatedTimestamp=now, StateTransitionedTimestamp=now, History=[])
-            _history(doc, "ConfigurationUpdate", f"Alarm \"{request['AlarmName']}\" created")
-        else:
-            for key in ("StateValue", "StateReason", "StateReasonData", "StateUpdatedTimestamp",
-                        "StateTransitionedTimestamp", "History"):
-                if key in previous:
-                    doc[key] = previous[key]
-            _history(doc, "ConfigurationUpdate", f"Alarm \"{request['AlarmName']}\" updated")
-        evaluate(self.store, doc)                # a first evaluation right away, as CloudWatch does soon after
-        self.alarms.put(doc)
+        put_metric_alarm(self.alarms, self.store, request, ctx.region, ctx.account_id)
         return {}
+
+    @handler("PutCompositeAlarm")
+    async def put_composite_alarm(self, ctx: RequestContext, request: dict) -> dict:
+        name = request["AlarmName"]
+        try:
+            tree = rules.parse(request["AlarmRule"])
+        except rules.RuleError as e:
+            raise invalid(f"Error in AlarmRule: {e}.")
+        _check_actions(request)
+        if request.get("ActionsSuppressor"):
+            raise invalid("ActionsSuppressor is not supported by openmsk.")
+        states = {a["AlarmName"]: a for a in self.alarms.list(ctx.region)}
+        for child in rules.children(tree):
+            if child == name:
+                raise invalid("Error in AlarmRule: an alarm cannot refer to itself.")
+            if child not in states:
+                raise invalid(f"Error in AlarmRule: the alarm {child} does not exist.")
+            if name in self._descendants(child, states):
+                raise invalid(f"Error in AlarmRule: {child} refers back to {name} (a cycle).")
+        arn = self._alarm_arn(ctx, name)
+        previous = self.alarms.get(arn)
+        if previous is not None and not is_composite(previous):
+            raise invalid(f"The alarm {name} already exists as a metric alarm.")
+        doc = _new_doc(request, arn, ctx.region, previous, "CompositeAlarm")
+        evaluate_composite(doc, {n: a["StateValue"] for n, a in states.items()},
+                           {n: a["AlarmArn"] for n, a in states.items()})
+        self.alarms.commit(doc)
+        return {}
+
+    @staticmethod
+    def _descendants(name: str, alarms: dict[str, dict]) -> set[str]:
+        seen, todo = set(), [name]
+        while todo:
+            doc = alarms.get(todo.pop())
+            if doc is None or not is_composite(doc):
+                continue
+            for child in rules.children(rules.parse(doc["AlarmRule"])):
+                if child not in seen:
+                    seen.add(child)
+                    todo.append(child)
+        return seen
 
     @handler("DescribeAlarms")
     async def describe_alarms(self, ctx: RequestContext, request: dict) -> dict:
         alarms = self._alarms(ctx)
+        by_name = {a["AlarmName"]: a for a in alarms}
+        if request.get("ChildrenOfAlarmName") or request.get("ParentsOfAlarmName"):
+            if request.get("AlarmNames") or request.get("AlarmNamePrefix"):
+                raise combination("ChildrenOfAlarmName and ParentsOfAlarmName cannot be combined with AlarmNames "
+                                  "or AlarmNamePrefix.")
+        if request.get("AlarmNames") and request.get("AlarmNamePrefix"):
+            raise combination("The parameters AlarmNames and AlarmNamePrefix are mutually exclusive.")
+        if request.get("ChildrenOfAlarmName"):
+            parent = by_name.get(request["ChildrenOfAlarmName"])
+            names = rules.children(rules.parse(parent["AlarmRule"])) if parent and is_composite(parent) else set()
+            alarms = [a for a in alarms if a["AlarmName"] in names]
+        if request.get("ParentsOfAlarmName"):
+            child = request["ParentsOfAlarmName"]
+            alarms = [a for a in alarms if is_composite(a) and child in rules.children(rules.parse(a["AlarmRule"]))]
         if request.get("AlarmNames"):
             alarms = [a for a in alarms if a["AlarmName"] in request["AlarmNames"]]
         if request.get("AlarmNamePrefix"):
@@ -152,22 +247,28 @@ class AlarmHandlers:
             alarms = [a for a in alarms if any(x.startswith(request["ActionPrefix"]) for x in
                                                a["AlarmActions"] + a["OKActions"] + a["InsufficientDataActions"])]
         types = request.get("AlarmTypes") or ["MetricAlarm"]
-        if "MetricAlarm" not in types:
-            alarms = []
+        alarms = [a for a in alarms if ("CompositeAlarm" if is_composite(a) else "MetricAlarm") in types]
         start = 0
         if request.get("NextToken"):
             try:
                 start = int(request["NextToken"])
+                if start < 0:
+                    raise ValueError
             except ValueError:
                 raise ServiceException("InvalidNextToken", "The service returned an invalid NextToken.")
         limit = request.get("MaxRecords") or 50
-        out = {"MetricAlarms": [view(a) for a in alarms[start:start + limit]], "CompositeAlarms": []}
+        if not 1 <= limit <= 100:
+            raise invalid("The parameter MaxRecords must be between 1 and 100.")
+        page = alarms[start:start + limit]
+        out = {"MetricAlarms": [view(a) for a in page if not is_composite(a)],
+               "CompositeAlarms": [view(a) for a in page if is_composite(a)]}
         if start + limit < len(alarms):
             out["NextToken"] = str(start + limit)
         return out
 
     @handler("DescribeAlarmsForMetric")
     async def describe_alarms_for_metric(self, ctx: RequestContext, request: dict) -> dict:
+        from .query import normalize_dims
         dims = normalize_dims(request["Namespace"], request.get("Dimensions"))
         out = []
         for a in self._alarms(ctx):
@@ -183,20 +284,13 @@ class AlarmHandlers:
 
     @handler("DeleteAlarms")
     async def delete_alarms(self, ctx: RequestContext, request: dict) -> dict:
-        arns = [self._alarm_arn(ctx, n) for n in request["AlarmNames"]]
-        unknown = [n for n, arn in zip(request["AlarmNames"], arns) if self.alarms.get(arn) is None]
-        if unknown:
-            raise ServiceException("ResourceNotFound", f"Alarm(s) not found: {', '.join(unknown)}")
-        for arn in arns:
-            self.alarms.delete(arn)
+        for doc in self._named(ctx, request["AlarmNames"]):
+            self.alarms.delete(doc["AlarmArn"])
         return {}
 
     @handler("SetAlarmState")
     async def set_alarm_state(self, ctx: RequestContext, request: dict) -> dict:
-        arn = self._alarm_arn(ctx, request["AlarmName"])
-        doc = self.alarms.get(arn)
-        if doc is None:
-            raise ServiceException("ResourceNotFound", f"Alarm {request['AlarmName']} not found")
+        doc, = self._named(ctx, [request["AlarmName"]])
         data = None
         if request.get("StateReasonData"):
             try:
@@ -204,14 +298,30 @@ class AlarmHandlers:
             except ValueError:
                 raise ServiceException("InvalidFormat", "StateReasonData is not valid JSON.")
         set_state(doc, request["StateValue"], request["StateReason"], data)
-        self.alarms.put(doc)
+        self.alarms.commit(doc)                # actions run, as they do for SetAlarmState on AWS
+        return {}
+
+    @handler("EnableAlarmActions")
+    async def enable_alarm_actions(self, ctx: RequestContext, request: dict) -> dict:
+        for doc in self._named(ctx, request["AlarmNames"]):
+            doc["ActionsEnabled"], doc["NotifiedState"] = True, doc["StateValue"]   # no replay of the past
+            self.alarms.put(doc)
+        return {}
+
+    @handler("DisableAlarmActions")
+    async def disable_alarm_actions(self, ctx: RequestContext, request: dict) -> dict:
+        for doc in self._named(ctx, request["AlarmNames"]):
+            doc["ActionsEnabled"] = False
+            self.alarms.put(doc)
         return {}
 
     @handler("DescribeAlarmHistory")
     async def describe_alarm_history(self, ctx: RequestContext, request: dict) -> dict:
+        types = request.get("AlarmTypes") or ["MetricAlarm", "CompositeAlarm"]
         items = []
         for a in self._alarms(ctx):
-            if request.get("AlarmName") and a["AlarmName"] != request["AlarmName"]:
+            kind = "CompositeAlarm" if is_composite(a) else "MetricAlarm"
+            if request.get("AlarmName") and a["AlarmName"] != request["AlarmName"] or kind not in types:
                 continue
             for h in a.get("History", []):
                 ts = _parse(h["Timestamp"])
@@ -221,114 +331,37 @@ class AlarmHandlers:
                     continue
                 if request.get("EndDate") and ts > request["EndDate"]:
                     continue
-                items.append({"AlarmName": a["AlarmName"], "AlarmType": "MetricAlarm", **h, "Timestamp": ts})
+                items.append({"AlarmName": a["AlarmName"], "AlarmType": kind, **h, "Timestamp": ts})
         items.sort(key=lambda h: h["Timestamp"], reverse=(request.get("ScanBy") or "TimestampDescending")
                    == "TimestampDescending")
         return {"AlarmHistoryItems": items[:request.get("MaxRecords") or 100]}
 
+    # -- tags --------------------------------------------------------------------------------------
+    def _tagged(self, ctx: RequestContext, arn: str) -> dict:
+        doc = self.alarms.get(arn) if arn.startswith(f"arn:aws:cloudwatch:{ctx.region}:") else None
+        if doc is None:
+            raise ServiceException("ResourceNotFoundException", f"Resource {arn} not found.",
+                                   ResourceType="alarm", ResourceId=arn)
+        return doc
 
-# -- evaluation ----------------------------------------------------------------------------------
-def _series(store, region: str, doc: dict, start: float, end: float) -> tuple[dict[float, float], int]:
-    """The alarm's datapoints (timestamp -> value) over [start, end) and its period."""
-    if doc.get("Metrics"):
-        values, period = {}, 60
-        for m in doc["Metrics"]:
-            if m.get("MetricStat"):
-                stat = m["MetricStat"]
-                period = stat["Period"]
-                metric = stat["Metric"]
-                ids = find_series(store, region, metric["Namespace"], metric["MetricName"],
-                                  normalize_dims(metric["Namespace"], metric.get("Dimensions")), stat.get("Unit"))
-                values[m["Id"]] = {float(t): v for t, b in buckets(store, ids, start, end, period)
-                                   if (v := statistic(b, stat["Stat"])) is not None}
-        for m in doc["Metrics"]:
-            if m.get("Expression"):
-                result = metric_math.evaluate(m["Expression"], values)
-                values[m["Id"]] = result if isinstance(result, dict) else {}
-        returned = next(m for m in doc["Metrics"] if m.get("ReturnData", True))
-        return values.get(returned["Id"], {}), period
-    ids = find_series(store, region, doc["Namespace"], doc["MetricName"],
-                      normalize_dims(doc["Namespace"], doc.get("Dimensions")), doc.get("Unit"))
-    stat = doc.get("Statistic") or doc.get("ExtendedStatistic")
-    return {float(t): v for t, b in buckets(store, ids, start, end, doc["Period"])
-            if (v := statistic(b, stat)) is not None}, doc["Period"]
+    @handler("TagResource")
+    async def tag_resource(self, ctx: RequestContext, request: dict) -> dict:
+        doc = self._tagged(ctx, request["ResourceARN"])
+        doc["Tags"] = {**doc.get("Tags", {}), **_tags(request["Tags"])}
+        if len(doc["Tags"]) > 50:
+            raise ServiceException("LimitExceededFault", "An alarm can have at most 50 tags.")
+        self.alarms.put(doc)
+        return {}
 
+    @handler("UntagResource")
+    async def untag_resource(self, ctx: RequestContext, request: dict) -> dict:
+        doc = self._tagged(ctx, request["ResourceARN"])
+        for key in request["TagKeys"]:
+            doc.get("Tags", {}).pop(key, None)
+        self.alarms.put(doc)
+        return {}
 
-def evaluate(store, doc: dict, now: float | None = None) -> bool:
-    """Evaluate one alarm; returns True if its state changed."""
-    now = time.time() if now is None else now
-    m = doc["EvaluationPeriods"]
-    n = doc.get("DatapointsToAlarm") or m
-    period = doc.get("Period") or next((q["MetricStat"]["Period"] for q in doc.get("Metrics", []) if q.get("MetricStat")), 60)
-    # The last M periods, counting the period in progress only once it has data (a collection pass
-    # lands some seconds into each minute; CloudWatch likewise waits for late datapoints).
-    end = (int(now) // period + 1) * period
-    values, period = _series(store, doc["Region"], doc, end - (m + 1) * period, end)
-    if end - period not in values:
-        end -= period
-    start = end - m * period
-    op, threshold = OPERATORS[doc["ComparisonOperator"]], doc["Threshold"]
-    treat = doc.get("TreatMissingData", "missing")
-    slots = [start + i * period for i in range(m)]
-    present = [(t, values[t]) for t in slots if t in values]
-    if not present and treat in ("missing", "ignore"):
-        if treat == "ignore":
-            return False
-        return set_state(doc, "INSUFFICIENT_DATA", f"Insufficient Data: {m} datapoints were unknown.",
-                         {"version": "1.0", "queryDate": _iso(_now()), "evaluatedDatapoints": []})
-    breaching = sum(1 for _, v in present if op(v, threshold))
-    missing_count = m - len(present)
-    if treat == "breaching":
-        breaching += missing_count
-    shown = ", ".join(f"{v} ({dt.datetime.fromtimestamp(t, dt.timezone.utc):%d/%m/%y %H:%M:%S})"
-                      for t, v in sorted(present, reverse=True))
-    data = {"version": "1.0", "queryDate": _iso(_now()), "statistic": doc.get("Statistic") or doc.get("ExtendedStatistic"),
-            "period": period, "threshold": threshold, "recentDatapoints": [v for _, v in sorted(present)],
-            "evaluatedDatapoints": [{"timestamp": _iso(dt.datetime.fromtimestamp(t, dt.timezone.utc)), "value": v}
-                                    for t, v in sorted(present, reverse=True)]}
-    state = "ALARM" if breaching >= n else "OK"
-    word = WORDS[doc["ComparisonOperator"]]
-    if state == "ALARM":
-        reason = (f"Threshold Crossed: {breaching} out of the last {m} datapoints [{shown}] was {word} the threshold "
-                  f"({threshold}) (minimum {n} datapoint{'s' if n > 1 else ''} for OK -> ALARM transition).")
-    else:
-        reason = (f"Threshold Crossed: {breaching} out of the last {m} datapoints were {word} the threshold "
-                  f"({threshold}); [{shown}] (minimum {n} datapoint{'s' if n > 1 else ''} for ALARM -> OK transition).")
-    if doc.get("StateValue") == state:
-        return False
-    return set_state(doc, state, reason, data)
-
-
-class AlarmEvaluator:
-    """ControlPlane background service: evaluates every alarm periodically."""
-
-    def __init__(self, store, alarms, interval: float = EVALUATE_EVERY) -> None:
-        self.store = store
-        self.alarms = alarms
-        self.interval = interval
-        self._task: asyncio.Task | None = None
-
-    async def start(self, plane) -> None:
-        self._task = asyncio.create_task(self._run(), name="alarm evaluator")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                self.evaluate_all()
-            except Exception:
-                log.exception("alarm evaluation failed")
-
-    def evaluate_all(self) -> None:
-        for doc in self.alarms.list():
-            try:
-                if evaluate(self.store, doc):
-                    self.alarms.put(doc)
-                    log.info("alarm %s -> %s", doc["AlarmName"], doc["StateValue"])
-            except Exception:
-                log.exception("alarm %s could not be evaluated", doc.get("AlarmName"))
+    @handler("ListTagsForResource")
+    async def list_tags_for_resource(self, ctx: RequestContext, request: dict) -> dict:
+        doc = self._tagged(ctx, request["ResourceARN"])
+        return {"Tags": [{"Key": k, "Value": v} for k, v in sorted(doc.get("Tags", {}).items())]}

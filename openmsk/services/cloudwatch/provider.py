@@ -16,7 +16,7 @@ import time
 
 from ...api.core import Provider, RequestContext, ServiceException, handler
 from ...telemetry.store import Bucket, MetricStore
-from . import math as metric_math
+from . import metric_math
 from .alarms import AlarmHandlers
 from .backend import AlarmBackend
 from .query import (MAX_DATAPOINTS, STATISTICS, buckets, check_extended, check_period, combination,
@@ -198,7 +198,7 @@ class CloudWatchProvider(AlarmHandlers, Provider):
                               "valid values are 1 and 60.")
             entries.append((d["MetricName"], normalize_dims(namespace, d.get("Dimensions"), f"{where}.Dimensions"),
                             d.get("Unit") or "None", ts, self._datum(d, where), resolution == 1))
-        self.store.write(ctx.region, namespace, entries)
+        await self.store.write_async(ctx.region, namespace, entries)   # off the event loop
         return {}
 
     @staticmethod
