@@ -12,10 +12,12 @@ from . import config
 from .api.gateway import create_app
 from .control.keys import KeyStore
 from .control.plane import ControlPlane
+from .control.topic_admin import TopicAdmin
 from .control.secrets import SecretStore
 from .services.acm_pca import AcmPcaProvider
 from .services.ec2 import Ec2Provider
 from .services.kafka import KafkaProvider
+from .services.kafka.policies import ClusterPolicyStore
 from .services.kms import KmsProvider
 from .services.secretsmanager import SecretsManagerProvider
 from .services.cloudwatch import AlarmBackend, AlarmEvaluator, CloudWatchProvider, alarm_interval
@@ -30,8 +32,16 @@ def build_providers(plane: ControlPlane) -> list:
     plane.secrets.on_change(plane.secret_changed)      # a new SCRAM password reaches the brokers
     metrics, alarms = telemetry.install(plane), AlarmBackend(plane.store)
     plane.background_services.append(AlarmEvaluator(metrics, alarms, alarm_interval()))
-    return [KafkaProvider(plane), Ec2Provider(plane), CloudWatchProvider(metrics, alarms),
+    return [_with_topics(KafkaProvider(plane), plane), Ec2Provider(plane), CloudWatchProvider(metrics, alarms),
             AcmPcaProvider(plane), KmsProvider(plane), SecretsManagerProvider(plane)]
+
+
+
+def _with_topics(kafka: KafkaProvider, plane: ControlPlane) -> KafkaProvider:
+    """Topic APIs through admin child processes; cluster policies as the service's own documents (issue 9)."""
+    kafka.topic_admin = TopicAdmin(plane)
+    kafka.cluster_policies = ClusterPolicyStore(plane.store)
+    return kafka
 
 
 async def serve(host: str, port: int, data_dir: Path, *, stop_data_plane_on_exit: bool = False,

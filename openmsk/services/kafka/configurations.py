@@ -5,8 +5,9 @@ import base64
 
 from ...api.core import RequestContext, handler
 from ...control import model
-from ...runtime.kafka_config import is_managed_key, parse_properties
+from ...runtime.kafka_config import parse_properties
 from ..common import paginate
+from .server_properties import check_configurable
 from .validation import NAME_PATTERN, bad_request, check_kafka_version, conflict, not_found
 
 MAX_REVISIONS = 50
@@ -23,7 +24,7 @@ def _configuration_view(conf: dict) -> dict:
             "LatestRevision": _revision_view(conf["Revisions"][-1]), "Name": conf["Name"], "State": conf["State"]}
 
 
-def check_server_properties(blob: bytes) -> str:
+def check_server_properties(blob: bytes, kafka_versions: list[str] | None = None) -> str:
     try:
         text = blob.decode("utf-8")
     except UnicodeDecodeError:
@@ -32,10 +33,7 @@ def check_server_properties(blob: bytes) -> str:
         props = parse_properties(text)
     except ValueError as exc:
         raise bad_request(f"The server properties could not be parsed: {exc}", "serverProperties")
-    managed = sorted(k for k in props if is_managed_key(k))
-    if managed:
-        raise bad_request("These properties are managed by the service and cannot be set in a configuration: "
-                          + ", ".join(managed) + ".", "serverProperties")
+    check_configurable(props, kafka_versions)      # MSK's list of settable keys (server_properties.py)
     return text
 
 
@@ -56,9 +54,9 @@ class ConfigurationHandlers:
                               "digits and hyphens.", "name")
         for version in request.get("KafkaVersions") or []:
             check_kafka_version(version, "kafkaVersions")
-        text = check_server_properties(request["ServerProperties"])
         if any(c["Name"] == name for c in self.plane.store.list("configuration", region=ctx.region)):
             raise conflict(f"A configuration named {name} already exists.", "name")
+        text = check_server_properties(request["ServerProperties"], request.get("KafkaVersions"))
         now = model.now_iso()
         conf = {"Arn": model.configuration_arn(ctx.region, ctx.account_id, name), "Name": name,
                 "Description": request.get("Description", ""), "KafkaVersions": request.get("KafkaVersions") or [],
@@ -74,7 +72,7 @@ class ConfigurationHandlers:
         conf = self._configuration(ctx, request["Arn"])
         if len(conf["Revisions"]) >= MAX_REVISIONS:
             raise bad_request(f"A configuration can have at most {MAX_REVISIONS} revisions.", "arn")
-        text = check_server_properties(request["ServerProperties"])
+        text = check_server_properties(request["ServerProperties"], conf.get("KafkaVersions"))
         conf["Revisions"].append({"Revision": conf["Revisions"][-1]["Revision"] + 1, "CreationTime": model.now_iso(),
                                   "Description": request.get("Description", ""), "ServerProperties": text})
         self.plane.store.put("configuration", conf["Arn"], conf, region=ctx.region)

@@ -18,6 +18,8 @@ from . import views
 from .configurations import ConfigurationHandlers
 from .security import SecurityHandlers
 from .monitoring import MonitoringHandlers
+from .policies import PolicyHandlers
+from .topics import TopicHandlers
 from .validation import (bad_request, check_broker_node_group, check_cluster_name, check_kafka_version,
                          check_security, conflict, not_found)
 
@@ -25,7 +27,8 @@ CREATE_STEPS = ["PREPARE", "START_ZOOKEEPER", "ZOOKEEPER_QUORUM", "START_BROKERS
 DEFAULT_VOLUME_GIB = 1000          # MSK console default; the API requires nothing
 
 
-class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers, Provider):
+class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers, TopicHandlers, PolicyHandlers,
+                    Provider):
     service_name = "kafka"
 
     def __init__(self, plane: ControlPlane) -> None:
