@@ -16,8 +16,11 @@ def admin(config: dict) -> AdminClient:
     return AdminClient(config)
 
 
-def create_topic(config: dict, topic: str, partitions: int = 3, replication: int | None = None) -> None:
+def create_topic(config: dict, topic: str, partitions: int = 3, replication: int | None = None,
+                 topic_config: dict[str, str] | None = None) -> None:
     kw = {"replication_factor": replication} if replication else {}
+    if topic_config:
+        kw["config"] = topic_config
     client = AdminClient(config)      # keep a reference: a destroyed handle fails its futures
     client.create_topics([NewTopic(topic, num_partitions=partitions, **kw)])[topic].result(60)
 
