@@ -14,7 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from openmsk.control.private_ca import PrivateCertificateAuthorities
+from openmsk.services.acm_pca.backend import PrivateCertificateAuthorities
 from openmsk.control.store import Store
 
 KEYTOOL = "/usr/bin/keytool"

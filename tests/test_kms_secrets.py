@@ -11,8 +11,9 @@ import uuid
 
 import pytest
 
-from openmsk.control.keys import KeyStore, KmsError
-from openmsk.control.secrets import SecretsError, SecretStore
+from openmsk.services.errors import BackendError
+from openmsk.services.kms.backend import KeyStore
+from openmsk.services.secretsmanager.backend import SecretStore
 from openmsk.control.store import Store
 
 
@@ -276,11 +277,11 @@ def test_secret_store_interface(tmp_path):
     assert json.loads(secrets.value("us-east-1", default["ARN"]))["password"] == "2"
     secrets.delete("us-east-1", customer["ARN"], force=True)
     assert changed[-1] == customer["ARN"]
-    with pytest.raises(SecretsError) as e:
+    with pytest.raises(BackendError) as e:
         secrets.value("us-east-1", customer["ARN"])
     assert e.value.code == "ResourceNotFoundException"
-    with pytest.raises(SecretsError):
+    with pytest.raises(BackendError):
         secrets.value("eu-west-1", default["ARN"])                          # regional
-    with pytest.raises(KmsError):
+    with pytest.raises(BackendError):
         keys.decrypt("us-east-1", b"garbage")
     store.close()

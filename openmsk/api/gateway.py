@@ -11,6 +11,7 @@ client mistakes: the CLI retries 5xx). ``GET /_openmsk/health`` is unsigned.
 """
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Callable, Iterable
@@ -158,8 +159,32 @@ def _internal_error(model: ServiceModel, protocol: str) -> ServiceException:
     return ServiceException(code, "An internal error occurred in openmsk.", status_code=500, sender_fault=False)
 
 
+def _signed_json_route(verifier: SigV4Verifier, fn: Callable) -> Callable:
+    """An openmsk route that is not an AWS API (e.g. POST /_openmsk/v1/zone-outage, which `openmsk zone`
+    calls): SigV4-signed with the installation's key like every AWS call, a JSON object in and out.
+    ``fn(region, payload) -> dict``; a ServiceException becomes {"Code", "Message"} with its status."""
+    async def route(request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            cred = verifier.verify(request.method, request.raw_path, request.headers, body)
+        except AuthError as err:
+            return web.json_response({"Code": err.code, "Message": err.message}, status=403)
+        try:
+            payload = json.loads(body or b"{}")
+            if not isinstance(payload, dict):
+                raise ValueError
+            return web.json_response(await fn(cred.region, payload))
+        except ValueError:
+            return web.json_response({"Code": "ValidationException", "Message": "The body must be a JSON object."},
+                                     status=400)
+        except ServiceException as exc:
+            return web.json_response({"Code": exc.code, "Message": exc.message}, status=exc.status_code)
+    return route
+
+
 def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str | None],
-               account_id: str = "123456789012", *, strict_output: bool | None = None) -> web.Application:
+               account_id: str = "123456789012", *, strict_output: bool | None = None,
+               extra_routes: Iterable[tuple[str, str, Callable]] = ()) -> web.Application:
     """``strict_output`` (default: env OPENMSK_STRICT_OUTPUT=1, set by the test harness): a provider
     result that does not fit its operation's output shape is a logged 500 instead of being trimmed."""
     strict = strict_output_from_env() if strict_output is None else strict_output
@@ -235,5 +260,7 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
     for provider in routes.values():     # unsigned pages a service serves itself (SNS: SigningCertURL)
         for method, path, page in getattr(provider.provider, "public_routes", list)():
             app.router.add_route(method, path, page)
+    for method, path, fn in extra_routes:       # openmsk's own signed routes (app.py), before the catch-all
+        app.router.add_route(method, path, _signed_json_route(verifier, fn))
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

@@ -64,6 +64,38 @@ class Api:
                             config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3,
                                           read_timeout=30))
 
+    def operator(self, path: str, payload: dict) -> dict:
+        """POST to one of openmsk's own routes (services/operator.py), SigV4-signed with the installation
+        key as boto3 signs AWS calls; the service's {"Code", "Message"} errors become CliErrors."""
+        import json
+        import urllib.error
+        import urllib.request
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        try:
+            creds = config.credentials(self.data_dir, create=False)
+        except FileNotFoundError:
+            raise CliError(f"no openmsk installation in {self.data_dir}: start it with `openmsk serve` "
+                           f"(or pass --data-dir)", EXIT_UNREACHABLE)
+        body = json.dumps(payload).encode()
+        request = AWSRequest("POST", self.endpoint + path, data=body, headers={"Content-Type": "application/json"})
+        SigV4Auth(Credentials(creds.access_key_id, creds.secret_access_key), "openmsk", self.region).add_auth(request)
+        prepared = request.prepare()
+        http = urllib.request.Request(prepared.url, data=body, headers=dict(prepared.headers), method="POST")
+        try:
+            with urllib.request.urlopen(http, timeout=60) as resp:
+                return json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            try:
+                err = json.loads(exc.read())
+            except ValueError:
+                err = {}
+            raise CliError(err.get("Message") or f"{err.get('Code', 'HTTP')} {exc.code}")
+        except OSError as exc:
+            raise CliError(f"the openmsk service is not reachable at {self.endpoint} ({exc}); "
+                           f"start it with `openmsk serve`", EXIT_UNREACHABLE)
+
     @property
     def ca_path(self) -> Path:
         return self.data_dir / "pki" / "ca.pem"

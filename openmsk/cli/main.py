@@ -83,12 +83,12 @@ def cmd_down(args) -> int:
         print("openmsk down: the service is running and would restart the nodes; stop `openmsk serve` first "
               "(or delete clusters with `aws kafka delete-cluster`)", file=sys.stderr)
         return EXIT_FAILED
-    from ..control.plane import ControlPlane
+    from ..app import local_plane
 
     async def run():
-        plane = ControlPlane(data_dir, config.ACCOUNT_ID)
+        plane = local_plane(data_dir)
         await plane.stop_data_plane()
-        plane.store.close()
+        await plane.stop()
     asyncio.run(run())
     print("all brokers and ZooKeeper nodes stopped; `openmsk serve` starts them again")
     return EXIT_OK

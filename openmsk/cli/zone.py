@@ -1,12 +1,15 @@
 """`openmsk zone down|up`: simulate an Availability-Zone outage of one cluster.
 
 `down` freezes every broker and ZooKeeper node of the zone (they stop answering, as if the zone were
-unreachable); `up` thaws them and Kafka recovers by itself. The mechanism and why it freezes rather
-than kills: openmsk/control/zones.py. The zone is a zone id (use1-az1) or an AZ name (us-east-1a).
+unreachable); `up` thaws them and Kafka recovers by itself. The CLI only asks: the running service does
+it (POST /_openmsk/v1/zone-outage, signed like an AWS call), through the control plane and its
+placement driver; the mechanism and why it freezes rather than kills: openmsk/control/outages.py.
+The zone is a zone id (use1-az1) or an AZ name (us-east-1a).
 """
 from __future__ import annotations
 
 from ..control import zones
+from ..services.operator import ZONE_OUTAGE_PATH
 from .common import EXIT_OK, Api, CliError, resolve_cluster, say, subnets
 from .topology import cluster_nodes
 
@@ -24,9 +27,11 @@ def cmd_zone(args) -> int:
     zone_id = in_zone[0].zone_id
     cluster_dir = api.cluster_dir(info["ClusterArn"])
     labels = {n.dir_name: n.label for n in in_zone}
+    answer = api.operator(ZONE_OUTAGE_PATH, {"ClusterArn": info["ClusterArn"], "Zone": zone_id,
+                                             "Down": args.action == "down"})
+    changed = answer["Nodes"]
     if args.action == "down":
         down = set(zones.outages(cluster_dir)) | {zone_id}
-        changed = zones.zone_down(cluster_dir, zone_id, [n.dir_name for n in in_zone])
         say(f"zone {zone_id} of {info['ClusterName']} is down: froze "
             f"{', '.join(labels[c] for c in changed) or 'nothing (no running node)'}")
         zk_left = sum(1 for n in nodes if n.kind == "zookeeper" and n.zone_id not in down)
@@ -34,7 +39,6 @@ def cmd_zone(args) -> int:
             say(f"warning: only {zk_left} of 3 ZooKeeper nodes are left outside the down zones: no quorum, "
                 f"the cluster cannot elect a controller until a zone is up again", err=True)
     else:
-        changed = zones.zone_up(cluster_dir, zone_id, [n.dir_name for n in in_zone])
         say(f"zone {zone_id} of {info['ClusterName']} is up: thawed "
             f"{', '.join(labels.get(c, c) for c in changed) or 'nothing (no frozen node)'}")
     return EXIT_OK

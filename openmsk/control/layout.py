@@ -22,16 +22,22 @@ ZK_PORT, ZK_TLS_PORT = 2181, 2182
 
 
 def client_auth(cluster: dict) -> dict:
-    """MSK's ClientAuthentication normalised: {"scram": bool, "tls": bool, "cas": [arn], "unauthenticated": bool}."""
+    """MSK's ClientAuthentication rule, the one place it is written (validation, the brokers' settings and
+    DescribeCluster all read it here): {"scram", "iam", "tls", "tls_requested": bool, "cas": [arn],
+    "unauthenticated": bool}. Tls.Enabled defaults to "CAs were given"; `tls` is mTLS actually on (asked
+    for and with CAs to trust); with no way to authenticate, unauthenticated access is on."""
     auth = cluster["Spec"].get("ClientAuthentication") or {}
     sasl = auth.get("Sasl") or {}
     tls = auth.get("Tls") or {}
     scram = bool((sasl.get("Scram") or {}).get("Enabled"))
+    iam = bool((sasl.get("Iam") or {}).get("Enabled"))
     cas = list(tls.get("CertificateAuthorityArnList") or [])
-    tls_on = bool(tls.get("Enabled", bool(cas))) and bool(cas)
+    tls_requested = bool(tls.get("Enabled", bool(cas)))
+    tls_on = tls_requested and bool(cas)
     unauth = auth.get("Unauthenticated")
-    unauthenticated = bool(unauth["Enabled"]) if unauth and "Enabled" in unauth else not (scram or tls_on)
-    return {"scram": scram, "tls": tls_on, "cas": cas, "unauthenticated": unauthenticated}
+    unauthenticated = bool(unauth["Enabled"]) if unauth and "Enabled" in unauth else not (scram or iam or tls_on)
+    return {"scram": scram, "iam": iam, "tls": tls_on, "tls_requested": tls_requested, "cas": cas,
+            "unauthenticated": unauthenticated}
 
 
 CLIENT_CAS = "tls/client-cas.pem"   # per broker: the ACM PCA certificates that sign client certificates

@@ -136,3 +136,8 @@ class Network:
                "Tags": tags}
         self.store.put("subnet", subnet_id, doc, region=region, parent=vpc_id)
         return doc
+
+    def delete_subnet(self, region: str, subnet_id: str) -> None:
+        """Forget a subnet (the caller has checked that no cluster uses it)."""
+        if self.subnet(region, subnet_id) is not None:
+            self.store.delete("subnet", subnet_id)

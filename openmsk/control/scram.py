@@ -31,7 +31,7 @@ def desired_users(plane, cluster: dict) -> dict[str, tuple[str, str]]:
     users = {}
     for arn in cluster.get("ScramSecrets") or []:
         try:
-            doc = json.loads(plane.secrets.value(cluster["Region"], arn))
+            doc = json.loads(plane.scram_secrets.value(cluster["Region"], arn))
             username, password = doc["username"], doc["password"]
         except Exception as exc:
             # Deleted, scheduled for deletion, undecryptable or malformed: that user loses access, and

@@ -75,6 +75,18 @@ class LocalProcessPlacement:
             if purge and workdir.exists():
                 shutil.rmtree(workdir, ignore_errors=True)
 
+    async def pause(self, name: str) -> bool:
+        status = self._observe(name)
+        if status.running:
+            self._signal(status.pid, signal.SIGSTOP)     # the whole process group: the JVM and its children
+        return status.running
+
+    async def resume(self, name: str) -> bool:
+        status = self._observe(name)
+        if status.running:
+            self._signal(status.pid, signal.SIGCONT)
+        return status.running
+
     # -- internals ---------------------------------------------------------------------------
     def _workdir(self, name: str) -> Path:
         return self._workdirs.get(name) or self.root / name

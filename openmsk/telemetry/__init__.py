@@ -12,7 +12,6 @@
 * `collector`  -- background service: one pass per interval over every running cluster
 * `store`      -- time series in SQLite with CloudWatch's retention and roll-ups
 * `node_exporter` -- Debian's prometheus-node-exporter on :11002 per broker when enabled
-* `roll`       -- restart brokers one at a time when the agent's options change
 
 `install(plane)` wires it into a ControlPlane through the plane's two extension hooks.
 """

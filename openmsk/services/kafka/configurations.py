@@ -5,7 +5,7 @@ import base64
 
 from ...api.core import RequestContext, handler
 from ...control import model
-from ...runtime.kafka_config import parse_properties
+from ...control.kafka_settings import parse_properties
 from ..common import paginate
 from .server_properties import check_configurable
 from .validation import NAME_PATTERN, bad_request, check_kafka_version, conflict, not_found
@@ -38,10 +38,11 @@ def check_server_properties(blob: bytes, kafka_versions: list[str] | None = None
 
 
 class ConfigurationHandlers:
-    plane = None   # set by KafkaProvider
+    plane = None           # set by KafkaProvider
+    configurations = None  # ConfigurationStore, set by KafkaProvider
 
     def _configuration(self, ctx: RequestContext, arn: str, parameter: str = "arn") -> dict:
-        conf = self.plane.store.get("configuration", arn)
+        conf = self.configurations.get(arn)
         if conf is None or conf["Region"] != ctx.region:
             raise not_found(f"The configuration {arn} does not exist.", parameter)
         return conf
@@ -54,7 +55,7 @@ class ConfigurationHandlers:
                               "digits and hyphens.", "name")
         for version in request.get("KafkaVersions") or []:
             check_kafka_version(version, "kafkaVersions")
-        if any(c["Name"] == name for c in self.plane.store.list("configuration", region=ctx.region)):
+        if any(c["Name"] == name for c in self.configurations.list(ctx.region)):
             raise conflict(f"A configuration named {name} already exists.", "name")
         text = check_server_properties(request["ServerProperties"], request.get("KafkaVersions"))
         now = model.now_iso()
@@ -63,7 +64,7 @@ class ConfigurationHandlers:
                 "CreationTime": now, "State": "ACTIVE", "Region": ctx.region, "Tags": {},
                 "Revisions": [{"Revision": 1, "CreationTime": now, "Description": request.get("Description", ""),
                                "ServerProperties": text}]}
-        self.plane.store.put("configuration", conf["Arn"], conf, region=ctx.region)
+        self.configurations.put(conf)
         view = _configuration_view(conf)
         return {k: view[k] for k in ("Arn", "CreationTime", "LatestRevision", "Name", "State")}
 
@@ -75,7 +76,7 @@ class ConfigurationHandlers:
         text = check_server_properties(request["ServerProperties"], conf.get("KafkaVersions"))
         conf["Revisions"].append({"Revision": conf["Revisions"][-1]["Revision"] + 1, "CreationTime": model.now_iso(),
                                   "Description": request.get("Description", ""), "ServerProperties": text})
-        self.plane.store.put("configuration", conf["Arn"], conf, region=ctx.region)
+        self.configurations.put(conf)
         return {"Arn": conf["Arn"], "LatestRevision": _revision_view(conf["Revisions"][-1])}
 
     @handler("DescribeConfiguration")
@@ -92,7 +93,7 @@ class ConfigurationHandlers:
 
     @handler("ListConfigurations")
     async def list_configurations(self, ctx: RequestContext, request: dict) -> dict:
-        confs = [_configuration_view(c) for c in self.plane.store.list("configuration", region=ctx.region)]
+        confs = [_configuration_view(c) for c in self.configurations.list(ctx.region)]
         return paginate(confs, request, "Configurations", bad_token=self._bad_token)
 
     @handler("ListConfigurationRevisions")
@@ -108,7 +109,7 @@ class ConfigurationHandlers:
         if users:
             raise bad_request(f"The configuration is in use by cluster(s) {', '.join(users)} and cannot be deleted.",
                               "arn")
-        self.plane.store.delete("configuration", conf["Arn"])
+        self.configurations.delete(conf["Arn"])
         return {"Arn": conf["Arn"], "State": "DELETING"}
 
     def resolve_configuration(self, ctx: RequestContext, info: dict, kafka_version: str) -> str:

@@ -12,7 +12,7 @@ import copy
 from ...api.core import RequestContext, handler
 from ...control import model
 from . import views
-from .validation import bad_request
+from .validation import bad_request, check_logging
 
 MUTABLE = ("EnhancedMonitoring", "OpenMonitoring", "LoggingInfo")
 
@@ -41,15 +41,12 @@ class MonitoringHandlers:
         if not any(k in request for k in MUTABLE):
             raise bad_request("Specify at least one of EnhancedMonitoring, OpenMonitoring and LoggingInfo.",
                               "enhancedMonitoring")
+        if "LoggingInfo" in request:
+            check_logging(request["LoggingInfo"], getattr(self.plane, "log_destinations", None), ctx.region)
         source = _monitoring_info(cluster)
         for key in MUTABLE:
             if key in request:
                 cluster["Spec"][key] = copy.deepcopy(request[key])
         target = _monitoring_info(cluster)
-        start_update = getattr(self.plane, "start_update", None)
-        if start_update is None:                 # control plane without rolling updates yet
-            from ...telemetry.roll import start_update as fallback
-            op = fallback(self.plane, cluster, "UPDATE_MONITORING", target, source)
-        else:
-            op = start_update(cluster, "UPDATE_MONITORING", target, source)
+        op = self.plane.start_update(cluster, "UPDATE_MONITORING", target, source)
         return {"ClusterArn": cluster["ClusterArn"], "ClusterOperationArn": op["OperationArn"]}

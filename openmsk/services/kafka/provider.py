@@ -7,21 +7,25 @@ from __future__ import annotations
 
 import copy
 import uuid
+from typing import Callable
 
 from ...api.core import Provider, RequestContext, handler
 from ...control import model
 from ...control.layout import place_nodes
+from ...control.kafka_settings import SUPPORTED_VERSIONS
 from ...control.plane import ControlPlane
-from ...runtime.versions import SUPPORTED_VERSIONS
+from ..acm_pca import PrivateCertificateAuthorities
 from ..common import paginate
+from ..secretsmanager import SecretStore
 from . import views
+from .configuration_store import ConfigurationStore
 from .configurations import ConfigurationHandlers
 from .security import SecurityHandlers
 from .monitoring import MonitoringHandlers
 from .policies import PolicyHandlers
 from .topics import TopicHandlers
 from .validation import (bad_request, check_broker_node_group, check_cluster_name, check_kafka_version,
-                         check_security, conflict, not_found)
+                         check_logging, check_security, conflict, not_found)
 
 CREATE_STEPS = ["PREPARE", "START_ZOOKEEPER", "ZOOKEEPER_QUORUM", "START_BROKERS", "BROKERS_REGISTERED"]
 DEFAULT_VOLUME_GIB = 1000          # MSK console default; the API requires nothing
@@ -31,8 +35,18 @@ class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers,
                     Provider):
     service_name = "kafka"
 
-    def __init__(self, plane: ControlPlane) -> None:
-        self.plane = plane
+    def __init__(self, plane: ControlPlane, configurations: ConfigurationStore, secrets: SecretStore,
+                 client_cas: PrivateCertificateAuthorities) -> None:
+        self.plane = plane                    # clusters and their operations (desired state)
+        self.configurations = configurations  # the service's own documents
+        self.secrets = secrets                # SCRAM secrets are checked, never written
+        self._client_cas = client_cas
+
+    def client_ca_active(self, arn: str) -> bool:
+        try:
+            return self._client_cas.active(arn)
+        except Exception:                     # a malformed ARN is simply not an ACTIVE CA
+            return False
 
     # -- lookups ---------------------------------------------------------------------------------
     def _cluster(self, ctx: RequestContext, arn: str, parameter: str = "clusterArn") -> dict:
@@ -47,7 +61,8 @@ class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers,
         check_kafka_version(spec["KafkaVersion"])
         subnets = check_broker_node_group(spec["BrokerNodeGroupInfo"], spec["NumberOfBrokerNodes"],
                                                       self.plane.network, ctx.region)
-        check_security(spec, self.plane, ctx.region)
+        check_security(spec, self.client_ca_active, ctx.region)
+        check_logging(spec.get("LoggingInfo"), getattr(self.plane, "log_destinations", None), ctx.region)
         server_properties = ""
         if spec.get("ConfigurationInfo"):
             server_properties = self.resolve_configuration(ctx, spec["ConfigurationInfo"], spec["KafkaVersion"])
@@ -156,7 +171,7 @@ class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers,
     @handler("DescribeClusterOperation")
     async def describe_cluster_operation(self, ctx: RequestContext, request: dict) -> dict:
         arn = request["ClusterOperationArn"]
-        op = self.plane.store.get("operation", arn)
+        op = self.plane.get_operation(arn)
         if op is None or arn.split(":")[3] != ctx.region:
             raise not_found(f"The cluster operation {arn} does not exist.", "clusterOperationArn")
         return {"ClusterOperationInfo": views.operation_info(op)}
@@ -178,32 +193,33 @@ class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers,
                                             for v in sorted(SUPPORTED_VERSIONS)]}
 
     # -- tags ------------------------------------------------------------------------------------
-    def _taggable(self, ctx: RequestContext, arn: str) -> tuple[str, dict]:
-        for kind in ("cluster", "configuration"):
-            doc = self.plane.store.get(kind, arn)
+    def _taggable(self, ctx: RequestContext, arn: str) -> tuple[dict, Callable[[dict], None]]:
+        """The cluster or configuration document with this ARN, and how to save it."""
+        for doc, save in ((self.plane.load_cluster(arn), self.plane.save_cluster),
+                          (self.configurations.get(arn), self.configurations.put)):
             if doc is not None and doc["Region"] == ctx.region:
-                return kind, doc
+                return doc, save
         raise not_found(f"The resource {arn} does not exist.", "resourceArn")
 
     @handler("TagResource")
     async def tag_resource(self, ctx: RequestContext, request: dict) -> dict:
-        kind, doc = self._taggable(ctx, request["ResourceArn"])
+        doc, save = self._taggable(ctx, request["ResourceArn"])
         tags = doc.setdefault("Tags", {})
         if len({**tags, **request["Tags"]}) > 50:
             raise bad_request("A resource can have at most 50 tags.", "tags")
         tags.update(request["Tags"])
-        self.plane.store.put(kind, request["ResourceArn"], doc, region=doc["Region"])
+        save(doc)
         return {}
 
     @handler("UntagResource")
     async def untag_resource(self, ctx: RequestContext, request: dict) -> dict:
-        kind, doc = self._taggable(ctx, request["ResourceArn"])
+        doc, save = self._taggable(ctx, request["ResourceArn"])
         for key in request["TagKeys"]:
             doc.setdefault("Tags", {}).pop(key, None)
-        self.plane.store.put(kind, request["ResourceArn"], doc, region=doc["Region"])
+        save(doc)
         return {}
 
     @handler("ListTagsForResource")
     async def list_tags_for_resource(self, ctx: RequestContext, request: dict) -> dict:
-        _, doc = self._taggable(ctx, request["ResourceArn"])
+        doc, _ = self._taggable(ctx, request["ResourceArn"])
         return {"Tags": dict(doc.get("Tags") or {})}

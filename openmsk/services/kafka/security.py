@@ -26,7 +26,8 @@ def _mutable_security(cluster: dict) -> dict:
 
 
 class SecurityHandlers:
-    plane = None
+    plane = None       # set by KafkaProvider
+    secrets = None     # the Secrets Manager backend (SCRAM secrets are read, never written, by MSK)
 
     def _require_active(self, cluster: dict, current_version: str | None) -> None:
         if cluster["State"] != model.ACTIVE:
@@ -64,7 +65,7 @@ class SecurityHandlers:
                 else:
                     merged[key] = copy.deepcopy(value)
             spec["ClientAuthentication"] = merged
-        check_security(spec, self.plane, ctx.region)
+        check_security(spec, self.client_ca_active, ctx.region)
         if not client_auth({"Spec": spec})["scram"] and cluster.get("ScramSecrets"):
             raise bad_request("Disassociate the cluster's SCRAM secrets before turning SASL/SCRAM off.",
                               "clientAuthentication")
@@ -75,9 +76,7 @@ class SecurityHandlers:
 
     # -- SASL/SCRAM secrets ---------------------------------------------------------------------
     def _secret_problem(self, ctx: RequestContext, arn: str) -> str | None:
-        secrets = getattr(self.plane, "secrets", None)
-        if secrets is None:
-            return "Amazon MSK wasn't able to access the provided secret."
+        secrets = self.secrets
         try:
             name = secrets.describe(ctx.region, arn)["Name"]
         except Exception:

@@ -7,9 +7,11 @@ nothing is stored.
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from ...api.core import ServiceException
-from ...runtime.versions import SUPPORTED_VERSIONS
+from ...control.kafka_settings import SUPPORTED_VERSIONS
+from ...control.layout import client_auth
 
 INSTANCE_TYPES = frozenset(
     [f"kafka.m5.{s}" for s in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge")]
@@ -82,23 +84,21 @@ def check_broker_node_group(info: dict, number_of_broker_nodes: int, network, re
     return docs
 
 
-def check_security(request: dict, plane=None, region: str = "") -> None:
+def check_security(request: dict, ca_active: Callable[[str], bool], region: str) -> None:
     """MSK's combinations: mTLS needs TLS (or TLS_PLAINTEXT) to clients, SASL needs TLS, at least one way
-    to authenticate; every certificate authority must be an ACTIVE ACM PCA of this account/region."""
+    to authenticate; every certificate authority must be an ACTIVE ACM PCA of this account/region
+    (`ca_active(arn)`)."""
     enc = ((request.get("EncryptionInfo") or {}).get("EncryptionInTransit") or {})
     client_broker = enc.get("ClientBroker", "TLS")
-    auth = request.get("ClientAuthentication") or {}
-    sasl = auth.get("Sasl") or {}
-    if (sasl.get("Iam") or {}).get("Enabled"):
+    auth = client_auth({"Spec": request})
+    if auth["iam"]:
         raise bad_request("IAM access control is not supported by openmsk; use SASL/SCRAM or TLS client "
                           "authentication.", "clientAuthentication")
-    scram = (sasl.get("Scram") or {}).get("Enabled")
+    scram = auth["scram"]
     if scram and client_broker == "PLAINTEXT":
         raise bad_request("SASL/SCRAM authentication requires TLS encryption between clients and brokers.",
                           "clientAuthentication")
-    tls = auth.get("Tls") or {}
-    cas = tls.get("CertificateAuthorityArnList") or []
-    tls_on = tls.get("Enabled", bool(cas))
+    cas, tls_on = auth["cas"], auth["tls_requested"]
     if tls_on and not cas:
         raise bad_request("TLS client authentication needs at least one certificate authority ARN.",
                           "clientAuthentication")
@@ -106,18 +106,37 @@ def check_security(request: dict, plane=None, region: str = "") -> None:
         raise bad_request("TLS client authentication requires TLS encryption between clients and brokers.",
                           "clientAuthentication")
     for arn in cas if tls_on else []:
-        pcas = getattr(plane, "private_cas", None)
-        try:
-            active = pcas is not None and arn.split(":")[3] == region and pcas.active(arn)
-        except Exception:
-            active = False
-        if not active:
+        parts = arn.split(":")
+        if not (len(parts) > 3 and parts[3] == region and ca_active(arn)):
             raise bad_request(f"The certificate authority {arn} does not exist or is not ACTIVE.",
                               "certificateAuthorityArnList")
-    unauth = auth.get("Unauthenticated")
-    unauthenticated = unauth.get("Enabled") if unauth and "Enabled" in unauth else not (scram or tls_on)
+    unauthenticated = auth["unauthenticated"]
     if not (unauthenticated or scram or tls_on):
         raise bad_request("At least one client authentication method must be enabled.", "clientAuthentication")
     if not unauthenticated and client_broker != "TLS":
         raise bad_request("Unauthenticated access can only be turned off when encryption between clients and "
                           "brokers is TLS only.", "clientAuthentication")
+
+
+#: (BrokerLogs member, name member, sink destination, wire name, what MSK says is missing)
+LOG_DESTINATIONS = (
+    ("CloudWatchLogs", "LogGroup", "cloudwatch", "logGroup", "CloudWatch Logs", "a CloudWatch log group"),
+    ("S3", "Bucket", "s3", "bucket", "Amazon S3", "an S3 bucket"),
+    ("Firehose", "DeliveryStream", "firehose", "deliveryStream", "Kinesis Data Firehose", "a delivery stream"),
+)
+
+
+def check_logging(logging_info: dict | None, destinations, region: str) -> None:
+    """Broker log destinations must exist before logging is configured (MSK does not create them).
+    `destinations.exists(region, dest, name)` is the broker-log sink (telemetry.log_shipping)."""
+    broker_logs = (logging_info or {}).get("BrokerLogs") or {}
+    for member, name_key, dest, wire, service, what in LOG_DESTINATIONS:
+        settings = broker_logs.get(member) or {}
+        if not settings.get("Enabled"):
+            continue
+        name = settings.get(name_key)
+        if not name:
+            raise bad_request(f"To use {service} as a destination for broker logs, you must specify {what}.", wire)
+        if destinations is not None and not destinations.exists(region, dest, name):
+            raise bad_request(f"The {what.split(' ', 1)[1]} {name} does not exist. Create it before you configure "
+                              f"broker logs to be delivered to it.", wire)

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from ...control import model
-from ...control.layout import (PLAINTEXT_PORT, SCRAM_PORT, TLS_PORT, ZK_PORT, ZK_TLS_PORT, client_listeners,
-                               zookeeper_tls_only)
+from ...control.layout import (PLAINTEXT_PORT, SCRAM_PORT, TLS_PORT, ZK_PORT, ZK_TLS_PORT, client_auth,
+                               client_listeners, zookeeper_tls_only)
 
 _NOT_YET_CONNECTABLE = (model.CREATING,)
 
@@ -27,19 +27,10 @@ def broker_node_group_info(cluster: dict) -> dict:
 
 
 def client_authentication(cluster: dict) -> dict:
-    auth = cluster["Spec"].get("ClientAuthentication") or {}
-    sasl = auth.get("Sasl") or {}
-    tls = auth.get("Tls") or {}
-    unauth = auth.get("Unauthenticated")
-    # MSK: with no authentication configured, unauthenticated access is on.
-    any_auth = (sasl.get("Scram") or {}).get("Enabled") or (sasl.get("Iam") or {}).get("Enabled") or tls.get("Enabled")
-    return {
-        "Sasl": {"Scram": {"Enabled": bool((sasl.get("Scram") or {}).get("Enabled"))},
-                 "Iam": {"Enabled": bool((sasl.get("Iam") or {}).get("Enabled"))}},
-        "Tls": {"CertificateAuthorityArnList": list(tls.get("CertificateAuthorityArnList") or []),
-                "Enabled": bool(tls.get("Enabled") or tls.get("CertificateAuthorityArnList"))},
-        "Unauthenticated": {"Enabled": bool(unauth["Enabled"]) if unauth and "Enabled" in unauth else not any_auth},
-    }
+    auth = client_auth(cluster)
+    return {"Sasl": {"Scram": {"Enabled": auth["scram"]}, "Iam": {"Enabled": auth["iam"]}},
+            "Tls": {"CertificateAuthorityArnList": auth["cas"], "Enabled": auth["tls"]},
+            "Unauthenticated": {"Enabled": auth["unauthenticated"]}}
 
 
 def encryption_info(cluster: dict) -> dict:

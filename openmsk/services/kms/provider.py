@@ -4,7 +4,7 @@ plus the symmetric cryptographic operations, which are cheap once the keys are r
 Only SYMMETRIC_DEFAULT ENCRYPT_DECRYPT keys with AWS_KMS origin, single-region, exist; asking for
 anything else is refused with UnsupportedOperationException rather than silently giving a different
 key. Key policies are stored and returned nowhere: openmsk has one credential, so there is no one to
-authorize against them. The key logic lives in ``control/keys.py``; this module maps the API onto it.
+authorize against them. The key logic lives in ``backend.py``; this module maps the API onto it.
 """
 from __future__ import annotations
 
@@ -12,15 +12,11 @@ import base64
 import json
 import os
 
-from ..api.core import Provider, RequestContext, ServiceException, handler
-from ..control.keys import KeyStore, KmsError
-from ..control.plane import ControlPlane
+from ...api.core import Provider, RequestContext, ServiceException, handler
+from ..errors import MapsBackendErrors
+from .backend import KeyStore
 
 KEY_SPEC_BYTES = {"AES_256": 32, "AES_128": 16}
-
-
-def _raise(e: KmsError):
-    raise ServiceException(e.code, e.message) from None
 
 
 def _marker_page(items: list, request: dict, key: str, default_limit: int) -> dict:
@@ -42,15 +38,11 @@ def _marker_page(items: list, request: dict, key: str, default_limit: int) -> di
     return result
 
 
-class KmsProvider(Provider):
+class KmsProvider(MapsBackendErrors, Provider):
     service_name = "kms"
 
-    def __init__(self, plane: ControlPlane) -> None:
-        self.plane = plane
-
-    @property
-    def keys(self) -> KeyStore:
-        return self.plane.keys
+    def __init__(self, keys: KeyStore) -> None:
+        self.keys = keys
 
     # -- keys -----------------------------------------------------------------------------------
     @handler("CreateKey")
@@ -83,10 +75,7 @@ class KmsProvider(Provider):
 
     @handler("DescribeKey")
     async def describe_key(self, ctx: RequestContext, request: dict) -> dict:
-        try:
-            return {"KeyMetadata": self.keys.describe(ctx.region, request["KeyId"])}
-        except KmsError as e:
-            _raise(e)
+        return {"KeyMetadata": self.keys.describe(ctx.region, request["KeyId"])}
 
     @handler("ListKeys")
     async def list_keys(self, ctx: RequestContext, request: dict) -> dict:
@@ -95,67 +84,43 @@ class KmsProvider(Provider):
 
     @handler("ListResourceTags")
     async def list_resource_tags(self, ctx: RequestContext, request: dict) -> dict:
-        try:
-            return _marker_page(self.keys.tags(ctx.region, request["KeyId"]), request, "Tags", 50)
-        except KmsError as e:
-            _raise(e)
+        return _marker_page(self.keys.tags(ctx.region, request["KeyId"]), request, "Tags", 50)
 
     @handler("EnableKey")
     async def enable_key(self, ctx: RequestContext, request: dict) -> dict:
-        try:
-            self.keys.set_enabled(ctx.region, request["KeyId"], True)
-        except KmsError as e:
-            _raise(e)
+        self.keys.set_enabled(ctx.region, request["KeyId"], True)
         return {}
 
     @handler("DisableKey")
     async def disable_key(self, ctx: RequestContext, request: dict) -> dict:
-        try:
-            self.keys.set_enabled(ctx.region, request["KeyId"], False)
-        except KmsError as e:
-            _raise(e)
+        self.keys.set_enabled(ctx.region, request["KeyId"], False)
         return {}
 
     @handler("ScheduleKeyDeletion")
     async def schedule_key_deletion(self, ctx: RequestContext, request: dict) -> dict:
         days = request.get("PendingWindowInDays")
-        try:
-            meta = self.keys.schedule_deletion(ctx.region, request["KeyId"], 30 if days is None else days)
-        except KmsError as e:
-            _raise(e)
+        meta = self.keys.schedule_deletion(ctx.region, request["KeyId"], 30 if days is None else days)
         return {"KeyId": meta["Arn"], "DeletionDate": meta["DeletionDate"], "KeyState": meta["KeyState"],
                 "PendingWindowInDays": meta["PendingDeletionWindowInDays"]}
 
     @handler("CancelKeyDeletion")
     async def cancel_key_deletion(self, ctx: RequestContext, request: dict) -> dict:
-        try:
-            return {"KeyId": self.keys.cancel_deletion(ctx.region, request["KeyId"])["Arn"]}
-        except KmsError as e:
-            _raise(e)
+        return {"KeyId": self.keys.cancel_deletion(ctx.region, request["KeyId"])["Arn"]}
 
     # -- aliases --------------------------------------------------------------------------------
     @handler("CreateAlias")
     async def create_alias(self, ctx: RequestContext, request: dict) -> dict:
-        try:
-            self.keys.create_alias(ctx.region, request["AliasName"], request["TargetKeyId"])
-        except KmsError as e:
-            _raise(e)
+        self.keys.create_alias(ctx.region, request["AliasName"], request["TargetKeyId"])
         return {}
 
     @handler("DeleteAlias")
     async def delete_alias(self, ctx: RequestContext, request: dict) -> dict:
-        try:
-            self.keys.delete_alias(ctx.region, request["AliasName"])
-        except KmsError as e:
-            _raise(e)
+        self.keys.delete_alias(ctx.region, request["AliasName"])
         return {}
 
     @handler("ListAliases")
     async def list_aliases(self, ctx: RequestContext, request: dict) -> dict:
-        try:
-            aliases = self.keys.aliases(ctx.region, request.get("KeyId"))
-        except KmsError as e:
-            _raise(e)
+        aliases = self.keys.aliases(ctx.region, request.get("KeyId"))
         return _marker_page(aliases, request, "Aliases", 50)
 
     # -- cryptography ---------------------------------------------------------------------------
@@ -173,12 +138,9 @@ class KmsProvider(Provider):
     @handler("Encrypt")
     async def encrypt(self, ctx: RequestContext, request: dict) -> dict:
         self._check_algorithm(request)
-        try:
-            meta = self.keys.describe(ctx.region, request["KeyId"])
-            self._dry_run(request)
-            blob = self.keys.encrypt(ctx.region, request["KeyId"], request["Plaintext"], request.get("EncryptionContext"))
-        except KmsError as e:
-            _raise(e)
+        meta = self.keys.describe(ctx.region, request["KeyId"])
+        self._dry_run(request)
+        blob = self.keys.encrypt(ctx.region, request["KeyId"], request["Plaintext"], request.get("EncryptionContext"))
         return {"CiphertextBlob": blob, "KeyId": meta["Arn"], "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}
 
     @handler("Decrypt")
@@ -187,11 +149,8 @@ class KmsProvider(Provider):
         if request.get("Recipient"):
             raise ServiceException("UnsupportedOperationException", "openmsk does not support Recipient (Nitro "
                                                                     "Enclaves attestation).")
-        try:
-            key_id, plaintext = self.keys.decrypt(ctx.region, request["CiphertextBlob"],
-                                                  request.get("EncryptionContext"), request.get("KeyId"))
-        except KmsError as e:
-            _raise(e)
+        key_id, plaintext = self.keys.decrypt(ctx.region, request["CiphertextBlob"],
+                                              request.get("EncryptionContext"), request.get("KeyId"))
         self._dry_run(request)
         return {"KeyId": self.keys.key_arn(ctx.region, key_id), "Plaintext": plaintext,
                 "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}
@@ -205,10 +164,7 @@ class KmsProvider(Provider):
             raise ServiceException("UnsupportedOperationException", "openmsk does not support Recipient (Nitro "
                                                                     "Enclaves attestation).")
         data_key = os.urandom(count if count is not None else KEY_SPEC_BYTES[spec])
-        try:
-            meta = self.keys.describe(ctx.region, request["KeyId"])
-            self._dry_run(request)
-            blob = self.keys.encrypt(ctx.region, request["KeyId"], data_key, request.get("EncryptionContext"))
-        except KmsError as e:
-            _raise(e)
+        meta = self.keys.describe(ctx.region, request["KeyId"])
+        self._dry_run(request)
+        blob = self.keys.encrypt(ctx.region, request["KeyId"], data_key, request.get("EncryptionContext"))
         return {"CiphertextBlob": blob, "Plaintext": data_key, "KeyId": meta["Arn"]}

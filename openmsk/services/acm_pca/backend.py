@@ -30,8 +30,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..runtime.pki import write_secret
-from .store import Store
+from ...control.model import utcnow as _now
+from ...control.store import Store
+from ...util import from_epoch as _ts, write_secret
+from ..errors import BackendError
 
 CA_KIND = "acm-pca/certificate-authority"
 CERT_KIND = "acm-pca/certificate"
@@ -71,23 +73,6 @@ _CA_KEY_USAGE = dict(digital_signature=True, key_cert_sign=True, crl_sign=True, 
                      encipher_only=False, decipher_only=False)
 
 
-class PrivateCaError(Exception):
-    """An acm-pca error: `code` is the error shape name of botocore's acm-pca model."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _ts(value: float | None) -> dt.datetime | None:
-    return None if value is None else dt.datetime.fromtimestamp(value, dt.timezone.utc)
-
-
 def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
@@ -105,7 +90,7 @@ def generate_private_key(key_algorithm: str):
     """A new CA key for a `KeyAlgorithm`; slow for RSA_4096 (run it off the event loop)."""
     make = KEY_ALGORITHMS.get(key_algorithm)
     if make is None:
-        raise PrivateCaError("InvalidArgsException", f"The key algorithm {key_algorithm} is not supported "
+        raise BackendError("InvalidArgsException", f"The key algorithm {key_algorithm} is not supported "
                              f"by openmsk; use one of {', '.join(KEY_ALGORITHMS)}.")
     return make()
 
@@ -117,13 +102,13 @@ def subject_name(subject: dict) -> x509.Name:
         try:
             oid = x509.ObjectIdentifier(custom["ObjectIdentifier"])
         except ValueError:
-            raise PrivateCaError("InvalidArgsException",
+            raise BackendError("InvalidArgsException",
                                  f"The object identifier {custom['ObjectIdentifier']} is not valid.") from None
         attrs.append(x509.NameAttribute(oid, custom["Value"]))
     try:
         return x509.Name(attrs)
     except ValueError as err:
-        raise PrivateCaError("InvalidArgsException", f"The subject is not valid: {err}") from None
+        raise BackendError("InvalidArgsException", f"The subject is not valid: {err}") from None
 
 
 def load_csr(data: bytes | str) -> x509.CertificateSigningRequest:
@@ -138,9 +123,9 @@ def load_csr(data: bytes | str) -> x509.CertificateSigningRequest:
             csr = x509.load_der_x509_csr(raw)
         valid = csr.is_signature_valid
     except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise PrivateCaError("MalformedCSRException", "The certificate signing request is malformed.") from None
+        raise BackendError("MalformedCSRException", "The certificate signing request is malformed.") from None
     if not valid:
-        raise PrivateCaError("MalformedCSRException", "The signature of the certificate signing request is not "
+        raise BackendError("MalformedCSRException", "The signature of the certificate signing request is not "
                              "valid.")
     return csr
 
@@ -150,7 +135,7 @@ def _load_certificates(data: bytes | str | None, what: str) -> list[x509.Certifi
     try:
         certs = x509.load_pem_x509_certificates(raw) if b"-----BEGIN" in raw else [x509.load_der_x509_certificate(raw)]
     except ValueError:
-        raise PrivateCaError("MalformedCertificateException", f"The {what} is not a valid X.509 certificate in "
+        raise BackendError("MalformedCertificateException", f"The {what} is not a valid X.509 certificate in "
                              "PEM format.") from None
     return certs
 
@@ -159,7 +144,7 @@ def _add_months(when: dt.datetime, months: int) -> dt.datetime:
     month = when.month - 1 + months
     year, month = when.year + month // 12, month % 12 + 1
     if year > 9999:
-        raise PrivateCaError("InvalidArgsException", "The validity period is too long.")
+        raise BackendError("InvalidArgsException", "The validity period is too long.")
     return when.replace(year=year, month=month, day=min(when.day, calendar.monthrange(year, month)[1]))
 
 
@@ -175,7 +160,7 @@ def _end_date(value: int) -> dt.datetime:
             return dt.datetime.strptime(century + text, "%Y%m%d%H%M%S").replace(tzinfo=dt.timezone.utc)
     except ValueError:
         pass
-    raise PrivateCaError("InvalidArgsException", f"The END_DATE validity value {value} is not a date in "
+    raise BackendError("InvalidArgsException", f"The END_DATE validity value {value} is not a date in "
                          "YYYYMMDDHHMMSS or YYMMDDHHMMSS format.")
 
 
@@ -183,7 +168,7 @@ def validity_end(validity: dict, now: dt.datetime) -> dt.datetime:
     """The "Not After" of an acm-pca `Validity` (Type DAYS/MONTHS/YEARS/ABSOLUTE/END_DATE)."""
     kind, value = validity.get("Type"), int(validity.get("Value") or 0)
     if value <= 0:
-        raise PrivateCaError("InvalidArgsException", "The validity value must be a positive number.")
+        raise BackendError("InvalidArgsException", "The validity value must be a positive number.")
     try:
         if kind == "DAYS":
             return now + dt.timedelta(days=value)
@@ -196,15 +181,15 @@ def validity_end(validity: dict, now: dt.datetime) -> dt.datetime:
         if kind == "END_DATE":
             return _end_date(value)
     except (OverflowError, ValueError, OSError):
-        raise PrivateCaError("InvalidArgsException", "The validity period is too long.") from None
-    raise PrivateCaError("InvalidArgsException", f"The validity type {kind} is not valid.")
+        raise BackendError("InvalidArgsException", "The validity period is too long.") from None
+    raise BackendError("InvalidArgsException", f"The validity type {kind} is not valid.")
 
 
 def validity_start(validity: dict | None, now: dt.datetime) -> dt.datetime:
     if not validity:
         return now - DEFAULT_BACKDATE
     if validity.get("Type") not in ("ABSOLUTE", "END_DATE"):
-        raise PrivateCaError("InvalidArgsException", "ValidityNotBefore must be of type ABSOLUTE or END_DATE.")
+        raise BackendError("InvalidArgsException", "ValidityNotBefore must be of type ABSOLUTE or END_DATE.")
     return validity_end(validity, now)
 
 
@@ -225,7 +210,7 @@ class Template:
                        "CodeSigningCertificate": [ExtendedKeyUsageOID.CODE_SIGNING],
                        "OCSPSigningCertificate": [ExtendedKeyUsageOID.OCSP_SIGNING]}.get(name)
         if not match or match.group(2) != "1" or (not self.ca and self.usages is None):
-            raise PrivateCaError("InvalidArgsException", f"The template ARN {self.arn} is not a template openmsk "
+            raise BackendError("InvalidArgsException", f"The template ARN {self.arn} is not a template openmsk "
                                  "supports (RootCACertificate/V1, SubordinateCACertificate_PathLen0..3/V1, "
                                  "EndEntityCertificate/V1, EndEntityClientAuthCertificate/V1, "
                                  "EndEntityServerAuthCertificate/V1, CodeSigningCertificate/V1, "
@@ -266,10 +251,10 @@ class PrivateCertificateAuthorities:
     # -- for the MSK side --------------------------------------------------------------------------
     def ca_certificate_pem(self, arn: str) -> bytes:
         """The CA's own certificate (PEM) followed by its chain (subordinate CAs): what a broker's
-        client-CA truststore needs. Raises PrivateCaError if unknown or without a certificate."""
+        client-CA truststore needs. Raises BackendError if unknown or without a certificate."""
         doc = self.get(arn)
         if not doc.get("_certificate"):
-            raise PrivateCaError("InvalidStateException", f"The certificate authority {arn} has no certificate "
+            raise BackendError("InvalidStateException", f"The certificate authority {arn} has no certificate "
                                  f"yet (status {doc['Status']}).")
         return (doc["_certificate"] + (doc.get("_chain") or "")).encode()
 
@@ -277,19 +262,19 @@ class PrivateCertificateAuthorities:
         """True if `arn` names an existing CA in status ACTIVE (never raises)."""
         try:
             return self.get(arn)["Status"] == "ACTIVE"
-        except PrivateCaError:
+        except BackendError:
             return False
 
     # -- lookup --------------------------------------------------------------------------------------
     def get(self, arn: str) -> dict[str, Any]:
         """The CA document (internal fields start with `_`); InvalidArnException / ResourceNotFoundException."""
         if not isinstance(arn, str) or not CA_ARN_RE.match(arn):
-            raise PrivateCaError("InvalidArnException", f"The certificate authority ARN {arn} is not valid.")
+            raise BackendError("InvalidArnException", f"The certificate authority ARN {arn} is not valid.")
         doc = self.store.get(CA_KIND, arn)
         if doc is None or (doc["Status"] == "DELETED" and doc.get("RestorableUntil", 0) < time.time()):
             if doc is not None:
                 self._purge(doc)
-            raise PrivateCaError("ResourceNotFoundException", f"Could not find certificate authority {arn}.")
+            raise BackendError("ResourceNotFoundException", f"Could not find certificate authority {arn}.")
         if doc["Status"] == "ACTIVE" and doc.get("NotAfter") and doc["NotAfter"] < time.time():
             self._set_status(doc, "EXPIRED")
         return doc
@@ -299,7 +284,7 @@ class PrivateCertificateAuthorities:
         for doc in self.store.list(CA_KIND, region=region):
             try:
                 docs.append(self.get(doc["Arn"]))
-            except PrivateCaError:
+            except BackendError:
                 pass
         return docs
 
@@ -347,26 +332,26 @@ class PrivateCertificateAuthorities:
                         and time.time() - doc["CreatedAt"] < IDEMPOTENCY_WINDOW):
                     return doc["Arn"]
         if ca_type not in ("ROOT", "SUBORDINATE"):
-            raise PrivateCaError("InvalidArgsException", f"The certificate authority type {ca_type} is not valid.")
+            raise BackendError("InvalidArgsException", f"The certificate authority type {ca_type} is not valid.")
         key_algorithm = configuration.get("KeyAlgorithm")
         signing = SIGNING_ALGORITHMS.get(configuration.get("SigningAlgorithm"))
         if key_algorithm not in KEY_ALGORITHMS or signing is None:
             generate_private_key(key_algorithm)                     # raises the unsupported-algorithm error
-            raise PrivateCaError("InvalidArgsException", f"The signing algorithm "
+            raise BackendError("InvalidArgsException", f"The signing algorithm "
                                  f"{configuration.get('SigningAlgorithm')} is not supported by openmsk.")
         if signing[0] != key_algorithm.split("_")[0]:
-            raise PrivateCaError("InvalidArgsException", f"The signing algorithm {configuration['SigningAlgorithm']} "
+            raise BackendError("InvalidArgsException", f"The signing algorithm {configuration['SigningAlgorithm']} "
                                  f"is not compatible with the key algorithm {key_algorithm}.")
         name = subject_name(configuration.get("Subject") or {})
         if not len(name):
-            raise PrivateCaError("InvalidArgsException", "The subject of the certificate authority must have at "
+            raise BackendError("InvalidArgsException", "The subject of the certificate authority must have at "
                                  "least one attribute.")
         if sum(1 for d in self.store.list(CA_KIND, region=region) if d["Status"] != "DELETED") >= MAX_CAS_PER_REGION:
-            raise PrivateCaError("LimitExceededException", f"You have reached the limit of {MAX_CAS_PER_REGION} "
+            raise BackendError("LimitExceededException", f"You have reached the limit of {MAX_CAS_PER_REGION} "
                                  f"certificate authorities in {region}.")
         key = private_key if private_key is not None else generate_private_key(key_algorithm)
         if _key_family(key) != signing[0]:
-            raise PrivateCaError("InvalidArgsException", "The private key does not match the key algorithm.")
+            raise BackendError("InvalidArgsException", "The private key does not match the key algorithm.")
         csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, signing[1]())
         ca_id = str(uuid.uuid4())
         arn = f"arn:aws:acm-pca:{region}:{self.account_id}:certificate-authority/{ca_id}"
@@ -388,7 +373,7 @@ class PrivateCertificateAuthorities:
     def csr_pem(self, arn: str) -> str:
         doc = self.get(arn)
         if doc["Status"] in ("DELETED", "FAILED", "CREATING"):
-            raise PrivateCaError("InvalidStateException", f"The certificate authority {arn} is not in the correct "
+            raise BackendError("InvalidStateException", f"The certificate authority {arn} is not in the correct "
                                  "state to have a certificate signing request.")
         return doc["_csr"]
 
@@ -396,7 +381,7 @@ class PrivateCertificateAuthorities:
         """(certificate PEM, chain PEM or None for a root CA) of the CA itself."""
         doc = self.get(arn)
         if not doc.get("_certificate") or doc["Status"] in ("DELETED", "FAILED", "CREATING"):
-            raise PrivateCaError("InvalidStateException", f"The certificate authority {arn} is not in the correct "
+            raise BackendError("InvalidStateException", f"The certificate authority {arn} is not in the correct "
                                  f"state to have a certificate ({doc['Status']}).")
         return doc["_certificate"], doc.get("_chain") or None
 
@@ -405,38 +390,38 @@ class PrivateCertificateAuthorities:
         DISABLED). A root CA's certificate must be self-signed; a subordinate's needs the chain to its root."""
         doc = self.get(arn)
         if doc["Status"] not in ("PENDING_CERTIFICATE", "ACTIVE", "EXPIRED", "DISABLED"):
-            raise PrivateCaError("InvalidStateException", f"The certificate authority {arn} is not in the correct "
+            raise BackendError("InvalidStateException", f"The certificate authority {arn} is not in the correct "
                                  f"state to import a certificate ({doc['Status']}).")
         certs = _load_certificates(certificate, "certificate")
         if len(certs) != 1:
-            raise PrivateCaError("MalformedCertificateException", "The certificate must contain exactly one "
+            raise BackendError("MalformedCertificateException", "The certificate must contain exactly one "
                                  "X.509 certificate.")
         cert = certs[0]
         key = self._key(doc)
         if not _same_key(cert.public_key(), key.public_key()):
-            raise PrivateCaError("CertificateMismatchException", "The certificate does not match the certificate "
+            raise BackendError("CertificateMismatchException", "The certificate does not match the certificate "
                                  f"authority's key (it was not issued for the CSR of {arn}).")
         try:
             constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
         except x509.ExtensionNotFound:
             constraints = None
         if constraints is None or not constraints.ca:
-            raise PrivateCaError("InvalidRequestException", "The certificate is not a CA certificate "
+            raise BackendError("InvalidRequestException", "The certificate is not a CA certificate "
                                  "(basicConstraints CA:TRUE is required).")
         chain_certs = _load_certificates(chain, "certificate chain") if chain and bytes(
             chain if isinstance(chain, bytes) else chain.encode()).strip() else []
         if doc["Type"] == "ROOT":
             if not self._issued_by(cert, cert):
-                raise PrivateCaError("InvalidRequestException", "The certificate of a ROOT certificate authority "
+                raise BackendError("InvalidRequestException", "The certificate of a ROOT certificate authority "
                                      "must be self-signed.")
             chain_certs = []
         else:
             if not chain_certs:
-                raise PrivateCaError("InvalidRequestException", "A certificate chain is required to import the "
+                raise BackendError("InvalidRequestException", "A certificate chain is required to import the "
                                      "certificate of a SUBORDINATE certificate authority.")
             for child, parent in zip([cert] + chain_certs, chain_certs):
                 if not self._issued_by(child, parent):
-                    raise PrivateCaError("InvalidRequestException", "The certificate chain does not validate: "
+                    raise BackendError("InvalidRequestException", "The certificate chain does not validate: "
                                          f"{child.subject.rfc4514_string()} is not signed by "
                                          f"{parent.subject.rfc4514_string()}.")
         doc["_certificate"] = _pem(cert)
@@ -457,16 +442,16 @@ class PrivateCertificateAuthorities:
     def update(self, arn: str, *, status: str | None = None, revocation: dict | None = None) -> None:
         doc = self.get(arn)
         if doc["Status"] in ("DELETED", "CREATING", "FAILED"):
-            raise PrivateCaError("InvalidStateException", f"The certificate authority {arn} is not in a valid state "
+            raise BackendError("InvalidStateException", f"The certificate authority {arn} is not in a valid state "
                                  f"for update ({doc['Status']}).")
         if revocation is not None:
             doc["RevocationConfiguration"] = revocation
         if status is not None and status != doc["Status"]:
             if status not in ("ACTIVE", "DISABLED"):
-                raise PrivateCaError("InvalidArgsException", f"The status {status} cannot be set; use ACTIVE or "
+                raise BackendError("InvalidArgsException", f"The status {status} cannot be set; use ACTIVE or "
                                      "DISABLED.")
             if doc["Status"] not in ("ACTIVE", "DISABLED"):
-                raise PrivateCaError("InvalidStateException", f"The certificate authority {arn} is in status "
+                raise BackendError("InvalidStateException", f"The certificate authority {arn} is in status "
                                      f"{doc['Status']} and cannot be set to {status}.")
             self._set_status(doc, status)
         else:
@@ -477,11 +462,11 @@ class PrivateCertificateAuthorities:
         A CA that never had a certificate is removed at once, as AWS does."""
         doc = self.get(arn)
         if doc["Status"] in ("ACTIVE", "DELETED"):
-            raise PrivateCaError("InvalidStateException", "The certificate authority is not in a valid state for "
+            raise BackendError("InvalidStateException", "The certificate authority is not in a valid state for "
                                  "deletion.")
         days = 30 if permanent_deletion_days is None else permanent_deletion_days
         if not 7 <= days <= 30:
-            raise PrivateCaError("InvalidArgsException", "PermanentDeletionTimeInDays must be between 7 and 30.")
+            raise BackendError("InvalidArgsException", "PermanentDeletionTimeInDays must be between 7 and 30.")
         if doc["Status"] in ("PENDING_CERTIFICATE", "CREATING", "FAILED"):
             self._purge(doc)
             return
@@ -492,7 +477,7 @@ class PrivateCertificateAuthorities:
     def restore(self, arn: str) -> None:
         doc = self.get(arn)
         if doc["Status"] != "DELETED":
-            raise PrivateCaError("InvalidStateException", f"The certificate authority {arn} is not in DELETED "
+            raise BackendError("InvalidStateException", f"The certificate authority {arn} is not in DELETED "
                                  "state.")
         doc.pop("RestorableUntil", None)
         self._set_status(doc, "DISABLED" if doc.get("_certificate") else "PENDING_CERTIFICATE")
@@ -500,7 +485,7 @@ class PrivateCertificateAuthorities:
     def set_tags(self, arn: str, tags: list[dict], *, remove: bool = False) -> None:
         doc = self.get(arn)
         if doc["Status"] == "DELETED":
-            raise PrivateCaError("InvalidStateException", f"The certificate authority {arn} is deleted.")
+            raise BackendError("InvalidStateException", f"The certificate authority {arn} is deleted.")
         current = {t["Key"]: t.get("Value") for t in doc.get("Tags") or []}
         for tag in tags:
             if remove:
@@ -509,7 +494,7 @@ class PrivateCertificateAuthorities:
             else:
                 current[tag["Key"]] = tag.get("Value")
         if len(current) > 50:
-            raise PrivateCaError("TooManyTagsException", "A certificate authority can have at most 50 tags.")
+            raise BackendError("TooManyTagsException", "A certificate authority can have at most 50 tags.")
         doc["Tags"] = [{"Key": k, **({"Value": v} if v is not None else {})} for k, v in current.items()]
         self._save(doc)
 
@@ -527,36 +512,36 @@ class PrivateCertificateAuthorities:
                     return cert["CertificateArn"]
         if template.root:
             if doc["Type"] != "ROOT":
-                raise PrivateCaError("InvalidArgsException", f"The template {template.arn} can only be used by a "
+                raise BackendError("InvalidArgsException", f"The template {template.arn} can only be used by a "
                                      "ROOT certificate authority.")
             allowed = ("PENDING_CERTIFICATE", "ACTIVE", "EXPIRED")
         else:
             allowed = ("ACTIVE",)
         if doc["Status"] not in allowed:
-            raise PrivateCaError("InvalidStateException", f"The certificate authority {arn} is not in the correct "
+            raise BackendError("InvalidStateException", f"The certificate authority {arn} is not in the correct "
                                  f"state to issue certificates ({doc['Status']}).")
         request = load_csr(csr)
         key = self._key(doc)
         signing = SIGNING_ALGORITHMS.get(signing_algorithm)
         if signing is None or signing[0] != _key_family(key):
-            raise PrivateCaError("InvalidArgsException", f"The signing algorithm {signing_algorithm} is not "
+            raise BackendError("InvalidArgsException", f"The signing algorithm {signing_algorithm} is not "
                                  "compatible with the certificate authority's key algorithm "
                                  f"{doc['CertificateAuthorityConfiguration']['KeyAlgorithm']}.")
         now = _now()
         not_before = validity_start(validity_not_before, now)
         not_after = validity_end(validity, now)
         if not_after <= max(now, not_before):
-            raise PrivateCaError("InvalidArgsException", "The validity period must end in the future and after "
+            raise BackendError("InvalidArgsException", "The validity period must end in the future and after "
                                  "its start.")
         if template.root:
             if not _same_key(request.public_key(), key.public_key()):
-                raise PrivateCaError("InvalidArgsException", f"The template {template.arn} signs the certificate "
+                raise BackendError("InvalidArgsException", f"The template {template.arn} signs the certificate "
                                      "authority's own CSR (from GetCertificateAuthorityCsr) only.")
             issuer = request.subject
         else:
             ca_cert = x509.load_pem_x509_certificate(doc["_certificate"].encode())
             if not_after > ca_cert.not_valid_after_utc:
-                raise PrivateCaError("InvalidArgsException", "The validity period of the requested certificate "
+                raise BackendError("InvalidArgsException", "The validity period of the requested certificate "
                                      "exceeds the validity period of the issuing certificate authority (ends "
                                      f"{ca_cert.not_valid_after_utc.isoformat()}).")
             issuer = ca_cert.subject
@@ -579,30 +564,30 @@ class PrivateCertificateAuthorities:
         doc = self.get(arn)
         match = CERT_ARN_RE.match(certificate_arn or "")
         if not match:
-            raise PrivateCaError("InvalidArnException", f"The certificate ARN {certificate_arn} is not valid.")
+            raise BackendError("InvalidArnException", f"The certificate ARN {certificate_arn} is not valid.")
         cert = self.store.get(CERT_KIND, certificate_arn)
         if cert is None or not certificate_arn.startswith(arn + "/"):
-            raise PrivateCaError("ResourceNotFoundException", f"Could not find certificate {certificate_arn}.")
+            raise BackendError("ResourceNotFoundException", f"Could not find certificate {certificate_arn}.")
         if doc["Status"] in ("DELETED", "FAILED"):
-            raise PrivateCaError("InvalidStateException", f"The certificate authority {arn} is not in the correct "
+            raise BackendError("InvalidStateException", f"The certificate authority {arn} is not in the correct "
                                  "state to have issued certificates.")
         return cert["Certificate"], cert["Chain"] or None
 
     def revoke(self, arn: str, serial: str, reason: str) -> None:
         doc = self.get(arn)
         if doc["Status"] not in ("ACTIVE", "DISABLED", "EXPIRED"):
-            raise PrivateCaError("InvalidStateException", f"The certificate authority {arn} is not in the correct "
+            raise BackendError("InvalidStateException", f"The certificate authority {arn} is not in the correct "
                                  f"state to revoke certificates ({doc['Status']}).")
         try:
             wanted = int(serial.replace(":", ""), 16)
         except ValueError:
-            raise PrivateCaError("InvalidRequestException", f"The serial number {serial} is not valid.") from None
+            raise BackendError("InvalidRequestException", f"The serial number {serial} is not valid.") from None
         cert = self.store.get(CERT_KIND, f"{arn}/certificate/{wanted:032x}")
         if cert is None:
-            raise PrivateCaError("ResourceNotFoundException", f"Could not find a certificate with serial {serial} "
+            raise BackendError("ResourceNotFoundException", f"Could not find a certificate with serial {serial} "
                                  f"issued by {arn}.")
         if cert["Revoked"]:
-            raise PrivateCaError("RequestAlreadyProcessedException", f"The certificate {serial} is already revoked.")
+            raise BackendError("RequestAlreadyProcessedException", f"The certificate {serial} is already revoked.")
         cert["Revoked"] = {"Reason": reason, "At": time.time()}
         self.store.put(CERT_KIND, cert["CertificateArn"], cert, region=doc["_region"], parent=arn)
 

@@ -3,9 +3,11 @@ its per-zone subnets and security groups). Filters follow EC2's semantics: value
 are ORed, filters are ANDed, and an unknown explicit id is an error rather than an empty answer."""
 from __future__ import annotations
 
-from ..api.core import Provider, RequestContext, ServiceException, handler
-from ..control.plane import ControlPlane
-from .common import paginate
+from typing import Callable
+
+from ...api.core import Provider, RequestContext, ServiceException, handler
+from ...control.network import Network
+from ..common import paginate
 
 
 def _filter_match(doc: dict, filters: list[dict], fields: dict[str, callable]) -> bool:
@@ -33,8 +35,9 @@ def _public(doc: dict, hidden=("ZoneIndex",)) -> dict:
 class Ec2Provider(Provider):
     service_name = "ec2"
 
-    def __init__(self, plane: ControlPlane) -> None:
-        self.plane = plane
+    def __init__(self, network: Network, clusters: Callable[[str], list[dict]]) -> None:
+        self.network = network
+        self.clusters = clusters          # region -> cluster documents (a subnet in use is not deleted)
 
     def _page(self, items: list, request: dict, key: str) -> dict:
         if request.get("MaxResults") is not None and not 5 <= request["MaxResults"] <= 1000:
@@ -48,7 +51,7 @@ class Ec2Provider(Provider):
         zones = [{"ZoneName": z.name, "ZoneId": z.zone_id, "State": "available", "RegionName": z.region,
                   "ZoneType": "availability-zone", "OptInStatus": "opt-in-not-required",
                   "GroupName": f"{z.region}-zg-1", "NetworkBorderGroup": z.region, "Messages": []}
-                 for z in self.plane.network.zones(ctx.region)]
+                 for z in self.network.zones(ctx.region)]
         for name_key, param in (("ZoneName", "ZoneNames"), ("ZoneId", "ZoneIds")):
             wanted = request.get(param) or []
             unknown = [w for w in wanted if w not in {z[name_key] for z in zones}]
@@ -65,7 +68,7 @@ class Ec2Provider(Provider):
 
     @handler("DescribeVpcs")
     async def describe_vpcs(self, ctx: RequestContext, request: dict) -> dict:
-        vpcs = self.plane.network.vpcs(ctx.region)
+        vpcs = self.network.vpcs(ctx.region)
         wanted = request.get("VpcIds") or []
         for vpc_id in wanted:
             if vpc_id not in {v["VpcId"] for v in vpcs}:
@@ -79,7 +82,7 @@ class Ec2Provider(Provider):
 
     @handler("DescribeSubnets")
     async def describe_subnets(self, ctx: RequestContext, request: dict) -> dict:
-        subnets = self.plane.network.subnets(ctx.region)
+        subnets = self.network.subnets(ctx.region)
         wanted = request.get("SubnetIds") or []
         for subnet_id in wanted:
             if subnet_id not in {s["SubnetId"] for s in subnets}:
@@ -95,7 +98,7 @@ class Ec2Provider(Provider):
 
     @handler("DescribeSecurityGroups")
     async def describe_security_groups(self, ctx: RequestContext, request: dict) -> dict:
-        groups = self.plane.network.security_groups(ctx.region)
+        groups = self.network.security_groups(ctx.region)
         ids, names = request.get("GroupIds") or [], request.get("GroupNames") or []
         for group_id in ids:
             if group_id not in {g["GroupId"] for g in groups}:
@@ -113,7 +116,7 @@ class Ec2Provider(Provider):
 
     @handler("CreateSubnet")
     async def create_subnet(self, ctx: RequestContext, request: dict) -> dict:
-        network = self.plane.network
+        network = self.network
         if not any(v["VpcId"] == request["VpcId"] for v in network.vpcs(ctx.region)):
             raise ServiceException("InvalidVpcID.NotFound", f"The vpc ID '{request['VpcId']}' does not exist", 400)
         if not request.get("CidrBlock"):
@@ -139,13 +142,13 @@ class Ec2Provider(Provider):
 
     @handler("DeleteSubnet")
     async def delete_subnet(self, ctx: RequestContext, request: dict) -> dict:
-        subnet = self.plane.network.subnet(ctx.region, request["SubnetId"])
+        subnet = self.network.subnet(ctx.region, request["SubnetId"])
         if subnet is None:
             raise ServiceException("InvalidSubnetID.NotFound", f"The subnet ID '{request['SubnetId']}' does not exist", 400)
-        users = [c["ClusterName"] for c in self.plane.clusters(ctx.region)
+        users = [c["ClusterName"] for c in self.clusters(ctx.region)
                  if subnet["SubnetId"] in c["Spec"]["BrokerNodeGroupInfo"]["ClientSubnets"]]
         if users:
             raise ServiceException("DependencyViolation", f"The subnet '{subnet['SubnetId']}' has dependencies and "
                                    f"cannot be deleted (used by cluster {', '.join(users)}).", 400)
-        self.plane.store.delete("subnet", subnet["SubnetId"])
+        self.network.delete_subnet(ctx.region, subnet["SubnetId"])
         return {}

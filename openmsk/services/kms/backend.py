@@ -12,8 +12,8 @@ for it in a region (as KMS does on first use). Keys are regional: a key id from 
 unknown. Metadata is stored as KMS's KeyMetadata with ISO-8601 timestamps; ``describe`` returns it
 boto3-shaped (datetimes).
 
-Errors are ``KmsError(code, message)`` with KMS's error shape names, so callers outside the kms API
-(Secrets Manager, MSK) can map them to their own.
+Errors are ``BackendError(code, message)`` (services/errors.py) with KMS's error shape names, so
+callers outside the kms API (Secrets Manager) can map them to their own.
 """
 from __future__ import annotations
 
@@ -27,9 +27,10 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..runtime.pki import write_secret
-from .store import Store
-from .model import iso as _iso, parse_iso as _parse, utcnow as _now
+from ...control.model import iso as _iso, parse_iso as _parse, utcnow as _now
+from ...control.store import Store
+from ...util import write_secret
+from ..errors import BackendError
 
 KIND_KEY, KIND_ALIAS = "kms-key", "kms-alias"
 MAGIC = b"OMK1"                    # blob = MAGIC | len(key id) | key id | 12-byte nonce | GCM ciphertext+tag
@@ -42,12 +43,6 @@ KEY_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 MANAGED_ALIASES = {
     "alias/aws/secretsmanager": "Default key that protects my Secrets Manager data when no other key is defined",
 }
-
-
-class KmsError(Exception):
-    def __init__(self, code: str, message: str = "") -> None:
-        super().__init__(f"{code}: {message}")
-        self.code, self.message = code, message
 
 
 def _with_datetimes(doc: dict, fields: tuple[str, ...]) -> dict:
@@ -115,7 +110,7 @@ class KeyStore:
         meta = doc["KeyMetadata"]
         self._refuse_managed(meta, "EnableKey" if enabled else "DisableKey")
         if meta["KeyState"] == "PendingDeletion":
-            raise KmsError("KMSInvalidStateException", f"{meta['Arn']} is pending deletion.")
+            raise BackendError("KMSInvalidStateException", f"{meta['Arn']} is pending deletion.")
         meta.update(Enabled=enabled, KeyState="Enabled" if enabled else "Disabled")
         self._save(region, doc)
         return self._public(meta)
@@ -125,10 +120,10 @@ class KeyStore:
         meta = doc["KeyMetadata"]
         self._refuse_managed(meta, "ScheduleKeyDeletion")
         if not 7 <= days <= 30:
-            raise KmsError("ValidationException", f"PendingWindowInDays value {days} is not valid. "
+            raise BackendError("ValidationException", f"PendingWindowInDays value {days} is not valid. "
                                                   "It must be between 7 and 30 (inclusive).")
         if meta["KeyState"] == "PendingDeletion":
-            raise KmsError("KMSInvalidStateException", f"{meta['Arn']} is pending deletion.")
+            raise BackendError("KMSInvalidStateException", f"{meta['Arn']} is pending deletion.")
         deletion = _now() + dt.timedelta(days=days)
         meta.update(Enabled=False, KeyState="PendingDeletion", DeletionDate=_iso(deletion),
                     PendingDeletionWindowInDays=days)
@@ -140,7 +135,7 @@ class KeyStore:
         doc = self._resolve(region, key_ref)
         meta = doc["KeyMetadata"]
         if meta["KeyState"] != "PendingDeletion":
-            raise KmsError("KMSInvalidStateException", f"{meta['Arn']} is not pending deletion.")
+            raise BackendError("KMSInvalidStateException", f"{meta['Arn']} is not pending deletion.")
         meta.update(Enabled=False, KeyState="Disabled")
         meta.pop("DeletionDate", None)
         meta.pop("PendingDeletionWindowInDays", None)
@@ -150,30 +145,30 @@ class KeyStore:
     # -- aliases ------------------------------------------------------------------------------
     def create_alias(self, region: str, alias_name: str, target_key_ref: str) -> dict:
         if not alias_name.startswith("alias/"):
-            raise KmsError("InvalidAliasNameException", "Alias must start with the prefix \"alias/\".")
+            raise BackendError("InvalidAliasNameException", "Alias must start with the prefix \"alias/\".")
         if alias_name.startswith("alias/aws/"):
-            raise KmsError("InvalidAliasNameException", "Alias names beginning with \"alias/aws/\" are reserved "
+            raise BackendError("InvalidAliasNameException", "Alias names beginning with \"alias/aws/\" are reserved "
                                                         "for AWS managed keys.")
         if not ALIAS_RE.match(alias_name):
-            raise KmsError("InvalidAliasNameException", f"Alias {alias_name} contains characters that are not "
+            raise BackendError("InvalidAliasNameException", f"Alias {alias_name} contains characters that are not "
                                                         "allowed: use letters, digits, /, _ and -.")
         if target_key_ref.startswith("alias/") or ":alias/" in target_key_ref:
-            raise KmsError("ValidationException", "Aliases must refer to keys. Not aliases")
+            raise BackendError("ValidationException", "Aliases must refer to keys. Not aliases")
         arn = self.alias_arn(region, alias_name)
         if self.store.get(KIND_ALIAS, arn) is not None:
-            raise KmsError("AlreadyExistsException", f"An alias with the name {arn} already exists")
+            raise BackendError("AlreadyExistsException", f"An alias with the name {arn} already exists")
         meta = self._resolve(region, target_key_ref)["KeyMetadata"]
         if meta["KeyState"] == "PendingDeletion":
-            raise KmsError("KMSInvalidStateException", f"{meta['Arn']} is pending deletion.")
+            raise BackendError("KMSInvalidStateException", f"{meta['Arn']} is pending deletion.")
         return self._put_alias(region, alias_name, meta["KeyId"])
 
     def delete_alias(self, region: str, alias_name: str) -> None:
         if alias_name.startswith("alias/aws/"):
-            raise KmsError("InvalidAliasNameException", "Alias names beginning with \"alias/aws/\" are reserved "
+            raise BackendError("InvalidAliasNameException", "Alias names beginning with \"alias/aws/\" are reserved "
                                                         "for AWS managed keys.")
         arn = self.alias_arn(region, alias_name)
         if self.store.get(KIND_ALIAS, arn) is None:
-            raise KmsError("NotFoundException", f"Alias {arn} is not found.")
+            raise BackendError("NotFoundException", f"Alias {arn} is not found.")
         self.store.delete(KIND_ALIAS, arn)
 
     def aliases(self, region: str, key_ref: str | None = None) -> list[dict]:
@@ -208,18 +203,18 @@ class KeyStore:
                 key_ref: str | None = None) -> tuple[str, bytes]:
         """(key id, plaintext). ``key_ref``, if given, must name the key the blob was made with."""
         if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 1:
-            raise KmsError("InvalidCiphertextException", "")
+            raise BackendError("InvalidCiphertextException", "")
         id_len = blob[len(MAGIC)]
         header_len = len(MAGIC) + 1 + id_len
         key_id = blob[len(MAGIC) + 1:header_len].decode("ascii", "replace")
         if not KEY_ID_RE.match(key_id) or len(blob) < header_len + NONCE_BYTES + 16:
-            raise KmsError("InvalidCiphertextException", "")
+            raise BackendError("InvalidCiphertextException", "")
         doc = self.store.get(KIND_KEY, key_id)
         if doc is None or doc["KeyMetadata"]["Arn"] != self.key_arn(region, key_id) or self._purge_if_due(doc) is None:
-            raise KmsError("InvalidCiphertextException", "")
+            raise BackendError("InvalidCiphertextException", "")
         meta = doc["KeyMetadata"]
         if key_ref is not None and self._resolve(region, key_ref)["KeyMetadata"]["KeyId"] != key_id:
-            raise KmsError("IncorrectKeyException", "The key ID in the request does not identify a CMK that can "
+            raise BackendError("IncorrectKeyException", "The key ID in the request does not identify a CMK that can "
                                                     "perform this operation.")
         self._usable(meta)
         nonce = blob[header_len:header_len + NONCE_BYTES]
@@ -227,7 +222,7 @@ class KeyStore:
             plaintext = AESGCM(self._material(meta)).decrypt(nonce, blob[header_len + NONCE_BYTES:],
                                                               _context_aad(blob[:header_len], context))
         except InvalidTag:
-            raise KmsError("InvalidCiphertextException", "") from None
+            raise BackendError("InvalidCiphertextException", "") from None
         return key_id, plaintext
 
     def _material(self, meta: dict) -> bytes:
@@ -236,16 +231,16 @@ class KeyStore:
         except OSError:
             material = b""
         if len(material) != KEY_BYTES:
-            raise KmsError("KeyUnavailableException", f"{meta['Arn']} is unavailable: its key material is "
+            raise BackendError("KeyUnavailableException", f"{meta['Arn']} is unavailable: its key material is "
                                                       "missing or damaged.")
         return material
 
     @staticmethod
     def _usable(meta: dict) -> dict:
         if meta["KeyState"] == "PendingDeletion":
-            raise KmsError("KMSInvalidStateException", f"{meta['Arn']} is pending deletion.")
+            raise BackendError("KMSInvalidStateException", f"{meta['Arn']} is pending deletion.")
         if not meta["Enabled"]:
-            raise KmsError("DisabledException", f"{meta['Arn']} is disabled.")
+            raise BackendError("DisabledException", f"{meta['Arn']} is disabled.")
         return meta
 
     # -- lookups ------------------------------------------------------------------------------
@@ -258,17 +253,17 @@ class KeyStore:
         elif ref.startswith("arn:"):
             parts = ref.split(":", 5)
             if len(parts) < 6 or parts[2] != "kms":
-                raise KmsError("InvalidArnException", f"Invalid arn {ref}")
+                raise BackendError("InvalidArnException", f"Invalid arn {ref}")
             resource = parts[5]
             if parts[3] != region or parts[4] != self.account_id:
-                raise KmsError("NotFoundException", f"Key '{ref}' does not exist" if resource.startswith("key/")
+                raise BackendError("NotFoundException", f"Key '{ref}' does not exist" if resource.startswith("key/")
                                else f"Alias {ref} is not found.")
             if resource.startswith("alias/"):
                 alias_name = resource
             elif resource.startswith("key/"):
                 ref = resource[len("key/"):]
             else:
-                raise KmsError("InvalidArnException", f"Invalid arn {key_ref}")
+                raise BackendError("InvalidArnException", f"Invalid arn {key_ref}")
         if alias_name is not None:
             alias = self.store.get(KIND_ALIAS, self.alias_arn(region, alias_name))
             if alias is None and alias_name in MANAGED_ALIASES:
@@ -276,13 +271,13 @@ class KeyStore:
                 alias = self._put_alias(region, alias_name, meta["KeyId"])
             doc = self.store.get(KIND_KEY, alias["TargetKeyId"]) if alias else None
             if doc is None or self._purge_if_due(doc) is None:
-                raise KmsError("NotFoundException", f"Alias {self.alias_arn(region, alias_name)} is not found.")
+                raise BackendError("NotFoundException", f"Alias {self.alias_arn(region, alias_name)} is not found.")
             return doc
         if not KEY_ID_RE.match(ref):
-            raise KmsError("NotFoundException", f"Invalid keyId '{key_ref}'")
+            raise BackendError("NotFoundException", f"Invalid keyId '{key_ref}'")
         doc = self.store.get(KIND_KEY, ref)
         if doc is None or doc["KeyMetadata"]["Arn"] != self.key_arn(region, ref) or self._purge_if_due(doc) is None:
-            raise KmsError("NotFoundException", f"Key '{self.key_arn(region, ref)}' does not exist")
+            raise BackendError("NotFoundException", f"Key '{self.key_arn(region, ref)}' does not exist")
         return doc
 
     def _purge_if_due(self, doc: dict) -> dict | None:
@@ -300,7 +295,7 @@ class KeyStore:
     @staticmethod
     def _refuse_managed(meta: dict, operation: str) -> None:
         if meta["KeyManager"] == "AWS":
-            raise KmsError("UnsupportedOperationException",
+            raise BackendError("UnsupportedOperationException",
                            f"{meta['Arn']} is an AWS managed key; {operation} is not allowed on it.")
 
     @staticmethod

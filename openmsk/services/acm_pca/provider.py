@@ -1,53 +1,34 @@
 """AcmPcaProvider: the acm-pca (AWS Private CA) subset MSK's mutual-TLS client authentication needs.
 
-The wire side only: CAs, their lifecycle and the signing live in `control.private_ca`. A CA is
+The wire side only: CAs, their lifecycle and the signing live in `backend.py`. A CA is
 visible in the region of its ARN only, as on AWS. Certificates are issued synchronously, so the
 `aws acm-pca wait certificate-issued` waiter and an immediate GetCertificate both succeed at once.
 """
 from __future__ import annotations
 
 import asyncio
-import functools
 
-from ..api.core import Provider, RequestContext, ServiceException, handler
-from ..control.plane import ControlPlane
-from ..control.private_ca import (CA_ARN_RE, PrivateCaError, PrivateCertificateAuthorities,
-                                  generate_private_key)
-from .common import paginate
+from ...api.core import Provider, RequestContext, ServiceException, handler
+from ..common import paginate
+from ..errors import MapsBackendErrors
+from .backend import CA_ARN_RE, PrivateCertificateAuthorities, generate_private_key
 
 
-def _errors(fn):
-    """PrivateCaError -> the acm-pca error shape of the same name."""
-    @functools.wraps(fn)
-    async def wrapper(self, ctx, request):
-        try:
-            return await fn(self, ctx, request)
-        except PrivateCaError as err:
-            raise ServiceException(err.code, err.message) from None
-    return wrapper
-
-
-class AcmPcaProvider(Provider):
+class AcmPcaProvider(MapsBackendErrors, Provider):
     service_name = "acm-pca"
 
-    def __init__(self, plane: ControlPlane) -> None:
-        self.plane = plane
-        # One instance shared with the MSK side, which reads `plane.private_cas` (CertificateAuthorityArnList
-        # validation, brokers' client-CA truststores): use the plane's if it has one, else publish ours.
-        self.cas: PrivateCertificateAuthorities = getattr(plane, "private_cas", None) or \
-            PrivateCertificateAuthorities(plane.store, plane.data_dir, plane.account_id)
-        if getattr(plane, "private_cas", None) is None:
-            plane.private_cas = self.cas
+    def __init__(self, cas: PrivateCertificateAuthorities) -> None:
+        # The same instance is the brokers' source of client CAs (app.py hands it to the control plane).
+        self.cas = cas
 
     def _ca(self, ctx: RequestContext, arn: str) -> dict:
         """The CA, which must be in the caller's region and account."""
         match = CA_ARN_RE.match(arn or "")
-        if match and (match.group(1) != ctx.region or match.group(2) != self.plane.account_id):
+        if match and (match.group(1) != ctx.region or match.group(2) != self.cas.account_id):
             raise ServiceException("ResourceNotFoundException", f"Could not find certificate authority {arn}.")
         return self.cas.get(arn)
 
     @handler("CreateCertificateAuthority")
-    @_errors
     async def create_certificate_authority(self, ctx: RequestContext, request: dict) -> dict:
         configuration = request["CertificateAuthorityConfiguration"]
         key = await asyncio.to_thread(generate_private_key, configuration.get("KeyAlgorithm"))
@@ -59,12 +40,10 @@ class AcmPcaProvider(Provider):
         return {"CertificateAuthorityArn": arn}
 
     @handler("DescribeCertificateAuthority")
-    @_errors
     async def describe_certificate_authority(self, ctx: RequestContext, request: dict) -> dict:
         return {"CertificateAuthority": self.cas.describe(self._ca(ctx, request["CertificateAuthorityArn"]))}
 
     @handler("ListCertificateAuthorities")
-    @_errors
     async def list_certificate_authorities(self, ctx: RequestContext, request: dict) -> dict:
         docs = [] if request.get("ResourceOwner") == "OTHER_ACCOUNTS" else self.cas.list(ctx.region)
         return paginate([self.cas.describe(d) for d in docs], request, "CertificateAuthorities", default_max=1000,
@@ -72,27 +51,23 @@ class AcmPcaProvider(Provider):
                                                              f"The token {t} is not valid."))
 
     @handler("GetCertificateAuthorityCsr")
-    @_errors
     async def get_certificate_authority_csr(self, ctx: RequestContext, request: dict) -> dict:
         arn = self._ca(ctx, request["CertificateAuthorityArn"])["Arn"]
         return {"Csr": self.cas.csr_pem(arn)}
 
     @handler("ImportCertificateAuthorityCertificate")
-    @_errors
     async def import_certificate_authority_certificate(self, ctx: RequestContext, request: dict) -> dict:
         arn = self._ca(ctx, request["CertificateAuthorityArn"])["Arn"]
         self.cas.import_certificate(arn, request["Certificate"], request.get("CertificateChain"))
         return {}
 
     @handler("GetCertificateAuthorityCertificate")
-    @_errors
     async def get_certificate_authority_certificate(self, ctx: RequestContext, request: dict) -> dict:
         arn = self._ca(ctx, request["CertificateAuthorityArn"])["Arn"]
         certificate, chain = self.cas.certificate(arn)
         return {"Certificate": certificate, **({"CertificateChain": chain} if chain else {})}
 
     @handler("IssueCertificate")
-    @_errors
     async def issue_certificate(self, ctx: RequestContext, request: dict) -> dict:
         arn = self._ca(ctx, request["CertificateAuthorityArn"])["Arn"]
         if request.get("ApiPassthrough"):
@@ -105,54 +80,46 @@ class AcmPcaProvider(Provider):
         return {"CertificateArn": cert_arn}
 
     @handler("GetCertificate")
-    @_errors
     async def get_certificate(self, ctx: RequestContext, request: dict) -> dict:
         arn = self._ca(ctx, request["CertificateAuthorityArn"])["Arn"]
         certificate, chain = self.cas.get_certificate(arn, request["CertificateArn"])
         return {"Certificate": certificate, **({"CertificateChain": chain} if chain else {})}
 
     @handler("RevokeCertificate")
-    @_errors
     async def revoke_certificate(self, ctx: RequestContext, request: dict) -> dict:
         arn = self._ca(ctx, request["CertificateAuthorityArn"])["Arn"]
         self.cas.revoke(arn, request["CertificateSerial"], request["RevocationReason"])
         return {}
 
     @handler("UpdateCertificateAuthority")
-    @_errors
     async def update_certificate_authority(self, ctx: RequestContext, request: dict) -> dict:
         arn = self._ca(ctx, request["CertificateAuthorityArn"])["Arn"]
         self.cas.update(arn, status=request.get("Status"), revocation=request.get("RevocationConfiguration"))
         return {}
 
     @handler("DeleteCertificateAuthority")
-    @_errors
     async def delete_certificate_authority(self, ctx: RequestContext, request: dict) -> dict:
         arn = self._ca(ctx, request["CertificateAuthorityArn"])["Arn"]
         self.cas.delete(arn, request.get("PermanentDeletionTimeInDays"))
         return {}
 
     @handler("RestoreCertificateAuthority")
-    @_errors
     async def restore_certificate_authority(self, ctx: RequestContext, request: dict) -> dict:
         arn = self._ca(ctx, request["CertificateAuthorityArn"])["Arn"]
         self.cas.restore(arn)
         return {}
 
     @handler("TagCertificateAuthority")
-    @_errors
     async def tag_certificate_authority(self, ctx: RequestContext, request: dict) -> dict:
         self.cas.set_tags(self._ca(ctx, request["CertificateAuthorityArn"])["Arn"], request["Tags"])
         return {}
 
     @handler("UntagCertificateAuthority")
-    @_errors
     async def untag_certificate_authority(self, ctx: RequestContext, request: dict) -> dict:
         self.cas.set_tags(self._ca(ctx, request["CertificateAuthorityArn"])["Arn"], request["Tags"], remove=True)
         return {}
 
     @handler("ListTags")
-    @_errors
     async def list_tags(self, ctx: RequestContext, request: dict) -> dict:
         tags = self._ca(ctx, request["CertificateAuthorityArn"]).get("Tags") or []
         return paginate(tags, request, "Tags", default_max=50,

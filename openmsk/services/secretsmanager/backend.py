@@ -12,7 +12,7 @@ undoes it) unless forced; a secret past its deletion date is purged the next tim
 
 MSK's SCRAM integration reads through ``value`` and ``kms_key_manager`` and subscribes with
 ``on_change`` to learn that a value changed or a secret went away. Errors are
-``SecretsError(code, message)`` with Secrets Manager's error shape names.
+``BackendError(code, message)`` with Secrets Manager's error shape names.
 """
 from __future__ import annotations
 
@@ -27,9 +27,10 @@ import string
 import uuid
 from typing import Callable
 
-from .keys import KeyStore, KmsError
-from .store import Store
-from .model import iso as _iso, parse_iso as _parse, utcnow as _now
+from ...control.model import iso as _iso, parse_iso as _parse, utcnow as _now
+from ...control.store import Store
+from ..errors import BackendError
+from ..kms.backend import KeyStore
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,6 @@ MARKED_FOR_DELETION = "You can't perform this operation on the secret because it
 DECRYPTION_FAILURE = "Secrets Manager can't decrypt the protected secret text using the provided KMS key."
 ENCRYPTION_FAILURE = ("Secrets Manager can't encrypt the protected secret text using the provided KMS key. "
                       "Check that the KMS key is available, enabled, and not in an invalid state.")
-
-
-class SecretsError(Exception):
-    def __init__(self, code: str, message: str = "") -> None:
-        super().__init__(f"{code}: {message}")
-        self.code, self.message = code, message
 
 
 def _today() -> str:
@@ -107,10 +102,10 @@ class SecretStore:
         return out
 
     def value(self, region: str, secret_ref: str) -> str:
-        """The AWSCURRENT SecretString (what MSK reads for SCRAM); SecretsError if unreadable."""
+        """The AWSCURRENT SecretString (what MSK reads for SCRAM); BackendError if unreadable."""
         got = self.get_value(region, secret_ref, touch=False)
         if "SecretString" not in got:
-            raise SecretsError("InvalidRequestException", "The secret has a binary value (SecretBinary), not a "
+            raise BackendError("InvalidRequestException", "The secret has a binary value (SecretBinary), not a "
                                                           "SecretString.")
         return got["SecretString"]
 
@@ -131,17 +126,17 @@ class SecretStore:
         """A new secret (a first AWSCURRENT version if ``value`` is given); returns ARN, Name, VersionId.
         Retrying with the same token and value returns the first answer again."""
         if not NAME_RE.match(name or ""):
-            raise SecretsError("InvalidParameterException", "Invalid name. Must be a valid name containing "
+            raise BackendError("InvalidParameterException", "Invalid name. Must be a valid name containing "
                                                             "alphanumeric characters, or any of the following: -/_+=.@!")
         existing = next((d for d in self._docs(region) if d["Name"] == name), None)
         if existing is not None:
             if existing.get("DeletedDate"):
-                raise SecretsError("InvalidRequestException", "You can't create this secret because a secret with "
+                raise BackendError("InvalidRequestException", "You can't create this secret because a secret with "
                                                               "this name is already scheduled for deletion.")
             version = next((v for v in existing["Versions"] if v["VersionId"] == token), None)
             if version is not None and value is not None and self._same_value(region, existing, version, value):
                 return {"ARN": existing["ARN"], "Name": name, "VersionId": token}
-            raise SecretsError("ResourceExistsException", f"The operation failed because the secret {name} already "
+            raise BackendError("ResourceExistsException", f"The operation failed because the secret {name} already "
                                                            "exists.")
         key = self._key(region, kms_key_id)
         suffix = "".join(random.choices(string.ascii_letters + string.digits, k=6))
@@ -167,7 +162,7 @@ class SecretStore:
         version = next((v for v in doc["Versions"] if v["VersionId"] == token), None) if token else None
         if version is not None:
             if not self._same_value(region, doc, version, value):
-                raise SecretsError("ResourceExistsException", "You can't modify an existing version, you can only "
+                raise BackendError("ResourceExistsException", "You can't modify an existing version, you can only "
                                                               "create a new version.")
             return {"ARN": doc["ARN"], "Name": doc["Name"], "VersionId": token, "VersionStages": list(version["Stages"])}
         version_id = self._add_version(region, doc, value, token, stages or [CURRENT])
@@ -186,7 +181,7 @@ class SecretStore:
         if value is not None and token and any(v["VersionId"] == token for v in doc["Versions"]):
             version = next(v for v in doc["Versions"] if v["VersionId"] == token)
             if not self._same_value(region, doc, version, value):
-                raise SecretsError("ResourceExistsException", "You can't modify an existing version, you can only "
+                raise BackendError("ResourceExistsException", "You can't modify an existing version, you can only "
                                                               "create a new version.")
             return {**out, "VersionId": token}
         changed = False
@@ -213,11 +208,11 @@ class SecretStore:
     def delete(self, region: str, secret_ref: str, recovery_days: int | None = None, force: bool = False) -> dict:
         """DeleteSecret: ARN, Name, DeletionDate. Scheduled (default 30 days) unless ``force``."""
         if force and recovery_days is not None:
-            raise SecretsError("InvalidParameterException", "You can't use ForceDeleteWithoutRecovery in conjunction "
+            raise BackendError("InvalidParameterException", "You can't use ForceDeleteWithoutRecovery in conjunction "
                                                             "with RecoveryWindowInDays.")
         days = 30 if recovery_days is None else recovery_days
         if not 7 <= days <= 30:
-            raise SecretsError("InvalidParameterException", "The RecoveryWindowInDays value must be between 7 and 30 "
+            raise BackendError("InvalidParameterException", "The RecoveryWindowInDays value must be between 7 and 30 "
                                                             "days (inclusive).")
         doc = self._find(region, secret_ref)
         now = _now()
@@ -226,7 +221,7 @@ class SecretStore:
             deletion = now
         else:
             if doc.get("DeletedDate"):
-                raise SecretsError("InvalidRequestException", MARKED_FOR_DELETION)
+                raise BackendError("InvalidRequestException", MARKED_FOR_DELETION)
             deletion = now + dt.timedelta(days=days)
             doc.update(DeletedDate=_iso(now), DeletionDate=_iso(deletion))
             self._save(region, doc)
@@ -261,19 +256,19 @@ class SecretStore:
                     return doc
             elif doc["Name"] == ref:
                 return doc
-        raise SecretsError("ResourceNotFoundException", NOT_FOUND)
+        raise BackendError("ResourceNotFoundException", NOT_FOUND)
 
     def _live(self, region: str, secret_ref: str) -> dict:
         doc = self._find(region, secret_ref)
         if doc.get("DeletedDate"):
-            raise SecretsError("InvalidRequestException", MARKED_FOR_DELETION)
+            raise BackendError("InvalidRequestException", MARKED_FOR_DELETION)
         return doc
 
     def _key(self, region: str, kms_key_id: str | None) -> dict:
         try:
             return self.keys.describe(region, kms_key_id or DEFAULT_KEY)
-        except KmsError as e:
-            raise SecretsError("EncryptionFailure", ENCRYPTION_FAILURE if e.code != "NotFoundException"
+        except BackendError as e:
+            raise BackendError("EncryptionFailure", ENCRYPTION_FAILURE if e.code != "NotFoundException"
                                else f"Secrets Manager can't find the specified KMS key: {e.message}") from None
 
     @staticmethod
@@ -283,25 +278,25 @@ class SecretStore:
                     (stage in version["Stages"] if stage else version_id is not None or CURRENT in version["Stages"]):
                 return version
         if version_id is not None:
-            raise SecretsError("ResourceNotFoundException", "Secrets Manager can't find the specified secret value "
+            raise BackendError("ResourceNotFoundException", "Secrets Manager can't find the specified secret value "
                                                             f"for VersionId: {version_id}")
-        raise SecretsError("ResourceNotFoundException", "Secrets Manager can't find the specified secret value for "
+        raise BackendError("ResourceNotFoundException", "Secrets Manager can't find the specified secret value for "
                                                         f"staging label: {stage or CURRENT}")
 
     def _encrypt(self, region: str, doc: dict, version_id: str, plaintext: bytes) -> str:
         try:
             blob = self.keys.encrypt(region, doc["KeyId"], plaintext,
                                      {"SecretARN": doc["ARN"], "SecretVersionId": version_id})
-        except KmsError:
-            raise SecretsError("EncryptionFailure", ENCRYPTION_FAILURE) from None
+        except BackendError:
+            raise BackendError("EncryptionFailure", ENCRYPTION_FAILURE) from None
         return base64.b64encode(blob).decode()
 
     def _decrypt(self, region: str, doc: dict, version: dict) -> bytes:
         try:
             _, plaintext = self.keys.decrypt(region, base64.b64decode(version["Ciphertext"]),
                                              {"SecretARN": doc["ARN"], "SecretVersionId": version["VersionId"]})
-        except KmsError:
-            raise SecretsError("DecryptionFailure", DECRYPTION_FAILURE) from None
+        except BackendError:
+            raise BackendError("DecryptionFailure", DECRYPTION_FAILURE) from None
         return plaintext
 
     def _same_value(self, region: str, doc: dict, version: dict, value: str | bytes) -> bool:

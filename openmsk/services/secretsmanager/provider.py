@@ -6,10 +6,10 @@ policies are not offered: their operations answer NotImplemented from the gatewa
 """
 from __future__ import annotations
 
-from ..api.core import Provider, RequestContext, ServiceException, handler
-from ..control.plane import ControlPlane
-from ..control.secrets import SecretsError, SecretStore
-from .common import paginate
+from ...api.core import Provider, RequestContext, ServiceException, handler
+from ..common import paginate
+from ..errors import MapsBackendErrors
+from .backend import SecretStore
 
 FILTER_FIELDS = {
     "name": lambda s: [s["Name"]],
@@ -19,10 +19,6 @@ FILTER_FIELDS = {
     "primary-region": lambda s: [],
     "owning-service": lambda s: [],
 }
-
-
-def _raise(e: SecretsError):
-    raise ServiceException(e.code, e.message) from None
 
 
 def _value(request: dict):
@@ -52,63 +48,44 @@ def _matches(secret: dict, filters: list[dict]) -> bool:
     return True
 
 
-class SecretsManagerProvider(Provider):
+class SecretsManagerProvider(MapsBackendErrors, Provider):
     service_name = "secretsmanager"
 
-    def __init__(self, plane: ControlPlane) -> None:
-        self.plane = plane
-
-    @property
-    def secrets(self) -> SecretStore:
-        return self.plane.secrets
+    def __init__(self, secrets: SecretStore) -> None:
+        self.secrets = secrets
 
     @handler("CreateSecret")
     async def create_secret(self, ctx: RequestContext, request: dict) -> dict:
         if request.get("AddReplicaRegions"):
             raise ServiceException("InvalidRequestException", "openmsk does not replicate secrets to other regions.")
         value = _value(request)
-        try:
-            return self.secrets.create(ctx.region, request["Name"], value=value,
-                                       token=request.get("ClientRequestToken"), description=request.get("Description"),
-                                       kms_key_id=request.get("KmsKeyId"), tags=request.get("Tags"))
-        except SecretsError as e:
-            _raise(e)
+        return self.secrets.create(ctx.region, request["Name"], value=value,
+                                   token=request.get("ClientRequestToken"), description=request.get("Description"),
+                                   kms_key_id=request.get("KmsKeyId"), tags=request.get("Tags"))
 
     @handler("GetSecretValue")
     async def get_secret_value(self, ctx: RequestContext, request: dict) -> dict:
-        try:
-            return self.secrets.get_value(ctx.region, request["SecretId"], request.get("VersionId"),
-                                          request.get("VersionStage"))
-        except SecretsError as e:
-            _raise(e)
+        return self.secrets.get_value(ctx.region, request["SecretId"], request.get("VersionId"),
+                                      request.get("VersionStage"))
 
     @handler("PutSecretValue")
     async def put_secret_value(self, ctx: RequestContext, request: dict) -> dict:
         value = _value(request)
         if value is None:
             raise ServiceException("InvalidRequestException", "You must provide either SecretString or SecretBinary.")
-        try:
-            return self.secrets.put_value(ctx.region, request["SecretId"], value, request.get("ClientRequestToken"),
-                                          request.get("VersionStages"))
-        except SecretsError as e:
-            _raise(e)
+        return self.secrets.put_value(ctx.region, request["SecretId"], value, request.get("ClientRequestToken"),
+                                      request.get("VersionStages"))
 
     @handler("UpdateSecret")
     async def update_secret(self, ctx: RequestContext, request: dict) -> dict:
         value = _value(request)
-        try:
-            return self.secrets.update(ctx.region, request["SecretId"], value=value,
-                                       token=request.get("ClientRequestToken"), description=request.get("Description"),
-                                       kms_key_id=request.get("KmsKeyId"))
-        except SecretsError as e:
-            _raise(e)
+        return self.secrets.update(ctx.region, request["SecretId"], value=value,
+                                   token=request.get("ClientRequestToken"), description=request.get("Description"),
+                                   kms_key_id=request.get("KmsKeyId"))
 
     @handler("DescribeSecret")
     async def describe_secret(self, ctx: RequestContext, request: dict) -> dict:
-        try:
-            return self.secrets.describe(ctx.region, request["SecretId"])
-        except SecretsError as e:
-            _raise(e)
+        return self.secrets.describe(ctx.region, request["SecretId"])
 
     @handler("ListSecrets")
     async def list_secrets(self, ctx: RequestContext, request: dict) -> dict:
@@ -126,26 +103,17 @@ class SecretsManagerProvider(Provider):
 
     @handler("ListSecretVersionIds")
     async def list_secret_version_ids(self, ctx: RequestContext, request: dict) -> dict:
-        try:
-            described = self.secrets.describe(ctx.region, request["SecretId"])
-            versions = self.secrets.versions(ctx.region, request["SecretId"], bool(request.get("IncludeDeprecated")))
-        except SecretsError as e:
-            _raise(e)
+        described = self.secrets.describe(ctx.region, request["SecretId"])
+        versions = self.secrets.versions(ctx.region, request["SecretId"], bool(request.get("IncludeDeprecated")))
         page = paginate(versions, request, "Versions", default_max=100, bad_token=lambda t: ServiceException(
             "InvalidNextTokenException", "The NextToken value is invalid."))
         return {**page, "ARN": described["ARN"], "Name": described["Name"]}
 
     @handler("DeleteSecret")
     async def delete_secret(self, ctx: RequestContext, request: dict) -> dict:
-        try:
-            return self.secrets.delete(ctx.region, request["SecretId"], request.get("RecoveryWindowInDays"),
-                                       bool(request.get("ForceDeleteWithoutRecovery")))
-        except SecretsError as e:
-            _raise(e)
+        return self.secrets.delete(ctx.region, request["SecretId"], request.get("RecoveryWindowInDays"),
+                                   bool(request.get("ForceDeleteWithoutRecovery")))
 
     @handler("RestoreSecret")
     async def restore_secret(self, ctx: RequestContext, request: dict) -> dict:
-        try:
-            return self.secrets.restore(ctx.region, request["SecretId"])
-        except SecretsError as e:
-            _raise(e)
+        return self.secrets.restore(ctx.region, request["SecretId"])

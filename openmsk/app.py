@@ -1,0 +1,94 @@
+"""The composition root: builds openmsk's object graph once and hands each part the narrow
+interfaces it needs. `server.py` serves what `build()` returns; the CLI uses `local_plane()` where it
+needs a control plane without the service (`openmsk down`).
+
+    Store (SQLite, one per installation)
+      ├─ KeyStore (kms) ─ SecretStore (secretsmanager) ──scram_secrets──┐
+      ├─ PrivateCertificateAuthorities (acm-pca) ───────client_cas────┤
+      ├─ ConfigurationStore (kafka's own documents)                   ▼
+      └─────────────────────────────────────────────────────────▶ ControlPlane ── telemetry (collector)
+
+No service writes another layer's store or attaches attributes to the plane; the control plane sees
+the service backends only through control/ports.py. To add a service, add its backend to
+`Installation` (if it has one) and ONE line to `providers()`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config, telemetry
+from .api.core import Provider
+from .control.plane import ControlPlane
+from .control.store import Store
+from .control.topic_admin import TopicAdmin
+from .services.acm_pca import AcmPcaProvider, PrivateCertificateAuthorities
+from .services.cloudwatch import AlarmBackend, AlarmEvaluator, CloudWatchProvider, alarm_interval
+from .services.ec2 import Ec2Provider
+from .services.kafka import KafkaProvider
+from .services.kafka.configuration_store import ConfigurationStore
+from .services.kafka.policies import ClusterPolicyStore
+from .services.kms import KeyStore, KmsProvider
+from .services.operator import OperatorApi
+from .services.secretsmanager import SecretsManagerProvider, SecretStore
+from .services.sns import SnsBackend, SnsProvider
+
+DB_NAME = "openmsk.db"
+
+
+@dataclass
+class Installation:
+    """Everything one `openmsk serve` runs, built once."""
+    data_dir: Path
+    account_id: str
+    store: Store
+    keys: KeyStore
+    secrets: SecretStore
+    client_cas: PrivateCertificateAuthorities
+    configurations: ConfigurationStore
+    plane: ControlPlane
+    metrics: object                       # telemetry.store.MetricStore
+    alarms: AlarmBackend | None = None    # CloudWatch alarms (notify through `sns`)
+    sns: SnsBackend | None = None
+
+    def providers(self) -> list[Provider]:
+        """One line per AWS service served on the endpoint."""
+        return [
+            KafkaProvider(self.plane, self.configurations, self.secrets, self.client_cas).with_topics(
+                TopicAdmin(self.plane), ClusterPolicyStore(self.store)),
+            Ec2Provider(self.plane.network, self.plane.clusters),
+            CloudWatchProvider(self.metrics, self.alarms),
+            SnsProvider(self.sns),
+            AcmPcaProvider(self.client_cas),
+            KmsProvider(self.keys),
+            SecretsManagerProvider(self.secrets),
+        ]
+
+    def internal_routes(self) -> list:
+        """openmsk's own signed routes (method, path, fn(region, payload) -> dict)."""
+        return OperatorApi(self.plane).routes()
+
+
+def build(data_dir: Path, account_id: str = config.ACCOUNT_ID) -> Installation:
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(data_dir / DB_NAME)
+    keys = KeyStore(store, data_dir, account_id)
+    secrets = SecretStore(store, keys)
+    client_cas = PrivateCertificateAuthorities(store, data_dir, account_id)
+    plane = ControlPlane(data_dir, account_id, store=store, scram_secrets=secrets, client_cas=client_cas)
+    secrets.on_change(plane.secret_changed)          # a new SCRAM password reaches the brokers
+    metrics = telemetry.install(plane)
+    # Alarms reach SNS only as a Notifier and read clusters only through plane.clusters (issue 12).
+    sns = SnsBackend(store, data_dir, lambda: "http://%s:%d" % config.read_endpoint(data_dir))
+    alarms = AlarmBackend(store, notifier=sns)
+    plane.background_services += [sns.delivery, AlarmEvaluator(metrics, alarms, alarm_interval(),
+                                                               clusters=plane.clusters)]
+    return Installation(data_dir, account_id, store, keys, secrets, client_cas, ConfigurationStore(store),
+                        plane, metrics, alarms, sns)
+
+
+def local_plane(data_dir: Path, account_id: str = config.ACCOUNT_ID) -> ControlPlane:
+    """A control plane on the installation's data, without services or telemetry: for CLI commands that
+    act on the data plane while the service is not running (`openmsk down`)."""
+    return ControlPlane(Path(data_dir), account_id)
