@@ -9,7 +9,6 @@ marked as notified without sending, as CloudWatch does not replay it when action
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from typing import Protocol
@@ -117,7 +116,3 @@ def deliver(doc: dict, notifier: Notifier | None, history) -> bool:
             history(doc, "Action", f"Failed to execute action {action}. Received error: \"{exc}\"",
                     {"actionState": "Failed", "notificationResource": action})
     return True
-
-
-def timestamp_ms(value: dt.datetime) -> int:
-    return int(value.timestamp() * 1000)
