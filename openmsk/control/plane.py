@@ -3,14 +3,21 @@
 Services call `create_cluster`, `delete_cluster`, ... which write desired state and return at once;
 the work happens in background reconciles, visible as cluster operations. A supervisor loop watches
 every node of ACTIVE clusters: a node that exits unexpectedly is reported (log + cluster event),
-the cluster goes HEALING and the reconciler restarts the node, as MSK replaces unhealthy brokers.
-Stopping the control plane leaves the data plane running (as on MSK, brokers do not depend on the
-control plane); on the next start the reconciler re-adopts running nodes and restarts missing ones.
+the cluster goes HEALING and the reconciler restarts the node, as MSK replaces unhealthy brokers; a
+node that keeps crashing is restarted after an exponential, capped back-off. Every 10 s it also
+checks each ACTIVE cluster for drift (a node whose running spec is not its desired one: a roll that
+failed, a certificate due for renewal, a missing sidecar) and reconciles it, after the back-off of a
+previous failure, so clusters converge without an update asking for it.
+Stopping the control plane stops supervision and reconciles first and leaves the data plane running
+(as on MSK, brokers do not depend on the control plane); on the next start the reconciler re-adopts
+running nodes and restarts missing ones. A cluster whose address slot another installation owns is
+neither started nor healed.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 
 from ..runtime.distribution import KafkaDistribution
@@ -19,8 +26,6 @@ from ..runtime.pki import CertificateAuthority
 from . import model, slots
 from .layout import ClusterLayout
 from .network import Network
-from .outages import set_zone_outage
-from .ports import ClientCertificateAuthorities, ScramSecrets
 from .reconciler import ClusterReconciler
 from .store import Store
 from .tls import control_plane_client
@@ -28,21 +33,19 @@ from .tls import control_plane_client
 log = logging.getLogger(__name__)
 
 SUPERVISE_INTERVAL = 1.0
-HEAL_RETRY_DELAY = 15.0
+CONVERGE_CHECK_INTERVAL = 10.0      # how often ACTIVE clusters are checked for spec drift
+HEAL_RETRY_DELAY = 15.0             # first retry; doubles per consecutive failure ...
+MAX_RETRY_DELAY = 300.0             # ... up to this
+CRASH_WINDOW = 600.0                # crashes of one node within this window count towards its back-off
 
 
 class ControlPlane:
     def __init__(self, data_dir: Path, account_id: str = "123456789012", *, placement=None,
-                 distribution: KafkaDistribution | None = None, store: Store | None = None,
-                 scram_secrets: ScramSecrets | None = None,
-                 client_cas: ClientCertificateAuthorities | None = None) -> None:
+                 distribution: KafkaDistribution | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.account_id = account_id
-        self.store = store or Store(self.data_dir / "openmsk.db")
-        # Collaborators from the service backends (wired in openmsk/app.py; see control/ports.py).
-        self.scram_secrets = scram_secrets
-        self.client_cas = client_cas
+        self.store = Store(self.data_dir / "openmsk.db")
         self.network = Network(self.store, account_id)
         self.ca = CertificateAuthority(self.data_dir / "pki")
         self.probe_ssl_context = self.ca.client_context(control_plane_client(self.ca, self.data_dir / "pki"),
@@ -52,6 +55,14 @@ class ControlPlane:
         self._tasks: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()
         self._supervisor: asyncio.Task | None = None
+        self._stopping = False
+        self._refused: set[str] = set()                    # clusters whose address slot another installation owns
+        self._backoff: dict[str, tuple[int, float]] = {}   # cluster arn -> (consecutive failures, not before)
+        self._crashes: dict[str, list[float]] = {}         # node name -> recent crash times
+        self._next_drift_check = 0.0
+        # Providers of sidecar nodes (telemetry's node exporters): `nodes(cluster, cluster_dir)` ->
+        # {name: NodeSpec or None}; the reconciler places them next to the brokers.
+        self.sidecars: list = []
         # Callables (cluster doc, BrokerProcess) -> (extra JVM options, extra files relative to the
         # broker's workdir). Other subsystems (telemetry) add to a broker's process without the
         # reconciler knowing them; a change in what they return changes the broker's spec hash.
@@ -69,8 +80,13 @@ class ControlPlane:
     async def start(self) -> None:
         for cluster in self.store.list("cluster"):
             if not slots.ensure(self.data_dir, cluster["Slot"], cluster["ClusterArn"]):
+                # Not ours to run (nor to heal): the supervisor and reconciles leave it alone.
                 log.error("cluster %s: its addresses (slot %d) are claimed by another openmsk installation on this "
                           "machine; not starting it", cluster["ClusterName"], cluster["Slot"])
+                self._refused.add(cluster["ClusterArn"])
+                model.add_event(cluster, f"not started: address slot {cluster['Slot']} is claimed by another "
+                                         f"openmsk installation on this machine")
+                self.save_cluster(cluster)
                 continue
             await self._report_stopped_nodes(cluster)
             self.submit(cluster["ClusterArn"])
@@ -78,18 +94,28 @@ class ControlPlane:
         for service in self.background_services:
             await service.start(self)
 
-    async def stop(self) -> None:
-        for service in self.background_services:
-            await service.stop()
-        tasks = [t for t in [self._supervisor, *self._tasks.values()] if t is not None]
+    async def halt_reconciles(self) -> None:
+        """Stop the supervisor and every reconcile (nothing is started or healed from now on)."""
+        self._stopping = True
+        tasks = [t for t in [self._supervisor, *self._tasks.values()] if t is not None and not t.done()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def stop(self) -> None:
+        # Supervision first: a node exiting during shutdown must not look like a crash to heal.
+        await self.halt_reconciles()
+        for service in self.background_services:
+            await service.stop()
         self.store.close()
 
     async def stop_data_plane(self) -> None:
-        """Stop every node of every cluster (desired state is kept; the next start restarts them)."""
+        """Stop every node of every cluster (desired state is kept; the next start restarts them).
+        Supervision and reconciles stop first, so nothing restarts a node being stopped."""
+        await self.halt_reconciles()
         for cluster in self.store.list("cluster"):
+            if cluster["ClusterArn"] in self._refused:
+                continue
             await ClusterReconciler(self, cluster["ClusterArn"]).stop_all_nodes(cluster, grace=30.0)
 
     # -- documents -------------------------------------------------------------------------------
@@ -102,23 +128,11 @@ class ControlPlane:
     def cluster_dir(self, cluster: dict) -> Path:
         return self.data_dir / "clusters" / cluster["Uuid"]
 
-    def clusters(self, region: str | None = None) -> list[dict]:
-        """The cluster documents of a region (of every region with None)."""
+    def clusters(self, region: str) -> list[dict]:
         return self.store.list("cluster", region=region)
 
     def operations(self, cluster_arn: str) -> list[dict]:
         return self.store.list("operation", parent=cluster_arn)
-
-    def get_operation(self, operation_arn: str) -> dict | None:
-        return self.store.get("operation", operation_arn)
-
-    async def set_zone_outage(self, cluster_arn: str, zone_id: str, down: bool) -> list[str]:
-        """Freeze (down) or thaw the cluster's nodes in one zone (control/outages.py); returns the node
-        directory names changed. LookupError if there is no such cluster."""
-        cluster = self.load_cluster(cluster_arn)
-        if cluster is None:
-            raise LookupError(cluster_arn)
-        return await set_zone_outage(self, cluster, zone_id, down)
 
     def allocate_slot(self, cluster_arn: str) -> int:
         return slots.claim(self.data_dir, cluster_arn, {c["Slot"] for c in self.store.list("cluster")})
@@ -140,7 +154,7 @@ class ControlPlane:
                 prev.update(OperationState=model.OP_FAILED, EndTime=model.now_iso(),
                             ErrorInfo={"ErrorCode": "CANCELLED", "ErrorString": "Cluster deletion requested"})
                 self.store.put("operation", previous, prev, region=cluster["Region"], parent=cluster["ClusterArn"])
-        op = model.new_operation(cluster, "DELETE", ["STOP_NODES"])
+        op = model.new_operation(cluster, "DELETE", model.DELETE_STEPS)
         cluster.update(State=model.DELETING, ActiveOperationArn=op["OperationArn"])
         self.store.put("operation", op["OperationArn"], op, region=cluster["Region"], parent=cluster["ClusterArn"])
         self.save_cluster(cluster)
@@ -187,12 +201,11 @@ class ControlPlane:
 
     def client_ca_pem(self, region: str, ca_arn: str) -> str:
         """PEM of an ACM PCA certificate authority (mTLS client CAs for the brokers' truststores)."""
-        return self.client_cas.ca_certificate_pem(ca_arn).decode()
+        return self.private_cas.ca_certificate_pem(ca_arn).decode()
 
     def start_update(self, cluster: dict, operation_type: str, target: dict, source: dict) -> dict:
         """Persist an update of the desired state: UPDATING, a new CurrentVersion, an operation; reconcile."""
-        steps = ["PREPARE", "START_ZOOKEEPER", "ZOOKEEPER_QUORUM", "START_BROKERS", "BROKERS_REGISTERED", "ROLL_BROKERS"]
-        op = model.new_operation(cluster, operation_type, steps, source=source, target=target)
+        op = model.new_operation(cluster, operation_type, model.UPDATE_STEPS, source=source, target=target)
         cluster.update(State=model.UPDATING, ActiveOperationArn=op["OperationArn"],
                        CurrentVersion=model.new_current_version())
         self.store.put("operation", op["OperationArn"], op, region=cluster["Region"], parent=cluster["ClusterArn"])
@@ -221,14 +234,51 @@ class ControlPlane:
             fresh.pop("StateInfo", None)
         self.save_cluster(fresh)
 
+    def _retry_delay(self, arn: str) -> float:
+        """Record one more consecutive failure of the cluster's reconcile; the delay before the next."""
+        failures = self._backoff.get(arn, (0, 0.0))[0] + 1
+        delay = min(HEAL_RETRY_DELAY * 2 ** (failures - 1), MAX_RETRY_DELAY)
+        self._backoff[arn] = (failures, time.monotonic() + delay)
+        return delay
+
     def heal_later(self, cluster: dict, reason: str) -> None:
         fresh = self.load_cluster(cluster["ClusterArn"])
         if fresh is None or fresh["State"] == model.DELETING:
             return
+        delay = self._retry_delay(fresh["ClusterArn"])
         fresh["State"] = model.HEALING
-        model.add_event(fresh, f"healing incomplete: {reason}; retrying in {HEAL_RETRY_DELAY:.0f}s")
+        model.add_event(fresh, f"healing incomplete: {reason}; retrying in {delay:.0f}s")
         self.save_cluster(fresh)
-        asyncio.get_running_loop().call_later(HEAL_RETRY_DELAY, self.submit, fresh["ClusterArn"])
+        asyncio.get_running_loop().call_later(delay, self.submit, fresh["ClusterArn"])
+
+    def converge_later(self, cluster: dict, reason: str) -> None:
+        """A roll failed: the supervisor's drift check tries again after a back-off."""
+        delay = self._retry_delay(cluster["ClusterArn"])
+        self.note_event(cluster, f"nodes not converged ({reason}); next attempt in {delay:.0f}s")
+
+    def converged(self, cluster: dict) -> None:
+        self._backoff.pop(cluster["ClusterArn"], None)
+
+    def _crash_delay(self, node_name: str) -> float:
+        """Record a crash of the node; 0 for a first crash, then an exponential, capped back-off."""
+        now = time.monotonic()
+        crashes = [t for t in self._crashes.get(node_name, []) if now - t < CRASH_WINDOW] + [now]
+        self._crashes[node_name] = crashes
+        return 0.0 if len(crashes) < 2 else min(HEAL_RETRY_DELAY * 2 ** (len(crashes) - 2), MAX_RETRY_DELAY)
+
+    def restart_allowed(self, cluster: dict, node_name: str, status) -> bool:
+        """For sidecars found exited: restart now, or wait out a back-off if it keeps crashing."""
+        if status.phase != "exited" or status.exit_code is None:
+            return True
+        not_before = self._backoff.get(node_name, (0, 0.0))[1]
+        if time.monotonic() < not_before:
+            return False
+        delay = self._crash_delay(node_name)
+        if delay:
+            self._backoff[node_name] = (0, time.monotonic() + delay)
+            self.note_event(cluster, f"{node_name.split('/')[-1]} keeps exiting (code {status.exit_code}); "
+                                     f"next restart in {delay:.0f}s")
+        return True
 
     def finish_deletion(self, cluster: dict) -> None:
         for op in self.operations(cluster["ClusterArn"]):
@@ -239,6 +289,8 @@ class ControlPlane:
 
     # -- reconcile scheduling ----------------------------------------------------------------------
     def submit(self, arn: str, *, restart: bool = False) -> None:
+        if self._stopping or arn in self._refused:
+            return                      # shutting down / another installation's slot: start nothing
         task = self._tasks.get(arn)
         if task is not None and not task.done():
             if restart:
@@ -274,6 +326,11 @@ class ControlPlane:
             await asyncio.sleep(SUPERVISE_INTERVAL)
             try:
                 await self._check_nodes()
+                if time.monotonic() >= self._next_drift_check:
+                    self._next_drift_check = time.monotonic() + CONVERGE_CHECK_INTERVAL
+                    await self._check_drift()
+            except asyncio.CancelledError:
+                raise
             except Exception:
                 log.exception("supervisor pass failed")
 
@@ -291,9 +348,13 @@ class ControlPlane:
             cluster["State"] = model.HEALING
             self.save_cluster(cluster)
 
+    def _supervised(self, cluster: dict) -> bool:
+        arn = cluster["ClusterArn"]
+        return cluster["State"] == model.ACTIVE and not self.busy(arn) and arn not in self._refused
+
     async def _check_nodes(self) -> None:
         for cluster in self.store.list("cluster"):
-            if cluster["State"] != model.ACTIVE or self.busy(cluster["ClusterArn"]):
+            if not self._supervised(cluster):
                 continue
             layout = ClusterLayout(cluster, self.cluster_dir(cluster))
             nodes = [*layout.zookeeper_nodes(), *layout.brokers()]
@@ -301,14 +362,34 @@ class ControlPlane:
             for node in nodes:
                 status = await self.placement.observe(node.name)
                 if not status.running:
-                    down.append((node.name.split("/")[-1], status))
+                    down.append((node.name, status))
             if not down:
                 continue
+            delay = 0.0
             for name, status in down:
+                short = name.split("/")[-1]
                 code = "unknown" if status.exit_code is None else status.exit_code
                 log.warning("cluster %s: %s exited unexpectedly (exit code %s); healing",
-                            cluster["ClusterName"], name, code)
-                model.add_event(cluster, f"{name} exited unexpectedly (exit code {code}); replacing it")
+                            cluster["ClusterName"], short, code)
+                delay = max(delay, self._crash_delay(name))
+                model.add_event(cluster, f"{short} exited unexpectedly (exit code {code}); replacing it"
+                                + (f" in {delay:.0f}s (it keeps crashing)" if delay else ""))
             cluster["State"] = model.HEALING
             self.save_cluster(cluster)
-            self.submit(cluster["ClusterArn"])
+            if delay:
+                asyncio.get_running_loop().call_later(delay, self.submit, cluster["ClusterArn"])
+            else:
+                self.submit(cluster["ClusterArn"])
+
+    async def _check_drift(self) -> None:
+        """Convergence outside updates: an ACTIVE cluster with a node whose running spec is not its
+        desired one (a roll that failed, a certificate due, a sidecar missing) gets a reconcile, after
+        the back-off of its previous failure."""
+        for cluster in self.store.list("cluster"):
+            arn = cluster["ClusterArn"]
+            if not self._supervised(cluster) or time.monotonic() < self._backoff.get(arn, (0, 0.0))[1]:
+                continue
+            drifted = await ClusterReconciler(self, arn).drifted(cluster)
+            if drifted:
+                log.info("cluster %s: converging %s", cluster["ClusterName"], ", ".join(n.split("/")[-1] for n in drifted))
+                self.submit(arn)

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from . import model
 from .layout import (CLIENT_CAS, KEYSTORE, ClusterLayout, broker_listeners, broker_security_properties, client_auth,
                      needs_tls)
-from .roller import BrokerRoller, RollTimeout
-from .tls import broker_tls_properties, node_certificate
+from .roller import BrokerRoller, RollError, ZooKeeperRoller
+from .tls import broker_tls_properties, certificate_due, node_certificate
 
 if TYPE_CHECKING:
     from .plane import ControlPlane
@@ -30,6 +30,10 @@ STARTUP_RETRIES = 5
 STARTUP_RETRY_DELAY = 5.0
 
 
+def _short(node) -> str:
+    return node.name.split("/")[-1]
+
+
 def _root_cause(errors: list[str]) -> str | None:
     for line in errors:
         if " -- " in line:
@@ -38,9 +42,12 @@ def _root_cause(errors: list[str]) -> str | None:
 
 
 class ReconcileFailed(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    """A step could not complete. `retryable`: nothing is broken, the next pass may simply succeed;
+    otherwise a node failed and retrying helps once its fault is gone (both are retried, with back-off)."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code, self.message, self.retryable = code, message, retryable
 
 
 class ClusterReconciler:
@@ -61,24 +68,42 @@ class ClusterReconciler:
             await self.stop_all_nodes(cluster, grace=10.0)
             return
         try:
-            await self.step(cluster, "PREPARE", self.prepare_directories)
+            await self.step(cluster, model.PREPARE, self.prepare_directories)
             # ZooKeeper first: brokers cannot register without a quorum.
-            await self.step(cluster, "START_ZOOKEEPER", self.zookeeper_nodes_running)
-            await self.step(cluster, "ZOOKEEPER_QUORUM", self.zookeeper_quorum_ready)
-            await self.step(cluster, "START_BROKERS", self.brokers_running)
-            await self.step(cluster, "BROKERS_REGISTERED", self.brokers_registered)
-            # Rolling only for a requested update: a restart of openmsk itself never rolls brokers.
-            if cluster["State"] == model.UPDATING:
-                await self.step(cluster, "ROLL_BROKERS", self.brokers_rolled)
+            await self.step(cluster, model.START_ZOOKEEPER, self.zookeeper_nodes_running)
+            await self.step(cluster, model.ZOOKEEPER_QUORUM, self.zookeeper_quorum_ready)
+            await self.step(cluster, model.START_BROKERS, self.brokers_running)
+            await self.step(cluster, model.BROKERS_REGISTERED, self.brokers_registered)
+            # Convergence, on every pass (an update, a renewal, a change left by a failed roll): nodes
+            # whose running spec differs from the desired one are restarted one at a time. A restart
+            # of openmsk itself rolls nothing: spec hashes are deterministic.
+            await self.optional_step(cluster, model.RENEW_CERTIFICATES, self.certificates_renewed,
+                                     self.certificates_due(cluster))
+            await self.optional_step(cluster, model.ROLL_ZOOKEEPER, self.zookeeper_rolled,
+                                     await self.drifted_zookeeper(cluster))
+            await self.optional_step(cluster, model.ROLL_BROKERS, self.brokers_rolled,
+                                     await self.drifted_brokers(cluster))
+            await self.sidecars_converged(cluster)
             # After brokers are up: credentials go through Kafka's admin API into ZooKeeper.
             if client_auth(cluster)["scram"] or cluster.get("ScramApplied"):
-                await self.step(cluster, "SYNC_SCRAM_USERS", self.scram_users_synced)
+                await self.step(cluster, model.SYNC_SCRAM_USERS, self.scram_users_synced)
         except ReconcileFailed as failure:
             await self.mark_failed(cluster, failure)
             return
         await self.mark_active(cluster)
 
-    # -- steps ---------------------------------------------------------------------------------
+    async def drifted(self, cluster: dict) -> list[str]:
+        """Names of the nodes a pass would change now (the supervisor's convergence check)."""
+        names = [n.name for n in self.certificates_due(cluster)]
+        names += [n.name for n in await self.drifted_zookeeper(cluster)]
+        names += [n.name for n in await self.drifted_brokers(cluster)]
+        for name, spec in self.sidecar_specs(cluster).items():
+            status = await self.plane.placement.observe(name)
+            if (spec is None) == status.running or (spec is not None and status.spec_hash != spec.spec_hash()):
+                names.append(name)
+        return sorted(set(names))
+
+    # -- steps ----------------------------------------------------------------------------------
     async def step(self, cluster: dict, name: str, fn) -> None:
         self.plane.set_operation_step(cluster, name, model.STEP_IN_PROGRESS)
         try:
@@ -88,6 +113,14 @@ class ClusterReconciler:
             raise
         self.plane.set_operation_step(cluster, name, model.STEP_COMPLETE)
 
+    async def optional_step(self, cluster: dict, name: str, fn, work: list) -> None:
+        """A step that shows on the operation only when it has work (or the operation lists it)."""
+        op = self.plane._active_operation(cluster)
+        listed = op is not None and any(s["StepName"] == name for s in op.get("OperationSteps", []))
+        if not work and not listed:
+            return
+        await self.step(cluster, name, lambda c: fn(c, work))
+
     async def prepare_directories(self, cluster: dict) -> None:
         """Completes when the cluster's directory exists."""
         self.plane.cluster_dir(cluster).mkdir(parents=True, exist_ok=True)
@@ -95,8 +128,7 @@ class ClusterReconciler:
     async def zookeeper_nodes_running(self, cluster: dict) -> None:
         """Completes when every ZooKeeper node process is running (started now or already)."""
         for node in self.layout(cluster).zookeeper_nodes():
-            status = await self.plane.placement.apply(node.spec(self.plane.distribution, **self.spec_kwargs(cluster, node)))
-            self.plane.note_started(cluster, node.name, status)
+            await self.start_node(cluster, node)
 
     async def zookeeper_quorum_ready(self, cluster: dict) -> None:
         """Completes when every node serves as leader or follower."""
@@ -116,32 +148,99 @@ class ClusterReconciler:
             await self.start_broker(cluster, broker)
 
     async def start_broker(self, cluster: dict, broker) -> None:
-        spec = broker.spec(self.plane.distribution, **self.spec_kwargs(cluster, broker))
-        status = await self.plane.placement.apply(spec)
-        self.plane.note_started(cluster, broker.name, status)
+        await self.start_node(cluster, broker)
+
+    async def start_node(self, cluster: dict, node) -> None:
+        """Start the node on its desired spec unless it runs (a running node is left as it is: rolling
+        it onto a new spec is the roll steps' decision)."""
+        if (await self.plane.placement.observe(node.name)).running:
+            return
+        status = await self.plane.placement.apply(self.spec(cluster, node))
+        self.plane.note_started(cluster, node.name, status)
 
     async def brokers_registered(self, cluster: dict) -> None:
         """Completes when every broker answers metadata requests and lists itself."""
         brokers = self.configured_brokers(cluster, self.layout(cluster))
         await self.wait_until(cluster, brokers, BROKERS_READY_TIMEOUT, "brokers")
 
-    async def brokers_rolled(self, cluster: dict) -> None:
-        """Completes when every broker runs its current spec, restarted one at a time (roller.py)."""
+    def certificates_due(self, cluster: dict) -> list:
+        layout = self.layout(cluster)
+        return [n for n in [*layout.zookeeper_nodes(), *layout.brokers()] if certificate_due(n.workdir)]
+
+    async def certificates_renewed(self, cluster: dict, nodes: list) -> None:
+        """Completes when no node's certificate is due for renewal: new ones are issued (the nodes'
+        specs change, so the roll steps that follow restart them onto it)."""
+        for node in nodes:
+            self.spec(cluster, node, renew=True)
+        self.plane.note_event(cluster, f"certificates renewed: {', '.join(_short(n) for n in nodes)}")
+
+    async def drifted_zookeeper(self, cluster: dict) -> list:
+        return await self._drifted(cluster, self.layout(cluster).zookeeper_nodes())
+
+    async def drifted_brokers(self, cluster: dict) -> list:
+        return await self._drifted(cluster, self.configured_brokers(cluster, self.layout(cluster)))
+
+    async def _drifted(self, cluster: dict, nodes: list) -> list:
+        """Running nodes whose running spec is not their desired one (stopped nodes start on the
+        desired spec anyway)."""
+        out = []
+        for node in nodes:
+            status = await self.plane.placement.observe(node.name)
+            if status.running and status.spec_hash != self.spec(cluster, node).spec_hash():
+                out.append(node)
+        return out
+
+    async def zookeeper_rolled(self, cluster: dict, _drifted: list) -> None:
+        """Completes when every ZooKeeper node runs its desired spec, restarted one at a time, the
+        leader last, each only while the others serve."""
+        nodes = self.layout(cluster).zookeeper_nodes()
+        specs = {n.name: self.spec(cluster, n) for n in await self._drifted(cluster, nodes)}
+        if specs:
+            roller = ZooKeeperRoller(self.plane.placement, on_progress=lambda m: self.progress(cluster, m))
+            await self._roll(roller, nodes, specs)
+
+    async def brokers_rolled(self, cluster: dict, _drifted: list) -> None:
+        """Completes when every broker runs its desired spec, restarted one at a time (roller.py)."""
         brokers = self.configured_brokers(cluster, self.layout(cluster))
-        specs = {}
-        for broker in brokers:
-            spec = broker.spec(self.plane.distribution, **self.spec_kwargs(cluster, broker))
-            if (await self.plane.placement.observe(broker.name)).spec_hash != spec.spec_hash():
-                specs[broker.name] = spec
+        specs = {b.name: self.spec(cluster, b) for b in await self._drifted(cluster, brokers)}
         if not specs:
             return
-        min_isr = int(brokers[0].config.properties().get("min.insync.replicas", "1"))
-        roller = BrokerRoller(self.plane.placement, min_isr,
-                              on_progress=lambda m: self.plane.note_event(cluster, m))
+        from .scram import admin_config
+        from .topic_configs import min_insync_replicas
+        default_min_isr = int(brokers[0].config.properties().get("min.insync.replicas", "1"))
+        roller = BrokerRoller(self.plane.placement, default_min_isr,
+                              topic_min_isr=lambda: min_insync_replicas(admin_config(self.plane, cluster)),
+                              on_progress=lambda m: self.progress(cluster, m))
+        await self._roll(roller, brokers, specs)
+
+    async def _roll(self, roller, nodes: list, specs: dict) -> None:
         try:
-            await roller.roll(brokers, specs)
-        except RollTimeout as exc:
-            raise ReconcileFailed("ROLLING_UPDATE_FAILED", str(exc))
+            await roller.roll(nodes, specs)
+        except RollError as exc:
+            raise ReconcileFailed(exc.code, str(exc), retryable=exc.retryable)
+
+    def sidecar_specs(self, cluster: dict) -> dict:
+        """name -> desired NodeSpec (or None: must not run) of every sidecar node (node exporters)."""
+        out = {}
+        for provider in self.plane.sidecars:
+            out.update(provider.nodes(cluster, self.plane.cluster_dir(cluster)))
+        return out
+
+    async def sidecars_converged(self, cluster: dict) -> None:
+        """Completes when exactly the desired sidecars run, each on its desired spec. They carry no
+        data: a changed one is simply replaced."""
+        placement = self.plane.placement
+        for name, spec in self.sidecar_specs(cluster).items():
+            status = await placement.observe(name)
+            if spec is None:
+                if status.running:
+                    await placement.delete(name, grace=5.0)
+            elif not status.running:
+                if not self.plane.restart_allowed(cluster, name, status):
+                    continue
+                await placement.apply(spec)
+            elif status.spec_hash != spec.spec_hash():
+                await placement.replace(spec, grace=5.0)
 
     async def scram_users_synced(self, cluster: dict) -> None:
         """Completes when the brokers' SCRAM-SHA-512 users are exactly those of the associated secrets."""
@@ -153,6 +252,10 @@ class ClusterReconciler:
             raise ReconcileFailed("SCRAM_SYNC_FAILED", f"SCRAM credentials could not be applied: {exc}")
 
     # -- building blocks -----------------------------------------------------------------------
+    def progress(self, cluster: dict, message: str) -> None:
+        log.info("cluster %s: %s", cluster["ClusterName"], message)
+        self.plane.note_event(cluster, message)
+
     def layout(self, cluster: dict) -> ClusterLayout:
         return ClusterLayout(cluster, self.plane.cluster_dir(cluster), self.plane.ca.cert_path)
 
@@ -168,12 +271,16 @@ class ClusterReconciler:
             broker.probe_ssl = self.plane.probe_ssl_context if inter == "REPLICATION_SECURE" else None
         return brokers
 
-    def spec_kwargs(self, cluster: dict, node) -> dict:
+    def spec(self, cluster: dict, node, *, renew: bool = False):
+        """The node's desired NodeSpec (deterministic: same inputs, same spec hash)."""
+        return node.spec(self.plane.distribution, **self.spec_kwargs(cluster, node, renew=renew))
+
+    def spec_kwargs(self, cluster: dict, node, *, renew: bool = False) -> dict:
         if not node.name.split("/")[-1].startswith("broker-"):
             # ZooKeeper's quorum TLS checks the *connecting* peer's address too, and a connection
             # between two 127.x addresses leaves from 127.0.0.1: hence that extra SAN.
             pem = node_certificate(self.plane.ca, node.workdir, f"z-{node.config.node_id}", node.config.host,
-                                   extra_ips=["127.0.0.1"])
+                                   extra_ips=["127.0.0.1"], renew=renew)
             return {"secret_files": {KEYSTORE: pem}}
         jvm_opts, files = [], {}
         cas = client_auth(cluster)["cas"]
@@ -184,13 +291,14 @@ class ClusterReconciler:
             opts, extra = extension(cluster, node)
             jvm_opts += opts
             files.update(extra)
-        return {"secret_files": self.broker_secrets(cluster, node), "extra_jvm_opts": jvm_opts,
+        return {"secret_files": self.broker_secrets(cluster, node, renew), "extra_jvm_opts": jvm_opts,
                 "extra_files": files}
 
-    def broker_secrets(self, cluster: dict, broker) -> dict[str, bytes]:
+    def broker_secrets(self, cluster: dict, broker, renew: bool = False) -> dict[str, bytes]:
         # Every broker gets a certificate: TLS listeners, TLS to ZooKeeper, and the replication
         # listener's mTLS all use it.
-        pem = node_certificate(self.plane.ca, broker.workdir, f"b-{broker.config.broker_id}", broker.config.host)
+        pem = node_certificate(self.plane.ca, broker.workdir, f"b-{broker.config.broker_id}", broker.config.host,
+                               renew=renew)
         return {KEYSTORE: pem}
 
     async def wait_deregistered(self, broker, others, timeout: float = DEREGISTER_TIMEOUT) -> None:
@@ -219,8 +327,7 @@ class ClusterReconciler:
                     restarts[node.name] = restarts.get(node.name, 0) + 1
                     log.info("%s exited during startup; retry %d", node.name, restarts[node.name])
                     await asyncio.sleep(STARTUP_RETRY_DELAY)
-                    await self.plane.placement.apply(node.spec(self.plane.distribution,
-                                                               **self.spec_kwargs(cluster, node)))
+                    await self.plane.placement.apply(self.spec(cluster, node))
                     still.append(node)
                     continue
                 if not status.running:
@@ -240,6 +347,11 @@ class ClusterReconciler:
 
     async def stop_all_nodes(self, cluster: dict, *, grace: float, purge: bool = False) -> None:
         layout = self.layout(cluster)
+        # Sidecars first, including any this plane has no provider for (e.g. `openmsk down`).
+        core = {n.name for n in [*layout.zookeeper_nodes(), *layout.brokers()]}
+        placed = await self.plane.placement.names(self.plane.cluster_dir(cluster).name)
+        sidecars = set(self.sidecar_specs(cluster)) | {name for name in placed if name not in core}
+        await asyncio.gather(*(self.plane.placement.delete(name, grace=5.0, purge=purge) for name in sidecars))
         # Brokers before ZooKeeper: a broker shutting down still talks to ZooKeeper.
         await asyncio.gather(*(self.plane.placement.delete(b.name, grace=grace, purge=purge) for b in layout.brokers()))
         await asyncio.gather(*(self.plane.placement.delete(z.name, grace=grace, purge=purge)
@@ -247,17 +359,24 @@ class ClusterReconciler:
 
     async def delete_cluster(self, cluster: dict) -> None:
         """Completes when no process of the cluster runs, its files are gone and the record is removed."""
-        self.plane.set_operation_step(cluster, "STOP_NODES", model.STEP_IN_PROGRESS)
+        self.plane.set_operation_step(cluster, model.STOP_NODES, model.STEP_IN_PROGRESS)
         await self.stop_all_nodes(cluster, grace=15.0, purge=True)
         shutil.rmtree(self.plane.cluster_dir(cluster), ignore_errors=True)
-        self.plane.set_operation_step(cluster, "STOP_NODES", model.STEP_COMPLETE)
+        self.plane.set_operation_step(cluster, model.STOP_NODES, model.STEP_COMPLETE)
         self.plane.finish_deletion(cluster)
 
     async def mark_failed(self, cluster: dict, failure: ReconcileFailed) -> None:
-        if cluster["State"] == model.UPDATING:
-            # A failed update is reported on its operation; the cluster stays usable (ACTIVE).
-            log.warning("cluster %s: update failed: %s", cluster["ClusterName"], failure.message)
+        if cluster["State"] in (model.UPDATING, model.ACTIVE):
+            # A failed update (or convergence pass) is reported on its operation; the cluster stays
+            # usable (ACTIVE) and the control plane keeps converging it, with back-off, so it does
+            # not sit on mixed configurations once the fault is gone. A node left down by the failed
+            # roll makes the supervisor heal the cluster.
+            log.warning("cluster %s: %s failed: %s", cluster["ClusterName"],
+                        "update" if cluster["State"] == model.UPDATING else "convergence", failure.message)
+            if cluster["State"] == model.ACTIVE:
+                self.plane.note_event(cluster, f"convergence failed: {failure.message}")
             self.plane.finish_operation(cluster, ok=False, error=(failure.code, failure.message), state=model.ACTIVE)
+            self.plane.converge_later(cluster, failure.message)
             return
         if cluster["State"] != model.CREATING:
             # Only a failed creation makes a cluster FAILED (as on MSK); an existing cluster stays
@@ -271,7 +390,10 @@ class ClusterReconciler:
         await self.stop_all_nodes(self.plane.load_cluster(self.arn), grace=10.0)
 
     async def mark_active(self, cluster: dict) -> None:
+        self.plane.converged(cluster)
         fresh = self.plane.load_cluster(cluster["ClusterArn"])
         if fresh is not None and fresh.get("ActiveOperationArn") != cluster.get("ActiveOperationArn"):
             return                      # a newer operation started meanwhile; its reconcile finishes it
+        if fresh is not None and fresh["State"] == model.ACTIVE and not fresh.get("ActiveOperationArn"):
+            return                      # a convergence pass of an ACTIVE cluster: nothing to record
         self.plane.finish_operation(cluster, ok=True, state=model.ACTIVE)

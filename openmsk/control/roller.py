@@ -1,12 +1,18 @@
-"""BrokerRoller: restart brokers one at a time without hurting availability (after Strimzi's
-KafkaRoller and KafkaAvailability).
+"""Rolling restarts without hurting availability (after Strimzi's KafkaRoller and KafkaAvailability).
 
-For each broker that needs a restart — the active controller last, so leadership moves once:
-  1. wait until restarting it cannot take a partition below `min.insync.replicas`: every partition
-     with a replica on the broker either has it out of the ISR already, or keeps >= min ISR without it;
+BrokerRoller, for each broker whose running spec differs from its desired one — unready brokers
+first (they serve nothing), the active controller last (leadership moves once):
+  1. wait until restarting it cannot take a partition below its topic's own `min.insync.replicas`
+     (per-topic overrides count; read with DescribeConfigs): every partition with a replica on the
+     broker either has it out of the ISR already, or keeps >= min ISR without it;
   2. restart it gracefully (SIGTERM -> controlled shutdown moves leadership away first);
-  3. wait until it is registered again and every partition is fully in sync before the next one.
-Errors are typed: `RollTimeout` (the cluster did not get healthy in time; the caller retries later).
+  3. wait until it is registered again, then until every partition is fully in sync.
+ZooKeeperRoller: one node at a time, the leader last, each only while every other node serves (the
+ensemble keeps its quorum), and the next only once the restarted node serves again.
+
+Errors are typed. `RollRetryable`: the cluster was not healthy enough to restart the next node in
+time (nothing is broken; the caller tries again later). `RollFatal`: a node did not come back (its
+process exited or never got ready); the reason is the node's own error, and the caller reports it.
 """
 from __future__ import annotations
 
@@ -20,33 +26,86 @@ AVAILABILITY_TIMEOUT = 300.0
 READY_TIMEOUT = 240.0
 IN_SYNC_TIMEOUT = 300.0
 SHUTDOWN_GRACE = 120.0
+ZOOKEEPER_GRACE = 30.0
+TOPIC_CONFIG_REFRESH = 30.0
 
 
-class RollTimeout(Exception):
-    pass
+class RollError(Exception):
+    retryable = True
+    code = "ROLLING_UPDATE_FAILED"
+
+
+class RollRetryable(RollError):
+    """The cluster was not healthy enough to go on; retry later."""
+
+
+class RollFatal(RollError):
+    """A restarted node did not come back; retrying helps only once its fault is gone."""
+    retryable = False
+
+
+def _short(node) -> str:
+    return node.name.split("/")[-1]
+
+
+async def _wait(predicate, timeout: float, what: str, error=RollRetryable) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise error(f"timed out after {timeout:.0f}s waiting until {what}")
+        await asyncio.sleep(0.5)
+
+
+async def _wait_back(placement, node, timeout: float) -> None:
+    """Completes when the restarted node is ready; RollFatal as soon as its process exits."""
+    deadline = time.monotonic() + timeout
+    while not await node.ready():
+        status = await placement.observe(node.name)
+        if not status.running:
+            reasons = node.failure_reason()
+            detail = reasons[-1].split("] ", 1)[-1] if reasons else f"process exited with code {status.exit_code}"
+            for line in reasons:
+                if " -- " in line:              # the first error with its exception is the root cause
+                    detail = line.split("] ", 1)[-1]
+                    break
+            raise RollFatal(f"{_short(node)} did not come back after its restart: {detail}")
+        if time.monotonic() > deadline:
+            raise RollFatal(f"{_short(node)} not ready {timeout:.0f}s after its restart")
+        await asyncio.sleep(0.5)
 
 
 class BrokerRoller:
-    def __init__(self, placement, min_insync_replicas: int, on_progress=None) -> None:
+    def __init__(self, placement, default_min_isr: int, topic_min_isr=None, on_progress=None) -> None:
+        """`topic_min_isr`: coroutine function -> {topic: effective min.insync.replicas}."""
         self.placement = placement
-        self.min_isr = min_insync_replicas
+        self.default_min_isr = default_min_isr
+        self.topic_min_isr = topic_min_isr
         self.on_progress = on_progress or (lambda message: None)
+        self._topic_config: dict[str, int] | None = None
+        self._topic_config_at = 0.0
 
     async def roll(self, brokers: list, specs: dict) -> None:
-        """Restart `brokers` (BrokerProcess objects; all brokers of the cluster are needed to observe
-        it) whose name is a key of `specs` (name -> new NodeSpec)."""
-        to_roll = [b for b in brokers if b.name in specs]
+        """Restart those of `brokers` (all BrokerProcess objects of the cluster, needed to observe it)
+        whose name is a key of `specs` (name -> new NodeSpec)."""
+        remaining = [b for b in brokers if b.name in specs]
+        while remaining:
+            broker = await self._next(remaining, brokers)
+            remaining.remove(broker)
+            if await broker.ready():
+                await _wait(lambda: self._can_roll(broker, brokers), AVAILABILITY_TIMEOUT,
+                            f"broker {broker.config.broker_id} could be restarted without taking a partition "
+                            f"below its min.insync.replicas")
+            self.on_progress(f"restarting broker {broker.config.broker_id} (spec changed)")
+            await self.placement.replace(specs[broker.name], grace=SHUTDOWN_GRACE)
+            await _wait_back(self.placement, broker, READY_TIMEOUT)
+            await _wait(lambda: self._fully_in_sync(brokers), IN_SYNC_TIMEOUT, "all partitions in sync")
+            self.on_progress(f"broker {broker.config.broker_id} restarted and in sync")
+
+    async def _next(self, remaining: list, brokers: list):
         meta = await self._metadata(brokers)
         controller = meta.controller_id if meta else -1
-        to_roll.sort(key=lambda b: (b.config.broker_id == controller, b.config.broker_id))
-        for broker in to_roll:
-            await self._wait(lambda: self._can_roll(broker, brokers), AVAILABILITY_TIMEOUT,
-                             f"broker {broker.config.broker_id} could be restarted without going below min ISR")
-            self.on_progress(f"restarting broker {broker.config.broker_id}")
-            await self.placement.replace(specs[broker.name], grace=SHUTDOWN_GRACE)
-            await self._wait(broker.ready, READY_TIMEOUT, f"broker {broker.config.broker_id} ready")
-            await self._wait(lambda: self._fully_in_sync(brokers), IN_SYNC_TIMEOUT, "all partitions in sync")
-            self.on_progress(f"broker {broker.config.broker_id} restarted and in sync")
+        ready = {b.name: await b.ready() for b in remaining}
+        return min(remaining, key=lambda b: (ready[b.name], b.config.broker_id == controller, b.config.broker_id))
 
     async def _metadata(self, brokers: list):
         for other in brokers:
@@ -55,27 +114,60 @@ class BrokerRoller:
                 return meta
         return None
 
+    async def _topic_configs(self) -> dict[str, int] | None:
+        if self.topic_min_isr is None:
+            return {}
+        if self._topic_config is None or time.monotonic() - self._topic_config_at > TOPIC_CONFIG_REFRESH:
+            try:
+                self._topic_config = await self.topic_min_isr()
+                self._topic_config_at = time.monotonic()
+            except Exception as exc:       # brokers busy: no answer means no restart yet
+                log.info("topic configs not readable yet: %s", exc)
+                return None
+        return self._topic_config
+
     async def _can_roll(self, broker, brokers: list) -> bool:
         meta = await self._metadata([b for b in brokers if b is not broker] + [broker])
-        if meta is None:
+        topic_min_isr = await self._topic_configs()
+        if meta is None or topic_min_isr is None:
             return False
-        broker_id = broker.config.broker_id
-        for p in meta.partitions or []:
-            if broker_id not in p.replicas:
-                continue
-            min_isr = min(self.min_isr, len(p.replicas))
-            if broker_id in p.isr and len(p.isr) - 1 < min_isr and len(p.replicas) > 1:
-                return False
-        return True
+        return can_restart(broker.config.broker_id, meta.partitions or [], topic_min_isr, self.default_min_isr)
 
     async def _fully_in_sync(self, brokers: list) -> bool:
         meta = await self._metadata(brokers)
         return meta is not None and all(set(p.isr) == set(p.replicas) for p in meta.partitions or [])
 
-    @staticmethod
-    async def _wait(predicate, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not await predicate():
-            if time.monotonic() > deadline:
-                raise RollTimeout(f"timed out after {timeout:.0f}s waiting until {what}")
-            await asyncio.sleep(0.5)
+
+def can_restart(broker_id: int, partitions: list, topic_min_isr: dict[str, int], default_min_isr: int) -> bool:
+    """KafkaAvailability's rule: no partition in whose ISR the broker is would drop below its topic's
+    min.insync.replicas (capped at its replica count: a topic with RF 1 is never "available")."""
+    for p in partitions:
+        if broker_id not in p.replicas or broker_id not in p.isr or len(p.replicas) <= 1:
+            continue
+        min_isr = min(topic_min_isr.get(p.topic, default_min_isr), len(p.replicas))
+        if len(p.isr) - 1 < min_isr:
+            return False
+    return True
+
+
+class ZooKeeperRoller:
+    def __init__(self, placement, on_progress=None) -> None:
+        self.placement = placement
+        self.on_progress = on_progress or (lambda message: None)
+
+    async def roll(self, nodes: list, specs: dict) -> None:
+        remaining = [n for n in nodes if n.name in specs]
+        while remaining:
+            modes = {n.name: await n.mode() for n in remaining}
+            node = min(remaining, key=lambda n: (modes[n.name] is not None, modes[n.name] == "leader", n.name))
+            remaining.remove(node)
+            others = [n for n in nodes if n is not node]
+
+            async def others_serve() -> bool:
+                return all([await o.ready() for o in others])
+            await _wait(others_serve, AVAILABILITY_TIMEOUT,
+                        f"every ZooKeeper node but {_short(node)} serves (quorum kept during its restart)")
+            self.on_progress(f"restarting {_short(node)} (spec changed)")
+            await self.placement.replace(specs[node.name], grace=ZOOKEEPER_GRACE)
+            await _wait_back(self.placement, node, READY_TIMEOUT)
+            self.on_progress(f"{_short(node)} restarted and serving")

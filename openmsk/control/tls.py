@@ -1,22 +1,69 @@
-"""Certificates for a cluster's nodes, issued once by the installation CA and kept in each node's
-directory (0600), so a node's spec (and therefore its hash) is stable across reconciles."""
+"""Certificates for a cluster's nodes, issued by the installation CA and kept in each node's directory
+(0600, written atomically), so a node's spec (and therefore its hash) is stable across reconciles.
+
+A certificate is renewed when less than half its lifetime (at most 30 days) remains: the new one
+changes the node's spec hash, and the reconciler's convergence rolls the node onto it, one node at a
+time. Leaf certificates live `LEAF_VALIDITY` (395 days, as MSK's); `OPENMSK_CERT_VALIDITY_SECONDS`
+issues short-lived ones instead, so a renewal can be watched (tests, demos).
+"""
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import os
 from pathlib import Path
 
-from ..runtime.pki import CertificateAuthority, IssuedCertificate, write_secret
+from cryptography import x509
 
-KEYSTORE = "tls/keystore.pem"
+from ..runtime.pki import LEAF_VALIDITY, CertificateAuthority, IssuedCertificate, write_secret
+from .layout import KEYSTORE
+
+log = logging.getLogger(__name__)
+
+RENEW_BEFORE_MAX = dt.timedelta(days=30)
+
+
+def cert_validity() -> dt.timedelta:
+    """Lifetime of broker and ZooKeeper certificates: `OPENMSK_CERT_VALIDITY_SECONDS` or 395 days."""
+    raw = os.environ.get("OPENMSK_CERT_VALIDITY_SECONDS")
+    if not raw:
+        return LEAF_VALIDITY
+    try:
+        return dt.timedelta(seconds=max(60.0, float(raw)))
+    except ValueError:
+        log.warning("OPENMSK_CERT_VALIDITY_SECONDS=%r is not a number; using %s", raw, LEAF_VALIDITY)
+        return LEAF_VALIDITY
+
+
+def renewal_due(pem: bytes, now: dt.datetime | None = None) -> bool:
+    """True when the keystore's leaf certificate expires within min(validity / 2, 30 days)."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        return True
+    now = now or dt.datetime.now(dt.timezone.utc)
+    renew_before = min(cert_validity() / 2, RENEW_BEFORE_MAX)
+    return cert.not_valid_after_utc - now < renew_before
 
 
 def node_certificate(ca: CertificateAuthority, workdir: Path, common_name: str, address: str,
-                     extra_ips: list[str] = ()) -> bytes:
+                     extra_ips: list[str] = (), *, renew: bool = False) -> bytes:
+    """The node's keystore (key + certificate + CA). Issued once; issued again only when `renew` and
+    the current one is due (so computing a spec never changes it behind the reconciler's back)."""
     path = workdir / KEYSTORE
     if path.exists():
-        return path.read_bytes()
-    issued = ca.issue(common_name, ips=[address, *extra_ips])
+        current = path.read_bytes()
+        if not (renew and renewal_due(current)):
+            return current
+        log.info("renewing the certificate of %s (%s)", common_name, address)
+    issued = ca.issue(common_name, ips=[address, *extra_ips], validity=cert_validity())
     write_secret(path, issued.keystore_pem)
     return issued.keystore_pem
+
+
+def certificate_due(workdir: Path) -> bool:
+    path = workdir / KEYSTORE
+    return path.exists() and renewal_due(path.read_bytes())
 
 
 def broker_tls_properties(ca: CertificateAuthority, workdir: Path, inter_broker_listener: str) -> dict[str, str]:

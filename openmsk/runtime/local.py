@@ -20,6 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from .pki import write_secret
 from .placement import NodeSpec, NodeStatus
 
 log = logging.getLogger(__name__)
@@ -75,17 +76,8 @@ class LocalProcessPlacement:
             if purge and workdir.exists():
                 shutil.rmtree(workdir, ignore_errors=True)
 
-    async def pause(self, name: str) -> bool:
-        status = self._observe(name)
-        if status.running:
-            self._signal(status.pid, signal.SIGSTOP)     # the whole process group: the JVM and its children
-        return status.running
-
-    async def resume(self, name: str) -> bool:
-        status = self._observe(name)
-        if status.running:
-            self._signal(status.pid, signal.SIGCONT)
-        return status.running
+    async def names(self, prefix: str) -> list[str]:
+        return sorted(f"{prefix}/{record.parent.name}" for record in (self.root / prefix).glob("*/node.json"))
 
     # -- internals ---------------------------------------------------------------------------
     def _workdir(self, name: str) -> Path:
@@ -140,12 +132,7 @@ class LocalProcessPlacement:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content)
         for rel, content in spec.secret_files.items():
-            target = workdir / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(content)
-            os.chmod(target, 0o600)
+            write_secret(workdir / rel, content)        # 0600, atomic: never a partial key on disk
         stdout = open(workdir / "logs" / "stdout.log", "ab")
         try:
             stdout.write(f"\n=== openmsk: starting {spec.name} at {time.strftime('%Y-%m-%dT%H:%M:%S')} ===\n".encode())

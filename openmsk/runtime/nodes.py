@@ -75,8 +75,12 @@ class ZooKeeperNode:
         return NodeSpec(self.name, "zookeeper", workdir, command, files, dict(secret_files or {}),
                         address=self.config.host, ports=(self.config.client_port, 2888, 3888))
 
+    async def mode(self) -> str | None:
+        """'leader' / 'follower' / 'standalone', or None while the node does not serve."""
+        return await probes.zk_mode(self.config.host, self.config.client_port)
+
     async def ready(self) -> bool:
-        return await probes.zk_mode(self.config.host, self.config.client_port) in ("leader", "follower", "standalone")
+        return await self.mode() in ("leader", "follower", "standalone")
 
     def failure_reason(self) -> list[str]:
         return _tail_errors(self.workdir / "logs" / "zookeeper.log")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 import ssl
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +21,26 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..util import write_secret  # noqa: F401 -- one definition, re-exported for runtime callers
-
 LEAF_VALIDITY = dt.timedelta(days=395)      # MSK renews broker certificates every 13 months
 CA_VALIDITY = dt.timedelta(days=3650)
+
+
+def write_secret(path: Path, data: bytes) -> None:
+    """Write `data` to `path` with mode 0600, atomically: a reader sees the old file or the whole new
+    one, never a partial key (temp file in the same directory, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _key_pem(key) -> bytes:
@@ -73,7 +91,8 @@ class CertificateAuthority:
         self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
     def issue(self, common_name: str, *, ips: list[str] = (), dns: list[str] = (),
-              server: bool = True, client: bool = True) -> IssuedCertificate:
+              server: bool = True, client: bool = True,
+              validity: dt.timedelta = LEAF_VALIDITY) -> IssuedCertificate:
         key = ec.generate_private_key(ec.SECP256R1())
         sans = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips] + [x509.DNSName(d) for d in dns]
         usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
@@ -83,7 +102,7 @@ class CertificateAuthority:
                                             x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
                    .issuer_name(self._cert.subject).public_key(key.public_key())
                    .serial_number(x509.random_serial_number())
-                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + LEAF_VALIDITY)
+                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + validity)
                    .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                    .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
                    .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),

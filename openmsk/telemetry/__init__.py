@@ -11,15 +11,17 @@
 * `lag`        -- consumer lag from committed vs log-end offsets (confluent-kafka AdminClient)
 * `collector`  -- background service: one pass per interval over every running cluster
 * `store`      -- time series in SQLite with CloudWatch's retention and roll-ups
-* `node_exporter` -- Debian's prometheus-node-exporter on :11002 per broker when enabled
+* `node_exporter` -- Debian's prometheus-node-exporter on :11002 per broker when enabled: a sidecar
+                   node the reconciler places next to each broker
 
-`install(plane)` wires it into a ControlPlane through the plane's two extension hooks.
+`install(plane)` wires it into a ControlPlane through the plane's extension hooks.
 """
 from __future__ import annotations
 
 import os
 
 from .jmx import broker_extension
+from .node_exporter import NodeExporterSidecar
 
 
 def metrics_interval() -> float:
@@ -36,5 +38,6 @@ def install(plane):
     from .store import MetricStore
     store = MetricStore(plane.data_dir / "metrics.db")
     plane.broker_extensions.append(broker_extension)
+    plane.sidecars.append(NodeExporterSidecar())
     plane.background_services.append(Collector(store, metrics_interval()))
     return store

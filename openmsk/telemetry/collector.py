@@ -24,13 +24,11 @@ from ..control import model
 from . import catalog, host, jmx, lag
 from .catalog import BROKER, CLUSTER, GROUP, NAMESPACE, PARTITION, TOPIC
 from .lag_worker import LagWorker
-from .node_exporter import NodeExporters
 from .store import Bucket, MetricStore
 
 log = logging.getLogger(__name__)
 
 COLLECTED_STATES = {model.ACTIVE, model.UPDATING, model.HEALING, model.REBOOTING_BROKER, model.MAINTENANCE}
-EXPORTER_SYNC_INTERVAL = 5.0
 
 
 @dataclass
@@ -49,7 +47,6 @@ class Collector:
         self.store = store
         self.interval = interval
         self.plane = None
-        self.node_exporters = NodeExporters()
         self._task: asyncio.Task | None = None
         self._brokers: dict[tuple[str, int], BrokerMemory] = {}
         self._admin_worker = LagWorker()
@@ -67,17 +64,12 @@ class Collector:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self.node_exporters.stop_all()
         await self._admin_worker.stop()
         self.store.close()
 
     async def _run(self) -> None:
         next_pass = time.monotonic() + min(self.interval, 5.0)     # first pass soon after start
         while True:
-            try:
-                await self.node_exporters.sync(self.plane, self._clusters())
-            except Exception:
-                log.exception("node exporter sync failed")
             if time.monotonic() >= next_pass:
                 started = time.monotonic()
                 try:
@@ -86,10 +78,10 @@ class Collector:
                     log.exception("metrics pass failed")
                 self.last_pass_seconds = time.monotonic() - started
                 next_pass += self.interval * max(1, int((time.monotonic() - next_pass) // self.interval) + 1)
-            await asyncio.sleep(max(0.05, min(EXPORTER_SYNC_INTERVAL, next_pass - time.monotonic())))
+            await asyncio.sleep(max(0.05, next_pass - time.monotonic()))
 
     def _clusters(self) -> list[dict]:
-        return [c for c in self.plane.clusters() if c["State"] in COLLECTED_STATES]
+        return [c for c in self.plane.store.list("cluster") if c["State"] in COLLECTED_STATES]
 
     # -- one pass --------------------------------------------------------------------------------
     async def collect_once(self) -> None:

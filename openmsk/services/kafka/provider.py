@@ -27,7 +27,7 @@ from .topics import TopicHandlers
 from .validation import (bad_request, check_broker_node_group, check_cluster_name, check_kafka_version,
                          check_logging, check_security, conflict, not_found)
 
-CREATE_STEPS = ["PREPARE", "START_ZOOKEEPER", "ZOOKEEPER_QUORUM", "START_BROKERS", "BROKERS_REGISTERED"]
+CREATE_STEPS = model.CREATE_STEPS
 DEFAULT_VOLUME_GIB = 1000          # MSK console default; the API requires nothing
 
 

@@ -1,0 +1,101 @@
+"""Convergence: a roll that fails (a broker that does not come back) fails its operation with the
+broker's own reason, and the cluster converges onto the new spec once the fault is gone — under an
+acks=all producer that loses nothing."""
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+import uuid
+
+from kafka_clients import create_topic, tls_config
+from verifying_load import VerifyingLoad
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def records(svc, arn: str) -> dict[str, dict]:
+    uuid_ = arn.rsplit("/", 1)[1]
+    return {p.parent.name: json.loads(p.read_text()) for p in (svc.data_dir / "clusters" / uuid_).glob("*/node.json")}
+
+
+def jmx_exporter_up(ip: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{ip}:11001/metrics", timeout=5) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def test_failed_roll_is_reported_then_the_cluster_converges(service):
+    svc = service
+    kafka = svc.client("kafka")
+    arn = kafka.create_cluster(ClusterName=f"converge-{uuid.uuid4().hex[:4]}", KafkaVersion="3.9.x",
+                               NumberOfBrokerNodes=3,
+                               BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large",
+                                                    "ClientSubnets": svc.default_subnets(3)})["ClusterArn"]
+    try:
+        info = svc.wait_state(arn, timeout=300)
+        config = tls_config(kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"], svc.ca_path)
+        topic = f"converge-{uuid.uuid4().hex[:6]}"
+        create_topic(config, topic, partitions=3, replication=3)
+        ips = {int(n["BrokerNodeInfo"]["BrokerId"]): n["BrokerNodeInfo"]["ClientVpcIpAddress"]
+               for n in kafka.list_nodes(ClusterArn=arn)["NodeInfoList"]}
+        before = records(svc, arn)
+        data_dir = svc.data_dir / "clusters" / arn.rsplit("/", 1)[1]
+
+        # The fault: every broker's stored id disagrees with its configuration, so whichever broker
+        # the roll restarts first cannot start (Kafka refuses: the stored node id does not match).
+        metas = {p: p.read_text() for p in data_dir.glob("broker-*/data/meta.properties")}
+        assert len(metas) == 3
+        for path, text in metas.items():
+            path.write_text(re.sub(r"broker\.id=\d+", "broker.id=99", text))
+
+        with VerifyingLoad(config, topic) as load:
+            op_arn = kafka.update_monitoring(
+                ClusterArn=arn, CurrentVersion=info["CurrentVersion"], EnhancedMonitoring="DEFAULT",
+                OpenMonitoring={"Prometheus": {"JmxExporter": {"EnabledInBroker": True},
+                                               "NodeExporter": {"EnabledInBroker": False}}})["ClusterOperationArn"]
+
+            def failed_op():
+                op = kafka.describe_cluster_operation(ClusterOperationArn=op_arn)["ClusterOperationInfo"]
+                return op if op["OperationState"] == "UPDATE_FAILED" else None
+            op = wait_for(failed_op, 600, "the update to fail")
+            assert op["ErrorInfo"]["ErrorCode"] == "ROLLING_UPDATE_FAILED", op
+            assert "did not come back" in op["ErrorInfo"]["ErrorString"], op
+            assert "99" in op["ErrorInfo"]["ErrorString"], op          # Kafka's own reason
+            roll = next(s for s in op["OperationSteps"] if s["StepName"] == "ROLL_BROKERS")
+            assert roll["StepInfo"]["StepStatus"] == "FAILED"
+            # The desired spec is saved, so the cluster is not left alone on mixed configurations:
+            # the failed broker is being healed (onto the new spec) while the fault lasts.
+            described = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
+            assert described["OpenMonitoring"]["Prometheus"]["JmxExporter"]["EnabledInBroker"] is True
+            wait_for(lambda: kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["State"] == "HEALING", 60,
+                     "HEALING while a broker cannot start")
+
+            for path, text in metas.items():               # the fault is gone
+                path.write_text(text)
+
+            def converged():
+                now = records(svc, arn)
+                state = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["State"]
+                return (state == "ACTIVE" and all(now[f"broker-{b}"]["pid"] != before[f"broker-{b}"]["pid"]
+                                                  and now[f"broker-{b}"].get("exited_at") is None for b in ips)
+                        and all(jmx_exporter_up(ip) for ip in ips.values()))
+            wait_for(converged, 900, "every broker restarted onto the new spec, cluster ACTIVE")
+        assert load.errors == [] and len(load.acked) > 50
+        assert load.lost() == set()
+        hashes = {name: r["spec_hash"] for name, r in records(svc, arn).items() if name.startswith("broker-")}
+        assert all(hashes[name] != before[name]["spec_hash"] for name in hashes)
+    finally:
+        kafka.delete_cluster(ClusterArn=arn)
+        svc.wait_state(arn, states=("GONE",), timeout=300)

@@ -1,0 +1,53 @@
+"""A client load that runs while a test changes a live cluster: an idempotent acks=all producer in a
+thread (what it had acknowledged is recorded) and, afterwards, a consumer that reads the topic back
+and tells which acknowledged messages are missing."""
+from __future__ import annotations
+
+import threading
+import time
+
+from confluent_kafka import Producer
+
+from kafka_clients import consume_all
+
+
+class VerifyingLoad:
+    def __init__(self, config: dict, topic: str, interval: float = 0.02) -> None:
+        self.config, self.topic, self.interval = config, topic, interval
+        self.acked: list[bytes] = []
+        self.errors: list = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "VerifyingLoad":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        producer = Producer({**self.config, "acks": "all", "enable.idempotence": True,
+                             "message.timeout.ms": 300000})
+
+        def on_delivery(err, msg):
+            if err:
+                self.errors.append(err)
+            else:
+                self.acked.append(msg.value())
+        i = 0
+        while not self._stop.is_set():
+            producer.produce(self.topic, f"m{i}".encode(), on_delivery=on_delivery)
+            producer.poll(0)
+            i += 1
+            time.sleep(self.interval)
+        producer.flush(300)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(360)
+
+    def lost(self, timeout: float = 120) -> set[bytes]:
+        """Acknowledged messages the topic does not hold (read back from the beginning)."""
+        got = consume_all(self.config, self.topic, len(self.acked), timeout=timeout)
+        return set(self.acked) - set(got)
