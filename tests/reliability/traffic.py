@@ -107,7 +107,7 @@ class VerifiedTraffic:
 
     # progress
     def acked(self) -> int:
-        return sum(1 for _ in self._lines("produce-*.acked"))
+        return sum(1 for _ in _lines(self.workdir, "produce-*.acked"))
 
     def wait_acked(self, count: int, timeout: float = 120) -> int:
         deadline = time.monotonic() + timeout
@@ -117,13 +117,6 @@ class VerifiedTraffic:
                                      f"producer stderr: {self._stderr('produce')}")
             time.sleep(0.25)
         return got
-
-    def _lines(self, pattern: str):
-        for path in sorted(self.workdir.glob(pattern)):
-            with open(path) as f:
-                for line in f:
-                    if line.endswith("\n"):        # a child killed mid-write leaves a partial last line
-                        yield line.split()
 
     def _stderr(self, role: str) -> str:
         return " | ".join(p.read_text(errors="replace")[-400:] for p in sorted(self.workdir.glob(f"{role}-*.err")))
@@ -145,29 +138,8 @@ class VerifiedTraffic:
             self._stopping = True
         self._finish(self._producers, flush_timeout + 30)       # the producer flushes (bounded) before it exits
         self._finish(self._consumers, drain_timeout + 30)       # the consumer drains to the high watermarks
-        acked: dict[int, float] = {}
-        for seq, at in self._lines("produce-*.acked"):
-            acked[int(seq)] = float(at)
-        errors = sum(1 for _ in self._lines("produce-*.errors"))
-        offsets_by_seq: dict[int, set] = defaultdict(set)
-        for partition, offset, seq in self._lines("consume-*.records"):
-            offsets_by_seq[int(seq)].add((int(partition), int(offset)))
-        summaries = [self._summary(f"produce-{i}") for i in range(len(self._producers))]
-        unacknowledged = sum(s.get("unacknowledged", 0) for s in summaries)
-        drained = self._summary(f"consume-{len(self._consumers) - 1}").get("drained", False)
-        lost = sum(1 for seq in acked if seq not in offsets_by_seq)
-        duplicates = sum(len(o) - 1 for o in offsets_by_seq.values())
-        restarts = len(self._producers) + len(self._consumers) - 2
-        return TrafficResult(acked=len(acked), lost=lost, duplicates=duplicates,
-                             consumed=sum(len(o) for o in offsets_by_seq.values()), delivery_errors=errors,
-                             unacknowledged=unacknowledged, drained=drained, client_restarts=restarts,
-                             ack_times=sorted(acked.values()), crashes=list(self.crashes))
-
-    def _summary(self, stem: str) -> dict:
-        try:
-            return json.loads((self.workdir / f"{stem}.done").read_text())
-        except (OSError, ValueError):
-            return {}
+        return tally(self.workdir, client_restarts=len(self._producers) + len(self._consumers) - 2,
+                     crashes=self.crashes)
 
     def kill(self) -> None:
         """Best-effort cleanup after a failed test (children are bounded anyway)."""
@@ -177,6 +149,41 @@ class VerifiedTraffic:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+
+
+def _lines(workdir: Path, pattern: str):
+    for path in sorted(workdir.glob(pattern)):
+        with open(path) as f:
+            for line in f:
+                if line.endswith("\n"):        # a child killed mid-write leaves a partial last line
+                    yield line.split()
+
+
+def _summary(workdir: Path, stem: str) -> dict:
+    try:
+        return json.loads((workdir / f"{stem}.done").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def tally(workdir: Path, *, client_restarts: int = 0, crashes: list[str] | None = None) -> TrafficResult:
+    """Count from the children's files: acknowledged sequence numbers against consumed records."""
+    acked: dict[int, float] = {}
+    for seq, at in _lines(workdir, "produce-*.acked"):
+        acked[int(seq)] = float(at)
+    errors = sum(1 for _ in _lines(workdir, "produce-*.errors"))
+    offsets_by_seq: dict[int, set] = defaultdict(set)
+    for partition, offset, seq in _lines(workdir, "consume-*.records"):
+        offsets_by_seq[int(seq)].add((int(partition), int(offset)))
+    unacknowledged = sum(_summary(workdir, p.name[:-len(".acked")]).get("unacknowledged", 0)
+                         for p in workdir.glob("produce-*.acked"))
+    consumers = sorted(workdir.glob("consume-*.records"), key=lambda p: int(p.name.split("-")[1].split(".")[0]))
+    drained = bool(consumers) and _summary(workdir, consumers[-1].name[:-len(".records")]).get("drained", False)
+    return TrafficResult(acked=len(acked), lost=sum(1 for seq in acked if seq not in offsets_by_seq),
+                         duplicates=sum(len(o) - 1 for o in offsets_by_seq.values()),
+                         consumed=sum(len(o) for o in offsets_by_seq.values()), delivery_errors=errors,
+                         unacknowledged=unacknowledged, drained=drained, client_restarts=client_restarts,
+                         ack_times=sorted(acked.values()), crashes=list(crashes or []))
 
 
 def cluster_metadata(config: dict, timeout: float = 40) -> dict | None:
