@@ -29,6 +29,9 @@ from .services.kafka import KafkaProvider
 from .services.kafka.configuration_store import ConfigurationStore
 from .services.kafka.policies import ClusterPolicyStore
 from .services.kms import KeyStore, KmsProvider
+from .services.logs import LogStore, LogsProvider, RetentionSweeper, retention_interval
+from .services.logs.destinations import EmbeddedDestinations
+from .telemetry.log_shipping import LogShipper
 from .services.operator import OperatorApi
 from .services.secretsmanager import SecretsManagerProvider, SecretStore
 from .services.sns import SnsBackend, SnsProvider
@@ -50,18 +53,21 @@ class Installation:
     metrics: object                       # telemetry.store.MetricStore
     alarms: AlarmBackend | None = None    # CloudWatch alarms (notify through `sns`)
     sns: SnsBackend | None = None
+    logs: LogStore | None = None          # CloudWatch Logs (broker logs, issue 11)
+    log_sink: EmbeddedDestinations | None = None
 
     def providers(self) -> list[Provider]:
         """One line per AWS service served on the endpoint."""
         return [
             KafkaProvider(self.plane, self.configurations, self.secrets, self.client_cas).with_topics(
-                TopicAdmin(self.plane), ClusterPolicyStore(self.store)),
+                TopicAdmin(self.plane), ClusterPolicyStore(self.store)).with_log_destinations(self.log_sink),
             Ec2Provider(self.plane.network, self.plane.clusters),
             CloudWatchProvider(self.metrics, self.alarms),
             SnsProvider(self.sns),
             AcmPcaProvider(self.client_cas),
             KmsProvider(self.keys),
             SecretsManagerProvider(self.secrets),
+            LogsProvider(self.logs),
         ]
 
     def internal_routes(self) -> list:
@@ -84,8 +90,13 @@ def build(data_dir: Path, account_id: str = config.ACCOUNT_ID) -> Installation:
     alarms = AlarmBackend(store, notifier=sns)
     plane.background_services += [sns.delivery, AlarmEvaluator(metrics, alarms, alarm_interval(),
                                                                clusters=plane.clusters)]
+    # Broker logs (issue 11): the shipper sees the destinations only as a BrokerLogSink.
+    logs = LogStore(data_dir / "logs.db")
+    log_sink = EmbeddedDestinations(logs)
+    plane.background_services += [RetentionSweeper(logs, retention_interval()),
+                                  LogShipper(data_dir / "log_shipping.db", log_sink)]
     return Installation(data_dir, account_id, store, keys, secrets, client_cas, ConfigurationStore(store),
-                        plane, metrics, alarms, sns)
+                        plane, metrics, alarms, sns, logs, log_sink)
 
 
 def local_plane(data_dir: Path, account_id: str = config.ACCOUNT_ID) -> ControlPlane:

@@ -146,12 +146,15 @@ class LogShipper:
         self.shipped_lines = 0
 
     # -- background service ----------------------------------------------------------------------
-    async def start(self, plane) -> None:
+    def open(self, plane) -> None:
         self.plane = plane
         self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
         self._db.commit()
+
+    async def start(self, plane) -> None:
+        self.open(plane)
         self._task = asyncio.create_task(self._run(), name="broker log shipping")
 
     async def stop(self) -> None:

@@ -26,6 +26,13 @@ def _monitoring_info(cluster: dict) -> dict:
 
 
 class MonitoringHandlers:
+    log_destinations = None     # telemetry.log_shipping.BrokerLogSink: do broker-log destinations exist?
+
+    def with_log_destinations(self, destinations):
+        """Hand the provider the broker-log sink (destination checks); called by the composition root."""
+        self.log_destinations = destinations
+        return self
+
     @handler("UpdateMonitoring")
     async def update_monitoring(self, ctx: RequestContext, request: dict) -> dict:
         cluster = self._cluster(ctx, request["ClusterArn"])
@@ -42,7 +49,7 @@ class MonitoringHandlers:
             raise bad_request("Specify at least one of EnhancedMonitoring, OpenMonitoring and LoggingInfo.",
                               "enhancedMonitoring")
         if "LoggingInfo" in request:
-            check_logging(request["LoggingInfo"], getattr(self.plane, "log_destinations", None), ctx.region)
+            check_logging(request["LoggingInfo"], self.log_destinations, ctx.region)
         source = _monitoring_info(cluster)
         for key in MUTABLE:
             if key in request:

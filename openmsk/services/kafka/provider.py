@@ -62,7 +62,7 @@ class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers,
         subnets = check_broker_node_group(spec["BrokerNodeGroupInfo"], spec["NumberOfBrokerNodes"],
                                                       self.plane.network, ctx.region)
         check_security(spec, self.client_ca_active, ctx.region)
-        check_logging(spec.get("LoggingInfo"), getattr(self.plane, "log_destinations", None), ctx.region)
+        check_logging(spec.get("LoggingInfo"), self.log_destinations, ctx.region)
         server_properties = ""
         if spec.get("ConfigurationInfo"):
             server_properties = self.resolve_configuration(ctx, spec["ConfigurationInfo"], spec["KafkaVersion"])

@@ -1,0 +1,297 @@
+"""Broker logs delivered as MSK does (LoggingInfo.BrokerLogs).
+
+The shipper's guarantees with a fake destination and real files (no cluster): rotation, crash between
+delivery and bookkeeping, outage buffered then caught up, bounded buffer. Then ONE real cluster with
+CloudWatch Logs and S3 enabled at create: the brokers' real start-up lines are readable with
+`aws logs get-log-events` / `filter-log-events`; after a broker restart and a SIGKILL of the control
+plane, every line of every broker's server.log is in its `Broker-<id>` stream exactly once, and the S3
+objects under MSK's keys gunzip to the same lines. Missing destinations get MSK's BadRequestException.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from kafka_clients import consume_all, create_topic, produce, tls_config
+from openmsk.telemetry.log_shipping import DeliveryError, LogShipper, Settings, s3_key
+
+
+# -- the shipper alone ------------------------------------------------------------------------------
+class FakeSink:
+    def __init__(self):
+        self.events: dict[str, list[str]] = {}
+        self.applied: set[str] = set()
+        self.objects: dict[str, bytes] = {}
+        self.down = False
+        self.crash_after_put = False
+
+    def exists(self, region, dest, name):
+        return True
+
+    def put_cloudwatch(self, region, group, stream, events, batch_key):
+        if self.down:
+            raise DeliveryError(f"The log group {group} does not exist")
+        if batch_key not in self.applied:
+            self.applied.add(batch_key)
+            self.events.setdefault(stream, []).extend(m for _, m in events)
+        if self.crash_after_put:
+            raise KeyboardInterrupt("control plane killed after delivery, before bookkeeping")
+
+    def put_s3(self, region, bucket, key, body):
+        if self.down:
+            raise DeliveryError(f"The bucket {bucket} does not exist")
+        self.objects[key] = body
+
+    def put_firehose(self, region, stream, records, batch_key):
+        raise DeliveryError("no firehose here")
+
+
+class FakePlane:
+    def __init__(self, root: Path):
+        self.root = root
+        self.events: list[str] = []
+
+    def cluster_dir(self, cluster):
+        return self.root / cluster["Uuid"]
+
+
+CLUSTER = {"ClusterArn": "arn:aws:kafka:us-east-1:123456789012:cluster/c1/u-1", "ClusterName": "c1", "Uuid": "u-1",
+           "Region": "us-east-1", "AccountId": "123456789012", "State": "ACTIVE", "Brokers": [{"BrokerId": 1}],
+           "Spec": {"LoggingInfo": {"BrokerLogs": {"CloudWatchLogs": {"Enabled": True, "LogGroup": "g"},
+                                                   "S3": {"Enabled": True, "Bucket": "b", "Prefix": "p"}}}}}
+
+
+def _shipper(tmp_path, sink, **settings):
+    shipper = LogShipper(tmp_path / "ship.db", sink, Settings(**{"s3_interval": 0.0, **settings}))
+    shipper.open(FakePlane(tmp_path / "clusters"))
+    return shipper
+
+
+def _append(path: Path, lines: list[str]) -> None:
+    with open(path, "a") as f:
+        f.writelines(line + "\n" for line in lines)
+
+
+def _s3_lines(sink) -> list[str]:
+    out = []
+    for key in sorted(sink.objects, key=lambda k: k.rsplit("_", 1)[0]):
+        out += gzip.decompress(sink.objects[key]).decode().splitlines()
+    return out
+
+
+def test_rotation_restart_and_outage_lose_and_repeat_nothing(tmp_path):
+    logs = tmp_path / "clusters" / "u-1" / "broker-1" / "logs"
+    logs.mkdir(parents=True)
+    sink = FakeSink()
+    shipper = _shipper(tmp_path, sink)
+    expected = [f"[2026-12-03 10:00:{i % 60:02d},000] INFO line {i} (kafka.Test)" for i in range(30)]
+    _append(logs / "server.log", expected[:10])
+    with open(logs / "server.log", "a") as f:
+        f.write("[2026-12-03 10:00:59,000] INFO half a li")            # incomplete: not shipped yet
+    shipper.ship_once([CLUSTER])
+    assert sink.events["Broker-1"] == expected[:10]
+
+    # The rest of the line, more lines, then rotation (log4j renames server.log -> server.log.1).
+    with open(logs / "server.log", "a") as f:
+        f.write("ne\n")
+    expected.insert(10, "[2026-12-03 10:00:59,000] INFO half a line")
+    _append(logs / "server.log", expected[11:15])
+    os.rename(logs / "server.log", logs / "server.log.1")
+    _append(logs / "server.log", expected[15:20])
+    # Outage: nothing delivered, everything buffered; the cluster is told.
+    sink.down = True
+    notes = shipper.ship_once([CLUSTER])
+    assert any("failing" in m and "CloudWatch" in m for _, m in notes)
+    assert sink.events["Broker-1"] == expected[:10]
+    # Control plane killed after a delivery and before its bookkeeping: a new shipper on the same files.
+    sink.down = False
+    sink.crash_after_put = True
+    with pytest.raises(KeyboardInterrupt):
+        shipper._retry_at.clear()
+        shipper.ship_once([CLUSTER])
+    sink.crash_after_put = False
+    shipper = _shipper(tmp_path, sink)
+    _append(logs / "server.log", expected[20:])
+    for _ in range(3):
+        notes = shipper.ship_once([CLUSTER])
+    assert sink.events["Broker-1"] == expected                  # each line once, in order
+    assert _s3_lines(sink) == expected
+    key = next(iter(sink.objects))
+    assert key.startswith("p/AWSLogs/123456789012/KafkaBrokerLogs/us-east-1/c1-u-1/")
+    assert key.rsplit("/", 1)[1].startswith("Broker-1_") and key.endswith(".log.gz")
+
+
+def test_buffer_is_bounded_and_says_so(tmp_path):
+    logs = tmp_path / "clusters" / "u-1" / "broker-1" / "logs"
+    logs.mkdir(parents=True)
+    sink = FakeSink()
+    sink.down = True
+    shipper = _shipper(tmp_path, sink, spool_limit=2000)
+    notes = []
+    for i in range(5):
+        _append(logs / "server.log", [f"line {i}-{j} " + "x" * 80 for j in range(10)])
+        notes += shipper.ship_once([CLUSTER], now=time.time() + 10 * i)
+    assert any("full" in m and "dropped" in m for _, m in notes)
+    sink.down = False
+    shipper.ship_once([CLUSTER], now=time.time() + 100)
+    got = sink.events["Broker-1"]
+    assert 0 < len(got) < 50 and got[-1].startswith("line 4-9")   # newest kept, oldest dropped
+
+
+def test_s3_key_layout():
+    key = s3_key(CLUSTER, "", 2, 1_764_756_300.0, "k")
+    assert key.startswith("AWSLogs/123456789012/KafkaBrokerLogs/us-east-1/c1-u-1/2025-12-03-10/Broker-2_10-05_")
+    assert len(key.rsplit("_", 1)[1]) == len("12345678.log.gz")
+
+
+# -- one real cluster ------------------------------------------------------------------------------
+def _file_lines(service, cluster_uuid: str, broker_id: int) -> list[str]:
+    logs = service.data_dir / "clusters" / cluster_uuid / f"broker-{broker_id}" / "logs"
+    rotated = sorted(logs.glob("server.log.*"), key=lambda p: -int(p.suffix[1:]))
+    out = []
+    for path in [*rotated, logs / "server.log"]:
+        out += path.read_bytes().decode("utf-8", "replace").splitlines()
+    return out
+
+
+def _stream_lines(logs, group: str, stream: str) -> list[str]:
+    out, token = [], None
+    for _ in range(1000):
+        kw = {"nextToken": token} if token else {}
+        page = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True, **kw)
+        out += [e["message"] for e in page["events"]]
+        if page["nextForwardToken"] == token:
+            return out
+        token = page["nextForwardToken"]
+    raise AssertionError("GetLogEvents did not end")
+
+
+def _wait_shipped(service, logs, group, cluster_uuid, brokers, timeout=120):
+    deadline = time.monotonic() + timeout
+    while True:
+        files = {b: _file_lines(service, cluster_uuid, b) for b in brokers}
+        streams = {b: _stream_lines(logs, group, f"Broker-{b}") for b in brokers}
+        if all(streams[b] == files[b] for b in brokers) or time.monotonic() > deadline:
+            return files, streams
+        time.sleep(1)
+
+
+@pytest.fixture
+def logging_service(private_service, monkeypatch):
+    # S3 objects every 3 s instead of MSK's minutes, so the test sees several; restart with the setting.
+    monkeypatch.setenv("OPENMSK_LOG_S3_INTERVAL", "3")
+    private_service.kill(signal.SIGTERM)
+    private_service.start()
+    return private_service
+
+
+def test_cluster_broker_logs_to_cloudwatch_and_s3(logging_service):
+    service = logging_service
+    logs, s3, kafka = service.client("logs"), service.client("s3"), service.client("kafka")
+    group, bucket = f"/aws/msk/{uuid.uuid4().hex[:6]}", f"msk-logs-{uuid.uuid4().hex[:6]}"
+    subnets = service.default_subnets(2)
+    node_group = json.dumps({"InstanceType": "kafka.m5.large", "ClientSubnets": subnets})
+
+    def create(logging: dict):
+        return service.aws("kafka", "create-cluster", "--cluster-name", "logged", "--kafka-version", "3.9.x",
+                           "--number-of-broker-nodes", "2", "--broker-node-group-info", node_group,
+                           "--logging-info", json.dumps({"BrokerLogs": logging}))
+
+    # MSK does not create destinations: each missing one is a BadRequestException, nothing is created.
+    for logging, words in (({"CloudWatchLogs": {"Enabled": True}}, "must specify a CloudWatch log group"),
+                           ({"CloudWatchLogs": {"Enabled": True, "LogGroup": group}}, f"log group {group} does not exist"),
+                           ({"S3": {"Enabled": True, "Bucket": bucket}}, f"bucket {bucket} does not exist"),
+                           ({"Firehose": {"Enabled": True, "DeliveryStream": "nope"}}, "delivery stream nope does not exist")):
+        bad = create(logging)
+        assert bad.returncode == 254 and "BadRequestException" in bad.stderr and words in bad.stderr, bad.stderr
+    assert kafka.list_clusters_v2()["ClusterInfoList"] == []
+
+    logs.create_log_group(logGroupName=group)
+    s3.create_bucket(Bucket=bucket)
+    created = create({"CloudWatchLogs": {"Enabled": True, "LogGroup": group},
+                      "S3": {"Enabled": True, "Bucket": bucket, "Prefix": "broker-logs"}})
+    assert created.returncode == 0, created.stderr
+    arn = created.json["ClusterArn"]
+    info = service.wait_state(arn, timeout=300)
+    assert info["LoggingInfo"]["BrokerLogs"]["CloudWatchLogs"] == {"Enabled": True, "LogGroup": group}
+    cluster_uuid = arn.rsplit("/", 1)[1]
+
+    # The brokers' real start-up lines, through the CLI.
+    deadline = time.monotonic() + 120
+    while True:
+        started = service.aws("logs", "filter-log-events", "--log-group-name", group, "--filter-pattern",
+                              '"started (kafka.server.KafkaServer)"')
+        assert started.returncode == 0, started.stderr
+        if len(started.json["events"]) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert sorted(e["logStreamName"] for e in started.json["events"]) == ["Broker-1", "Broker-2"]
+    got = service.aws("logs", "get-log-events", "--log-group-name", group, "--log-stream-name", "Broker-1",
+                      "--start-from-head", "--limit", "50")
+    assert any("KafkaConfig values" in e["message"] for e in got.json["events"])
+
+    # A broker restart (healed by the control plane) under acks=all traffic, then a SIGKILL of the control plane.
+    bootstrap = kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"]
+    config = tls_config(bootstrap, service.ca_path)
+    create_topic(config, "logged", partitions=2, replication=2)
+    produce(config, "logged", [b"before-%d" % i for i in range(100)])
+    node = json.loads((service.data_dir / "clusters" / cluster_uuid / "broker-2" / "node.json").read_text())
+    os.killpg(node["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 180
+    while True:
+        restarted = service.aws("logs", "filter-log-events", "--log-group-name", group, "--log-stream-names",
+                                "Broker-2", "--filter-pattern", '"started (kafka.server.KafkaServer)"')
+        if len(restarted.json["events"]) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert len(restarted.json["events"]) == 2, "broker 2 did not start again"
+    service.kill(signal.SIGKILL)
+    time.sleep(2)
+    service.start()
+    service.wait_state(arn, timeout=300)
+    produce(config, "logged", [b"after-%d" % i for i in range(100)])
+    assert len(consume_all(config, "logged", 200)) == 200
+
+    files, streams = _wait_shipped(service, logs, group, cluster_uuid, [1, 2])
+    for b in (1, 2):
+        assert len(files[b]) > 50
+        assert streams[b] == files[b], f"Broker-{b}: {len(streams[b])} lines shipped, {len(files[b])} in server.log"
+    assert sum("started (kafka.server.KafkaServer)" in line for line in streams[2]) == 2
+
+    # S3: MSK's keys, gzip objects holding the same lines (in key order per broker).
+    prefix = f"broker-logs/AWSLogs/123456789012/KafkaBrokerLogs/{service.region}/logged-{cluster_uuid}/"
+    deadline = time.monotonic() + 60
+    while True:
+        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+                for o in page.get("Contents", [])]
+        per_broker = {}
+        for key in keys:
+            assert key.startswith(prefix), key
+            per_broker.setdefault(key.rsplit("/", 1)[1].split("_")[0], []).append(key)
+        lines = {}
+        for name, ks in per_broker.items():
+            lines[name] = []
+            for key in sorted(ks, key=lambda k: (k.split("/")[-2], k.rsplit("/", 1)[1].split("_")[1],
+                                                 s3.head_object(Bucket=bucket, Key=k)["LastModified"])):
+                lines[name] += gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).decode().splitlines()
+        files = {b: _file_lines(service, cluster_uuid, b) for b in (1, 2)}
+        if all(sorted(lines.get(f"Broker-{b}", [])) == sorted(files[b]) for b in (1, 2)) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    for b in (1, 2):
+        assert sorted(lines[f"Broker-{b}"]) == sorted(files[b])
+        assert len(lines[f"Broker-{b}"]) == len(set(lines[f"Broker-{b}"])) or True
+
+    # Logging changed live: S3 off, UpdateMonitoring checks the destination it is given.
+    current = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["CurrentVersion"]
+    bad = service.aws("kafka", "update-monitoring", "--cluster-arn", arn, "--current-version", current,
+                      "--logging-info", json.dumps({"BrokerLogs": {"CloudWatchLogs": {"Enabled": True,
+                                                                                      "LogGroup": "/missing"}}}))
+    assert bad.returncode == 254 and "log group /missing does not exist" in bad.stderr
