@@ -3,13 +3,19 @@ broker's own reason, and the cluster converges onto the new spec once the fault 
 acks=all producer that loses nothing."""
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
 import urllib.request
 import uuid
 
+from confluent_kafka.admin import AdminClient, NewTopic
+
 from kafka_clients import create_topic, tls_config
+from openmsk.control.roller import can_restart
+from openmsk.control.topic_configs import min_insync_replicas
+from openmsk.runtime.probes import PartitionMetadata
 from verifying_load import VerifyingLoad
 
 
@@ -48,6 +54,12 @@ def test_failed_roll_is_reported_then_the_cluster_converges(service):
         config = tls_config(kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"], svc.ca_path)
         topic = f"converge-{uuid.uuid4().hex[:6]}"
         create_topic(config, topic, partitions=3, replication=3)
+        # The roller's availability rule reads each topic's own min.insync.replicas (DescribeConfigs,
+        # in a child process): an override shows, the others carry the broker default (MSK's 2).
+        relaxed = f"relaxed-{uuid.uuid4().hex[:6]}"
+        AdminClient(config).create_topics([NewTopic(relaxed, 1, 3, config={"min.insync.replicas": "1"})])[relaxed].result(60)
+        per_topic = asyncio.run(min_insync_replicas(config))
+        assert per_topic[relaxed] == 1 and per_topic[topic] == 2, per_topic
         ips = {int(n["BrokerNodeInfo"]["BrokerId"]): n["BrokerNodeInfo"]["ClientVpcIpAddress"]
                for n in kafka.list_nodes(ClusterArn=arn)["NodeInfoList"]}
         before = records(svc, arn)
@@ -99,3 +111,19 @@ def test_failed_roll_is_reported_then_the_cluster_converges(service):
     finally:
         kafka.delete_cluster(ClusterArn=arn)
         svc.wait_state(arn, states=("GONE",), timeout=300)
+
+
+def test_availability_rule_counts_per_topic_min_isr():
+    """Restarting broker 1 is refused exactly when a partition it is in sync for would drop below its
+    own topic's min.insync.replicas (an override beats the broker default)."""
+    strict = PartitionMetadata("strict", 0, leader=1, replicas=[1, 2, 3], isr=[1, 2, 3])
+    normal = PartitionMetadata("normal", 0, leader=2, replicas=[1, 2, 3], isr=[1, 2, 3])
+    lagging = PartitionMetadata("normal", 1, leader=2, replicas=[1, 2, 3], isr=[1, 2])
+    out_of_sync = PartitionMetadata("normal", 2, leader=2, replicas=[1, 2, 3], isr=[2, 3])
+    single = PartitionMetadata("single", 0, leader=1, replicas=[1], isr=[1])
+    assert can_restart(1, [normal, out_of_sync, single], {}, default_min_isr=2)
+    assert not can_restart(1, [strict], {"strict": 3}, default_min_isr=2)
+    assert can_restart(1, [strict], {"strict": 2}, default_min_isr=2)
+    assert not can_restart(1, [lagging], {}, default_min_isr=2)
+    assert can_restart(1, [lagging], {"normal": 1}, default_min_isr=2)
+    assert can_restart(4, [strict, lagging], {"strict": 3}, default_min_isr=2)     # not a replica

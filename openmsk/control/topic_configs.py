@@ -39,9 +39,11 @@ async def min_insync_replicas(config: dict) -> dict[str, int]:
     try:
         out, err = await asyncio.wait_for(proc.communicate(json.dumps(config).encode()), TIMEOUT)
     except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
         raise RuntimeError(f"DescribeConfigs did not answer within {TIMEOUT:.0f}s")
+    finally:
+        if proc.returncode is None:     # timed out, or the reconcile was cancelled: leave nothing behind
+            proc.kill()
+            await asyncio.shield(proc.wait())
     if proc.returncode != 0:
         lines = err.decode(errors="replace").strip().splitlines()
         raise RuntimeError(lines[-1] if lines else f"exit code {proc.returncode}")
