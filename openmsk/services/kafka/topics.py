@@ -90,6 +90,12 @@ class TopicHandlers:
     plane = None         # set by KafkaProvider
     topic_admin = None   # control.topic_admin.TopicAdmin, handed in by the composition root
 
+    def with_topics(self, topic_admin, cluster_policies):
+        """Hand the provider its topic admin (control/topic_admin.py) and its cluster-policy documents
+        (policies.ClusterPolicyStore); called by the composition root."""
+        self.topic_admin, self.cluster_policies = topic_admin, cluster_policies
+        return self
+
     def _topic_cluster(self, ctx: RequestContext, request: dict) -> dict:
         cluster = self._cluster(ctx, request["ClusterArn"])
         if cluster["State"] in NO_BROKERS:
