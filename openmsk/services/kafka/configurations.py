@@ -8,7 +8,6 @@ from ...control import model
 from ...control.kafka_settings import parse_properties
 from ..common import paginate
 from .server_properties import check_configurable
-from .server_properties import check_configurable
 from .validation import NAME_PATTERN, bad_request, check_kafka_version, conflict, not_found
 
 MAX_REVISIONS = 50

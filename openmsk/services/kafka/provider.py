@@ -24,8 +24,6 @@ from .security import SecurityHandlers
 from .monitoring import MonitoringHandlers
 from .policies import PolicyHandlers
 from .topics import TopicHandlers
-from .policies import PolicyHandlers
-from .topics import TopicHandlers
 from .validation import (bad_request, check_broker_node_group, check_cluster_name, check_kafka_version,
                          check_logging, check_security, conflict, not_found)
 
