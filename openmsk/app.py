@@ -31,6 +31,7 @@ from .services.kafka.policies import ClusterPolicyStore
 from .services.kms import KeyStore, KmsProvider
 from .services.logs import LogStore, LogsProvider, RetentionSweeper, retention_interval
 from .services.logs.destinations import EmbeddedDestinations
+from .services.s3 import ObjectStore, S3Provider
 from .telemetry.log_shipping import LogShipper
 from .services.operator import OperatorApi
 from .services.secretsmanager import SecretsManagerProvider, SecretStore
@@ -55,6 +56,7 @@ class Installation:
     sns: SnsBackend | None = None
     logs: LogStore | None = None          # CloudWatch Logs (broker logs, issue 11)
     log_sink: EmbeddedDestinations | None = None
+    objects: ObjectStore | None = None    # S3 (broker logs and users' own objects)
 
     def providers(self) -> list[Provider]:
         """One line per AWS service served on the endpoint."""
@@ -68,6 +70,7 @@ class Installation:
             KmsProvider(self.keys),
             SecretsManagerProvider(self.secrets),
             LogsProvider(self.logs),
+            S3Provider(self.objects),
         ]
 
     def internal_routes(self) -> list:
@@ -92,11 +95,12 @@ def build(data_dir: Path, account_id: str = config.ACCOUNT_ID) -> Installation:
                                                                clusters=plane.clusters)]
     # Broker logs (issue 11): the shipper sees the destinations only as a BrokerLogSink.
     logs = LogStore(data_dir / "logs.db")
-    log_sink = EmbeddedDestinations(logs)
+    objects = ObjectStore(data_dir / "s3")
+    log_sink = EmbeddedDestinations(logs, objects)
     plane.background_services += [RetentionSweeper(logs, retention_interval()),
                                   LogShipper(data_dir / "log_shipping.db", log_sink)]
     return Installation(data_dir, account_id, store, keys, secrets, client_cas, ConfigurationStore(store),
-                        plane, metrics, alarms, sns, logs, log_sink)
+                        plane, metrics, alarms, sns, logs, log_sink, objects)
 
 
 def local_plane(data_dir: Path, account_id: str = config.ACCOUNT_ID) -> ControlPlane:

@@ -210,7 +210,7 @@ def test_cluster_broker_logs_to_cloudwatch_and_s3(logging_service):
                            ({"S3": {"Enabled": True, "Bucket": bucket}}, f"bucket {bucket} does not exist"),
                            ({"Firehose": {"Enabled": True, "DeliveryStream": "nope"}}, "delivery stream nope does not exist")):
         bad = create(logging)
-        assert bad.returncode == 254 and "BadRequestException" in bad.stderr and words in bad.stderr, bad.stderr
+        assert bad.returncode == 255 and "BadRequestException" in bad.stderr and words in bad.stderr, bad.stderr
     assert kafka.list_clusters_v2()["ClusterInfoList"] == []
 
     logs.create_log_group(logGroupName=group)
@@ -294,4 +294,4 @@ def test_cluster_broker_logs_to_cloudwatch_and_s3(logging_service):
     bad = service.aws("kafka", "update-monitoring", "--cluster-arn", arn, "--current-version", current,
                       "--logging-info", json.dumps({"BrokerLogs": {"CloudWatchLogs": {"Enabled": True,
                                                                                       "LogGroup": "/missing"}}}))
-    assert bad.returncode == 254 and "log group /missing does not exist" in bad.stderr
+    assert bad.returncode == 255 and "log group /missing does not exist" in bad.stderr

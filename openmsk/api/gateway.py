@@ -36,6 +36,10 @@ _AUTH_CODES = {
               "IncompleteSignatureException": "IncompleteSignature",
               "UnrecognizedClientException": "InvalidClientTokenId",
               "InvalidSignatureException": "SignatureDoesNotMatch"},
+    "rest-xml": {"MissingAuthenticationTokenException": "AccessDenied",            # S3's codes
+                 "IncompleteSignatureException": "AuthorizationHeaderMalformed",
+                 "UnrecognizedClientException": "InvalidAccessKeyId",
+                 "InvalidSignatureException": "SignatureDoesNotMatch"},
 }
 
 
@@ -57,7 +61,7 @@ def detect_protocol(model: ServiceModel, method: str, raw_path: str, headers, bo
         for p in ("ec2", "query"):
             if p in protocols:
                 return p
-    for p in ("rest-json", "json", "ec2", "query"):     # supported ones, model order aside
+    for p in ("rest-json", "json", "ec2", "query", "rest-xml"):     # supported ones, model order aside
         if p in protocols:
             return p
     raise ServiceException("UnsupportedProtocolException",
@@ -116,7 +120,8 @@ def _auth_error(routes, err: AuthError, raw_path, headers, body, request_id) -> 
         code = _AUTH_CODES.get(protocol, {}).get(err.code, err.code)
     if protocol == "json" and "awsQueryCompatible" in route.model.metadata:
         code = _AUTH_CODES["query"].get(err.code, err.code)   # __type and x-amzn-query-error agree
-    return _error_response(route.model, protocol, None, ServiceException(code, err.message, status_code=403),
+    status = 400 if code in ("XAmzContentSHA256Mismatch", "IncompleteBody") else 403
+    return _error_response(route.model, protocol, None, ServiceException(code, err.message, status_code=status),
                            request_id)
 
 
@@ -208,6 +213,8 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
         except AuthError as err:
             log.info("auth failure %s %s: %s", method, raw_path.partition("?")[0], err.code)
             return _auth_error(routes, err, raw_path, headers, body, request_id)
+        if cred.payload is not None:          # S3 aws-chunked upload, decoded and chunk-verified
+            body = cred.payload
         route = routes.get(cred.service)
         if route is None:
             return _respond(unserved.error_response(

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from botocore.auth import SigV4Auth
+from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -40,6 +40,7 @@ class Credential:
     region: str
     service: str     # signing name
     security_token: str | None = None
+    payload: bytes | None = None     # S3: the decoded body of an aws-chunked upload (else the body as sent)
 
 
 class AuthError(Exception):
@@ -116,11 +117,15 @@ class SigV4Verifier:
         request = AWSRequest(method=method.upper(), url="http://" + req_headers["host"] + raw_path_and_query,
                              headers=req_headers, data=body or b"")
         request.context["timestamp"] = amz_date
-        signer = SigV4Auth(Credentials(auth["akid"], secret, token), svc, region)
+        signer = (S3SigV4Auth if svc == "s3" else SigV4Auth)(Credentials(auth["akid"], secret, token), svc, region)
         if signer.signed_headers(signer.headers_to_sign(request)) != auth["signed"]:
             raise AuthError("InvalidSignatureException", MSG_BAD_SIGNATURE, svc, region)
         canonical = signer.canonical_request(request)
         expected = signer.signature(signer.string_to_sign(request, canonical), request)
         if not hmac.compare_digest(expected.encode(), auth["sig"].encode()):
             raise AuthError("InvalidSignatureException", MSG_BAD_SIGNATURE, svc, region)
-        return Credential(auth["akid"], auth["date"], region, svc, token)
+        payload = None
+        if svc == "s3":
+            from .s3_payload import verified_payload
+            payload = verified_payload(headers, body, secret, amz_date, auth, svc, region)
+        return Credential(auth["akid"], auth["date"], region, svc, token, payload)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import ec2, json_rpc, query, rest_json
+from . import ec2, json_rpc, query, rest_json, rest_xml
 
 PROTOCOLS: dict[str, ModuleType] = {
     "rest-json": rest_json,
     "json": json_rpc,
     "query": query,
     "ec2": ec2,
+    "rest-xml": rest_xml,          # s3
 }
 
 
