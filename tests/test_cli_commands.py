@@ -137,3 +137,100 @@ def test_unreachable_service_and_usage(tmp_path, service):
     assert out.returncode == 2
     out = subprocess.run([OPENMSK], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "client-config" in out.stdout
+
+
+def _cluster_dir(service, info: dict) -> Path:
+    return service.data_dir / "clusters" / info["ClusterArn"].rsplit("/", 1)[-1]
+
+
+def test_zone_down_and_up_go_through_the_service(service, shared_cluster):
+    """The CLI asks the running service (signed POST /_openmsk/v1/zone-outage); the control plane
+    freezes the zone's nodes through the placement driver and thaws them again. Kept well under
+    ZooKeeper's 18 s session timeout, so the shared cluster is left as found."""
+    from openmsk.control import zones
+    cluster_dir = _cluster_dir(service, shared_cluster)
+    node_dirs = [cluster_dir / "broker-3", cluster_dir / "zookeeper-3"]
+    try:
+        down = openmsk(service, "zone", "down", "shared", "use1-az3")
+        assert down.returncode == 0, down.stderr
+        assert "zone use1-az3 of shared is down: froze" in down.stdout
+        assert "b-3" in down.stdout and "z-3" in down.stdout
+        assert [zones.process_state(d) for d in node_dirs] == ["frozen", "frozen"]
+        assert zones.process_state(cluster_dir / "broker-1") == "running"
+        assert set(zones.outages(cluster_dir)) == {"use1-az3"}
+    finally:
+        up = openmsk(service, "zone", "up", "shared", "use1-az3")
+    assert up.returncode == 0, up.stderr
+    assert "zone use1-az3 of shared is up: thawed" in up.stdout and "b-3" in up.stdout and "z-3" in up.stdout
+    assert [zones.process_state(d) for d in node_dirs] == ["running", "running"]
+    assert zones.outages(cluster_dir) == {}
+
+
+def test_zone_outage_route_needs_the_installation_key(service, shared_cluster):
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    body = json.dumps({"ClusterArn": shared_cluster["ClusterArn"], "Zone": "use1-az3", "Down": True}).encode()
+    url = service.endpoint + "/_openmsk/v1/zone-outage"
+
+    def post(headers: dict) -> tuple[int, dict]:
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    status, answer = post({"Content-Type": "application/json"})
+    assert (status, answer["Code"]) == (403, "MissingAuthenticationTokenException")
+    signed = AWSRequest("POST", url, data=body, headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(service.credentials["access_key_id"], "not-the-secret"), "openmsk", "us-east-1") \
+        .add_auth(signed)
+    status, answer = post(dict(signed.prepare().headers))
+    assert (status, answer["Code"]) == (403, "InvalidSignatureException")
+    from openmsk.control import zones
+    assert zones.process_state(_cluster_dir(service, shared_cluster) / "broker-3") == "running"
+
+
+TLS_PROBE = """
+import socket, ssl, sys
+host, port = sys.argv[1], int(sys.argv[2])
+try:
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with ssl.create_default_context().wrap_socket(raw, server_hostname=host) as tls:
+            print("verified", tls.version())
+except ssl.SSLCertVerificationError as exc:
+    print("refused", exc.verify_message)
+"""
+
+
+def test_ca_cert_install_is_trusted_by_default_tls_clients_and_uninstall_undoes_it(service, shared_cluster):
+    from openmsk.cli.ca_cert import SYSTEM_CA_DIR, installed_name
+    kafka = service.client("kafka")
+    host, port = kafka.get_bootstrap_brokers(ClusterArn=shared_cluster["ClusterArn"])[
+        "BootstrapBrokerStringTls"].split(",")[0].rsplit(":", 1)
+    target = SYSTEM_CA_DIR / installed_name(Path(service.ca_path).read_bytes())
+
+    def probe() -> str:
+        python = subprocess.run(["python3", "-c", TLS_PROBE, host, port], capture_output=True, text=True, timeout=60)
+        openssl = subprocess.run(["openssl", "s_client", "-connect", f"{host}:{port}", "-verify_ip", host,
+                                  "-verify_return_error", "-brief"], input="", capture_output=True, text=True,
+                                 timeout=60)
+        assert (python.stdout.startswith("verified")) == (openssl.returncode == 0), (python.stdout, openssl.stderr)
+        return python.stdout.strip()
+
+    assert probe().startswith("refused") and not target.exists()
+    try:
+        installed = openmsk(service, "ca-cert", "--install")
+        assert installed.returncode == 0, installed.stderr
+        assert target.exists() and "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt" in installed.stdout
+        assert probe().startswith("verified TLS")
+    finally:
+        removed = openmsk(service, "ca-cert", "--uninstall")
+    assert removed.returncode == 0, removed.stderr
+    assert not target.exists()
+    assert probe().startswith("refused")
+    assert "not installed" in openmsk(service, "ca-cert", "--uninstall").stdout

@@ -15,10 +15,10 @@ import urllib.request
 from pathlib import Path
 
 from .. import config
-from . import client_config, describe, logs, status, wait, zk, zone
+from . import ca_cert, client_config, describe, logs, status, wait, zk, zone
 from .common import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, CliError
 
-COMMAND_MODULES = (status, describe, wait, client_config, zk, logs, zone)
+COMMAND_MODULES = (ca_cert, status, describe, wait, client_config, zk, logs, zone)
 
 
 def _data_dir(args) -> Path:
@@ -65,15 +65,6 @@ def cmd_env(args) -> int:
     for key, value in (("AWS_ENDPOINT_URL", _endpoint(args)), ("AWS_ACCESS_KEY_ID", creds.access_key_id),
                        ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key), ("AWS_DEFAULT_REGION", region)):
         print(f"export {key}={shlex.quote(value)}")
-    return EXIT_OK
-
-
-def cmd_ca_cert(args) -> int:
-    path = _data_dir(args) / "pki" / "ca.pem"
-    if not path.exists():
-        print(f"openmsk ca-cert: no CA yet at {path}; start the service once with `openmsk serve`", file=sys.stderr)
-        return EXIT_FAILED
-    print(path)
     return EXIT_OK
 
 
@@ -126,7 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="override the port recorded by `openmsk serve`")
     p.add_argument("--region", help=f"AWS_DEFAULT_REGION to print (default {config.DEFAULT_REGION})")
 
-    add("ca-cert", cmd_ca_cert, "print the path of the CA certificate (PEM) that signs broker certificates")
     add("down", cmd_down, "stop every broker and ZooKeeper node (the service must not be running)")
     for module in COMMAND_MODULES:
         module.register(add)
