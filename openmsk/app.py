@@ -32,6 +32,7 @@ from .services.kms import KeyStore, KmsProvider
 from .services.logs import LogStore, LogsProvider, RetentionSweeper, retention_interval
 from .services.logs.destinations import EmbeddedDestinations
 from .services.s3 import ObjectStore, S3Provider
+from .services.firehose import Deliverer, FirehoseProvider, FirehoseStore
 from .telemetry.log_shipping import LogShipper
 from .services.operator import OperatorApi
 from .services.secretsmanager import SecretsManagerProvider, SecretStore
@@ -57,6 +58,7 @@ class Installation:
     logs: LogStore | None = None          # CloudWatch Logs (broker logs, issue 11)
     log_sink: EmbeddedDestinations | None = None
     objects: ObjectStore | None = None    # S3 (broker logs and users' own objects)
+    firehose: FirehoseStore | None = None  # Firehose delivery streams into `objects`
 
     def providers(self) -> list[Provider]:
         """One line per AWS service served on the endpoint."""
@@ -71,6 +73,7 @@ class Installation:
             SecretsManagerProvider(self.secrets),
             LogsProvider(self.logs),
             S3Provider(self.objects),
+            FirehoseProvider(self.firehose),
         ]
 
     def internal_routes(self) -> list:
@@ -96,11 +99,12 @@ def build(data_dir: Path, account_id: str = config.ACCOUNT_ID) -> Installation:
     # Broker logs (issue 11): the shipper sees the destinations only as a BrokerLogSink.
     logs = LogStore(data_dir / "logs.db")
     objects = ObjectStore(data_dir / "s3")
-    log_sink = EmbeddedDestinations(logs, objects)
-    plane.background_services += [RetentionSweeper(logs, retention_interval()),
+    firehose = FirehoseStore(data_dir / "firehose.db", objects)
+    log_sink = EmbeddedDestinations(logs, objects, firehose)
+    plane.background_services += [RetentionSweeper(logs, retention_interval()), Deliverer(firehose),
                                   LogShipper(data_dir / "log_shipping.db", log_sink)]
     return Installation(data_dir, account_id, store, keys, secrets, client_cas, ConfigurationStore(store),
-                        plane, metrics, alarms, sns, logs, log_sink, objects)
+                        plane, metrics, alarms, sns, logs, log_sink, objects, firehose)
 
 
 def local_plane(data_dir: Path, account_id: str = config.ACCOUNT_ID) -> ControlPlane:
