@@ -17,7 +17,6 @@ import json
 import signal
 import sys
 
-from .scram import admin_config
 
 CALL_TIMEOUT = 90.0          # whole child, including Python start-up on a loaded machine
 KAFKA_TIMEOUT = 30.0         # each AdminClient request inside it
@@ -76,6 +75,7 @@ class TopicAdmin:
         self.plane = plane
 
     async def _call(self, cluster: dict, action: str, **args) -> dict:
+        from .scram import admin_config       # here, not at the top: the child imports only confluent_kafka
         return await run_in_child(__name__, {"config": admin_config(self.plane, cluster), "action": action,
                                              "args": args})
 
