@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from ..runtime.distribution import KafkaDistribution
-from ..runtime.local import LocalProcessPlacement
+from ..runtime.null_placement import placement_from_env
 from ..runtime.pki import CertificateAuthority
 from . import model, slots
 from .layout import ClusterLayout
@@ -50,7 +50,8 @@ class ControlPlane:
         self.ca = CertificateAuthority(self.data_dir / "pki")
         self.probe_ssl_context = self.ca.client_context(control_plane_client(self.ca, self.data_dir / "pki"),
                                                         self.data_dir / "pki")
-        self.placement = placement or LocalProcessPlacement(self.data_dir / "clusters")
+        # Child processes on this host; OPENMSK_PLACEMENT=none for an API-only plane (the API fuzzer).
+        self.placement = placement or placement_from_env(self.data_dir / "clusters")
         self._distribution = distribution
         self._tasks: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()

@@ -118,9 +118,9 @@ class Collector:
         if disk:
             out.append(("KafkaDataLogsDiskUsed", base, catalog.PERCENT, max(disk)))
         out += await self.collect_admin(cluster, base)
-        self.publish(cluster, out, now)
+        await self.publish(cluster, out, now)
 
-    def publish(self, cluster: dict, out: list, now: float) -> None:
+    async def publish(self, cluster: dict, out: list, now: float) -> None:
         entries = []
         for metric, dims, unit, value in out:
             if TOPIC in dims and metric in catalog.TOPIC_METERS:
@@ -132,7 +132,7 @@ class Collector:
             sample = Bucket()
             sample.add(float(value))
             entries.append((metric, dims, unit, now, sample, self.interval < 60))
-        self.store.write(cluster["Region"], NAMESPACE, entries)
+        await self.store.write_async(cluster["Region"], NAMESPACE, entries)   # off the event loop
 
     async def collect_broker(self, cluster: dict, broker: dict):
         """-> ([(metric, extra dims, unit, value)], scrape or None, KafkaDataLogsDiskUsed or None)."""

@@ -6,12 +6,20 @@ each resolution when it is written (a few upserts), and retention is a plain del
 resolution. A bucket keeps SampleCount/Sum/Minimum/Maximum exactly and a bounded set of
 (value, count) pairs for percentiles (exact up to `VALUES_CAP` distinct values per bucket, then
 thinned evenly). Storage is therefore bounded by series x retention; series without data for 455 days
-are dropped. One writer (the event loop's thread); WAL so reads never block on a collection pass.
+are dropped.
+
+Writes leave the event loop: merging a collection pass is a few hundred read-modify-write upserts
+(measured 65 ms for 120 samples, 450 ms for 600 on the loaded 2-core test machine), so `write_async`
+runs `write` in a worker thread on a connection of its own, one write at a time (a lock). Reads use
+the main connection on the loop; WAL lets them proceed while a write is in progress and they see
+every committed write (PutMetricData returns only after its write committed).
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,56 +132,75 @@ class MetricStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        # The writer's own connection: used only under _write_lock, from whichever thread writes.
+        self._writer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._writer.execute("PRAGMA synchronous=NORMAL")
+        self._write_lock = threading.Lock()
         self._ids: dict[tuple, int] = {}
         self._last_prune = 0.0
 
     def close(self) -> None:
+        with self._write_lock:
+            self._writer.close()
         self.db.close()
 
     # -- writing -------------------------------------------------------------------------------
     def _series_id(self, region: str, namespace: str, metric: str, dims: dict[str, str], unit: str, ts: int) -> int:
+        db = self._writer
         key = (region, namespace, metric, dims_key(dims), unit)
         sid = self._ids.get(key)
         if sid is None:
-            self.db.execute("INSERT OR IGNORE INTO series (region, namespace, metric, dims, unit, last_ts) "
-                            "VALUES (?, ?, ?, ?, ?, ?)", (*key, ts))
-            sid = self.db.execute("SELECT id FROM series WHERE region=? AND namespace=? AND metric=? AND dims=? "
-                                  "AND unit=?", key).fetchone()[0]
+            db.execute("INSERT OR IGNORE INTO series (region, namespace, metric, dims, unit, last_ts) "
+                       "VALUES (?, ?, ?, ?, ?, ?)", (*key, ts))
+            sid = db.execute("SELECT id FROM series WHERE region=? AND namespace=? AND metric=? AND dims=? "
+                             "AND unit=?", key).fetchone()[0]
             self._ids[key] = sid
-        self.db.execute("UPDATE series SET last_ts=? WHERE id=? AND last_ts<?", (ts, sid, ts))
+        db.execute("UPDATE series SET last_ts=? WHERE id=? AND last_ts<?", (ts, sid, ts))
         return sid
+
+    async def write_async(self, region: str, namespace: str,
+                          entries: list[tuple[str, dict, str, float, Bucket, bool]]) -> None:
+        """`write` in a worker thread (the event loop keeps serving API requests meanwhile)."""
+        await asyncio.to_thread(self.write, region, namespace, entries)
 
     def write(self, region: str, namespace: str, entries: list[tuple[str, dict, str, float, Bucket, bool]]) -> None:
         """Merge samples: entries of (metric, dims, unit, timestamp, bucket, high_resolution)."""
-        self.db.execute("BEGIN")
-        try:
-            for metric, dims, unit, ts, sample, high_res in entries:
-                sid = self._series_id(region, namespace, metric, dims, unit or "None", int(ts))
-                resolutions = (HIGH_RES, MINUTE, FIVE_MINUTES, HOUR) if high_res else (MINUTE, FIVE_MINUTES, HOUR)
-                for res in resolutions:
-                    start = int(ts) // res * res
-                    row = self.db.execute("SELECT n, sum, min, max, vals FROM points WHERE series=? AND res=? AND ts=?",
-                                          (sid, res, start)).fetchone()
-                    bucket = Bucket.from_row(*row) if row else Bucket()
-                    bucket.merge(sample)
-                    self.db.execute("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                    (sid, res, start, *bucket.to_row()))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        if time.time() - self._last_prune > PRUNE_EVERY:
-            self.prune()
+        with self._write_lock:
+            db = self._writer
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for metric, dims, unit, ts, sample, high_res in entries:
+                    sid = self._series_id(region, namespace, metric, dims, unit or "None", int(ts))
+                    resolutions = (HIGH_RES, MINUTE, FIVE_MINUTES, HOUR) if high_res else (MINUTE, FIVE_MINUTES, HOUR)
+                    for res in resolutions:
+                        start = int(ts) // res * res
+                        row = db.execute("SELECT n, sum, min, max, vals FROM points WHERE series=? AND res=? AND ts=?",
+                                         (sid, res, start)).fetchone()
+                        bucket = Bucket.from_row(*row) if row else Bucket()
+                        bucket.merge(sample)
+                        db.execute("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                   (sid, res, start, *bucket.to_row()))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                self._ids.clear()          # ids of series inserted by the rolled-back transaction are void
+                raise
+            if time.time() - self._last_prune > PRUNE_EVERY:
+                self._prune(time.time())
 
     def prune(self, now: float | None = None) -> None:
-        now = time.time() if now is None else now
+        with self._write_lock:
+            self._prune(time.time() if now is None else now)
+
+    def _prune(self, now: float) -> None:
+        db = self._writer
         self._last_prune = now
         for res, keep in RETENTION.items():
-            self.db.execute("DELETE FROM points WHERE res=? AND ts<?", (res, int(now - keep)))
-        gone = self.db.execute("SELECT id FROM series WHERE last_ts<?", (int(now - RETENTION[HOUR]),)).fetchall()
+            db.execute("DELETE FROM points WHERE res=? AND ts<?", (res, int(now - keep)))
+        gone = db.execute("SELECT id FROM series WHERE last_ts<?", (int(now - RETENTION[HOUR]),)).fetchall()
         for (sid,) in gone:
-            self.db.execute("DELETE FROM points WHERE series=?", (sid,))
-            self.db.execute("DELETE FROM series WHERE id=?", (sid,))
+            db.execute("DELETE FROM points WHERE series=?", (sid,))
+            db.execute("DELETE FROM series WHERE id=?", (sid,))
         if gone:
             self._ids.clear()
 
