@@ -167,12 +167,17 @@ class ClusterReconciler:
         layout = self.layout(cluster)
         return [n for n in [*layout.zookeeper_nodes(), *layout.brokers()] if certificate_due(n.workdir)]
 
-    async def certificates_renewed(self, cluster: dict, nodes: list) -> None:
-        """Completes when no node's certificate is due for renewal: new ones are issued (the nodes'
-        specs change, so the roll steps that follow restart them onto it)."""
+    async def certificates_renewed(self, cluster: dict, _due: list) -> None:
+        """Completes when no node's certificate is due for renewal: new ones are issued, for the nodes
+        due and those nearly due (tls.RENEW_TOGETHER_MARGIN), so one roll covers them all; their specs
+        change, and the roll steps that follow restart them onto the new certificates."""
+        layout = self.layout(cluster)
+        nodes = [*layout.zookeeper_nodes(), *self.configured_brokers(cluster, layout)]
+        before = {n.name: (n.workdir / KEYSTORE).read_bytes() for n in nodes if (n.workdir / KEYSTORE).exists()}
         for node in nodes:
             self.spec(cluster, node, renew=True)
-        self.plane.note_event(cluster, f"certificates renewed: {', '.join(_short(n) for n in nodes)}")
+        renewed = [_short(n) for n in nodes if (n.workdir / KEYSTORE).read_bytes() != before.get(n.name)]
+        self.progress(cluster, f"certificates renewed: {', '.join(renewed)}")
 
     async def drifted_zookeeper(self, cluster: dict) -> list:
         return await self._drifted(cluster, self.layout(cluster).zookeeper_nodes())
@@ -376,7 +381,8 @@ class ClusterReconciler:
             if cluster["State"] == model.ACTIVE:
                 self.plane.note_event(cluster, f"convergence failed: {failure.message}")
             self.plane.finish_operation(cluster, ok=False, error=(failure.code, failure.message), state=model.ACTIVE)
-            self.plane.converge_later(cluster, failure.message)
+            self.plane.converge_later(cluster, failure.message if failure.retryable else
+                                      f"{failure.message} (retrying helps once that is fixed)")
             return
         if cluster["State"] != model.CREATING:
             # Only a failed creation makes a cluster FAILED (as on MSK); an existing cluster stays
