@@ -20,7 +20,11 @@ from sns_helpers import Webhook, verify_documented, verify_stock
 
 @pytest.fixture(scope="module")
 def sns_service(tmp_path_factory):
-    svc = Service(tmp_path_factory.mktemp("sns") / "data", free_port()).start(env={"OPENMSK_SNS_RETRY_SCALE": "0.01"})
+    root = tmp_path_factory.mktemp("sns")
+    (root / "files").mkdir()
+    svc = Service(root / "data", free_port()).start(env={"OPENMSK_SNS_RETRY_SCALE": "0.01",
+                                                        "OPENMSK_SNS_FILE_ROOTS": str(root / "files")})
+    svc.files = root / "files"
     yield svc
     svc.stop_everything()
 
@@ -135,10 +139,10 @@ def test_dead_endpoint_is_retried_and_the_failure_recorded(sns):
     assert failed and failed[-1]["Attempts"] == 5 and failed[-1]["StatusCode"] == 500
 
 
-def test_email_file_and_cli(sns_service, tmp_path):
+def test_email_file_and_cli(sns_service):
     env = sns_service.env
     topic = sns_service.aws("sns", "create-topic", "--name", "mail-test", env=env).json["TopicArn"]
-    out = tmp_path / "alarms.jsonl"
+    out = sns_service.files / "alarms.jsonl"
     sub = sns_service.aws("sns", "subscribe", "--topic-arn", topic, "--protocol", "file", "--notification-endpoint",
                           str(out), env=env)
     assert sub.returncode == 0 and sub.json["SubscriptionArn"].startswith(topic)     # no handshake for `file`
@@ -170,7 +174,7 @@ def test_email_file_and_cli(sns_service, tmp_path):
     assert {s["Protocol"] for s in listed if s["TopicArn"] == topic} == {"file", "email"}
 
 
-def test_tags_and_errors(sns):
+def test_tags_and_errors(sns_service, sns):
     topic = sns.create_topic(Name=f"tags-{uuid.uuid4().hex[:6]}", Tags=[{"Key": "team", "Value": "kafka"}])["TopicArn"]
     sns.tag_resource(ResourceArn=topic, Tags=[{"Key": "env", "Value": "test"}])
     assert sns.list_tags_for_resource(ResourceArn=topic)["Tags"] == [{"Key": "env", "Value": "test"},
@@ -184,6 +188,12 @@ def test_tags_and_errors(sns):
         (lambda: sns.create_topic(Name="bad name!"), "InvalidParameter", 400),
         (lambda: sns.subscribe(TopicArn=topic, Protocol="carrier-pigeon", Endpoint="x"), "InvalidParameter", 400),
         (lambda: sns.subscribe(TopicArn=topic, Protocol="http", Endpoint="ftp://x"), "InvalidParameter", 400),
+        # openmsk sends only to loopback endpoints, and writes `file` targets only under allowed roots.
+        (lambda: sns.subscribe(TopicArn=topic, Protocol="https", Endpoint="https://example.com/hook"),
+         "InvalidParameter", 400),
+        (lambda: sns.subscribe(TopicArn=topic, Protocol="file", Endpoint="/etc/passwd"), "InvalidParameter", 400),
+        (lambda: sns.subscribe(TopicArn=topic, Protocol="file", Endpoint=str(sns_service.files / ".." / "escape")),
+         "InvalidParameter", 400),
         (lambda: sns.confirm_subscription(TopicArn=topic, Token="nope"), "InvalidParameter", 400),
         (lambda: sns.set_topic_attributes(TopicArn=topic, AttributeName="DeliveryPolicy",
                                           AttributeValue='{"http": {"defaultHealthyRetryPolicy": {"numRetries": -1}}}'),

@@ -98,7 +98,7 @@ def deliver(doc: dict, notifier: Notifier | None, history) -> bool:
         return True
     account = doc["AlarmArn"].split(":")[4]
     subject, message = notification(doc, notified, account)
-    for action in doc.get(ACTION_KEYS[state], []):
+    for action in doc.get(ACTION_KEYS.get(state, ""), []):
         if not action.startswith("arn:aws:sns:"):
             history(doc, "Action", f"Failed to execute action {action}. openmsk delivers only SNS topic actions")
             continue

@@ -10,6 +10,7 @@ import re
 from ...api.core import ServiceException
 
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(.))")
+MAX_LENGTH = 2048
 FUNCTIONS = {"SUM": sum, "AVG": lambda xs: sum(xs) / len(xs), "MIN": min, "MAX": max}
 
 Value = "float | dict[float, float]"
@@ -43,7 +44,7 @@ def evaluate(expression: str, series: dict[str, dict[float, float]]):
     def take():
         nonlocal pos
         pos += 1
-        return tokens[pos - 1]
+        return tokens[pos - 1] if pos <= len(tokens) else ("", "", "")
 
     def expr():
         value = term()
@@ -95,7 +96,12 @@ def evaluate(expression: str, series: dict[str, dict[float, float]]):
             return series[name]
         raise _error(expression, "syntax error")
 
-    value = expr()
+    if len(expression) > MAX_LENGTH:
+        raise _error(expression[:40] + "...", f"longer than {MAX_LENGTH} characters")
+    try:
+        value = expr()
+    except RecursionError:
+        raise _error(expression[:40] + "...", "nested too deeply")
     if pos != len(tokens):
         raise _error(expression, "syntax error")
     return value

@@ -97,7 +97,10 @@ def parse(rule: str):
             return ("STATE", value, alarm)
         raise RuleError(f"unexpected {value or 'end of the rule'}")
 
-    node = disjunction()
+    try:
+        node = disjunction()
+    except RecursionError:
+        raise RuleError("the rule is nested too deeply") from None
     if pos != len(tokens):
         raise RuleError(f"unexpected {tokens[pos][1]}")
     return node

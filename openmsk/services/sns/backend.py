@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import secrets
 import uuid
 from pathlib import Path
 from typing import Callable
 from urllib.parse import quote
 
-from .delivery import DEFAULT_HTTP_POLICY, Delivery, Job
+from .delivery import DEFAULT_HTTP_POLICY, Delivery, Job, loopback_url, remote_endpoints_allowed  # noqa: F401
 from .signing import Signer
 
 TOPIC, SUBSCRIPTION = "sns-topic", "sns-subscription"
@@ -38,9 +39,16 @@ def default_policy(arn: str, account: str) -> str:
 class SnsBackend:
     def __init__(self, store, data_dir: Path, endpoint: Callable[[], str]) -> None:
         self._store = store
+        self.data_dir = Path(data_dir)
         self._endpoint = endpoint                  # "http://127.0.0.1:9700", known once the server listens
         self.signer = Signer(Path(data_dir) / "sns")
         self.delivery = Delivery(self.record_delivery, Path(data_dir) / "sns" / "mail")
+
+    def file_allowed(self, path: str) -> bool:
+        """`file` endpoints: under the data directory or a root listed in OPENMSK_SNS_FILE_ROOTS (`:`-separated)."""
+        real = os.path.realpath(path)
+        roots = [str(self.data_dir)] + [r for r in os.environ.get("OPENMSK_SNS_FILE_ROOTS", "").split(":") if r]
+        return any(os.path.commonpath([real, os.path.realpath(r)]) == os.path.realpath(r) for r in roots)
 
     # -- URLs served by openmsk itself ------------------------------------------------------------
     def url(self, path: str) -> str:
@@ -126,7 +134,7 @@ class SnsBackend:
 
     def confirm(self, topic_arn: str, token: str) -> dict | None:
         for sub in self.subscriptions(topic_arn=topic_arn):
-            if secrets.compare_digest(sub["Token"], token):
+            if secrets.compare_digest(sub["Token"].encode(), token.encode("utf-8", "replace")):
                 sub["Confirmed"] = True
                 self.save_subscription(sub)
                 return sub

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import email.message
 import email.utils
+import ipaddress
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -41,6 +43,19 @@ def retry_scale() -> float:
         return max(0.0, float(os.environ.get("OPENMSK_SNS_RETRY_SCALE", "1")))
     except ValueError:
         return 1.0
+
+
+def remote_endpoints_allowed() -> bool:
+    return os.environ.get("OPENMSK_SNS_REMOTE_ENDPOINTS", "") in ("1", "true", "yes")
+
+
+def loopback_url(url: str) -> bool:
+    """True for an http(s) URL whose host is a loopback address or `localhost`."""
+    try:
+        host = urlsplit(url).hostname or ""
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_policy(policy: dict) -> dict:
@@ -165,6 +180,8 @@ class Delivery:
         return None
 
     async def _post(self, job: Job) -> int:
+        if not (loopback_url(job.endpoint) or remote_endpoints_allowed()):
+            raise PermissionError("not a loopback endpoint (OPENMSK_SNS_REMOTE_ENDPOINTS is not set)")
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT))
         env = job.envelope

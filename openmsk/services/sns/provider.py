@@ -12,7 +12,7 @@ import re
 from aiohttp import web
 
 from ...api.core import Provider, RequestContext, ServiceException, handler
-from .backend import PATH, PROTOCOLS, SnsBackend
+from .backend import PATH, PROTOCOLS, SnsBackend, loopback_url, remote_endpoints_allowed
 from .delivery import check_policy
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -182,6 +182,12 @@ class SnsProvider(Provider):
               "file": endpoint.startswith("/")}[protocol]
         if not ok:
             raise invalid(f"Invalid {protocol} endpoint" if protocol != "file" else "file endpoints are absolute paths")
+        if protocol in ("http", "https") and not (loopback_url(endpoint) or remote_endpoints_allowed()):
+            raise invalid("Endpoint: openmsk delivers only to loopback addresses unless "
+                          "OPENMSK_SNS_REMOTE_ENDPOINTS=1 is set")
+        if protocol == "file" and not self.backend.file_allowed(endpoint):
+            raise invalid("Endpoint: file endpoints must be under the data directory or a root in "
+                          "OPENMSK_SNS_FILE_ROOTS")
         attributes = request.get("Attributes") or {}
         for k, v in attributes.items():
             self._check_attribute(k, v, SUBSCRIPTION_ATTRIBUTES)
@@ -258,6 +264,7 @@ class SnsProvider(Provider):
                 per_protocol = json.loads(message)
                 if not isinstance(per_protocol, dict) or not isinstance(per_protocol.get("default"), str):
                     raise ValueError
+                per_protocol = {k: v for k, v in per_protocol.items() if isinstance(v, str)}
             except ValueError:
                 raise invalid("Message Structure - No default entry in JSON message body")
             message = per_protocol["default"]
