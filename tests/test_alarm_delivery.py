@@ -187,6 +187,8 @@ def test_composite_alarm_over_two(svc, hook):
     (lambda cw: cw.list_tags_for_resource(ResourceARN="arn:aws:cloudwatch:us-east-1:123456789012:alarm:none"),
      "ResourceNotFoundException"),
     (lambda cw: cw.enable_alarm_actions(AlarmNames=["none"]), "ResourceNotFound"),
+    (lambda cw: cw.set_alarm_state(AlarmName="none", StateValue="BROKEN", StateReason="x"), "InvalidParameterValue"),
+    (lambda cw: cw.put_composite_alarm(AlarmName="c", AlarmRule="NOT " * 3000 + "TRUE"), "InvalidParameterValue"),
     (lambda cw: cw.describe_alarms(AlarmNames=["a"], AlarmNamePrefix="a"), "InvalidParameterCombination"),
 ])
 def test_bad_definitions_get_cloudwatchs_errors(svc, call, code):

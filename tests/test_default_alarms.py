@@ -136,3 +136,63 @@ def test_default_alarms_follow_the_cluster_and_cpu_alarm_notifies(svc):
     kafka.delete_cluster(ClusterArn=arn)
     svc.wait_state(arn, states=("GONE",), timeout=240)
     _wait(lambda: _names(cw) == [], 60, "the alarms to go with the cluster")
+
+
+def test_reconcile_follows_brokers_and_clusters(tmp_path, monkeypatch):
+    """The reconcile loop alone (no JVMs): a broker added gets its alarms, a cluster that opts out or
+    goes away loses them, a default alarm edited by hand is put back, and a user's own alarm is never
+    touched. Clusters are read through a plain callable, as app.py wires `plane.clusters`."""
+    from openmsk.control.store import Store
+    from openmsk.services.cloudwatch import AlarmBackend, AlarmEvaluator
+    from openmsk.telemetry.store import MetricStore
+
+    class Topics:
+        def __init__(self):
+            self.published = []
+
+        def ensure_topic(self, region, account, name):
+            return f"arn:aws:sns:{region}:{account}:{name}"
+
+        def publish(self, topic_arn, message, subject=None):
+            self.published.append((topic_arn, json.loads(message)["AlarmName"]))
+            return "id"
+
+    monkeypatch.setenv("OPENMSK_DEFAULT_ALARM_PERIOD", "60")
+    monkeypatch.delenv("OPENMSK_DEFAULT_ALARM_CPU_THRESHOLD", raising=False)
+    store = Store(tmp_path / "openmsk.db")
+    alarms = AlarmBackend(store, notifier=Topics())
+    arn = "arn:aws:kafka:us-east-1:123456789012:cluster/c1/abc"
+    cluster = {"ClusterArn": arn, "ClusterName": "c1", "Region": "us-east-1", "State": "ACTIVE", "Tags": {},
+               "Brokers": [{"BrokerId": 1}, {"BrokerId": 2}]}
+    clusters = [cluster]
+    evaluator = AlarmEvaluator(MetricStore(tmp_path / "metrics.db"), alarms, clusters=lambda: list(clusters))
+
+    def names():
+        return sorted(a["AlarmName"] for a in alarms.list())
+
+    evaluator.reconcile_defaults()
+    assert len(names()) == 2 * 3 + 2
+    cpu = alarms.get("arn:aws:cloudwatch:us-east-1:123456789012:alarm:openmsk-c1-broker-1-cpu")
+    assert cpu["Threshold"] == 60.0 and cpu["Metrics"][0]["MetricStat"]["Period"] == 60   # MSK's figures
+    assert evaluator.reconcile_defaults() == 0                                           # stable
+
+    cluster["Brokers"].append({"BrokerId": 3})
+    evaluator.reconcile_defaults()
+    assert "openmsk-c1-broker-3-cpu" in names() and len(names()) == 3 * 3 + 2
+
+    cpu["Threshold"] = 99.0                       # edited by hand
+    alarms.put(cpu)
+    alarms._store.put("alarm", "arn:aws:cloudwatch:us-east-1:123456789012:alarm:mine",
+                      {**cpu, "AlarmName": "mine", "AlarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:mine",
+                       "DefaultFor": None}, region="us-east-1")
+    evaluator.reconcile_defaults()
+    assert alarms.get(cpu["AlarmArn"])["Threshold"] == 60.0
+
+    cluster["Tags"] = {"openmsk:default-alarms": "false"}
+    evaluator.reconcile_defaults()
+    assert names() == ["mine"]
+    cluster["Tags"] = {}
+    evaluator.reconcile_defaults()
+    clusters.clear()
+    evaluator.reconcile_defaults()
+    assert names() == ["mine"]

@@ -290,6 +290,9 @@ class AlarmHandlers:
 
     @handler("SetAlarmState")
     async def set_alarm_state(self, ctx: RequestContext, request: dict) -> dict:
+        if request["StateValue"] not in ("OK", "ALARM", "INSUFFICIENT_DATA"):
+            raise invalid(f"The value {request['StateValue']} for parameter StateValue is not valid; "
+                          "valid values: OK, ALARM, INSUFFICIENT_DATA.")
         doc, = self._named(ctx, [request["AlarmName"]])
         data = None
         if request.get("StateReasonData"):
