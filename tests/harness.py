@@ -62,12 +62,16 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     # -- process -------------------------------------------------------------------------------
-    def start(self, *extra: str) -> "Service":
+    def start(self, *extra: str, env: dict | None = None) -> "Service":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-serve.log"
         log = open(self.log_path, "ab")
+        # Strict output: a provider result that does not fit its output shape is a 500 (and fails the test)
+        # instead of a member silently dropped on the wire (openmsk/api/output_check.py).
+        serve_env = {**os.environ, "OPENMSK_STRICT_OUTPUT": "1", **(env or {})}
         self.proc = subprocess.Popen([OPENMSK, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port),
-                                      *extra], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                      *extra], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     env=serve_env)
         log.close()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

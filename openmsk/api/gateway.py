@@ -269,5 +269,5 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
             app.router.add_route(method, path, page)
     for method, path, fn in extra_routes:       # openmsk's own signed routes (app.py), before the catch-all
         app.router.add_route(method, path, _signed_json_route(verifier, fn))
-    app.router.add_route("*", "/{tail:.*}", dispatch)
+    app.router.add_route("*", r"/{tail:[\s\S]*}", dispatch)     # [\s\S]: paths with %0A too (".*" stops at it)
     return app

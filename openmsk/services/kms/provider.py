@@ -149,6 +149,10 @@ class KmsProvider(MapsBackendErrors, Provider):
         if request.get("Recipient"):
             raise ServiceException("UnsupportedOperationException", "openmsk does not support Recipient (Nitro "
                                                                     "Enclaves attestation).")
+        if "CiphertextBlob" not in request:      # optional in the model (for Recipient), needed here
+            raise ServiceException("ValidationException", "1 validation error detected: Value null at "
+                                                          "'ciphertextBlob' failed to satisfy constraint: "
+                                                          "Member must not be null")
         key_id, plaintext = self.keys.decrypt(ctx.region, request["CiphertextBlob"],
                                               request.get("EncryptionContext"), request.get("KeyId"))
         self._dry_run(request)
