@@ -4,6 +4,13 @@ Resources are JSON documents keyed by (kind, id), with the region and a few inde
 them. Each write commits at once (WAL, synchronous=NORMAL), so a control plane killed with SIGKILL
 restarts with everything the API had acknowledged. One owner: the control plane's event loop; the
 calls are short, so they run inline rather than in a thread.
+
+Measured (issue 8) on the loaded 2-core machine, 2,000 `put`s of a 5 KB cluster document: 54 us
+median, 0.3 ms p99 of CPU time; the wall-clock tail (p99 48 ms) is the same as for 54 us of pure
+Python work on that machine (p99 25-48 ms: the scheduler, not SQLite - WAL commits with
+synchronous=NORMAL do not fsync). A thread hop would add latency to every request and give up the
+read-your-writes ordering the providers rely on (a Describe right after a Create sees it). The metric
+store, whose writes are batches of hundreds of upserts, does write in a thread (telemetry/store.py).
 """
 from __future__ import annotations
 
