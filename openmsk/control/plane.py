@@ -26,6 +26,8 @@ from ..runtime.pki import CertificateAuthority
 from . import model, slots
 from .layout import ClusterLayout
 from .network import Network
+from .outages import set_zone_outage
+from .ports import ClientCertificateAuthorities, ScramSecrets
 from .reconciler import ClusterReconciler
 from .store import Store
 from .tls import control_plane_client
@@ -41,11 +43,16 @@ CRASH_WINDOW = 600.0                # crashes of one node within this window cou
 
 class ControlPlane:
     def __init__(self, data_dir: Path, account_id: str = "123456789012", *, placement=None,
-                 distribution: KafkaDistribution | None = None) -> None:
+                 distribution: KafkaDistribution | None = None, store: Store | None = None,
+                 scram_secrets: ScramSecrets | None = None,
+                 client_cas: ClientCertificateAuthorities | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.account_id = account_id
-        self.store = Store(self.data_dir / "openmsk.db")
+        self.store = store or Store(self.data_dir / "openmsk.db")
+        # Collaborators from the service backends (wired in openmsk/app.py; see control/ports.py).
+        self.scram_secrets = scram_secrets
+        self.client_cas = client_cas
         self.network = Network(self.store, account_id)
         self.ca = CertificateAuthority(self.data_dir / "pki")
         self.probe_ssl_context = self.ca.client_context(control_plane_client(self.ca, self.data_dir / "pki"),
@@ -129,11 +136,23 @@ class ControlPlane:
     def cluster_dir(self, cluster: dict) -> Path:
         return self.data_dir / "clusters" / cluster["Uuid"]
 
-    def clusters(self, region: str) -> list[dict]:
+    def clusters(self, region: str | None = None) -> list[dict]:
+        """The cluster documents of a region (of every region with None)."""
         return self.store.list("cluster", region=region)
 
     def operations(self, cluster_arn: str) -> list[dict]:
         return self.store.list("operation", parent=cluster_arn)
+
+    def get_operation(self, operation_arn: str) -> dict | None:
+        return self.store.get("operation", operation_arn)
+
+    async def set_zone_outage(self, cluster_arn: str, zone_id: str, down: bool) -> list[str]:
+        """Freeze (down) or thaw the cluster's nodes in one zone (control/outages.py); returns the node
+        directory names changed. LookupError if there is no such cluster."""
+        cluster = self.load_cluster(cluster_arn)
+        if cluster is None:
+            raise LookupError(cluster_arn)
+        return await set_zone_outage(self, cluster, zone_id, down)
 
     def allocate_slot(self, cluster_arn: str) -> int:
         return slots.claim(self.data_dir, cluster_arn, {c["Slot"] for c in self.store.list("cluster")})
@@ -202,7 +221,7 @@ class ControlPlane:
 
     def client_ca_pem(self, region: str, ca_arn: str) -> str:
         """PEM of an ACM PCA certificate authority (mTLS client CAs for the brokers' truststores)."""
-        return self.private_cas.ca_certificate_pem(ca_arn).decode()
+        return self.client_cas.ca_certificate_pem(ca_arn).decode()
 
     def start_update(self, cluster: dict, operation_type: str, target: dict, source: dict) -> dict:
         """Persist an update of the desired state: UPDATING, a new CurrentVersion, an operation; reconcile."""

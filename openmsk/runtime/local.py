@@ -79,6 +79,18 @@ class LocalProcessPlacement:
     async def names(self, prefix: str) -> list[str]:
         return sorted(f"{prefix}/{record.parent.name}" for record in (self.root / prefix).glob("*/node.json"))
 
+    async def pause(self, name: str) -> bool:
+        status = self._observe(name)
+        if status.running:
+            self._signal(status.pid, signal.SIGSTOP)     # the whole process group: the JVM and its children
+        return status.running
+
+    async def resume(self, name: str) -> bool:
+        status = self._observe(name)
+        if status.running:
+            self._signal(status.pid, signal.SIGCONT)
+        return status.running
+
     # -- internals ---------------------------------------------------------------------------
     def _workdir(self, name: str) -> Path:
         return self._workdirs.get(name) or self.root / name

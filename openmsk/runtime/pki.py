@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import ssl
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,26 +19,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ..util import write_secret  # noqa: F401 -- one definition (util.py), re-exported for runtime callers
+
 LEAF_VALIDITY = dt.timedelta(days=395)      # MSK renews broker certificates every 13 months
 CA_VALIDITY = dt.timedelta(days=3650)
-
-
-def write_secret(path: Path, data: bytes) -> None:
-    """Write `data` to `path` with mode 0600, atomically: a reader sees the old file or the whole new
-    one, never a partial key (temp file in the same directory, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o600)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _key_pem(key) -> bytes:

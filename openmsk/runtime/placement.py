@@ -65,6 +65,13 @@ class Placement(Protocol):
     async def delete(self, name: str, *, grace: float = 60.0, purge: bool = False) -> None:
         """Stop the node (SIGTERM, then SIGKILL after `grace`); `purge` also removes its files."""
 
+    async def pause(self, name: str) -> bool:
+        """Freeze a running node: it stops answering without closing a connection (a simulated zone
+        outage); it still counts as running. False if it is not running."""
+
+    async def resume(self, name: str) -> bool:
+        """Thaw a paused node (no-op for one that is not paused). False if it is not running."""
+
     async def names(self, prefix: str) -> list[str]:
         """Every node this driver has placed whose name starts with `prefix/` (running or not), so
         a cluster's nodes can all be stopped without knowing who asked for them."""

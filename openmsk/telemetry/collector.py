@@ -81,7 +81,7 @@ class Collector:
             await asyncio.sleep(max(0.05, next_pass - time.monotonic()))
 
     def _clusters(self) -> list[dict]:
-        return [c for c in self.plane.store.list("cluster") if c["State"] in COLLECTED_STATES]
+        return [c for c in self.plane.clusters() if c["State"] in COLLECTED_STATES]
 
     # -- one pass --------------------------------------------------------------------------------
     async def collect_once(self) -> None:
