@@ -30,7 +30,7 @@ from .services.kafka.configuration_store import ConfigurationStore
 from .services.kafka.policies import ClusterPolicyStore
 from .services.kms import KeyStore, KmsProvider
 from .services.logs import LogStore, LogsProvider, RetentionSweeper, retention_interval
-from .services.logs.destinations import EmbeddedDestinations
+from .services.logs.destinations import EmbeddedDestinations, ExternalS3
 from .services.s3 import ObjectStore, S3Provider
 from .services.firehose import Deliverer, FirehoseProvider, FirehoseStore
 from .telemetry.log_shipping import LogShipper
@@ -100,7 +100,7 @@ def build(data_dir: Path, account_id: str = config.ACCOUNT_ID) -> Installation:
     logs = LogStore(data_dir / "logs.db")
     objects = ObjectStore(data_dir / "s3")
     firehose = FirehoseStore(data_dir / "firehose.db", objects)
-    log_sink = EmbeddedDestinations(logs, objects, firehose)
+    log_sink = EmbeddedDestinations(logs, objects, firehose, ExternalS3.from_data_dir(data_dir))
     plane.background_services += [RetentionSweeper(logs, retention_interval()), Deliverer(firehose),
                                   LogShipper(data_dir / "log_shipping.db", log_sink)]
     return Installation(data_dir, account_id, store, keys, secrets, client_cas, ConfigurationStore(store),

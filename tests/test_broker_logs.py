@@ -13,13 +13,20 @@ import gzip
 import json
 import os
 import signal
+import subprocess
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
+import boto3
+from harness import BIN, free_port
 from kafka_clients import consume_all, create_topic, produce, tls_config
+from openmsk.services.logs import LogStore
+from openmsk.services.logs.destinations import EmbeddedDestinations, ExternalS3
+from openmsk.services.s3 import ObjectStore
 from openmsk.telemetry.log_shipping import DeliveryError, LogShipper, Settings, s3_key
 
 
@@ -151,6 +158,67 @@ def test_s3_key_layout():
     assert len(key.rsplit("_", 1)[1]) == len("12345678.log.gz")
 
 
+# -- a second, independent S3-compatible server as the destination (moto's server) -------------------
+def _moto(port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("moto_server did not start")
+
+
+def test_external_s3_compatible_destination(tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    moto = _moto(port)
+    try:
+        other = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="k",
+                             aws_secret_access_key="s")
+        other.create_bucket(Bucket="archive-logs")
+        (tmp_path / "log-destinations.json").write_text(json.dumps({"s3": {
+            "endpoint_url": url, "access_key_id": "k", "secret_access_key": "s", "buckets": ["archive-logs"]}}))
+        sink = EmbeddedDestinations(LogStore(tmp_path / "logs.db"), ObjectStore(tmp_path / "s3"), None,
+                                    ExternalS3.from_data_dir(tmp_path))
+        assert sink.exists("us-east-1", "s3", "archive-logs") and not sink.exists("us-east-1", "s3", "elsewhere")
+        cluster = {**CLUSTER, "Spec": {"LoggingInfo": {"BrokerLogs": {"S3": {"Enabled": True, "Bucket": "archive-logs"}}}}}
+        logs = tmp_path / "clusters" / "u-1" / "broker-1" / "logs"
+        logs.mkdir(parents=True)
+        shipper = LogShipper(tmp_path / "ship.db", sink, Settings(s3_interval=0.0))
+        shipper.open(FakePlane(tmp_path / "clusters"))
+        lines = [f"[2026-12-03 10:00:00,{i:03d}] INFO external {i} (kafka.Test)" for i in range(40)]
+        _append(logs / "server.log", lines[:20])
+        shipper.ship_once([cluster])
+
+        def delivered():
+            keys = [o["Key"] for o in other.list_objects_v2(Bucket="archive-logs").get("Contents", [])]
+            assert all(k.startswith("AWSLogs/123456789012/KafkaBrokerLogs/us-east-1/c1-u-1/") for k in keys), keys
+            return sorted(ln for k in keys for ln in gzip.decompress(
+                other.get_object(Bucket="archive-logs", Key=k)["Body"].read()).decode().splitlines())
+
+        assert delivered() == sorted(lines[:20])
+        # The other server goes away: lines are buffered, the cluster is told; back (a fresh moto): caught up.
+        moto.kill()
+        moto.wait(30)
+        _append(logs / "server.log", lines[20:])
+        notes = shipper.ship_once([cluster])
+        assert any("S3 bucket is failing" in m for _, m in notes), notes
+        moto = _moto(port)
+        other.create_bucket(Bucket="archive-logs")
+        shipper._retry_at.clear()
+        notes = shipper.ship_once([cluster])
+        assert any("works again" in m for _, m in notes), notes
+        assert delivered() == sorted(lines[20:])          # a fresh server holds what was buffered, once
+    finally:
+        moto.kill()
+        moto.wait(30)
+
+
 # -- one real cluster ------------------------------------------------------------------------------
 def _file_lines(service, cluster_uuid: str, broker_id: int) -> list[str]:
     logs = service.data_dir / "clusters" / cluster_uuid / f"broker-{broker_id}" / "logs"
@@ -178,7 +246,7 @@ def _wait_shipped(service, logs, group, cluster_uuid, brokers, timeout=120):
     while True:
         files = {b: _file_lines(service, cluster_uuid, b) for b in brokers}
         streams = {b: _stream_lines(logs, group, f"Broker-{b}") for b in brokers}
-        if all(streams[b] == files[b] for b in brokers) or time.monotonic() > deadline:
+        if all(sorted(streams[b]) == sorted(files[b]) for b in brokers) or time.monotonic() > deadline:
             return files, streams
         time.sleep(1)
 
@@ -244,7 +312,7 @@ def test_cluster_broker_logs_to_cloudwatch_and_s3(logging_service):
     produce(config, "logged", [b"before-%d" % i for i in range(100)])
     node = json.loads((service.data_dir / "clusters" / cluster_uuid / "broker-2" / "node.json").read_text())
     os.killpg(node["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 480          # a loaded machine: a restart can take minutes (ZooKeeper session expiry)
     while True:
         restarted = service.aws("logs", "filter-log-events", "--log-group-name", group, "--log-stream-names",
                                 "Broker-2", "--filter-pattern", '"started (kafka.server.KafkaServer)"')
@@ -262,7 +330,10 @@ def test_cluster_broker_logs_to_cloudwatch_and_s3(logging_service):
     files, streams = _wait_shipped(service, logs, group, cluster_uuid, [1, 2])
     for b in (1, 2):
         assert len(files[b]) > 50
-        assert streams[b] == files[b], f"Broker-{b}: {len(streams[b])} lines shipped, {len(files[b])} in server.log"
+        # CloudWatch orders a stream by event timestamp; log4j's threads stamp lines a millisecond out of file
+        # order now and then, so the comparison is as multisets: every line exactly once.
+        assert sorted(streams[b]) == sorted(files[b]), \
+            f"Broker-{b}: {len(streams[b])} lines shipped, {len(files[b])} in server.log"
     assert sum("started (kafka.server.KafkaServer)" in line for line in streams[2]) == 2
 
     # S3: MSK's keys, gzip objects holding the same lines (in key order per broker).
@@ -287,7 +358,6 @@ def test_cluster_broker_logs_to_cloudwatch_and_s3(logging_service):
         time.sleep(2)
     for b in (1, 2):
         assert sorted(lines[f"Broker-{b}"]) == sorted(files[b])
-        assert len(lines[f"Broker-{b}"]) == len(set(lines[f"Broker-{b}"])) or True
 
     # Logging changed live: S3 off, UpdateMonitoring checks the destination it is given.
     current = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["CurrentVersion"]

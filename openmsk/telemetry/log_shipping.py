@@ -175,6 +175,7 @@ class LogShipper:
                 clusters = [c for c in self.plane.store.list("cluster")]
                 notes = await asyncio.to_thread(self.ship_once, clusters)
                 for cluster, message in notes:
+                    log.warning("cluster %s: %s", cluster["ClusterName"], message)
                     self.plane.note_event(cluster, message)
             except Exception:
                 log.exception("broker log shipping pass failed")

@@ -2,21 +2,76 @@
 
 The composition root builds one with the embedded backends; the shipper only sees the sink interface.
 CloudWatch Logs: the broker's stream is created on first delivery (as MSK does), the group must exist.
+S3: buckets listed in <data>/log-destinations.json live on another S3-compatible endpoint (ExternalS3);
+every other bucket is the embedded `s3` service's.
 """
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 from ...telemetry.log_shipping import DeliveryError
 from .backend import LogStore
 
+CONFIG_NAME = "log-destinations.json"
+
+
+class ExternalS3:
+    """Buckets on an S3-compatible server elsewhere, from the installation's log-destinations.json:
+
+        {"s3": {"endpoint_url": "http://127.0.0.1:9000", "region": "us-east-1",
+                "access_key_id": "...", "secret_access_key": "...", "buckets": ["archive-logs"]}}
+    """
+
+    def __init__(self, endpoint_url: str, buckets: list[str], region: str = "us-east-1",
+                 access_key_id: str = "", secret_access_key: str = "") -> None:
+        import boto3
+        from botocore.config import Config
+        self.buckets = set(buckets)
+        self.client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region,
+                                   aws_access_key_id=access_key_id or "external", aws_secret_access_key=secret_access_key
+                                   or "external", config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2},
+                                                                connect_timeout=5, read_timeout=30))
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path) -> "ExternalS3 | None":
+        path = Path(data_dir) / CONFIG_NAME
+        if not path.exists():
+            return None
+        doc = json.loads(path.read_text()).get("s3")
+        if not doc:
+            return None
+        return cls(doc["endpoint_url"], doc.get("buckets") or [], doc.get("region", "us-east-1"),
+                   doc.get("access_key_id", ""), doc.get("secret_access_key", ""))
+
+    def exists(self, bucket: str) -> bool:
+        try:
+            self.client.head_bucket(Bucket=bucket)
+            return True
+        except Exception:
+            return False
+
+    def put(self, bucket: str, key: str, body: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/x-gzip")
+        except Exception as e:                 # endpoint down, bucket gone: an outage, buffered
+            raise DeliveryError(f"S3 endpoint: {e}") from None
+
 
 class EmbeddedDestinations:
-    def __init__(self, logs: LogStore, s3=None, firehose=None) -> None:
-        self.logs, self.s3, self.firehose = logs, s3, firehose
+    def __init__(self, logs: LogStore, s3=None, firehose=None, external_s3: ExternalS3 | None = None) -> None:
+        self.logs, self.s3, self.firehose, self.external_s3 = logs, s3, firehose, external_s3
+
+    def _external(self, bucket: str) -> ExternalS3 | None:
+        ext = self.external_s3
+        return ext if ext is not None and bucket in ext.buckets else None
 
     def exists(self, region: str, dest: str, name: str) -> bool:
         if dest == "cloudwatch":
             return self.logs.group(region, name) is not None
         if dest == "s3":
+            if self._external(name) is not None:
+                return self._external(name).exists(name)
             return self.s3 is not None and self.s3.bucket(name) is not None
         if dest == "firehose":
             return self.firehose is not None and self.firehose.stream(region, name) is not None
@@ -34,6 +89,8 @@ class EmbeddedDestinations:
         self.logs.ingest(group["id"], row["id"], events, batch_key=batch_key)
 
     def put_s3(self, region: str, bucket: str, key: str, body: bytes) -> None:
+        if self._external(bucket) is not None:
+            return self._external(bucket).put(bucket, key, body)
         if self.s3 is None or self.s3.bucket(bucket) is None:
             raise DeliveryError(f"The bucket {bucket} does not exist")
         self.s3.put_object(bucket, key, body, content_type="application/x-gzip")
