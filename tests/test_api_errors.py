@@ -195,3 +195,21 @@ def test_ec2_default_network(service):
     assert "An error occurred (InvalidSubnetID.NotFound) when calling the DescribeSubnets operation" in missing.stderr
     other_region = service.client("ec2", region="eu-west-1").describe_availability_zones()["AvailabilityZones"]
     assert [z["ZoneId"] for z in other_region] == ["euw1-az1", "euw1-az2", "euw1-az3"]
+
+
+def test_unserved_services_and_oversized_bodies_in_the_callers_protocol(service):
+    """Real aws CLI callers of services openmsk does not serve read a code, not "400" or a parser error."""
+    for args, code in ((["dynamodb", "list-tables"], "UnknownServiceException"),      # awsJson
+                       (["route53", "list-hosted-zones"], "InvalidAction"),            # rest-xml
+                       (["iam", "list-users"], "InvalidAction")):                      # query
+        result = service.aws(*args)
+        assert result.returncode == 255
+        assert f"An error occurred ({code}) when calling" in result.stderr, result.stderr
+        assert f"Service {args[0]} is not served by openmsk" in result.stderr
+    before = cluster_count(service)
+    status, headers, body = signed(service, "POST", "/v1/clusters", b" " * (16 * 1024 * 1024 + 1))
+    assert status == 413 and headers["x-amzn-ErrorType"] == "RequestEntityTooLargeException"
+    assert "exceeds the limit" in json.loads(body)["message"]
+    status, headers, body = signed(service, "POST", "/v1/clusters", b"[" * 100_000 + b"]" * 100_000)
+    assert status == 400 and "nested too deeply" in json.loads(body)["message"]
+    assert cluster_count(service) == before
