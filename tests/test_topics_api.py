@@ -126,6 +126,10 @@ def test_topic_refusals(service, shared_cluster, kafka_config):
             (lambda: kafka.update_topic(ClusterArn=arn, TopicName=name), "Specify PartitionCount"),
             (lambda: kafka.update_topic(ClusterArn=arn, TopicName=name, Configs=b64({"retention.ms": "soon"})), "soon"),
             (lambda: kafka.delete_topic(ClusterArn=arn, TopicName="__consumer_offsets"), "internal"),
+            # MSK's per-broker limit (1000 partition replicas on kafka.m5.large), before Kafka sees it
+            (lambda: kafka.create_topic(ClusterArn=arn, TopicName=name + "-huge", PartitionCount=2**31 - 1,
+                                        ReplicationFactor=3), "hold at most 3000"),
+            (lambda: kafka.update_topic(ClusterArn=arn, TopicName=name, PartitionCount=3001), "hold at most 3000"),
         ]
         for call, fragment in cases:
             with pytest.raises(kafka.exceptions.BadRequestException) as err:

@@ -18,8 +18,10 @@ import signal
 import sys
 
 
-CALL_TIMEOUT = 90.0          # whole child, including Python start-up on a loaded machine
-KAFKA_TIMEOUT = 30.0         # each AdminClient request inside it
+# The whole child must answer before the aws CLI's own 60 s read timeout (it would retry the request).
+CALL_TIMEOUT = 58.0
+KAFKA_TIMEOUT = 25.0         # each AdminClient request inside it (describe/update/delete make two)
+CREATE_TIMEOUT = 45.0        # CreateTopics is the only request of its call
 
 
 class AdminUnavailable(Exception):
@@ -62,7 +64,10 @@ async def run_in_child(module: str, request: dict, timeout: float = CALL_TIMEOUT
     if proc.returncode != 0 or not lines:
         tail = err.decode(errors="replace").strip().splitlines()
         raise AdminUnavailable(tail[-1] if tail else f"admin process exited with code {proc.returncode}")
-    reply = json.loads(lines[-1])
+    try:
+        reply = json.loads(lines[-1])
+    except ValueError:
+        raise AdminUnavailable(f"unreadable answer from the admin process: {lines[-1][:200]!r}")
     if "error" in reply:
         raise KafkaAdminError(reply["error"]["code"], reply["error"]["message"])
     return reply["ok"]
@@ -132,8 +137,8 @@ def _describe(admin, name: str) -> dict:
 def _create(admin, name: str, partitions: int, replication: int, configs: dict) -> None:
     from confluent_kafka.admin import NewTopic
     topic = NewTopic(name, num_partitions=partitions, replication_factor=replication, config=configs)
-    admin.create_topics([topic], operation_timeout=KAFKA_TIMEOUT,
-                        request_timeout=KAFKA_TIMEOUT)[name].result(KAFKA_TIMEOUT + 5)
+    admin.create_topics([topic], operation_timeout=CREATE_TIMEOUT - 5,
+                        request_timeout=CREATE_TIMEOUT)[name].result(CREATE_TIMEOUT + 5)
 
 
 def _update(admin, name: str, partitions: int | None, configs: dict | None) -> None:

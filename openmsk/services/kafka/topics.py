@@ -37,6 +37,22 @@ PASSED_THROUGH = {"TOPIC_ALREADY_EXISTS": ("TopicExistsException", 409),
                   "_TIMED_OUT": ("KafkaTimeoutException", 409)}
 
 
+# MSK's maximum partition replicas per broker (leaders and followers) by broker size (best-practices guide).
+MAX_REPLICAS_PER_BROKER = {"small": 300, "large": 1000, "xlarge": 1000, "2xlarge": 2000}
+MAX_REPLICAS_PER_BROKER_DEFAULT = 4000         # 4xlarge and up
+
+
+def check_partition_replicas(cluster: dict, partitions: int, replication: int) -> None:
+    """A request for more partition replicas than the whole cluster may hold is refused before Kafka
+    sees it (Kafka would otherwise try to place millions of partitions)."""
+    instance = cluster["Spec"]["BrokerNodeGroupInfo"]["InstanceType"]
+    per_broker = MAX_REPLICAS_PER_BROKER.get(instance.rsplit(".", 1)[-1], MAX_REPLICAS_PER_BROKER_DEFAULT)
+    brokers = len(cluster["Brokers"])
+    if partitions * replication > per_broker * brokers:
+        raise bad_request(f"The topic would have {partitions * replication} partition replicas; {brokers} {instance} "
+                          f"brokers hold at most {per_broker * brokers} ({per_broker} per broker).", "partitionCount")
+
+
 def topic_arn(cluster: dict, name: str) -> str:
     return (f"arn:aws:kafka:{cluster['Region']}:{cluster['AccountId']}:topic/{cluster['ClusterName']}/"
             f"{cluster['Uuid']}/{name}")
@@ -135,6 +151,7 @@ class TopicHandlers:
         name = request["TopicName"]
         check_topic_name(name)
         configs = decode_configs(request.get("Configs"))
+        check_partition_replicas(cluster, request["PartitionCount"], request["ReplicationFactor"])
         await self._admin(self.topic_admin.create_topic, cluster, name, request["PartitionCount"],
                           request["ReplicationFactor"], configs, topic=name)
         return {"TopicArn": topic_arn(cluster, name), "TopicName": name, "Status": "CREATING"}
@@ -180,6 +197,8 @@ class TopicHandlers:
             raise bad_request("Specify PartitionCount, Configs or both.", "partitionCount")
         if partitions is not None and partitions < 1:
             raise bad_request("PartitionCount must be at least 1.", "partitionCount")
+        if partitions is not None:
+            check_partition_replicas(cluster, partitions, 1)
         await self._admin(self.topic_admin.update_topic, cluster, name, partitions, configs or None, topic=name)
         return {"TopicArn": topic_arn(cluster, name), "TopicName": name, "Status": "UPDATING"}
 
