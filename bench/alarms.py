@@ -81,7 +81,13 @@ def create_alarms(svc: Service, count: int, topic: str) -> None:
         cw.put_metric_data(Namespace=ns, MetricData=[
             {"MetricName": name, "Dimensions": [{"Name": "Broker", "Value": str(i)}], "Value": float(i % 100),
              "Timestamp": t} for i in range(start, min(count, start + 500)) for name in ("User", "System")][:1000])
-    for i in range(count):
+    from concurrent.futures import ThreadPoolExecutor
+    local = __import__("threading").local()
+
+    def create(i: int) -> None:
+        if not hasattr(local, "cw"):
+            local.cw = svc.client("cloudwatch")
+        cw = local.cw
         dims = [{"Name": "Broker", "Value": str(i)}]
         if i % 2:
             cw.put_metric_alarm(AlarmName=f"load-{i:04d}", Namespace=ns, MetricName="User", Dimensions=dims,
@@ -94,6 +100,22 @@ def create_alarms(svc: Service, count: int, topic: str) -> None:
             cw.put_metric_alarm(AlarmName=f"load-{i:04d}", EvaluationPeriods=5, Threshold=60.0,
                                 ComparisonOperator="GreaterThanThreshold", AlarmActions=[topic],
                                 Metrics=[q("u", "User"), q("s", "System"), {"Id": "cpu", "Expression": "u + s"}])
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(create, range(count)))
+
+
+def feed(svc: Service, count: int, window: float) -> None:
+    """Per-minute datapoints for every series from 6 minutes ago to past the window (future timestamps
+    are allowed up to 2 h), written before the window so that PutMetricData is not in the measurement."""
+    cw = svc.client("cloudwatch")
+    start = now().replace(second=0, microsecond=0) - dt.timedelta(minutes=6)
+    minutes = int(window // 60) + 9
+    data = [{"MetricName": name, "Dimensions": [{"Name": "Broker", "Value": str(i)}], "Value": float(i % 100),
+             "Timestamp": start + dt.timedelta(minutes=m)}
+            for m in range(minutes) for i in range(count) for name in ("User", "System")]
+    for k in range(0, len(data), 1000):
+        cw.put_metric_data(Namespace="Bench/Load", MetricData=data[k:k + 1000])
 
 
 def one_pass_seconds(data_dir: Path) -> float:
@@ -144,6 +166,7 @@ def main() -> int:
         t0 = time.time()
         create_alarms(svc, opts.alarms, topic)
         print(f"{opts.alarms} alarms created in {time.time() - t0:.0f} s", flush=True)
+        feed(svc, opts.alarms, opts.window)             # every alarm finds 5 datapoints in every pass
         time.sleep(60 - time.time() % 60 + 2)         # start the window just after a pass
         c0 = cpu_seconds(pid)
         time.sleep(opts.window)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import actions
-from .evaluation import add_history
+from .evaluation import add_history, period_of
 
 KIND = "alarm"
 
@@ -19,12 +19,15 @@ class AlarmBackend:
     def __init__(self, store, notifier: actions.Notifier | None = None) -> None:
         self._store = store
         self.notifier = notifier
+        self.high_resolution = True     # whether any alarm has Period < 60 (the evaluator's 10 s ticks)
 
     def get(self, arn: str) -> dict[str, Any] | None:
         return self._store.get(KIND, arn)
 
     def put(self, doc: dict[str, Any]) -> None:
         self._store.put(KIND, doc["AlarmArn"], doc, region=doc["Region"])
+        if doc.get("AlarmRule") is None and period_of(doc) < 60:
+            self.high_resolution = True
 
     def commit(self, doc: dict[str, Any]) -> None:
         actions.deliver(doc, self.notifier, add_history)
