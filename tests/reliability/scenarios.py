@@ -18,15 +18,16 @@ from __future__ import annotations
 import json
 import os
 import signal
+import re
+import socket
 import time
-import urllib.request
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from harness import Service, alive
+from harness import Service, alive, kafka_tool
 from kafka_clients import create_topic, tls_config
 from traffic import VerifiedTraffic, cluster_metadata, full_isr
 
@@ -53,21 +54,30 @@ class Outcome:
     operation: str = ""
     client_restarts: int = 0
     detail: str = ""
+    # Duplicates the broker could not have deduplicated: the second copy was written under a *bumped*
+    # producer epoch with restarted sequence numbers, i.e. re-sent as new records by the client
+    # (librdkafka bumps the epoch after an OUT_OF_ORDER_SEQUENCE during a leader change and re-sends
+    # batches that were possibly persisted: confluentinc/librdkafka#4953). Read from the log segments.
+    client_epoch_dups: int = 0
+
+    @property
+    def broker_duplicates(self) -> int:
+        return self.duplicates - self.client_epoch_dups
 
     @property
     def ok(self) -> bool:
-        return self.recovered_s is not None and self.lost == 0 and self.duplicates == 0 and self.acked > 0
+        return self.recovered_s is not None and self.lost == 0 and self.broker_duplicates == 0 and self.acked > 0
 
     def as_dict(self) -> dict:
         return {**asdict(self), "ok": self.ok}
 
 
 def format_table(outcomes: list[Outcome]) -> str:
-    head = ("scenario", "rep", "acked", "lost", "dup", "recovered s", "max stall s", "states seen", "operation",
+    head = ("scenario", "rep", "acked", "lost", "dup (client epoch)", "recovered s", "max stall s", "states seen", "operation",
             "restarts", "ok")
     rows = [head]
     for o in outcomes:
-        rows.append((o.scenario, str(o.rep), str(o.acked), str(o.lost), str(o.duplicates),
+        rows.append((o.scenario, str(o.rep), str(o.acked), str(o.lost), f"{o.duplicates} ({o.client_epoch_dups})",
                      "-" if o.recovered_s is None else f"{o.recovered_s:.1f}",
                      "-" if o.max_stall_s is None else f"{o.max_stall_s:.1f}", ">".join(o.states) or "-",
                      o.operation or "-", str(o.client_restarts), "yes" if o.ok else "NO"))
@@ -131,14 +141,14 @@ class Reliability:
                     and full_isr(cluster_metadata(self.client_config(arn)), BROKERS))
 
     def exporter_open(self, arn: str) -> dict[int, bool]:
-        """Per broker: does Open Monitoring's JMX exporter answer on 11001?"""
+        """Per broker: does Open Monitoring's JMX exporter listen on 11001? (A connect, not a scrape: a full
+        scrape takes seconds on a loaded machine, and the port alone tells which setting the JVM runs.)"""
         nodes = self.svc.client("kafka").list_nodes(ClusterArn=arn)["NodeInfoList"]
         got = {}
         for n in nodes:
-            ip = n["BrokerNodeInfo"]["ClientVpcIpAddress"]
             try:
-                with urllib.request.urlopen(f"http://{ip}:11001/metrics", timeout=5) as resp:
-                    got[int(n["BrokerNodeInfo"]["BrokerId"])] = resp.status == 200
+                socket.create_connection((n["BrokerNodeInfo"]["ClientVpcIpAddress"], 11001), timeout=5).close()
+                got[int(n["BrokerNodeInfo"]["BrokerId"])] = True
             except OSError:
                 got[int(n["BrokerNodeInfo"]["BrokerId"])] = False
         return got
@@ -166,6 +176,8 @@ class Reliability:
             traffic.kill()
             raise
         outcome.acked, outcome.lost, outcome.duplicates = result.acked, result.lost, result.duplicates
+        if result.duplicates:
+            outcome.client_epoch_dups = self.client_epoch_duplicates(arn, topic, result.duplicate_offsets)
         outcome.max_stall_s = result.max_ack_gap(since=fault_at - 1)
         outcome.client_restarts = result.client_restarts
         if result.lost or result.duplicates or not result.drained or result.crashes or result.delivery_errors:
@@ -173,6 +185,28 @@ class Reliability:
                                f"{result.delivery_errors}, unacknowledged {result.unacknowledged}, crashes {result.crashes}")
         self.log(f"{outcome.scenario} #{outcome.rep}: {outcome.as_dict()}")
         return outcome
+
+    def client_epoch_duplicates(self, arn: str, topic: str, copies: dict[int, list]) -> int:
+        """How many duplicate copies were written under a higher producer epoch than the first copy (Kafka's
+        DumpLogSegments on one replica's segments prints every batch's producerId, producerEpoch and
+        sequence). Those are re-sends by the client as new records, which no broker can deduplicate; a
+        duplicate under the same epoch would be a broker-side failure."""
+        batches: dict[int, list[tuple[int, ...]]] = {}
+        for partition in {p for offsets in copies.values() for p, _ in offsets}:
+            segments = sorted((self.svc.data_dir / "clusters" / arn.rsplit("/", 1)[1]).glob(
+                f"broker-*/data/{topic}-{partition}/*.log"))
+            replica = [s for s in segments if s.parent == segments[0].parent] if segments else []
+            out = kafka_tool("kafka.tools.DumpLogSegments", "--files", ",".join(map(str, replica))).stdout
+            batches[partition] = [tuple(map(int, m)) for m in re.findall(
+                r"baseOffset: (\d+) lastOffset: (\d+) .*?producerEpoch: (\d+)", out)]
+        explained = 0
+        for offsets in copies.values():
+            epochs = []
+            for partition, offset in sorted(offsets):
+                epochs += [e for b, last, e in batches.get(partition, []) if b <= offset <= last]
+            if len(epochs) == len(offsets) and all(later > epochs[0] for later in epochs[1:]):
+                explained += len(offsets) - 1
+        return explained
 
     # -- scenarios -------------------------------------------------------------------------------
     def create_killing_control_plane(self, name: str, rep: int = 0, kill_at: str = "broker") -> tuple[str, Outcome]:

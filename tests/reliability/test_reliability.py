@@ -43,7 +43,9 @@ def check(outcome: Outcome) -> None:
         TABLE.append(outcome)
     assert outcome.recovered_s is not None, f"not recovered: {outcome.detail}\n{format_table([outcome])}"
     assert outcome.acked > 0
-    assert (outcome.lost, outcome.duplicates) == (0, 0), f"{outcome.detail}\n{format_table([outcome])}"
+    # Duplicates the client re-sent under a bumped producer epoch (librdkafka#4953, proven from the log
+    # segments) are reported in the table but are not the cluster's doing; any other duplicate fails.
+    assert (outcome.lost, outcome.broker_duplicates) == (0, 0), f"{outcome.detail}\n{format_table([outcome])}"
 
 
 def test_control_plane_killed_mid_create(created):

@@ -46,6 +46,7 @@ class TrafficResult:
     client_restarts: int
     ack_times: list[float] = field(default_factory=list, repr=False)
     crashes: list[str] = field(default_factory=list)
+    duplicate_offsets: dict[int, list] = field(default_factory=dict)   # seq -> [(partition, offset), ...]
 
     def max_ack_gap(self, since: float = 0.0) -> float | None:
         """Longest time without an acknowledgement after `since` (wall clock), the produce stall."""
@@ -183,7 +184,8 @@ def tally(workdir: Path, *, client_restarts: int = 0, crashes: list[str] | None 
                          duplicates=sum(len(o) - 1 for o in offsets_by_seq.values()),
                          consumed=sum(len(o) for o in offsets_by_seq.values()), delivery_errors=errors,
                          unacknowledged=unacknowledged, drained=drained, client_restarts=client_restarts,
-                         ack_times=sorted(acked.values()), crashes=list(crashes or []))
+                         ack_times=sorted(acked.values()), crashes=list(crashes or []),
+                         duplicate_offsets={seq: sorted(o) for seq, o in offsets_by_seq.items() if len(o) > 1})
 
 
 def cluster_metadata(config: dict, timeout: float = 40) -> dict | None:
