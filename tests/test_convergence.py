@@ -57,7 +57,8 @@ def test_failed_roll_is_reported_then_the_cluster_converges(service):
         # The roller's availability rule reads each topic's own min.insync.replicas (DescribeConfigs,
         # in a child process): an override shows, the others carry the broker default (MSK's 2).
         relaxed = f"relaxed-{uuid.uuid4().hex[:6]}"
-        AdminClient(config).create_topics([NewTopic(relaxed, 1, 3, config={"min.insync.replicas": "1"})])[relaxed].result(60)
+        admin = AdminClient(config)        # keep a reference: a destroyed handle fails its futures
+        admin.create_topics([NewTopic(relaxed, 1, 3, config={"min.insync.replicas": "1"})])[relaxed].result(60)
         per_topic = asyncio.run(min_insync_replicas(config))
         assert per_topic[relaxed] == 1 and per_topic[topic] == 2, per_topic
         ips = {int(n["BrokerNodeInfo"]["BrokerId"]): n["BrokerNodeInfo"]["ClientVpcIpAddress"]
@@ -127,3 +128,22 @@ def test_availability_rule_counts_per_topic_min_isr():
     assert not can_restart(1, [lagging], {}, default_min_isr=2)
     assert can_restart(1, [lagging], {"normal": 1}, default_min_isr=2)
     assert can_restart(4, [strict, lagging], {"strict": 3}, default_min_isr=2)     # not a replica
+
+
+def test_crashing_nodes_and_failing_reconciles_back_off(tmp_path):
+    """A node that keeps crashing is restarted at once the first time, then after 15 s, 30 s, ...
+    capped at 5 minutes; consecutive failed reconciles of a cluster back off the same way and a
+    success resets them."""
+    from openmsk.control.plane import ControlPlane
+    plane = ControlPlane(tmp_path / "data")
+    try:
+        delays = [plane._crash_delay("c/broker-1") for _ in range(8)]
+        assert delays == [0, 15, 30, 60, 120, 240, 300, 300]
+        assert plane._crash_delay("c/broker-2") == 0          # per node
+        cluster = {"ClusterArn": "arn:c"}
+        retries = [plane._retry_delay(cluster["ClusterArn"]) for _ in range(6)]
+        assert retries == [15, 30, 60, 120, 240, 300]
+        plane.converged(cluster)
+        assert plane._retry_delay(cluster["ClusterArn"]) == 15
+    finally:
+        plane.store.close()

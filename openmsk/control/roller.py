@@ -12,7 +12,8 @@ ensemble keeps its quorum), and the next only once the restarted node serves aga
 
 Errors are typed. `RollRetryable`: the cluster was not healthy enough to restart the next node in
 time (nothing is broken; the caller tries again later). `RollFatal`: a node did not come back (its
-process exited or never got ready); the reason is the node's own error, and the caller reports it.
+process exited on each of START_ATTEMPTS starts, or never got ready); the reason is the node's own
+error, and the caller reports it.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ IN_SYNC_TIMEOUT = 300.0
 SHUTDOWN_GRACE = 120.0
 ZOOKEEPER_GRACE = 30.0
 TOPIC_CONFIG_REFRESH = 30.0
+START_ATTEMPTS = 3
+START_RETRY_DELAY = 5.0
 
 
 class RollError(Exception):
@@ -56,11 +59,21 @@ async def _wait(predicate, timeout: float, what: str, error=RollRetryable) -> No
         await asyncio.sleep(0.5)
 
 
-async def _wait_back(placement, node, timeout: float) -> None:
-    """Completes when the restarted node is ready; RollFatal as soon as its process exits."""
+async def _wait_back(placement, node, spec, timeout: float) -> None:
+    """Completes when the restarted node is ready. A start that fails is retried (a loaded host can
+    make a broker miss its ZooKeeper connection timeout); RollFatal once it failed START_ATTEMPTS times."""
     deadline = time.monotonic() + timeout
+    attempts = 1
     while not await node.ready():
         status = await placement.observe(node.name)
+        if not status.running and attempts < START_ATTEMPTS:
+            attempts += 1
+            log.info("%s exited after its restart (code %s); starting it again (attempt %d)",
+                     node.name, status.exit_code, attempts)
+            await asyncio.sleep(START_RETRY_DELAY)
+            await placement.apply(spec)
+            deadline = time.monotonic() + timeout
+            continue
         if not status.running:
             reasons = node.failure_reason()
             detail = reasons[-1].split("] ", 1)[-1] if reasons else f"process exited with code {status.exit_code}"
@@ -68,7 +81,7 @@ async def _wait_back(placement, node, timeout: float) -> None:
                 if " -- " in line:              # the first error with its exception is the root cause
                     detail = line.split("] ", 1)[-1]
                     break
-            raise RollFatal(f"{_short(node)} did not come back after its restart: {detail}")
+            raise RollFatal(f"{_short(node)} did not come back after its restart ({attempts} attempts): {detail}")
         if time.monotonic() > deadline:
             raise RollFatal(f"{_short(node)} not ready {timeout:.0f}s after its restart")
         await asyncio.sleep(0.5)
@@ -97,7 +110,7 @@ class BrokerRoller:
                             f"below its min.insync.replicas")
             self.on_progress(f"restarting broker {broker.config.broker_id} (spec changed)")
             await self.placement.replace(specs[broker.name], grace=SHUTDOWN_GRACE)
-            await _wait_back(self.placement, broker, READY_TIMEOUT)
+            await _wait_back(self.placement, broker, specs[broker.name], READY_TIMEOUT)
             await _wait(lambda: self._fully_in_sync(brokers), IN_SYNC_TIMEOUT, "all partitions in sync")
             self.on_progress(f"broker {broker.config.broker_id} restarted and in sync")
 
@@ -169,5 +182,5 @@ class ZooKeeperRoller:
                         f"every ZooKeeper node but {_short(node)} serves (quorum kept during its restart)")
             self.on_progress(f"restarting {_short(node)} (spec changed)")
             await self.placement.replace(specs[node.name], grace=ZOOKEEPER_GRACE)
-            await _wait_back(self.placement, node, READY_TIMEOUT)
+            await _wait_back(self.placement, node, specs[node.name], READY_TIMEOUT)
             self.on_progress(f"{_short(node)} restarted and serving")
