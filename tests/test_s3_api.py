@@ -82,6 +82,11 @@ def test_objects_metadata_ranges(s3, bucket):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         s3.get_object(Bucket=bucket, Key="dir/ünï code+plus.bin", Range=f"bytes={len(body)}-")
     assert _code(e) == "InvalidRange"
+    copied = s3.copy_object(Bucket=bucket, Key="copy.bin", CopySource={"Bucket": bucket, "Key": "dir/ünï code+plus.bin"})
+    assert copied["CopyObjectResult"]["ETag"] == put["ETag"]
+    assert s3.head_object(Bucket=bucket, Key="copy.bin")["Metadata"] == {"origin": "openmsk"}
+    s3.delete_object(Bucket=bucket, Key="copy.bin")
+    assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] is None          # us-east-1
     out = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "dir/ünï code+plus.bin"}, {"Key": "nope"}]})
     assert sorted(d["Key"] for d in out["Deleted"]) == ["dir/ünï code+plus.bin", "nope"]
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
@@ -111,6 +116,9 @@ def test_list_objects_v2_prefix_delimiter_continuation(service, s3, bucket):
     listed = service.aws("s3api", "list-objects-v2", "--bucket", bucket, "--page-size", "3")
     assert listed.returncode == 0, listed.stderr
     assert sorted(o["Key"] for o in listed.json["Contents"]) == sorted(keys)
+    v1 = service.aws("s3api", "list-objects", "--bucket", bucket, "--page-size", "3")     # ListObjects (v1), paged
+    assert v1.returncode == 0, v1.stderr
+    assert sorted(o["Key"] for o in v1.json["Contents"]) == sorted(keys)
     ls = service.aws("s3", "ls", f"s3://{bucket}/logs/")
     assert ls.returncode == 0, ls.stderr
     assert "PRE 2026-12-01/" in ls.stdout and "readme" in ls.stdout

@@ -120,7 +120,11 @@ class SigV4Verifier:
         signer = (S3SigV4Auth if svc == "s3" else SigV4Auth)(Credentials(auth["akid"], secret, token), svc, region)
         if signer.signed_headers(signer.headers_to_sign(request)) != auth["signed"]:
             raise AuthError("InvalidSignatureException", MSG_BAD_SIGNATURE, svc, region)
-        canonical = signer.canonical_request(request)
+        try:
+            canonical = signer.canonical_request(request)
+        except (AttributeError, TypeError, ValueError, UnicodeError):
+            # A signed header botocore cannot canonicalise (non-ASCII value): no valid signature exists.
+            raise AuthError("InvalidSignatureException", MSG_BAD_SIGNATURE, svc, region) from None
         expected = signer.signature(signer.string_to_sign(request, canonical), request)
         if not hmac.compare_digest(expected.encode(), auth["sig"].encode()):
             raise AuthError("InvalidSignatureException", MSG_BAD_SIGNATURE, svc, region)

@@ -92,7 +92,7 @@ class S3Provider(Provider):
     @handler("GetBucketLocation")
     async def get_bucket_location(self, ctx: RequestContext, request: dict) -> dict:
         row = await self._bucket(request["Bucket"])
-        return {"LocationConstraint": "" if row["region"] == "us-east-1" else row["region"]}
+        return {} if row["region"] == "us-east-1" else {"LocationConstraint": row["region"]}   # us-east-1: empty
 
     @handler("DeleteBucket")
     async def delete_bucket(self, ctx: RequestContext, request: dict) -> dict:
@@ -154,6 +154,26 @@ class S3Provider(Provider):
             out["ContentType"] = request["ResponseContentType"]
         return out
 
+    @handler("CopyObject")
+    async def copy_object(self, ctx: RequestContext, request: dict) -> dict:
+        source = urllib.parse.unquote(request["CopySource"].partition("?")[0]).lstrip("/")
+        src_bucket, _, src_key = source.partition("/")
+        if not src_bucket or not src_key:
+            raise invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+                                   "x-amz-copy-source", request["CopySource"])
+        await self._bucket(request["Bucket"])
+        row = await self._object({"Bucket": src_bucket, "Key": src_key})
+        data = await self._run(self.store.read, row)
+        replace = request.get("MetadataDirective") == "REPLACE"
+        if src_bucket == request["Bucket"] and src_key == request["Key"] and not replace:
+            raise ServiceException("InvalidRequest", "This copy request is illegal because it is trying to copy an "
+                                   "object to itself without changing the object's metadata, storage class, website "
+                                   "redirect location or encryption attributes.", 400)
+        out = await self._run(self.store.put_object, request["Bucket"], request["Key"], data,
+                              request.get("ContentType") if replace else row["content_type"],
+                              request.get("Metadata") if replace else json.loads(row["metadata"]))
+        return {"CopyObjectResult": {"ETag": out["etag"], "LastModified": _ts(out["modified"])}}
+
     @handler("DeleteObject")
     async def delete_object(self, ctx: RequestContext, request: dict) -> dict:
         await self._bucket(request["Bucket"])
@@ -172,6 +192,21 @@ class S3Provider(Provider):
             await self._run(self.store.delete_object, request["Bucket"], obj["Key"])
             deleted.append({"Key": obj["Key"]})
         return {} if request["Delete"].get("Quiet") else {"Deleted": deleted}
+
+    @handler("ListObjects")
+    async def list_objects(self, ctx: RequestContext, request: dict) -> dict:
+        """Version 1 (older tools): Marker/NextMarker instead of continuation tokens."""
+        v2 = {k: request[k] for k in ("Bucket", "Prefix", "Delimiter", "MaxKeys", "EncodingType") if k in request}
+        if request.get("Marker"):
+            v2["StartAfter"] = request["Marker"]
+        out = await self.list_objects_v2(ctx, v2)
+        out.pop("KeyCount", None)
+        out.pop("StartAfter", None)
+        token = out.pop("NextContinuationToken", None)
+        out["Marker"] = request.get("Marker") or ""
+        if token and request.get("Delimiter"):
+            out["NextMarker"] = base64.urlsafe_b64decode(token.encode()).decode()
+        return out
 
     @handler("ListObjectsV2")
     async def list_objects_v2(self, ctx: RequestContext, request: dict) -> dict:
