@@ -90,7 +90,8 @@ def notification(doc: dict, old_state: str, account: str) -> tuple[str, str]:
 
 def deliver(doc: dict, notifier: Notifier | None, history) -> bool:
     """Run the actions of doc's current state if not yet run; True if `doc` changed (to be saved)."""
-    state, notified = doc["StateValue"], doc.get("NotifiedState", "INSUFFICIENT_DATA")
+    state = doc["StateValue"]
+    notified = doc.get("NotifiedState", state)       # alarms stored before actions were delivered: no replay
     if state == notified:
         return False
     doc["NotifiedState"] = state
