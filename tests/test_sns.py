@@ -208,3 +208,63 @@ def test_tags_and_errors(sns_service, sns):
         assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
     with pytest.raises(sns.exceptions.NotFoundException):
         sns.get_topic_attributes(TopicArn=missing)
+
+
+def test_email_through_a_configured_smtp_server(tmp_path):
+    """OPENMSK_SMTP_SERVER: mail goes to that server instead of the maildir (a minimal SMTP server on
+    127.0.0.1 here, speaking just enough of RFC 5321 for smtplib)."""
+    import asyncio
+    import socketserver
+    import threading
+
+    from openmsk.services.sns.delivery import Delivery, Job
+
+    received = []
+
+    class Smtp(socketserver.StreamRequestHandler):
+        def handle(self):
+            self.wfile.write(b"220 test ESMTP\r\n")
+            data = None
+            while line := self.rfile.readline():
+                if data is not None:
+                    if line == b".\r\n":
+                        received.append(b"".join(data))
+                        data = None
+                        self.wfile.write(b"250 queued\r\n")
+                    else:
+                        data.append(line)
+                    continue
+                verb = line[:4].upper()
+                if verb == b"DATA":
+                    data = []
+                    self.wfile.write(b"354 go ahead\r\n")
+                elif verb == b"QUIT":
+                    self.wfile.write(b"221 bye\r\n")
+                    return
+                else:
+                    self.wfile.write(b"250 ok\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Smtp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    log = []
+    try:
+        async def run():
+            delivery = Delivery(lambda arn, entry: log.append(entry), tmp_path / "mail",
+                                smtp=f"127.0.0.1:{server.server_address[1]}")
+            envelope = {"Type": "Notification", "MessageId": "m-1", "TopicArn": "arn:aws:sns:us-east-1:1:t"}
+            delivery.submit(Job("arn:aws:sns:us-east-1:1:t:s", "email", "ops@example.org", envelope,
+                                "disk at 90 %", subject="ALARM: disk"))
+            for _ in range(100):
+                if log:
+                    break
+                await asyncio.sleep(0.05)
+            await delivery.stop()
+        asyncio.run(run())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert log and log[0]["Status"] == "Delivered"
+    mail = email.message_from_bytes(received[0], policy=email.policy.default)
+    assert mail["Subject"] == "ALARM: disk" and mail["To"] == "ops@example.org"
+    assert mail.get_content().startswith("disk at 90 %")
+    assert not (tmp_path / "mail").exists()            # nothing went to the maildir
