@@ -232,5 +232,6 @@ def test_ca_cert_install_is_trusted_by_default_tls_clients_and_uninstall_undoes_
         removed = openmsk(service, "ca-cert", "--uninstall")
     assert removed.returncode == 0, removed.stderr
     assert not target.exists()
+    assert [link for link in Path("/etc/ssl/certs").iterdir() if target.stem in str(link.resolve())] == []
     assert probe().startswith("refused")
     assert "not installed" in openmsk(service, "ca-cert", "--uninstall").stdout

@@ -20,7 +20,8 @@ from pathlib import Path
 from .common import EXIT_OK, CliError, data_dir, say
 
 SYSTEM_CA_DIR = Path("/usr/local/share/ca-certificates")
-SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+SYSTEM_CERTS = Path("/etc/ssl/certs")
+SYSTEM_BUNDLE = SYSTEM_CERTS / "ca-certificates.crt"
 
 
 def installed_name(pem: bytes) -> str:
@@ -37,6 +38,15 @@ def _update_ca_certificates() -> None:
     done = subprocess.run([tool], capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise CliError(f"update-ca-certificates failed: {(done.stderr or done.stdout).strip()}")
+
+
+def _remove_links(target: Path) -> None:
+    """The links update-ca-certificates made for `target` (<name>.pem and the OpenSSL hash link to it).
+    It rebuilds the bundle without a removed local certificate but leaves these dangling."""
+    pem = target.stem + ".pem"
+    for link in SYSTEM_CERTS.iterdir():
+        if link.is_symlink() and os.readlink(link) in (str(target), pem, str(SYSTEM_CERTS / pem)):
+            link.unlink()
 
 
 def _needs_root(action: str, args) -> CliError:
@@ -73,6 +83,7 @@ def cmd_ca_cert(args) -> int:
         return EXIT_OK
     try:
         target.unlink()
+        _remove_links(target)
     except PermissionError:
         raise _needs_root("uninstall", args)
     _update_ca_certificates()
