@@ -37,6 +37,8 @@ from .telemetry.log_shipping import LogShipper
 from .services.operator import OperatorApi
 from .services.secretsmanager import SecretsManagerProvider, SecretStore
 from .services.sns import SnsBackend, SnsProvider
+from .services.iam import Authorizer, IamBackend, IamProvider
+from .services.sts import StsProvider
 
 DB_NAME = "openmsk.db"
 
@@ -59,6 +61,8 @@ class Installation:
     log_sink: EmbeddedDestinations | None = None
     objects: ObjectStore | None = None    # S3 (broker logs and users' own objects)
     firehose: FirehoseStore | None = None  # Firehose delivery streams into `objects`
+    iam: IamBackend | None = None          # users, keys, roles, policies; authorizes every request
+    admin_key_id: str = ""                 # the installation's own key: an administrator, never evaluated
 
     def providers(self) -> list[Provider]:
         """One line per AWS service served on the endpoint."""
@@ -74,14 +78,20 @@ class Installation:
             LogsProvider(self.logs),
             S3Provider(self.objects),
             FirehoseProvider(self.firehose),
+            IamProvider(self.iam),
+            StsProvider(self.iam, self.admin_key_id),
         ]
+
+    def authorizer(self) -> Authorizer:
+        """The gateway's authorize(ctx) hook (IAM policy evaluation of every request)."""
+        return Authorizer(self.iam, self.admin_key_id)
 
     def internal_routes(self) -> list:
         """openmsk's own signed routes (method, path, fn(region, payload) -> dict)."""
         return OperatorApi(self.plane).routes()
 
 
-def build(data_dir: Path, account_id: str = config.ACCOUNT_ID) -> Installation:
+def build(data_dir: Path, account_id: str = config.ACCOUNT_ID, *, admin_key_id: str = "") -> Installation:
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(data_dir / DB_NAME)
@@ -104,7 +114,8 @@ def build(data_dir: Path, account_id: str = config.ACCOUNT_ID) -> Installation:
     plane.background_services += [RetentionSweeper(logs, retention_interval()), Deliverer(firehose),
                                   LogShipper(data_dir / "log_shipping.db", log_sink)]
     return Installation(data_dir, account_id, store, keys, secrets, client_cas, ConfigurationStore(store),
-                        plane, metrics, alarms, sns, logs, log_sink, objects, firehose)
+                        plane, metrics, alarms, sns, logs, log_sink, objects, firehose,
+                        iam=IamBackend(store, data_dir, account_id), admin_key_id=admin_key_id)
 
 
 def local_plane(data_dir: Path, account_id: str = config.ACCOUNT_ID) -> ControlPlane:

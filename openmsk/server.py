@@ -18,10 +18,14 @@ async def serve(host: str, port: int, data_dir: Path, *, stop_data_plane_on_exit
                 on_ready=None) -> None:
     config.require_loopback(host)
     creds = config.credentials(data_dir)
-    installation = composition.build(data_dir, config.ACCOUNT_ID)
+    installation = composition.build(data_dir, config.ACCOUNT_ID, admin_key_id=creds.access_key_id)
     plane = installation.plane
-    lookup = {creds.access_key_id: creds.secret_access_key}.get
+    admin = {creds.access_key_id: creds.secret_access_key}
+
+    def lookup(key_id: str) -> str | None:      # the installation's key, else IAM users' keys and sessions
+        return admin.get(key_id) or installation.iam.secret(key_id)
     app = create_app(installation.providers(), lookup, account_id=config.ACCOUNT_ID,
+                     authorize=installation.authorizer(), internal_lookup_secret=admin.get,
                      extra_routes=installation.internal_routes())
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -201,7 +201,7 @@ def test_unserved_services_and_oversized_bodies_in_the_callers_protocol(service)
     """Real aws CLI callers of services openmsk does not serve read a code, not "400" or a parser error."""
     for args, code in ((["dynamodb", "list-tables"], "UnknownServiceException"),      # awsJson
                        (["route53", "list-hosted-zones"], "InvalidAction"),            # rest-xml
-                       (["iam", "list-users"], "InvalidAction")):                      # query
+                       (["autoscaling", "describe-auto-scaling-groups"], "InvalidAction")):  # query
         result = service.aws(*args)
         assert result.returncode == 255
         assert f"An error occurred ({code}) when calling" in result.stderr, result.stderr

@@ -189,15 +189,22 @@ def _signed_json_route(verifier: SigV4Verifier, fn: Callable) -> Callable:
 
 def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str | None],
                account_id: str = "123456789012", *, strict_output: bool | None = None,
-               extra_routes: Iterable[tuple[str, str, Callable]] = ()) -> web.Application:
+               extra_routes: Iterable[tuple[str, str, Callable]] = (),
+               authorize: Callable[[RequestContext], None] | None = None,
+               internal_lookup_secret: Callable[[str], str | None] | None = None) -> web.Application:
     """``strict_output`` (default: env OPENMSK_STRICT_OUTPUT=1, set by the test harness): a provider
-    result that does not fit its operation's output shape is a logged 500 instead of being trimmed."""
+    result that does not fit its operation's output shape is a logged 500 instead of being trimmed.
+    ``authorize(ctx)`` (optional): called after parsing and validation, before the handler; raises the
+    service's own AccessDenied ServiceException to refuse (IAM policy evaluation, services/iam).
+    ``internal_lookup_secret``: keys accepted on ``extra_routes`` (default ``lookup_secret``; app.py passes
+    the installation's key only, so IAM users cannot reach openmsk's operator routes)."""
     strict = strict_output_from_env() if strict_output is None else strict_output
     routes: dict[str, _Route] = {}
     for provider in providers:
         provider.check_operations()
         routes[provider.service_name] = _Route(provider)
     verifier = SigV4Verifier(lookup_secret)
+    internal_verifier = SigV4Verifier(internal_lookup_secret) if internal_lookup_secret else verifier
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -235,6 +242,8 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
                                  access_key_id=cred.access_key_id, request_id=request_id,
                                  protocol=protocol, headers=headers, host=headers.get("Host", ""),
                                  service_model=model)
+            if authorize is not None:
+                authorize(ctx)
             result = await fn(ctx, params)
             if strict:
                 check_output(op, result or {})
@@ -268,6 +277,6 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
         for method, path, page in getattr(provider.provider, "public_routes", list)():
             app.router.add_route(method, path, page)
     for method, path, fn in extra_routes:       # openmsk's own signed routes (app.py), before the catch-all
-        app.router.add_route(method, path, _signed_json_route(verifier, fn))
+        app.router.add_route(method, path, _signed_json_route(internal_verifier, fn))
     app.router.add_route("*", r"/{tail:[\s\S]*}", dispatch)     # [\s\S]: paths with %0A too (".*" stops at it)
     return app
