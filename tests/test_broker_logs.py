@@ -365,3 +365,28 @@ def test_cluster_broker_logs_to_cloudwatch_and_s3(logging_service):
                       "--logging-info", json.dumps({"BrokerLogs": {"CloudWatchLogs": {"Enabled": True,
                                                                                       "LogGroup": "/missing"}}}))
     assert bad.returncode == 255 and "log group /missing does not exist" in bad.stderr
+
+    # ... and Firehose added live: lines logged from then on reach the delivery stream's bucket.
+    fh = service.client("firehose")
+    s3.create_bucket(Bucket=f"{bucket}-fh")
+    fh.create_delivery_stream(DeliveryStreamName="broker-logs", S3DestinationConfiguration={
+        "RoleARN": "arn:aws:iam::123456789012:role/firehose", "BucketARN": f"arn:aws:s3:::{bucket}-fh",
+        "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0}})
+    updated = service.aws("kafka", "update-monitoring", "--cluster-arn", arn, "--current-version", current,
+                          "--logging-info", json.dumps({"BrokerLogs": {
+                              "CloudWatchLogs": {"Enabled": True, "LogGroup": group},
+                              "Firehose": {"Enabled": True, "DeliveryStream": "broker-logs"}}}))
+    assert updated.returncode == 0, updated.stderr
+    info = service.wait_state(arn, timeout=300)
+    assert info["LoggingInfo"]["BrokerLogs"]["Firehose"] == {"Enabled": True, "DeliveryStream": "broker-logs"}
+    create_topic(config, "after-update", partitions=2, replication=2)        # brokers log the new partitions
+    deadline = time.monotonic() + 120
+    while True:
+        shipped = [ln for o in s3.list_objects_v2(Bucket=f"{bucket}-fh").get("Contents", [])
+                   for ln in s3.get_object(Bucket=f"{bucket}-fh", Key=o["Key"])["Body"].read().decode().splitlines()]
+        if any("after-update" in ln for ln in shipped) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert any("after-update" in ln for ln in shipped)
+    every = set(_file_lines(service, cluster_uuid, 1)) | set(_file_lines(service, cluster_uuid, 2))
+    assert set(shipped) <= every and not any("started (kafka.server.KafkaServer)" in ln for ln in shipped)
