@@ -140,6 +140,11 @@ def test_iam_errors_and_policy_versions(service, iam):
     assert iam.get_policy_version(PolicyArn=arn, VersionId="v2")["PolicyVersion"]["Document"] == v2
     assert iam.get_policy_version(PolicyArn=arn, VersionId="v1")["PolicyVersion"]["IsDefaultVersion"] is False
     assert error_of(lambda: iam.get_policy_version(PolicyArn=arn, VersionId="v9")) == ("NoSuchEntity", 404)
+    assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]] == ["v2", "v1"]
+    assert error_of(lambda: iam.delete_policy_version(PolicyArn=arn, VersionId="v2")) == ("DeleteConflict", 409)
+    iam.delete_policy_version(PolicyArn=arn, VersionId="v1")
+    iam.delete_policy(PolicyArn=arn)
+    assert error_of(lambda: iam.get_policy(PolicyArn=arn)) == ("NoSuchEntity", 404)
     iam.tag_user(UserName="versions", Tags=[{"Key": "team", "Value": "streaming"}])
     assert iam.get_user(UserName="versions")["User"]["Tags"] == [{"Key": "team", "Value": "streaming"}]
 
@@ -151,6 +156,7 @@ def test_assume_role_trust_policy_and_expiry(service, iam):
         {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:user/assumer"}, "Action": "sts:AssumeRole"}]}
     role = iam.create_role(RoleName="reader", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
     assert iam.get_role(RoleName="reader")["Role"]["AssumeRolePolicyDocument"] == trust
+    assert "reader" in [r["RoleName"] for r in iam.list_roles()["Roles"]]
     iam.put_role_policy(RoleName="reader", PolicyName="list", PolicyDocument=json.dumps(ALLOW_LIST))
     sts = service.client("sts", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
     creds = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s1", DurationSeconds=900)["Credentials"]
@@ -176,5 +182,11 @@ def test_assume_role_trust_policy_and_expiry(service, iam):
     iam.delete_role_policy(RoleName="reader", PolicyName="list")
     assert error_of(lambda: service.client("kafka", **session).list_clusters()) == ("AccessDeniedException", 403)
     assert error_of(lambda: iam.delete_role_policy(RoleName="reader", PolicyName="list")) == ("NoSuchEntity", 404)
+    # a trust policy that no longer names the user refuses the next AssumeRole
+    iam.update_assume_role_policy(RoleName="reader", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:user/someone-else"},
+         "Action": "sts:AssumeRole"}]}))
+    assert error_of(lambda: sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s3")) == ("AccessDenied", 403)
+    assert iam.list_role_policies(RoleName="reader")["PolicyNames"] == []
     iam.delete_role(RoleName="reader")
     assert error_of(lambda: service.client("sts", **session).get_caller_identity())[1] == 403

@@ -198,6 +198,24 @@ class IamBackend:
         self.store.put(POLICY, arn, doc)
         return {"VersionId": vid, "IsDefaultVersion": set_default, "CreateDate": now, "Document": document}
 
+    def delete_policy_version(self, arn: str, version_id: str) -> None:
+        doc = self.policy(arn)
+        if version_id not in doc["Versions"]:
+            raise BackendError("NoSuchEntity", f"Policy {arn} version {version_id} does not exist or is not attachable.")
+        if version_id == doc["DefaultVersionId"]:
+            raise BackendError("DeleteConflict", "Cannot delete the default version of a policy.")
+        del doc["Versions"][version_id]
+        self.store.put(POLICY, arn, doc)
+
+    def roles(self, path_prefix: str = "/") -> list[dict]:
+        return [r for r in self.store.list(ROLE) if r["Path"].startswith(path_prefix or "/")]
+
+    def update_trust(self, name: str, trust: str) -> None:
+        doc = self.role(name)
+        policy_docs.parse(trust, trust=True, limit=policy_docs.MAX_TRUST)
+        doc["AssumeRolePolicyDocument"] = trust
+        self._save(ROLE, doc)
+
     def delete_policy(self, arn: str) -> None:
         doc = self.policy(arn)
         if self.attachment_count(arn):

@@ -173,6 +173,18 @@ class IamProvider(MapsBackendErrors, Provider):
         return {"PolicyVersion": {"VersionId": v["VersionId"], "IsDefaultVersion": v["IsDefaultVersion"],
                                   "CreateDate": as_datetime(v["CreateDate"])}}
 
+    @handler("ListPolicyVersions")
+    async def list_policy_versions(self, ctx: RequestContext, r: dict) -> dict:
+        doc = self.iam.policy(r["PolicyArn"])
+        items = [{"VersionId": vid, "IsDefaultVersion": vid == doc["DefaultVersionId"],
+                  "CreateDate": as_datetime(v["CreateDate"])} for vid, v in doc["Versions"].items()]
+        return _page(items[::-1], r, "Versions")
+
+    @handler("DeletePolicyVersion")
+    async def delete_policy_version(self, ctx: RequestContext, r: dict) -> dict:
+        self.iam.delete_policy_version(r["PolicyArn"], r["VersionId"])
+        return {}
+
     @handler("DeletePolicy")
     async def delete_policy(self, ctx: RequestContext, r: dict) -> dict:
         self.iam.delete_policy(r["PolicyArn"])
@@ -262,4 +274,17 @@ class IamProvider(MapsBackendErrors, Provider):
     @handler("DeleteRolePolicy")
     async def delete_role_policy(self, ctx, r):
         self.iam.delete_inline(ROLE, r["RoleName"], r["PolicyName"])
+        return {}
+
+    @handler("ListRoles")
+    async def list_roles(self, ctx, r):
+        return _page([_role(d) for d in self.iam.roles(r.get("PathPrefix"))], r, "Roles")
+
+    @handler("ListRolePolicies")
+    async def list_role_policies(self, ctx, r):
+        return _page(sorted(self.iam.role(r["RoleName"])["Inline"]), r, "PolicyNames")
+
+    @handler("UpdateAssumeRolePolicy")
+    async def update_assume_role_policy(self, ctx, r):
+        self.iam.update_trust(r["RoleName"], r["PolicyDocument"])
         return {}
