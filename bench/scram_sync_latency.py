@@ -17,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 from pathlib import Path
 
@@ -91,10 +92,12 @@ def main() -> None:
         key_id = svc.client("kms").create_key()["KeyMetadata"]["KeyId"]
         sm = svc.client("secretsmanager")
         t0 = time.monotonic()
-        secrets = [sm.create_secret(Name=f"AmazonMSK_bench_{i:04d}", KmsKeyId=key_id,
+        def create(i: int) -> str:
+            return sm.create_secret(Name=f"AmazonMSK_bench_{i:04d}", KmsKeyId=key_id,
                                     SecretString=json.dumps({"username": f"bench-user-{i:04d}",
                                                              "password": f"pw-{i:04d}-x"}))["ARN"]
-                   for i in range(args.users)]
+        with ThreadPoolExecutor(4) as pool:
+            secrets = list(pool.map(create, range(args.users)))
         print(f"{args.users} secrets created in {time.monotonic() - t0:.0f} s", flush=True)
 
         baseline = measure(svc, arn, args.rate, lambda: time.sleep(args.seconds))
@@ -117,8 +120,6 @@ def main() -> None:
                     print(f"all {args.users} users applied {time.monotonic() - started:.0f} s after the first "
                           f"association", flush=True)
                     return
-                if "SCRAM sync failed" in text:
-                    raise SystemExit("SCRAM sync failed: see " + str(svc.log_path))
                 time.sleep(0.5)
             raise SystemExit(f"SCRAM sync did not finish within {args.sync_timeout} s")
 
@@ -126,6 +127,10 @@ def main() -> None:
         base, load = summary(baseline.latencies), summary(during.latencies)
         print(f"DescribeCluster without sync: {base}, errors {baseline.errors}")
         print(f"DescribeCluster during sync:  {load}, errors {during.errors}")
+        with open(svc.log_path, "rb") as log:
+            log.seek(log_start)
+            failures = log.read().decode(errors="replace").count("SCRAM sync failed")
+        print(f"failed sync attempts on the way (retried by the reconciler): {failures}")
         print(f"p99 ratio sync/baseline: {load['p99_ms'] / base['p99_ms']:.2f}; target p99 < 50 ms: "
               f"{'met' if load['p99_ms'] < 50 else 'NOT met'}")
     finally:
