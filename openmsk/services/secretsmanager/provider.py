@@ -32,7 +32,10 @@ def _value(request: dict):
 def _matches(secret: dict, filters: list[dict]) -> bool:
     """Secrets Manager filters: prefix match per value ("!" negates), values ORed, filters ANDed."""
     for flt in filters or []:
-        key = flt["Key"]
+        key = flt.get("Key")
+        if key is None:         # optional in the model, required by the service
+            raise ServiceException("ValidationException", "1 validation error detected: Value null at "
+                                   "'filters.member.key' failed to satisfy constraint: Member must not be null")
         fields = ([v for f in FILTER_FIELDS.values() for v in f(secret)] if key == "all"
                   else FILTER_FIELDS.get(key, lambda s: [])(secret))
         hit = False
