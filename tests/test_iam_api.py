@@ -91,6 +91,13 @@ def test_explicit_deny_beats_allow_and_policy_changes_bite_at_once(service, iam)
     kafka.get_compatible_kafka_versions()          # kafka:* still allows what the Deny does not name
     iam.delete_user_policy(UserName="denied", PolicyName="no-lists")
     assert kafka.list_clusters()["ClusterInfoList"] == []
+    # aws:SourceIp is the caller's address: a Deny outside 10.0.0.0/8 bites on loopback, one outside 127/8 not
+    outside = lambda cidr: json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*",
+        "Resource": "*", "Condition": {"NotIpAddress": {"aws:SourceIp": cidr}}}]})
+    iam.put_user_policy(UserName="denied", PolicyName="ip", PolicyDocument=outside("10.0.0.0/8"))
+    assert error_of(kafka.list_clusters) == ("AccessDeniedException", 403)
+    iam.put_user_policy(UserName="denied", PolicyName="ip", PolicyDocument=outside("127.0.0.0/8"))
+    assert kafka.list_clusters()["ClusterInfoList"] == []
 
 
 def test_inactive_and_deleted_keys_are_refused(service, iam):

@@ -82,6 +82,7 @@ class RequestContext:
     headers: Mapping[str, str]     # case-insensitive (aiohttp CIMultiDictProxy)
     host: str
     service_model: ServiceModel | None = None
+    source_ip: str = ""           # the peer address (IAM's aws:SourceIp)
 
 
 HANDLER_ATTR = "_openmsk_operation"

@@ -241,7 +241,7 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
                                  region=cred.region, account_id=account_id,
                                  access_key_id=cred.access_key_id, request_id=request_id,
                                  protocol=protocol, headers=headers, host=headers.get("Host", ""),
-                                 service_model=model)
+                                 service_model=model, source_ip=request.remote or "")
             if authorize is not None:
                 authorize(ctx)
             result = await fn(ctx, params)

@@ -48,6 +48,8 @@ class Authorizer:
                    "aws:SecureTransport": False, "aws:RequestedRegion": ctx.region,
                    "aws:CurrentTime": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                    "aws:PrincipalAccount": self.iam.account_id}
+        if ctx.source_ip:
+            context["aws:SourceIp"] = ctx.source_ip
         if "UserName" in principal:
             context["aws:username"] = principal["UserName"]
         decision = evaluate(principal["Policies"], action, "*", context)
