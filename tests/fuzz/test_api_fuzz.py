@@ -10,7 +10,7 @@ Properties, for every request:
   * unsigned, wrongly signed and tampered requests are refused with a 403;
   * a refused request changes nothing: the SQLite stores' content hash is the same after it.
 The service runs with OPENMSK_PLACEMENT=none: a CreateCluster the fuzzer gets accepted starts no JVM.
-Budget: FUZZ_EXAMPLES (default 700) examples of three requests each (as generated, mutated, wrongly
+Budget: FUZZ_EXAMPLES (default 1000) examples of three requests each (as generated, mutated, wrongly
 signed); the count is printed.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ from .requests_from_models import (MUTATIONS, REFUSALS, Pool, WireRequest, is_mu
                                    serialize_request, sign, strategy, wire_protocols)
 from openmsk.api import specs
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "700"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
 QUIET_TIMEOUT = 15.0
 
 
