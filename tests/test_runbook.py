@@ -41,7 +41,6 @@ from harness import BIN, REPO
 RUNBOOK = REPO / "docs" / "runbook.md"
 MARKER = re.compile(r"<!-- doctest: (?P<id>[\w.-]+)(?P<attrs>[^>]*?)-->\s*\n\s*```sh\n(?P<body>.*?)\n\s*```", re.S)
 OUTPUT = re.compile(r"(<!-- output: (?P<id>[\w.-]+)(?P<attrs>[^>]*?)-->\s*\n\s*```\w*\n)(?P<body>.*?)(\n\s*```)", re.S)
-CLOUDWATCH_MERGED = (REPO / "openmsk" / "services" / "cloudwatch.py").exists()
 RECORD = bool(os.environ.get("OPENMSK_RUNBOOK_RECORD"))
 TOPIC, GROUP = "orders", "orders-app"
 
@@ -152,13 +151,7 @@ def failures(test: DocTest, proc: subprocess.CompletedProcess) -> list[str]:
     return problems
 
 
-def _marks(test: DocTest):
-    if test.requires == "cloudwatch" and not CLOUDWATCH_MERGED:
-        return [pytest.mark.xfail(strict=True, reason="CloudWatch service (issue 4) not merged yet")]
-    return []
-
-
-@pytest.mark.parametrize("doctest", [pytest.param(t, id=t.id, marks=_marks(t)) for t in DOCTESTS])
+@pytest.mark.parametrize("doctest", [pytest.param(t, id=t.id) for t in DOCTESTS])
 def test_runbook(doctest: DocTest, workspace):
     script = "set -o pipefail\n" + substitute(doctest.body, workspace["placeholders"])
     deadline = time.monotonic() + doctest.retry
