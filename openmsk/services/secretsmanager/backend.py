@@ -250,6 +250,15 @@ class SecretStore:
     def _find(self, region: str, secret_ref: str) -> dict:
         """By name, full ARN or partial ARN (the ARN without its ``-xxxxxx`` suffix)."""
         ref = secret_ref or ""
+        if ref.startswith("arn:") and ref.split(":")[3:4] == [region]:
+            # A full ARN is the document's key: one read instead of decoding every secret of the
+            # region (a 1,000-user SCRAM association made ~30,000 decodes per call on the loop).
+            doc = self.store.get(KIND, ref)
+            if doc is not None:
+                if doc.get("DeletionDate") and _parse(doc["DeletionDate"]) <= _now():
+                    self.store.delete(KIND, ref)
+                    raise BackendError("ResourceNotFoundException", NOT_FOUND)
+                return doc
         for doc in self._docs(region):
             if ref.startswith("arn:"):
                 if doc["ARN"] == ref or doc["ARN"][:-7] == ref:
