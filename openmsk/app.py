@@ -38,6 +38,7 @@ from .services.operator import OperatorApi
 from .services.secretsmanager import SecretsManagerProvider, SecretStore
 from .services.sns import SnsBackend, SnsProvider
 from .services.iam import Authorizer, IamBackend, IamProvider
+from .services.iam.resources import Lookups
 from .services.sts import StsProvider
 
 DB_NAME = "openmsk.db"
@@ -84,11 +85,26 @@ class Installation:
 
     def authorizer(self) -> Authorizer:
         """The gateway's authorize(ctx) hook (IAM policy evaluation of every request)."""
-        return Authorizer(self.iam, self.admin_key_id)
+        return Authorizer(self.iam, self.admin_key_id, authorization_lookups(self),
+                          resource_policy=ClusterPolicyStore(self.store).policy_document)
 
     def internal_routes(self) -> list:
         """openmsk's own signed routes (method, path, fn(region, payload) -> dict)."""
         return OperatorApi(self.plane).routes()
+
+
+def authorization_lookups(inst: Installation) -> Lookups:
+    """How the authorizer turns a request's names into ARNs and tags (services/iam/resources.py)."""
+    def resource_tags(arn: str) -> dict | None:
+        if ":cluster/" in arn:
+            return (inst.plane.load_cluster(arn) or {}).get("Tags")
+        if ":configuration/" in arn:
+            return (inst.configurations.get(arn) or {}).get("Tags")
+        return None
+    return Lookups(kms_key_arn=lambda region, ref: inst.keys.describe(region, ref)["Arn"],
+                   secret_arn=lambda region, ref: inst.secrets.describe(region, ref)["ARN"],
+                   iam_arn=lambda kind, name: (inst.iam.user(name) if kind == "user" else inst.iam.role(name))["Arn"],
+                   resource_tags=resource_tags)
 
 
 def build(data_dir: Path, account_id: str = config.ACCOUNT_ID, *, admin_key_id: str = "") -> Installation:

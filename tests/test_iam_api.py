@@ -202,3 +202,64 @@ def test_assume_role_trust_policy_and_expiry(service, iam):
     assert iam.list_role_policies(RoleName="reader")["PolicyNames"] == []
     iam.delete_role(RoleName="reader")
     assert error_of(lambda: service.client("sts", **session).get_caller_identity())[1] == 403
+
+
+def test_resource_level_policies_name_the_real_arns(service, iam):
+    """A policy naming one configuration / secret / bucket grants exactly that one; the refusal names the
+    resource as AWS does; an explicit Deny on a tag wins; a secret named by name resolves to its ARN."""
+    admin_kafka = service.client("kafka")
+    allowed = admin_kafka.create_configuration(Name="res-allowed", ServerProperties=b"num.partitions=2")["Arn"]
+    other = admin_kafka.create_configuration(Name="res-other", ServerProperties=b"num.partitions=3")["Arn"]
+    sm = service.client("secretsmanager")
+    secret_arn = sm.create_secret(Name="res-secret", SecretString="s1")["ARN"]
+    sm.create_secret(Name="res-secret-other", SecretString="s2")
+    s3 = service.client("s3")
+    s3.create_bucket(Bucket="res-bucket")
+    s3.put_object(Bucket="res-bucket", Key="open/a.txt", Body=b"a")
+    s3.put_object(Bucket="res-bucket", Key="closed/b.txt", Body=b"b")
+    key = make_user(iam, "resources", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["kafka:DescribeConfiguration", "kafka:TagResource"], "Resource": allowed},
+        {"Effect": "Allow", "Action": "kafka:DescribeConfiguration", "Resource": other},
+        {"Effect": "Deny", "Action": "kafka:DescribeConfiguration", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/stage": "prod"}}},
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::res-bucket/open/*"},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::res-bucket"}]})
+    as_user = dict(key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    kafka = service.client("kafka", **as_user)
+    assert kafka.describe_configuration(Arn=allowed)["Name"] == "res-allowed"
+    admin_kafka.tag_resource(ResourceArn=other, Tags={"stage": "prod"})
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        kafka.describe_configuration(Arn=other)
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert err.value.response["Error"]["Message"] == (
+        f"User: arn:aws:iam::123456789012:user/resources is not authorized to perform: kafka:DescribeConfiguration "
+        f"on resource: {other} with an explicit deny in an identity-based policy")
+    # TagResource is authorized on the named configuration (allowed here), not on *
+    kafka.tag_resource(ResourceArn=allowed, Tags={"team": "a"})
+    user_sm = service.client("secretsmanager", **as_user)
+    assert user_sm.get_secret_value(SecretId="res-secret")["SecretString"] == "s1"      # name -> ARN
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        user_sm.get_secret_value(SecretId="res-secret-other")
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert ":secret:res-secret-other-" in err.value.response["Error"]["Message"]
+    user_s3 = service.client("s3", **as_user)
+    assert user_s3.get_object(Bucket="res-bucket", Key="open/a.txt")["Body"].read() == b"a"
+    assert error_of(lambda: user_s3.get_object(Bucket="res-bucket", Key="closed/b.txt")) == ("AccessDenied", 403)
+    assert [o["Key"] for o in user_s3.list_objects_v2(Bucket="res-bucket")["Contents"]] == ["closed/b.txt", "open/a.txt"]
+    assert error_of(lambda: user_s3.put_object(Bucket="res-bucket", Key="open/c.txt", Body=b"c")) == ("AccessDenied", 403)
+
+
+def test_get_session_token_acts_as_the_user(service, iam):
+    key = make_user(iam, "sessions", ALLOW_LIST)
+    sts = service.client("sts", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    creds = sts.get_session_token(DurationSeconds=900)["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA")
+    session = dict(key=creds["AccessKeyId"], secret=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+    assert service.client("sts", **session).get_caller_identity()["Arn"] == "arn:aws:iam::123456789012:user/sessions"
+    kafka = service.client("kafka", **session)
+    assert cluster_arns(kafka) == cluster_arns(service.client("kafka"))
+    assert error_of(lambda: kafka.list_configurations()) == ("AccessDeniedException", 403)
+    assert error_of(lambda: service.client("sts", **session).get_session_token()) == ("AccessDenied", 403)
+    forged = dict(session, aws_session_token=creds["SessionToken"][:-4] + "AAAA")
+    assert error_of(lambda: service.client("kafka", **forged).list_clusters()) == ("AccessDeniedException", 403)

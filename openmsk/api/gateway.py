@@ -190,11 +190,11 @@ def _signed_json_route(verifier: SigV4Verifier, fn: Callable) -> Callable:
 def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str | None],
                account_id: str = "123456789012", *, strict_output: bool | None = None,
                extra_routes: Iterable[tuple[str, str, Callable]] = (),
-               authorize: Callable[[RequestContext], None] | None = None,
+               authorize: Callable[[RequestContext, dict], None] | None = None,
                internal_lookup_secret: Callable[[str], str | None] | None = None) -> web.Application:
     """``strict_output`` (default: env OPENMSK_STRICT_OUTPUT=1, set by the test harness): a provider
     result that does not fit its operation's output shape is a logged 500 instead of being trimmed.
-    ``authorize(ctx)`` (optional): called after parsing and validation, before the handler; raises the
+    ``authorize(ctx, params)`` (optional): called after parsing and validation, before the handler; raises the
     service's own AccessDenied ServiceException to refuse (IAM policy evaluation, services/iam).
     ``internal_lookup_secret``: keys accepted on ``extra_routes`` (default ``lookup_secret``; app.py passes
     the installation's key only, so IAM users cannot reach openmsk's operator routes)."""
@@ -243,7 +243,7 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
                                  protocol=protocol, headers=headers, host=headers.get("Host", ""),
                                  service_model=model, source_ip=request.remote or "")
             if authorize is not None:
-                authorize(ctx)
+                authorize(ctx, params)
             result = await fn(ctx, params)
             if strict:
                 check_output(op, result or {})

@@ -324,6 +324,12 @@ class IamBackend:
         session = self.store.get(SESSION, key_id)
         if session is None or session["Expires"] <= time.time():
             return None
+        if "UserName" in session:       # GetSessionToken: the user itself, with its own policies
+            user = self._user_doc(session["UserName"])
+            if user is None or user["UserId"] != session["UserId"]:
+                return None
+            return {"Arn": user["Arn"], "UserId": user["UserId"], "Policies": self._policies_of(user),
+                    "UserName": user["UserName"], "SessionTokenSha256": session["TokenSha256"]}
         role = self._role_doc(session["RoleName"])
         if role is None or role["RoleId"] != session["RoleId"]:
             return None                 # a role deleted (or re-created) takes its sessions with it
@@ -353,6 +359,20 @@ class IamBackend:
         return {"AccessKeyId": key_id, "SecretAccessKey": secret, "SessionToken": token,
                 "Expiration": dt.datetime.fromtimestamp(int(expires), dt.timezone.utc), "Arn": arn,
                 "AssumedRoleId": f"{role['RoleId']}:{session_name}"}
+
+    def create_user_session(self, user_name: str, duration: int) -> dict:
+        """GetSessionToken: temporary credentials that act as the user (its policies, its ARN)."""
+        user = self.user(user_name)
+        key_id = _rand("ASIA", 16)
+        secret = "".join(secrets.choice(string.ascii_letters + string.digits + "/+") for _ in range(40))
+        token = secrets.token_urlsafe(96)
+        write_secret(self.key_dir / key_id, secret.encode())
+        expires = time.time() + duration
+        self.store.put(SESSION, key_id, {"UserName": user["UserName"], "UserId": user["UserId"], "Expires": expires,
+                                         "TokenSha256": hashlib.sha256(token.encode()).hexdigest()})
+        self._sweep_sessions()
+        return {"AccessKeyId": key_id, "SecretAccessKey": secret, "SessionToken": token,
+                "Expiration": dt.datetime.fromtimestamp(int(expires), dt.timezone.utc)}
 
     def _sweep_sessions(self) -> None:
         now = time.time()

@@ -3,8 +3,8 @@ policy on a cluster, stored per cluster with a version for optimistic concurrenc
 
 The policy document is checked the way IAM checks a resource policy's grammar (JSON object, Version,
 Statement list with Effect/Principal/Action/Resource, actions in the `kafka` or `kafka-cluster`
-namespace). It is stored and returned, not enforced: openmsk has no IAM authorisation yet (see
-docs/topics.md).
+namespace). The authorizer evaluates it as the cluster's resource-based policy (services/iam/authorizer.py)
+for `kafka:` API actions and the brokers' `kafka-cluster:` actions.
 """
 from __future__ import annotations
 
@@ -42,6 +42,11 @@ class ClusterPolicyStore:
 
     def delete(self, cluster_arn: str) -> None:
         self.store.delete(self.KIND, cluster_arn)
+
+    def policy_document(self, cluster_arn: str) -> dict | None:
+        """The parsed policy, for IAM's evaluation as the cluster's resource-based policy."""
+        doc = self.get(cluster_arn)
+        return json.loads(doc["Policy"]) if doc else None
 
 
 def _strings(value, what: str) -> list[str]:

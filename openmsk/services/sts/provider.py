@@ -73,3 +73,18 @@ class StsProvider(MapsBackendErrors, Provider):
         creds = self.iam.create_session(role, r["RoleSessionName"], duration)
         return {"Credentials": {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")},
                 "AssumedRoleUser": {"AssumedRoleId": creds["AssumedRoleId"], "Arn": creds["Arn"]}}
+
+    @handler("GetSessionToken")
+    async def get_session_token(self, ctx: RequestContext, r: dict) -> dict:
+        """A user's temporary credentials (900 s .. 36 h, default 12 h); a session may not mint another."""
+        caller = self._caller(ctx)
+        if "UserName" not in caller or caller.get("SessionTokenSha256"):
+            raise ServiceException("AccessDenied", "Cannot call GetSessionToken with session credentials"
+                                   if caller.get("SessionTokenSha256") else
+                                   "openmsk: GetSessionToken needs an IAM user's access key", status_code=403)
+        duration = r.get("DurationSeconds") or 43200
+        if not 900 <= duration <= 129600:
+            raise ServiceException("ValidationError", "1 validation error detected: Value at 'durationSeconds' "
+                                   "failed to satisfy constraint: Member must have value between 900 and 129600")
+        creds = self.iam.create_user_session(caller["UserName"], duration)
+        return {"Credentials": {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")}}
