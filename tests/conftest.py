@@ -37,3 +37,16 @@ def private_service(tmp_path):
     svc = Service(tmp_path / "data", free_port()).start()
     yield svc
     svc.stop_everything()
+
+
+# Files whose tests wait longest (renewals, alarm periods, rolls) start first, so that with parallel
+# workers (scripts/test runs pytest-xdist, one file per worker) the suite does not end on one of them.
+SLOW_FIRST = ("test_cert_renewal.py", "test_runbook.py", "test_convergence.py", "test_restart.py",
+              "test_default_alarms.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        name = item.path.name
+        return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
+    items.sort(key=rank)                # stable: order within a file is kept
