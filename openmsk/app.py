@@ -64,6 +64,7 @@ class Installation:
     firehose: FirehoseStore | None = None  # Firehose delivery streams into `objects`
     iam: IamBackend | None = None          # users, keys, roles, policies; authorizes every request
     admin_key_id: str = ""                 # the installation's own key: an administrator, never evaluated
+    log_shipper: LogShipper | None = None  # tails broker logs into log_sink; reports delivery problems
 
     def providers(self) -> list[Provider]:
         """One line per AWS service served on the endpoint."""
@@ -90,7 +91,7 @@ class Installation:
 
     def internal_routes(self) -> list:
         """openmsk's own signed routes (method, path, fn(region, payload) -> dict)."""
-        return OperatorApi(self.plane).routes()
+        return OperatorApi(self.plane, self.log_shipper.delivery if self.log_shipper else None).routes()
 
 
 def authorization_lookups(inst: Installation) -> Lookups:
@@ -127,11 +128,12 @@ def build(data_dir: Path, account_id: str = config.ACCOUNT_ID, *, admin_key_id: 
     objects = ObjectStore(data_dir / "s3")
     firehose = FirehoseStore(data_dir / "firehose.db", objects)
     log_sink = EmbeddedDestinations(logs, objects, firehose, ExternalS3.from_data_dir(data_dir))
-    plane.background_services += [RetentionSweeper(logs, retention_interval()), Deliverer(firehose),
-                                  LogShipper(data_dir / "log_shipping.db", log_sink)]
+    log_shipper = LogShipper(data_dir / "log_shipping.db", log_sink)
+    plane.background_services += [RetentionSweeper(logs, retention_interval()), Deliverer(firehose), log_shipper]
     return Installation(data_dir, account_id, store, keys, secrets, client_cas, ConfigurationStore(store),
                         plane, metrics, alarms, sns, logs, log_sink, objects, firehose,
-                        iam=IamBackend(store, data_dir, account_id), admin_key_id=admin_key_id)
+                        iam=IamBackend(store, data_dir, account_id), admin_key_id=admin_key_id,
+                        log_shipper=log_shipper)
 
 
 def local_plane(data_dir: Path, account_id: str = config.ACCOUNT_ID) -> ControlPlane:

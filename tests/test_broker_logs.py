@@ -390,3 +390,30 @@ def test_cluster_broker_logs_to_cloudwatch_and_s3(logging_service):
     assert any("after-update" in ln for ln in shipped)
     every = set(_file_lines(service, cluster_uuid, 1)) | set(_file_lines(service, cluster_uuid, 2))
     assert set(shipped) <= every and not any("started (kafka.server.KafkaServer)" in ln for ln in shipped)
+
+    # A destination that breaks is not silent: `openmsk status` names it, and says when it works again.
+    def status() -> str:
+        out = subprocess.run([str(BIN / "openmsk"), "status", "logged", "--data-dir", str(service.data_dir)],
+                             capture_output=True, text=True, timeout=120)
+        return out.stdout + out.stderr
+
+    logs.delete_log_group(logGroupName=group)
+    create_topic(config, "while-missing", partitions=2, replication=2)       # lines to deliver
+    deadline = time.monotonic() + 120
+    while "FAILING" not in (shown := status()) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert "broker logs to the CloudWatch Logs log group: FAILING" in shown and group in shown, shown
+    logs.create_log_group(logGroupName=group)
+    deadline = time.monotonic() + 120
+    while "FAILING" in (shown := status()) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert "FAILING" not in shown, shown
+    def delivered_after_outage() -> bool:
+        try:
+            return any("while-missing" in ln for b in (1, 2) for ln in _stream_lines(logs, group, f"Broker-{b}"))
+        except logs.exceptions.ResourceNotFoundException:        # the new group's streams come with delivery
+            return False
+    deadline = time.monotonic() + 120
+    while not delivered_after_outage() and time.monotonic() < deadline:
+        time.sleep(2)
+    assert delivered_after_outage(), "lines buffered during the outage were not delivered"

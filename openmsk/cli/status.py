@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 
 from ..control import zones
-from .common import EXIT_FAILED, EXIT_OK, Api, all_clusters, api_call, say, subnets
+from ..services.operator import LOG_DELIVERY_PATH
+from .common import EXIT_FAILED, EXIT_OK, Api, CliError, all_clusters, api_call, say, subnets
 from .topology import cluster_nodes, probe
 
 HEALTHY_ANSWERS = ("ok", "leader", "follower", "standalone")
@@ -30,6 +31,17 @@ def _encryption(info: dict) -> str:
     return transit.get("ClientBroker", "TLS")
 
 
+def _log_delivery(api: Api, info: dict) -> list[dict]:
+    """Broker-log destinations that fail or lag (the service's log shipper), for clusters that log."""
+    broker_logs = (info.get("LoggingInfo") or {}).get("BrokerLogs") or {}
+    if not any((target or {}).get("Enabled") for target in broker_logs.values()):
+        return []
+    try:
+        return api.operator(LOG_DELIVERY_PATH, {"ClusterArn": info["ClusterArn"]})["Destinations"]
+    except CliError as exc:
+        return [{"Destination": "broker logs", "Failing": f"delivery state unknown: {exc}"}]
+
+
 def cluster_report(api: Api, kafka, ec2, info: dict, by_subnet) -> dict:
     bootstrap = _bootstrap(kafka, info)
     nodes = []
@@ -44,7 +56,7 @@ def cluster_report(api: Api, kafka, ec2, info: dict, by_subnet) -> dict:
         "ClusterName": info["ClusterName"], "ClusterArn": info["ClusterArn"], "State": info["State"],
         "KafkaVersion": info["CurrentBrokerSoftwareInfo"]["KafkaVersion"], "ClientBroker": _encryption(info),
         "Zones": sorted({n.zone_id for n in nodes}), "ZonesDown": outages, "Healthy": healthy,
-        "Controller": controller, "StateInfo": info.get("StateInfo"),
+        "Controller": controller, "StateInfo": info.get("StateInfo"), "LogDelivery": _log_delivery(api, info),
         "Nodes": [{"Node": n.label, "Kind": n.kind, "Id": n.node_id, "Zone": n.zone_id,
                    "Address": f"{n.address}:{n.port}", "Process": n.process, "Answer": n.answer} for n in nodes],
     }
@@ -58,6 +70,12 @@ def _print(report: dict, endpoint: str) -> None:
     say(f"  {report['ClusterArn']}")
     if report.get("StateInfo"):
         say(f"  {report['StateInfo'].get('Code')}: {report['StateInfo'].get('Message')}")
+    for dest in report.get("LogDelivery") or []:
+        backlog = f"{dest.get('BufferedBytes', 0):,} bytes buffered"
+        if dest.get("Failing"):
+            say(f"  broker logs to the {dest['Destination']}: FAILING ({dest['Failing']}); {backlog}")
+        else:
+            say(f"  broker logs to the {dest['Destination']}: delivering, {backlog}")
     for zone in report["ZonesDown"]:
         say(f"  zone {zone} is DOWN (simulated outage; `openmsk zone up {report['ClusterName']} {zone}`)")
     if not report["Nodes"]:

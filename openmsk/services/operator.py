@@ -9,6 +9,7 @@ from ..api.core import ServiceException
 from ..control.plane import ControlPlane
 
 ZONE_OUTAGE_PATH = "/_openmsk/v1/zone-outage"
+LOG_DELIVERY_PATH = "/_openmsk/v1/log-delivery"
 
 
 def _invalid(message: str) -> ServiceException:
@@ -16,20 +17,32 @@ def _invalid(message: str) -> ServiceException:
 
 
 class OperatorApi:
-    def __init__(self, plane: ControlPlane) -> None:
+    def __init__(self, plane: ControlPlane, log_delivery=None) -> None:
         self.plane = plane
+        self.log_delivery = log_delivery     # cluster arn -> [{Destination, Failing, Buffered*}] (LogShipper)
 
     def routes(self) -> list[tuple[str, str, object]]:
-        return [("POST", ZONE_OUTAGE_PATH, self.zone_outage)]
+        return [("POST", ZONE_OUTAGE_PATH, self.zone_outage), ("POST", LOG_DELIVERY_PATH, self.delivery)]
+
+    def _cluster(self, region: str, arn) -> dict:
+        cluster = self.plane.load_cluster(arn) if isinstance(arn, str) else None
+        if cluster is None or cluster["Region"] != region:
+            raise ServiceException("NotFoundException", f"The cluster {arn} does not exist.", 404)
+        return cluster
+
+    async def delivery(self, region: str, request: dict) -> dict:
+        """{"ClusterArn"} -> {"Destinations": [...]}: broker-log destinations that fail or have a backlog
+        (MSK shows no such thing; `openmsk status` does, so a broken log group is not silent)."""
+        cluster = self._cluster(region, request.get("ClusterArn"))
+        rows = self.log_delivery(cluster["ClusterArn"]) if self.log_delivery else []
+        return {"Destinations": rows}
 
     async def zone_outage(self, region: str, request: dict) -> dict:
         """{"ClusterArn", "Zone" (zone id or AZ name), "Down": bool} -> {"ZoneId", "Nodes": [changed]}."""
         arn, zone, down = request.get("ClusterArn"), request.get("Zone"), request.get("Down")
         if not isinstance(arn, str) or not isinstance(zone, str) or not isinstance(down, bool):
             raise _invalid('Expected {"ClusterArn": string, "Zone": string, "Down": boolean}.')
-        cluster = self.plane.load_cluster(arn)
-        if cluster is None or cluster["Region"] != region:
-            raise ServiceException("NotFoundException", f"The cluster {arn} does not exist.", 404)
+        cluster = self._cluster(region, arn)
         cluster_zones = sorted({n["ZoneId"] for n in [*cluster["Brokers"], *cluster["ZooKeeperNodes"]]})
         match = next((z for z in self.plane.network.zones(region) if zone in (z.zone_id, z.name)), None)
         if match is None or match.zone_id not in cluster_zones:

@@ -169,6 +169,19 @@ class LogShipper:
         """dest -> current delivery problem, for views."""
         return {dest: msg for (arn, dest), msg in self._failing.items() if arn == cluster_arn}
 
+    def delivery(self, cluster_arn: str) -> list[dict]:
+        """Per destination with a problem or a backlog: what `openmsk status` shows (its operator route).
+        The spool is what is still to be delivered; a destination that works has at most one pass's worth."""
+        backlog = {}
+        if self._db is not None:
+            backlog = {dest: (lines, nbytes) for dest, lines, nbytes in self._db.execute(
+                "SELECT dest, COUNT(*), COALESCE(SUM(nbytes), 0) FROM spool WHERE cluster_arn=? GROUP BY dest",
+                (cluster_arn,))}
+        failing = self.status(cluster_arn)
+        return [{"Destination": DEST_LABEL[dest], "Failing": failing.get(dest),
+                 "BufferedBatches": backlog.get(dest, (0, 0))[0], "BufferedBytes": backlog.get(dest, (0, 0))[1]}
+                for dest in ("cloudwatch", "s3", "firehose") if dest in failing or dest in backlog]
+
     async def _run(self) -> None:
         while True:
             try:
