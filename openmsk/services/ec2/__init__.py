@@ -1,4 +1,4 @@
-"""EC2: the read-mostly VPC subset (zones, default VPC, subnets, security groups) MSK requests name."""
+"""EC2: the VPC subset MSK requests name (zones, VPCs, subnets, security groups and rules, tags)."""
 from .provider import Ec2Provider
 
 __all__ = ["Ec2Provider"]

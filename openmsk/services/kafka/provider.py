@@ -71,7 +71,9 @@ class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers,
 
         cluster_uuid = f"{uuid.uuid4()}-{len(self.plane.clusters(ctx.region)) % 25 + 1}"
         volume = ((spec["BrokerNodeGroupInfo"].get("StorageInfo") or {}).get("EbsStorageInfo") or {}).get("VolumeSize")
-        default_sg = next(g["GroupId"] for g in self.plane.network.security_groups(ctx.region) if g["GroupName"] == "default")
+        vpc_id = next(iter(subnets.values()))["VpcId"]
+        default_sg = next(g["GroupId"] for g in self.plane.network.security_groups(ctx.region)
+                          if g["GroupName"] == "default" and g["VpcId"] == vpc_id)
         arn = model.cluster_arn(ctx.region, ctx.account_id, name, cluster_uuid)
         cluster = {
             "ClusterArn": arn,

@@ -65,6 +65,10 @@ def check_broker_node_group(info: dict, number_of_broker_nodes: int, network, re
         if subnet is None:
             raise bad_request(f"The subnet {subnet_id} does not exist.", "clientSubnets")
         docs[subnet_id], zone_id[subnet_id] = subnet, subnet["AvailabilityZoneId"]
+    vpcs = sorted({d["VpcId"] for d in docs.values()})
+    if len(vpcs) > 1:
+        raise bad_request("The client subnets must all be in one VPC; "
+                          + ", ".join(f"{s} is in {docs[s]['VpcId']}" for s in subnets) + ".", "clientSubnets")
     if len(set(zone_id.values())) != len(subnets):
         raise bad_request("The client subnets must be in different Availability Zones. Subnets "
                           + ", ".join(f"{s} ({zone_id[s]})" for s in subnets) + " share an Availability Zone.",
@@ -73,8 +77,12 @@ def check_broker_node_group(info: dict, number_of_broker_nodes: int, network, re
         raise bad_request("The number of broker nodes must be a multiple of Availability Zones in the Client "
                           "Subnets parameter.", "numberOfBrokerNodes")
     for group in info.get("SecurityGroups") or []:
-        if network.security_group(region, group) is None:
+        doc = network.security_group(region, group)
+        if doc is None:
             raise bad_request(f"The security group {group} does not exist.", "securityGroups")
+        if doc["VpcId"] != vpcs[0]:
+            raise bad_request(f"The security group {group} is in {doc['VpcId']}, not in the client subnets' VPC "
+                              f"{vpcs[0]}.", "securityGroups")
     volume = ((info.get("StorageInfo") or {}).get("EbsStorageInfo") or {}).get("VolumeSize")
     if volume is not None and not 1 <= volume <= MAX_VOLUME_GIB:
         raise bad_request(f"The volume size must be between 1 and {MAX_VOLUME_GIB} GiB.", "volumeSize")
