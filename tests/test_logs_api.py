@@ -196,3 +196,45 @@ def test_cli_output_shape(service, group):
     [event] = got.json["events"]
     assert event["logStreamName"] == "Broker-1" and event["message"] == "hello from the cli"
     assert set(event) == {"logStreamName", "timestamp", "message", "ingestionTime", "eventId"}
+
+
+def test_start_live_tail_streams_new_matching_events(service, logs, group):
+    """StartLiveTail with boto3's own event-stream decoder (CRCs checked): sessionStart, then updates with
+    only events ingested after the start that match the filter; bad requests are errors, not streams.
+    (StartLiveTail's endpoint has the host prefix `stream-`: with an IP endpoint it is turned off.)"""
+    from botocore.config import Config
+    tail = service.client("logs", config=Config(inject_host_prefix=False, read_timeout=30))
+    arn = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["logGroupArn"]
+    logs.put_log_events(logGroupName=group, logStreamName="Broker-1",
+                        logEvents=[{"timestamp": _now(), "message": "ERROR before the session"}])
+    response = tail.start_live_tail(logGroupIdentifiers=[arn], logEventFilterPattern="ERROR -ignored")
+    stream = response["responseStream"]
+    events = iter(stream)
+    first = next(events)
+    assert first["sessionStart"]["logGroupIdentifiers"] == [arn]
+    assert first["sessionStart"]["logEventFilterPattern"] == "ERROR -ignored"
+    logs.create_log_stream(logGroupName=group, logStreamName="Broker-2")
+    now = _now()
+    logs.put_log_events(logGroupName=group, logStreamName="Broker-2", logEvents=[
+        {"timestamp": now, "message": "ERROR disk full"}, {"timestamp": now, "message": "INFO fine"},
+        {"timestamp": now, "message": "ERROR ignored"}])
+    seen = []
+    deadline = time.monotonic() + 30
+    for event in events:
+        update = event["sessionUpdate"]
+        assert update["sessionMetadata"] == {"sampled": False}
+        seen += update["sessionResults"]
+        if seen or time.monotonic() > deadline:
+            break
+    stream.close()
+    assert [(e["message"], e["logStreamName"], e["logGroupIdentifier"]) for e in seen] == \
+        [("ERROR disk full", "Broker-2", arn)]
+    assert seen[0]["timestamp"] == now and seen[0]["ingestionTime"] >= now
+
+    for kw, code in (({"logGroupIdentifiers": [arn + "-missing"]}, "ResourceNotFoundException"),
+                     ({"logGroupIdentifiers": [arn, arn], "logStreamNames": ["Broker-1"]}, "InvalidParameterException"),
+                     ({"logGroupIdentifiers": [arn], "logEventFilterPattern": '"unterminated'},
+                      "InvalidParameterException")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            tail.start_live_tail(**kw)
+        assert _code(e) == code, kw

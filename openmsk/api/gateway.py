@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 from aiohttp import web
 from botocore.model import ServiceModel
 
+from . import eventstream
 from . import specs
 from . import unserved
 from .core import Provider, RequestContext, ServiceException, current_service_model, not_implemented
@@ -187,6 +188,27 @@ def _signed_json_route(verifier: SigV4Verifier, fn: Callable) -> Callable:
     return route
 
 
+async def _stream_events(request: web.Request, initial: dict, stream, request_id: str) -> web.StreamResponse:
+    """An event-stream response (api/eventstream.py), written as the provider yields events; a client
+    that goes away ends it (the provider's iterator is closed, so it stops polling)."""
+    response = web.StreamResponse(status=200, headers={"Content-Type": eventstream.CONTENT_TYPE,
+                                                       "x-amzn-RequestId": request_id})
+    await response.prepare(request)
+    frames = eventstream.frames(initial, stream)
+    try:
+        async for frame in frames:
+            await response.write(frame)
+        await response.write_eof()
+    except (ConnectionResetError, ConnectionError):
+        pass
+    finally:
+        await frames.aclose()
+        aclose = getattr(stream.events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    return response
+
+
 def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str | None],
                account_id: str = "123456789012", *, strict_output: bool | None = None,
                extra_routes: Iterable[tuple[str, str, Callable]] = (),
@@ -245,6 +267,10 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
             if authorize is not None:
                 authorize(ctx, params)
             result = await fn(ctx, params)
+            if op.has_event_stream_output:
+                initial, stream = eventstream.split_output(op, result or {})
+                if stream is not None:
+                    return await _stream_events(request, initial, stream, request_id)
             if strict:
                 check_output(op, result or {})
             status, out_headers, out_body = codec.serialize_response(op, result or {}, request_id)

@@ -143,6 +143,7 @@ def serialize_request(endpoint: str, service: str, protocol: str, op_name: str, 
     """botocore's client serializer for `protocol` (raises for params botocore cannot even encode)."""
     op = specs.load_service_model(service).operation_model(op_name)
     request_dict = serialize.create_serializer(protocol, include_validation=False).serialize_to_request(params, op)
+    request_dict.pop("host_prefix", None)      # as a client with inject_host_prefix=False (an IP endpoint)
     prepare_request_dict(request_dict, endpoint_url=endpoint)
     prepared = create_request_object(request_dict).prepare()
     body = prepared.body or b""

@@ -203,6 +203,28 @@ class LogStore:
         sql += " ORDER BY e.ts, e.id LIMIT ?"
         return self._db().execute(sql, (*args, limit)).fetchall()
 
+    def last_event_id(self) -> int:
+        return self._db().execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+
+    def events_after(self, after_id: int, group_ids: list[int], stream_ids: list[int] | None, where: str,
+                     where_args: list, limit: int, upto: int | None = None) -> list[sqlite3.Row]:
+        """Events stored after event id ``after_id`` (ids grow with ingestion), in ingestion order: what a
+        live tail shows next. Uses the primary key range, so a tail costs the new rows only."""
+        sql = ("SELECT e.id, e.ts, e.ingest, e.message, e.group_id, s.name AS stream FROM events e "
+               f"JOIN streams s ON s.id = e.stream_id WHERE e.id>? AND e.group_id IN ({','.join('?' * len(group_ids))})")
+        args: list = [after_id, *group_ids]
+        if upto is not None:
+            sql += " AND e.id<=?"
+            args.append(upto)
+        if stream_ids is not None:
+            sql += f" AND e.stream_id IN ({','.join('?' * len(stream_ids))})"
+            args += stream_ids
+        if where:
+            sql += " AND " + where
+            args += where_args
+        sql += " ORDER BY e.id LIMIT ?"
+        return self._db().execute(sql, (*args, limit)).fetchall()
+
     # -- retention -----------------------------------------------------------------------------------
     def expire(self, now: int | None = None) -> int:
         """Remove events older than their group's retention; returns how many were removed."""

@@ -17,6 +17,8 @@ import os
 import re
 
 from ...api.core import Provider, RequestContext, ServiceException, handler
+from ...api.eventstream import EventStream
+from . import live_tail
 from .backend import DAY_MS, LogStore, now_ms
 from .patterns import PatternError, compile_pattern
 
@@ -386,6 +388,37 @@ class LogsProvider(Provider):
         if more:
             out["nextToken"] = _encode(rows[-1]["ts"], rows[-1]["id"])
         return out
+
+    @handler("StartLiveTail")
+    async def start_live_tail(self, ctx: RequestContext, request: dict) -> dict:
+        """A live tail session (live_tail.py); checked up front so a bad request is an error response,
+        not a stream that ends at once."""
+        idents = request["logGroupIdentifiers"]
+        names, prefixes = request.get("logStreamNames"), request.get("logStreamNamePrefixes")
+        if names and prefixes:
+            raise invalid("logStreamNames and logStreamNamePrefixes are mutually exclusive parameters.")
+        if (names or prefixes) and len(idents) != 1:
+            raise invalid("If you specify logStreamNames or logStreamNamePrefixes, you must specify exactly "
+                          "one log group in logGroupIdentifiers.")
+        groups = {}
+        for ident in idents:
+            if ident.startswith("arn:") and f":{ctx.region}:" not in ident.split(":log-group:", 1)[0] + ":":
+                raise invalid(f"The log group {ident} is not in the region {ctx.region}.")
+            group = await self._group(ctx, {"logGroupIdentifier": ident})
+            groups[group["id"]] = ident
+        try:
+            where, args = compile_pattern(request.get("logEventFilterPattern"))
+        except PatternError as e:
+            raise invalid(f"Invalid filter pattern: {e}") from None
+        streams_of = None
+        if names or prefixes:          # looked up on every update: a stream created later is tailed too
+            group_id = next(iter(groups))
+
+            def streams_of() -> list[int]:
+                return [st["id"] for st in self.store.streams(group_id) if (names and st["name"] in names)
+                        or (prefixes and st["name"].startswith(tuple(prefixes)))]
+        events = live_tail.session(self.store, ctx.request_id, request, groups, streams_of, where, args)
+        return {"responseStream": EventStream(events)}
 
 
 def _stream_view(group_arn_: str, s) -> dict:
