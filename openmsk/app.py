@@ -23,11 +23,14 @@ from .control.plane import ControlPlane
 from .control.store import Store
 from .control.topic_admin import TopicAdmin
 from .services.acm_pca import AcmPcaProvider, PrivateCertificateAuthorities
+from .services.application_autoscaling import ApplicationAutoScalingProvider, ScalingStore, StorageAutoScaler
+from .services.application_autoscaling.backend import storage_utilization
 from .services.cloudwatch import AlarmBackend, AlarmEvaluator, CloudWatchProvider, alarm_interval
 from .services.ec2 import Ec2Provider
 from .services.kafka import KafkaProvider
 from .services.kafka.configuration_store import ConfigurationStore
 from .services.kafka.policies import ClusterPolicyStore
+from .services.kafka.storage import StorageScaling
 from .services.kms import KeyStore, KmsProvider
 from .services.logs import LogStore, LogsProvider, RetentionSweeper, retention_interval
 from .services.logs.destinations import EmbeddedDestinations, ExternalS3
@@ -65,6 +68,7 @@ class Installation:
     iam: IamBackend | None = None          # users, keys, roles, policies; authorizes every request
     admin_key_id: str = ""                 # the installation's own key: an administrator, never evaluated
     log_shipper: LogShipper | None = None  # tails broker logs into log_sink; reports delivery problems
+    scaling: ScalingStore | None = None    # application-autoscaling targets/policies (MSK storage auto scaling)
 
     def providers(self) -> list[Provider]:
         """One line per AWS service served on the endpoint."""
@@ -82,6 +86,7 @@ class Installation:
             FirehoseProvider(self.firehose),
             IamProvider(self.iam),
             StsProvider(self.iam, self.admin_key_id),
+            ApplicationAutoScalingProvider(self.scaling, self.plane.clusters, self.account_id),
         ]
 
     def authorizer(self) -> Authorizer:
@@ -130,10 +135,14 @@ def build(data_dir: Path, account_id: str = config.ACCOUNT_ID, *, admin_key_id: 
     log_sink = EmbeddedDestinations(logs, objects, firehose, ExternalS3.from_data_dir(data_dir))
     log_shipper = LogShipper(data_dir / "log_shipping.db", log_sink)
     plane.background_services += [RetentionSweeper(logs, retention_interval()), Deliverer(firehose), log_shipper]
+    # Storage auto scaling: reads KafkaDataLogsDiskUsed, grows through kafka's UpdateBrokerStorage path.
+    scaling = ScalingStore(store)
+    plane.background_services.append(StorageAutoScaler(scaling, storage_utilization(metrics), plane.clusters,
+                                                       StorageScaling(plane).grow))
     return Installation(data_dir, account_id, store, keys, secrets, client_cas, ConfigurationStore(store),
                         plane, metrics, alarms, sns, logs, log_sink, objects, firehose,
                         iam=IamBackend(store, data_dir, account_id), admin_key_id=admin_key_id,
-                        log_shipper=log_shipper)
+                        log_shipper=log_shipper, scaling=scaling)
 
 
 def local_plane(data_dir: Path, account_id: str = config.ACCOUNT_ID) -> ControlPlane:

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..runtime import addressing
-from ..runtime.kafka_config import BrokerConfig, Listener, parse_properties
+from ..runtime.instance_types import instance_type
+from ..runtime.kafka_config import BrokerConfig, Listener, is_dynamic_key, parse_properties
 from ..runtime.nodes import BrokerProcess, ZooKeeperNode
 from ..runtime.zookeeper_config import ZooKeeperConfig
+from .public_access import public_listeners
 
 KEYSTORE = "tls/keystore.pem"     # per node, 0600: PKCS#8 key + certificate chain (Kafka/ZooKeeper PEM keystore)
 
@@ -177,24 +179,37 @@ class ClusterLayout:
         return nodes
 
     def user_properties(self) -> dict[str, str]:
-        text = self.cluster.get("ServerProperties") or ""
-        return parse_properties(text) if text else {}
+        """The static keys of the cluster's configuration revision (server.properties; a change rolls)."""
+        return {k: v for k, v in all_user_properties(self.cluster).items() if not is_dynamic_key(k)}
 
     def brokers(self) -> list[BrokerProcess]:
         listeners, inter = broker_listeners(self.cluster)
+        machine = instance_type(self.cluster["Spec"]["BrokerNodeGroupInfo"]["InstanceType"])
         brokers = []
         for b in self.cluster["Brokers"]:
+            public = public_listeners(self.cluster, client_listeners(self.cluster), b["BrokerId"])
             config = BrokerConfig(
-                broker_id=b["BrokerId"], rack=b["ZoneId"], host=b["Address"], listeners=listeners,
+                broker_id=b["BrokerId"], rack=b["ZoneId"], host=b["Address"], listeners=[*listeners, *public],
                 inter_broker_listener=inter, log_dir="", zookeeper_connect=self.zookeeper_connect(),
                 zone_count=self.zone_count, broker_count=len(self.cluster["Brokers"]),
-                user_properties=self.user_properties())
-            broker = BrokerProcess(self.cluster_dir, config)
+                user_properties=self.user_properties(), instance_defaults=machine.broker_properties())
+            broker = BrokerProcess(self.cluster_dir, config, heap=tuple(machine.heap()))
             if self.ca_path is not None and zookeeper_tls_only(self.cluster):
                 config.extra_managed.update(broker_zookeeper_tls_properties(str(broker.workdir / KEYSTORE),
                                                                             str(self.ca_path)))
             brokers.append(broker)
         return brokers
+
+
+def all_user_properties(cluster: dict) -> dict[str, str]:
+    text = cluster.get("ServerProperties") or ""
+    return parse_properties(text) if text else {}
+
+
+def dynamic_user_properties(cluster: dict) -> dict[str, str]:
+    """The keys of the configuration revision Kafka updates without a restart: applied cluster-wide
+    through the admin API (control/broker_configs.py), never written to server.properties."""
+    return {k: v for k, v in all_user_properties(cluster).items() if is_dynamic_key(k)}
 
 
 def place_nodes(cluster: dict, subnets_by_id: dict[str, dict], slot: int) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from ..runtime.distribution import KafkaDistribution
 from ..runtime.null_placement import placement_from_env
 from ..runtime.pki import CertificateAuthority
+from ..runtime.volumes import LoopVolumes
 from . import model, slots
 from .layout import ClusterLayout
 from .network import Network
@@ -60,6 +61,7 @@ class ControlPlane:
         # Child processes on this host; OPENMSK_PLACEMENT=none for an API-only plane (the API fuzzer).
         self.placement = placement or placement_from_env(self.data_dir / "clusters")
         self._distribution = distribution
+        self._volumes = None                               # runtime.volumes.LoopVolumes, detected on first use
         self._tasks: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()
         self._supervisor: asyncio.Task | None = None
@@ -77,6 +79,13 @@ class ControlPlane:
         self.broker_extensions: list = []
         # Coroutines run after start() / before stop(): background subsystems (metric collection).
         self.background_services: list = []
+
+    @property
+    def volumes(self) -> LoopVolumes:
+        """Real broker volumes (loop devices) if this host allows them (control/storage.py decides)."""
+        if self._volumes is None:
+            self._volumes = LoopVolumes.detect()
+        return self._volumes
 
     @property
     def distribution(self) -> KafkaDistribution:
@@ -98,6 +107,11 @@ class ControlPlane:
                 continue
             await self._report_stopped_nodes(cluster)
             self.submit(cluster["ClusterArn"])
+        if self.volumes.available:
+            log.info("broker storage: a volume per broker (sparse image, loop device, XFS), grown online")
+        else:
+            log.warning("broker storage: no real volumes (%s); new brokers keep their data in plain directories "
+                        "and KafkaDataLogsDiskUsed is their size against VolumeSize", self.volumes.unavailable)
         self._supervisor = asyncio.create_task(self._supervise(), name="supervisor")
         for service in self.background_services:
             await service.start(self)
@@ -223,9 +237,10 @@ class ControlPlane:
         """PEM of an ACM PCA certificate authority (mTLS client CAs for the brokers' truststores)."""
         return self.client_cas.ca_certificate_pem(ca_arn).decode()
 
-    def start_update(self, cluster: dict, operation_type: str, target: dict, source: dict) -> dict:
+    def start_update(self, cluster: dict, operation_type: str, target: dict, source: dict,
+                     steps: list[str] | None = None) -> dict:
         """Persist an update of the desired state: UPDATING, a new CurrentVersion, an operation; reconcile."""
-        op = model.new_operation(cluster, operation_type, model.UPDATE_STEPS, source=source, target=target)
+        op = model.new_operation(cluster, operation_type, steps or model.UPDATE_STEPS, source=source, target=target)
         cluster.update(State=model.UPDATING, ActiveOperationArn=op["OperationArn"],
                        CurrentVersion=model.new_current_version())
         self.store.put("operation", op["OperationArn"], op, region=cluster["Region"], parent=cluster["ClusterArn"])

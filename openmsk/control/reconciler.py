@@ -12,9 +12,10 @@ import shutil
 import time
 from typing import TYPE_CHECKING
 
-from . import model
+from . import broker_configs, model, storage
 from .layout import (CLIENT_CAS, KEYSTORE, ClusterLayout, broker_listeners, broker_security_properties, client_auth,
-                     needs_tls)
+                     dynamic_user_properties, needs_tls)
+from .public_access import PUBLIC_KEYSTORE, public_access_on, public_address, public_listener_properties
 from .roller import BrokerRoller, RollError, ZooKeeperRoller
 from .tls import broker_tls_properties, certificate_due, node_certificate
 
@@ -74,6 +75,13 @@ class ClusterReconciler:
             await self.step(cluster, model.ZOOKEEPER_QUORUM, self.zookeeper_quorum_ready)
             await self.step(cluster, model.START_BROKERS, self.brokers_running)
             await self.step(cluster, model.BROKERS_REGISTERED, self.brokers_registered)
+            # Before any roll: a revision's dynamic keys are live at once (no restart), and a broker
+            # the roll restarts reads them back from ZooKeeper.
+            await self.optional_step(cluster, model.APPLY_DYNAMIC_CONFIGS, self.dynamic_configs_applied,
+                                     ["pending"] if broker_configs.pending(cluster) else [])
+            # Storage grows online, before any roll (a roll is no reason to wait for disk space).
+            await self.optional_step(cluster, model.GROW_VOLUMES, self.volumes_grown,
+                                     storage.undersized(self.plane, cluster, self.layout(cluster).brokers()))
             # Convergence, on every pass (an update, a renewal, a change left by a failed roll): nodes
             # whose running spec differs from the desired one are restarted one at a time. A restart
             # of openmsk itself rolls nothing: spec hashes are deterministic.
@@ -95,6 +103,9 @@ class ClusterReconciler:
     async def drifted(self, cluster: dict) -> list[str]:
         """Names of the nodes a pass would change now (the supervisor's convergence check)."""
         names = [n.name for n in self.certificates_due(cluster)]
+        if broker_configs.pending(cluster):
+            names.append(f"{self.plane.cluster_dir(cluster).name}/dynamic-broker-configs")
+        names += [b.name for b in storage.undersized(self.plane, cluster, self.layout(cluster).brokers())]
         names += [n.name for n in await self.drifted_zookeeper(cluster)]
         names += [n.name for n in await self.drifted_brokers(cluster)]
         for name, spec in self.sidecar_specs(cluster).items():
@@ -122,8 +133,30 @@ class ClusterReconciler:
         await self.step(cluster, name, lambda c: fn(c, work))
 
     async def prepare_directories(self, cluster: dict) -> None:
-        """Completes when the cluster's directory exists."""
+        """Completes when the cluster's directory exists (and it is decided whether its brokers get real
+        volumes: control/storage.py)."""
         self.plane.cluster_dir(cluster).mkdir(parents=True, exist_ok=True)
+        storage.decide(self.plane, cluster)
+
+    async def dynamic_configs_applied(self, cluster: dict, _work: list) -> None:
+        """Completes when the cluster-wide dynamic broker defaults hold the revision's dynamic keys."""
+        try:
+            changed = await broker_configs.apply_dynamic_configs(self.plane, cluster)
+        except broker_configs.DynamicConfigFailed as exc:
+            raise ReconcileFailed("DYNAMIC_CONFIGURATION_FAILED",
+                                  f"dynamic broker configuration could not be applied: {exc}", retryable=True)
+        if changed["set"] or changed["deleted"]:
+            self.progress(cluster, "dynamic broker configuration applied without restart: "
+                          + ", ".join([*changed["set"], *(f"-{k}" for k in changed["deleted"])]))
+
+    async def volumes_grown(self, cluster: dict, brokers: list) -> None:
+        """Completes when every broker's volume has the cluster's VolumeSize (online, no restart)."""
+        try:
+            grown = await storage.volumes_grown(self.plane, cluster, brokers)
+        except storage.StorageFailed as exc:
+            raise ReconcileFailed("STORAGE_UPDATE_FAILED", str(exc), retryable=True)
+        if grown:
+            self.progress(cluster, f"volumes of {', '.join(grown)} grown to {cluster['VolumeSize']} GiB online")
 
     async def zookeeper_nodes_running(self, cluster: dict) -> None:
         """Completes when every ZooKeeper node process is running (started now or already)."""
@@ -145,6 +178,10 @@ class ClusterReconciler:
         for broker in brokers:
             if not (await self.plane.placement.observe(broker.name)).running:
                 await self.wait_deregistered(broker, [b for b in brokers if b is not broker])
+                try:
+                    await storage.volume_ready(self.plane, cluster, broker)
+                except storage.StorageFailed as exc:
+                    raise ReconcileFailed("STORAGE_FAILURE", str(exc))
             await self.start_broker(cluster, broker)
 
     async def start_broker(self, cluster: dict, broker) -> None:
@@ -212,7 +249,8 @@ class ClusterReconciler:
             return
         from .scram import admin_config
         from .topic_configs import min_insync_replicas
-        default_min_isr = int(brokers[0].config.properties().get("min.insync.replicas", "1"))
+        effective = {**brokers[0].config.properties(), **dynamic_user_properties(cluster)}
+        default_min_isr = int(effective.get("min.insync.replicas", "1"))
         roller = BrokerRoller(self.plane.placement, default_min_isr,
                               topic_min_isr=lambda: min_insync_replicas(admin_config(self.plane, cluster)),
                               on_progress=lambda m: self.progress(cluster, m))
@@ -272,6 +310,10 @@ class ClusterReconciler:
             if needs_tls(cluster):
                 broker.config.extra_managed.update(broker_tls_properties(self.plane.ca, broker.workdir, inter))
             broker.config.extra_managed.update(broker_security_properties(cluster, broker.workdir, principals))
+            public = [l for l in broker.config.listeners if l.host]       # public access (public_access.py)
+            if public:
+                broker.config.extra_managed.update(
+                    public_listener_properties(broker.config.extra_managed, public, broker.workdir))
             broker.probe_port = 9093        # the replication listener exists on every broker
             broker.probe_ssl = self.plane.probe_ssl_context if inter == "REPLICATION_SECURE" else None
         return brokers
@@ -304,7 +346,12 @@ class ClusterReconciler:
         # listener's mTLS all use it.
         pem = node_certificate(self.plane.ca, broker.workdir, f"b-{broker.config.broker_id}", broker.config.host,
                                renew=renew)
-        return {KEYSTORE: pem}
+        secrets = {KEYSTORE: pem}
+        if public_access_on(cluster):        # the public listeners' certificate names the public address
+            secrets[PUBLIC_KEYSTORE] = node_certificate(
+                self.plane.ca, broker.workdir / "public", f"b-{broker.config.broker_id}",
+                public_address(cluster, broker.config.broker_id), renew=renew)
+        return secrets
 
     async def wait_deregistered(self, broker, others, timeout: float = DEREGISTER_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
@@ -358,7 +405,13 @@ class ClusterReconciler:
         sidecars = set(self.sidecar_specs(cluster)) | {name for name in placed if name not in core}
         await asyncio.gather(*(self.plane.placement.delete(name, grace=5.0, purge=purge) for name in sidecars))
         # Brokers before ZooKeeper: a broker shutting down still talks to ZooKeeper.
-        await asyncio.gather(*(self.plane.placement.delete(b.name, grace=grace, purge=purge) for b in layout.brokers()))
+        await asyncio.gather(*(self.plane.placement.delete(b.name, grace=grace) for b in layout.brokers()))
+        # A stopped broker's volume is unmounted and detached (kept unless purged) before its files go.
+        for broker in layout.brokers():
+            await storage.release_volume(self.plane, cluster, broker, purge=purge)
+        if purge:
+            await asyncio.gather(*(self.plane.placement.delete(b.name, grace=grace, purge=True)
+                                   for b in layout.brokers()))
         await asyncio.gather(*(self.plane.placement.delete(z.name, grace=grace, purge=purge)
                                for z in layout.zookeeper_nodes()))
 

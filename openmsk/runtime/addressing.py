@@ -5,6 +5,7 @@
   cluster slot s (1..250, allocated by the store) -> 127.(10+k).s.0/24 inside the zone's subnet
   broker n in zone k                              -> 127.(10+k).s.n        (n = 1..100)
   ZooKeeper node m in zone k                      -> 127.(10+k).s.(100+m)  (m = 1..3)
+  broker n's public address (its "elastic IP")    -> 127.254.s.n           (outside every VPC subnet)
 All of 127.0.0.0/8 routes to `lo` on Linux, so no interface configuration is needed.
 """
 from __future__ import annotations
@@ -20,6 +21,11 @@ def zone_cidr(zone_index: int) -> str:
 
 def broker_address(zone_index: int, slot: int, broker_id: int) -> str:
     return f"127.{10 + zone_index}.{slot}.{broker_id}"
+
+
+def public_address(slot: int, broker_id: int) -> str:
+    """Where clients outside the VPC reach broker `broker_id` when public access is on."""
+    return f"127.254.{slot}.{broker_id}"
 
 
 def zookeeper_address(zone_index: int, slot: int, node_id: int) -> str:

@@ -3,8 +3,10 @@
 Layering, lowest first (as Kafka's system tests do: template -> service overrides -> node overrides):
   1. MSK's documented defaults (shared/reference/anchors.md §1.4), including the zone-dependent
      replication defaults (3 zones: RF 3 / min ISR 2; 2 zones: RF 2 / min ISR 1);
-  2. the user's configuration revision (`CreateConfiguration` server.properties);
-  3. what openmsk owns per node (ids, rack, listeners, paths, ZooKeeper connection) — never overridable,
+  2. what the broker's instance type sets (instance_types.py: thread counts, request size);
+  3. the user's configuration revision (`CreateConfiguration` server.properties), its static keys only
+     (dynamic ones are applied through the admin API: see DYNAMIC_CLUSTER_WIDE);
+  4. what openmsk owns per node (ids, rack, listeners, paths, ZooKeeper connection) — never overridable,
      as on MSK where these are "static broker configs".
 Rendered sorted, so the file is deterministic and its hash changes only when content does.
 """
@@ -47,6 +49,35 @@ def is_managed_key(key: str) -> bool:
     return key in MANAGED_KEYS or key.startswith(MANAGED_PREFIXES)
 
 
+# Broker settings Kafka 3.9 updates cluster-wide without a restart ("Update Mode: cluster-wide" in the
+# output of `java -cp <kafka jars> kafka.server.KafkaConfig`; tests/test_broker_changes.py checks this
+# list against the jars). A configuration revision applies these through the admin API
+# (IncrementalAlterConfigs on the cluster-wide default) instead of server.properties, so changing one
+# restarts nothing; every other key is static and rolls the brokers.
+DYNAMIC_CLUSTER_WIDE = frozenset({
+    "background.threads", "compression.gzip.level", "compression.lz4.level", "compression.type",
+    "compression.zstd.level", "log.cleaner.backoff.ms", "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.delete.retention.ms", "log.cleaner.io.buffer.load.factor", "log.cleaner.io.buffer.size",
+    "log.cleaner.io.max.bytes.per.second", "log.cleaner.max.compaction.lag.ms", "log.cleaner.min.cleanable.ratio",
+    "log.cleaner.min.compaction.lag.ms", "log.cleaner.threads", "log.cleanup.policy", "log.flush.interval.messages",
+    "log.flush.interval.ms", "log.index.interval.bytes", "log.index.size.max.bytes", "log.local.retention.bytes",
+    "log.local.retention.ms", "log.message.downconversion.enable", "log.message.timestamp.after.max.ms",
+    "log.message.timestamp.before.max.ms", "log.message.timestamp.difference.max.ms", "log.message.timestamp.type",
+    "log.preallocate", "log.retention.bytes", "log.retention.ms", "log.roll.jitter.ms", "log.roll.ms",
+    "log.segment.bytes", "log.segment.delete.delay.ms", "max.connection.creation.rate", "max.connections",
+    "max.connections.per.ip", "max.connections.per.ip.overrides", "message.max.bytes", "metric.reporters",
+    "min.insync.replicas", "num.io.threads", "num.network.threads", "num.recovery.threads.per.data.dir",
+    "num.replica.fetchers", "producer.id.expiration.ms", "remote.fetch.max.wait.ms",
+    "remote.log.index.file.cache.total.size.bytes", "remote.log.manager.copy.max.bytes.per.second",
+    "remote.log.manager.fetch.max.bytes.per.second", "transaction.partition.verification.enable",
+    "unclean.leader.election.enable",
+})
+
+
+def is_dynamic_key(key: str) -> bool:
+    return key in DYNAMIC_CLUSTER_WIDE
+
+
 def zone_defaults(zone_count: int, broker_count: int) -> dict[str, str]:
     rf = 3 if zone_count >= 3 else 2
     rf = max(1, min(rf, broker_count))
@@ -65,6 +96,7 @@ class Listener:
     name: str          # e.g. PLAINTEXT, TLS, SASL_SCRAM
     protocol: str      # Kafka security protocol: PLAINTEXT, SSL, SASL_SSL
     port: int
+    host: str | None = None   # bind/advertise address when not the broker's own (public access)
 
 
 @dataclass
@@ -79,17 +111,19 @@ class BrokerConfig:
     zone_count: int
     broker_count: int
     user_properties: dict[str, str] = field(default_factory=dict)
+    instance_defaults: dict[str, str] = field(default_factory=dict)   # by instance type (instance_types.py)
     extra_managed: dict[str, str] = field(default_factory=dict)   # TLS/SASL settings from other steps
 
     def properties(self) -> dict[str, str]:
         props = dict(MSK_DEFAULTS)
         props.update(zone_defaults(self.zone_count, self.broker_count))
+        props.update(self.instance_defaults)
         props.update({k: v for k, v in self.user_properties.items() if not is_managed_key(k)})
         props.update({
             "broker.id": str(self.broker_id),
             "broker.rack": self.rack,
-            "listeners": ",".join(f"{l.name}://{self.host}:{l.port}" for l in self.listeners),
-            "advertised.listeners": ",".join(f"{l.name}://{self.host}:{l.port}" for l in self.listeners),
+            "listeners": ",".join(f"{l.name}://{l.host or self.host}:{l.port}" for l in self.listeners),
+            "advertised.listeners": ",".join(f"{l.name}://{l.host or self.host}:{l.port}" for l in self.listeners),
             "listener.security.protocol.map": ",".join(f"{l.name}:{l.protocol}" for l in self.listeners),
             "inter.broker.listener.name": self.inter_broker_listener,
             "log.dirs": self.log_dir,

@@ -92,6 +92,7 @@ class BrokerProcess:
     config: BrokerConfig
     probe_port: int = 9092
     probe_ssl: object | None = None
+    heap: tuple[str, ...] = tuple(BROKER_HEAP)     # by instance type (instance_types.py)
 
     @property
     def name(self) -> str:
@@ -113,7 +114,7 @@ class BrokerProcess:
         }
         command = dist.java_command(
             "kafka.Kafka", [str(workdir / "server.properties")],
-            heap=BROKER_HEAP, jvm_opts=[*KAFKA_JVM_PERFORMANCE_OPTS, *COMMON_JVM_OPTS, *(extra_jvm_opts or [])],
+            heap=list(self.heap), jvm_opts=[*KAFKA_JVM_PERFORMANCE_OPTS, *COMMON_JVM_OPTS, *(extra_jvm_opts or [])],
             log4j_config=workdir / "log4j.properties", logs_dir=workdir / "logs")
         return NodeSpec(self.name, "broker", workdir, command, files, dict(secret_files or {}),
                         address=self.config.host, ports=tuple(l.port for l in self.config.listeners))

@@ -118,6 +118,8 @@ def disk_bytes(path: Path) -> int:
 
 
 def data_logs_disk_used(data_dir: Path, volume_gib: float) -> float:
+    if os.path.ismount(data_dir):           # a real volume (runtime/volumes.py): the filesystem's own figure
+        return root_disk_used(data_dir)
     return 100.0 * disk_bytes(data_dir) / (max(volume_gib, 1) * GIB)
 
 

@@ -18,9 +18,12 @@ from ..acm_pca import PrivateCertificateAuthorities
 from ..common import paginate
 from ..secretsmanager import SecretStore
 from . import views
+from .broker_changes import BrokerChangeHandlers
 from .configuration_store import ConfigurationStore
+from .connectivity import ConnectivityHandlers
 from .configurations import ConfigurationHandlers
 from .security import SecurityHandlers
+from .storage import StorageHandlers
 from .monitoring import MonitoringHandlers
 from .policies import PolicyHandlers
 from .topics import TopicHandlers
@@ -32,7 +35,7 @@ DEFAULT_VOLUME_GIB = 1000          # MSK console default; the API requires nothi
 
 
 class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers, TopicHandlers, PolicyHandlers,
-                    Provider):
+                    BrokerChangeHandlers, StorageHandlers, ConnectivityHandlers, Provider):
     service_name = "kafka"
 
     def __init__(self, plane: ControlPlane, configurations: ConfigurationStore, secrets: SecretStore,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ...control import model
+from ...control.public_access import public_bootstrap
 from ...control.layout import (PLAINTEXT_PORT, SCRAM_PORT, TLS_PORT, ZK_PORT, ZK_TLS_PORT, client_auth,
                                client_listeners, zookeeper_tls_only)
 
@@ -19,7 +20,8 @@ def broker_node_group_info(cluster: dict) -> dict:
         "ClientSubnets": list(spec["ClientSubnets"]),
         "InstanceType": spec["InstanceType"],
         "SecurityGroups": list(spec.get("SecurityGroups") or cluster.get("DefaultSecurityGroups") or []),
-        "StorageInfo": {"EbsStorageInfo": {"VolumeSize": cluster["VolumeSize"]}},
+        "StorageInfo": {"EbsStorageInfo": {"VolumeSize": cluster["VolumeSize"], **(
+            {"ProvisionedThroughput": cluster["ProvisionedThroughput"]} if cluster.get("ProvisionedThroughput") else {})}},
         "ConnectivityInfo": spec.get("ConnectivityInfo") or {"PublicAccess": {"Type": "DISABLED"}},
         "ZoneIds": sorted({b["ZoneId"] for b in cluster["Brokers"]}),
     }
@@ -123,6 +125,7 @@ def bootstrap_brokers(cluster: dict) -> dict:
         out["BootstrapBrokerStringTls"] = joined(TLS_PORT)
     if "CLIENT_SASL_SCRAM" in ports:
         out["BootstrapBrokerStringSaslScram"] = joined(SCRAM_PORT)
+    out.update(public_bootstrap(cluster))
     return out
 
 

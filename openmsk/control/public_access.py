@@ -1,0 +1,69 @@
+"""Public access (ConnectivityInfo.PublicAccess.Type = SERVICE_PROVIDED_EIPS): each broker gets extra
+client listeners on MSK's public ports (9194 TLS, 9196 SASL/SCRAM; 9198 would be IAM, which openmsk
+does not serve), bound to the broker's "elastic IP": an address of its own outside every VPC subnet,
+127.254.<slot>.<broker id> (runtime/addressing.py), which is what a client "outside the VPC" uses.
+
+The public listeners authenticate exactly as the private ones (same SCRAM users, same client CAs,
+same ACLs), and have their own certificate whose SAN is the public address (clients verify the
+hostname). MSK's preconditions (DG public-access) are checked by the service before this is ever on.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..runtime import addressing
+from ..runtime.kafka_config import Listener
+
+PUBLIC_TLS_PORT, PUBLIC_SCRAM_PORT, PUBLIC_IAM_PORT = 9194, 9196, 9198
+PUBLIC_KEYSTORE = "public/tls/keystore.pem"       # per broker, 0600; SAN = the public address
+#: private client listener -> its public twin (name, port)
+PUBLIC_TWINS = {"TLS": ("CLIENT_SECURE_PUBLIC", PUBLIC_TLS_PORT),
+                "CLIENT_SASL_SCRAM": ("CLIENT_SASL_SCRAM_PUBLIC", PUBLIC_SCRAM_PORT)}
+
+
+def public_access_on(cluster: dict) -> bool:
+    info = cluster["Spec"]["BrokerNodeGroupInfo"].get("ConnectivityInfo") or {}
+    return (info.get("PublicAccess") or {}).get("Type", "DISABLED") == "SERVICE_PROVIDED_EIPS"
+
+
+def public_address(cluster: dict, broker_id: int) -> str:
+    return addressing.public_address(cluster["Slot"], broker_id)
+
+
+def public_listeners(cluster: dict, client_listeners: list[Listener], broker_id: int) -> list[Listener]:
+    if not public_access_on(cluster):
+        return []
+    host = public_address(cluster, broker_id)
+    return [Listener(PUBLIC_TWINS[l.name][0], l.protocol, PUBLIC_TWINS[l.name][1], host=host)
+            for l in client_listeners if l.name in PUBLIC_TWINS]
+
+
+def public_listener_properties(private_props: dict[str, str], listeners: list[Listener],
+                               broker_dir: Path) -> dict[str, str]:
+    """The public twins get the private listeners' authentication settings and their own keystore."""
+    props = {}
+    for listener in listeners:
+        private = next(name for name, (twin, _) in PUBLIC_TWINS.items() if twin == listener.name)
+        for key, value in private_props.items():
+            prefix = f"listener.name.{private.lower()}."
+            if key.startswith(prefix):
+                props[f"listener.name.{listener.name.lower()}.{key[len(prefix):]}"] = value
+        props[f"listener.name.{listener.name.lower()}.ssl.keystore.type"] = "PEM"
+        props[f"listener.name.{listener.name.lower()}.ssl.keystore.location"] = str(broker_dir / PUBLIC_KEYSTORE)
+    return props
+
+
+def public_bootstrap(cluster: dict) -> dict[str, str]:
+    """GetBootstrapBrokers' BootstrapBrokerStringPublic* members."""
+    if not public_access_on(cluster) or cluster["State"] == "CREATING":
+        return {}
+    from .layout import client_listeners
+    names = {l.name for l in client_listeners(cluster)}
+    brokers = sorted(cluster["Brokers"], key=lambda b: b["BrokerId"])
+    out = {}
+    for private, member in (("TLS", "BootstrapBrokerStringPublicTls"),
+                            ("CLIENT_SASL_SCRAM", "BootstrapBrokerStringPublicSaslScram")):
+        if private in names:
+            port = PUBLIC_TWINS[private][1]
+            out[member] = ",".join(f"{public_address(cluster, b['BrokerId'])}:{port}" for b in brokers)
+    return out

@@ -1,0 +1,80 @@
+"""IncrementalAlterConfigs (Kafka API key 44, version 0) on the cluster-wide default broker resource,
+spoken directly on the wire like probes.py's Metadata request.
+
+librdkafka (confluent-kafka) refuses a ConfigResource with an empty name, and the empty name is how
+Kafka addresses the cluster-wide default (`kafka-configs.sh --entity-type brokers --entity-default`);
+the request is small enough to write here rather than start a JVM for it. In ZooKeeper mode any broker
+accepts it and stores the change in ZooKeeper, from where every broker applies it live.
+"""
+from __future__ import annotations
+
+import asyncio
+import ssl
+import struct
+
+API_KEY, API_VERSION = 44, 0
+BROKER_RESOURCE = 4
+SET, DELETE = 0, 1
+
+
+class AlterConfigsError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"Kafka error {code}: {message}")
+        self.code = code
+
+
+def _string(value: str) -> bytes:
+    data = value.encode()
+    return struct.pack(">h", len(data)) + data
+
+
+def _nullable(value: str | None) -> bytes:
+    return struct.pack(">h", -1) if value is None else _string(value)
+
+
+def alter_request(correlation_id: int, upserts: dict[str, str], deletions: list[str]) -> bytes:
+    ops = [(k, SET, v) for k, v in sorted(upserts.items())] + [(k, DELETE, None) for k in deletions]
+    header = struct.pack(">hhi", API_KEY, API_VERSION, correlation_id) + _string("openmsk-control-plane")
+    body = struct.pack(">i", 1) + struct.pack(">b", BROKER_RESOURCE) + _string("")
+    body += struct.pack(">i", len(ops))
+    for name, op, value in ops:
+        body += _string(name) + struct.pack(">b", op) + _nullable(value)
+    body += struct.pack(">b", 0)                          # validate_only = false
+    payload = header + body
+    return struct.pack(">i", len(payload)) + payload
+
+
+def parse_alter_response(data: bytes) -> None:
+    offset = 4 + 4                                        # correlation id, throttle time
+    (count,) = struct.unpack_from(">i", data, offset)
+    offset += 4
+    for _ in range(count):
+        code, msg_len = struct.unpack_from(">hh", data, offset)
+        offset += 4
+        message = ""
+        if msg_len >= 0:
+            message = data[offset:offset + msg_len].decode(errors="replace")
+            offset += msg_len
+        offset += 1                                       # resource type
+        (name_len,) = struct.unpack_from(">h", data, offset)
+        offset += 2 + name_len
+        if code:
+            raise AlterConfigsError(code, message or "no message")
+
+
+async def alter_broker_defaults(host: str, port: int, upserts: dict[str, str], deletions: list[str], *,
+                                ssl_context: ssl.SSLContext | None = None, timeout: float = 20.0) -> None:
+    """Set `upserts` and delete `deletions` on the cluster-wide default broker configuration."""
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(host, port, ssl=ssl_context, server_hostname=host if ssl_context else None), timeout)
+    try:
+        writer.write(alter_request(1, upserts, deletions))
+        await writer.drain()
+        (size,) = struct.unpack(">i", await asyncio.wait_for(reader.readexactly(4), timeout))
+        parse_alter_response(await asyncio.wait_for(reader.readexactly(size), timeout))
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (ConnectionError, ssl.SSLError):
+            pass

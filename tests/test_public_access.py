@@ -1,0 +1,133 @@
+"""UpdateConnectivity: MSK's preconditions for public access, and public listeners that really serve a
+SASL/SCRAM client on the public bootstrap string (9196 on each broker's own public address), under an
+acks=all producer that loses nothing while the brokers roll onto them."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType,
+                                   ResourceType)
+
+from harness import kcat
+from openmsk.services.kafka.connectivity import public_access_problem
+from verifying_load import VerifyingLoad
+
+
+def doc(client_auth: dict, transit: dict | None = None, props: str = "") -> dict:
+    return {"Spec": {"ClientAuthentication": client_auth,
+                     "EncryptionInfo": {"EncryptionInTransit": transit or {"ClientBroker": "TLS", "InCluster": True}}},
+            "ServerProperties": props}
+
+
+SCRAM = {"Sasl": {"Scram": {"Enabled": True}}, "Unauthenticated": {"Enabled": False}}
+
+
+def test_preconditions():
+    assert "unauthenticated access control to be off" in public_access_problem(doc({}))
+    assert "unauthenticated" in public_access_problem(doc({**SCRAM, "Unauthenticated": {"Enabled": True}}))
+    assert "within the cluster" in public_access_problem(
+        doc(SCRAM, {"ClientBroker": "TLS", "InCluster": False}, "allow.everyone.if.no.acl.found=false"))
+    assert "plaintext" in public_access_problem(
+        doc(SCRAM, {"ClientBroker": "TLS_PLAINTEXT", "InCluster": True}, "allow.everyone.if.no.acl.found=false"))
+    assert "allow.everyone.if.no.acl.found to false" in public_access_problem(doc(SCRAM))
+    assert public_access_problem(doc(SCRAM, props="allow.everyone.if.no.acl.found=false\n")) is None
+
+
+def scram(bootstrap: str, ca: str, password: str = "alice-pw") -> dict:
+    return {"bootstrap.servers": bootstrap, "security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512",
+            "sasl.username": "alice", "sasl.password": password, "ssl.ca.location": ca}
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def test_public_access_serves_scram_clients_on_public_addresses(service):
+    svc = service
+    kafka = svc.client("kafka")
+    name = f"public-{uuid.uuid4().hex[:4]}"
+    key = svc.client("kms").create_key(Description="msk scram")["KeyMetadata"]["KeyId"]
+    secret = svc.client("secretsmanager").create_secret(
+        Name=f"AmazonMSK_{name}", KmsKeyId=key,
+        SecretString=json.dumps({"username": "alice", "password": "alice-pw"}))["ARN"]
+    conf = kafka.create_configuration(Name=name, ServerProperties=b"allow.everyone.if.no.acl.found=false\n")
+    arn = kafka.create_cluster(ClusterName=name, KafkaVersion="3.9.x", NumberOfBrokerNodes=2,
+                               BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large",
+                                                    "ClientSubnets": svc.default_subnets(2)},
+                               ClientAuthentication=SCRAM,
+                               ConfigurationInfo={"Arn": conf["Arn"], "Revision": 1})["ClusterArn"]
+    try:
+        info = svc.wait_state(arn, states=("ACTIVE", "FAILED"), timeout=400)
+        assert info["State"] == "ACTIVE", info.get("StateInfo")
+        kafka.batch_associate_scram_secret(ClusterArn=arn, SecretArnList=[secret])
+        private = kafka.get_bootstrap_brokers(ClusterArn=arn)
+        assert "BootstrapBrokerStringPublicSaslScram" not in private
+        # ACLs for alice (allow.everyone.if.no.acl.found=false), made as the control plane's super user
+        pki = svc.data_dir / "pki"
+        admin = AdminClient({"bootstrap.servers": ",".join(h.replace(":9096", ":9093") for h in
+                                                           private["BootstrapBrokerStringSaslScram"].split(",")),
+                             "security.protocol": "SSL", "ssl.ca.location": svc.ca_path,
+                             "ssl.certificate.location": str(pki / "control-plane-admin.crt"),
+                             "ssl.key.location": str(pki / "control-plane-admin.key")})
+        bindings = [AclBinding(kind, "*", ResourcePatternType.LITERAL, "User:alice", "*", AclOperation.ALL,
+                               AclPermissionType.ALLOW) for kind in (ResourceType.TOPIC, ResourceType.GROUP)]
+        for future in admin.create_acls(bindings).values():
+            future.result(60)
+        config = scram(private["BootstrapBrokerStringSaslScram"], svc.ca_path)
+        topic = f"public-{uuid.uuid4().hex[:6]}"
+        wait_for(lambda: kcat("-L", "-b", config["bootstrap.servers"], "-X", "security.protocol=SASL_SSL",
+                              "-X", "sasl.mechanisms=SCRAM-SHA-512", "-X", "sasl.username=alice",
+                              "-X", "sasl.password=alice-pw", "-X", f"ssl.ca.location={svc.ca_path}",
+                              "-m", "10").returncode == 0, 120, "alice's SCRAM credentials")
+        from confluent_kafka.admin import NewTopic
+        AdminClient(config).create_topics([NewTopic(topic, 2, 2)])[topic].result(60)
+
+        with VerifyingLoad(config, topic) as load:
+            with pytest.raises(kafka.exceptions.BadRequestException, match="VpcConnectivity"):
+                kafka.update_connectivity(ClusterArn=arn, CurrentVersion=info["CurrentVersion"], ConnectivityInfo={
+                    "VpcConnectivity": {"ClientAuthentication": {"Sasl": {"Scram": {"Enabled": True}}}}})
+            op_arn = kafka.update_connectivity(ClusterArn=arn, CurrentVersion=info["CurrentVersion"],
+                                               ConnectivityInfo={"PublicAccess": {"Type": "SERVICE_PROVIDED_EIPS"}}
+                                               )["ClusterOperationArn"]
+
+            def done():
+                op = kafka.describe_cluster_operation(ClusterOperationArn=op_arn)["ClusterOperationInfo"]
+                return op if op["OperationState"] in ("UPDATE_COMPLETE", "UPDATE_FAILED") else None
+            op = wait_for(done, 900, "UPDATE_CONNECTIVITY")
+            assert op["OperationState"] == "UPDATE_COMPLETE", op
+            assert op["TargetClusterInfo"]["ConnectivityInfo"]["PublicAccess"]["Type"] == "SERVICE_PROVIDED_EIPS"
+        assert load.errors == [] and len(load.acked) > 20
+        assert load.lost() == set()
+
+        brokers = kafka.get_bootstrap_brokers(ClusterArn=arn)
+        public = brokers["BootstrapBrokerStringPublicSaslScram"]
+        hosts = public.split(",")
+        assert len(hosts) == 2 and all(h.startswith("127.254.") and h.endswith(":9196") for h in hosts), public
+        assert brokers["BootstrapBrokerStringSaslScram"] == private["BootstrapBrokerStringSaslScram"]
+        described = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
+        assert described["BrokerNodeGroupInfo"]["ConnectivityInfo"]["PublicAccess"]["Type"] == "SERVICE_PROVIDED_EIPS"
+        # a client "outside the VPC": the public listener, hostname-verified against the public address
+        args = ["-b", public, "-X", "security.protocol=SASL_SSL", "-X", "sasl.mechanisms=SCRAM-SHA-512",
+                "-X", "sasl.username=alice", "-X", f"ssl.ca.location={svc.ca_path}"]
+        listed = kcat("-L", *args, "-X", "sasl.password=alice-pw", "-m", "15")
+        assert listed.returncode == 0, listed.stderr
+        assert b"127.254." in listed.stdout and topic.encode() in listed.stdout
+        assert kcat("-L", *args, "-X", "sasl.password=wrong", "-m", "10").returncode != 0
+        produced = kcat("-P", *args, "-X", "sasl.password=alice-pw", "-t", topic, input=b"from-outside\n")
+        assert produced.returncode == 0, produced.stderr
+        info = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
+        with pytest.raises(kafka.exceptions.BadRequestException, match="already"):
+            kafka.update_connectivity(ClusterArn=arn, CurrentVersion=info["CurrentVersion"],
+                                      ConnectivityInfo={"PublicAccess": {"Type": "SERVICE_PROVIDED_EIPS"}})
+    finally:
+        kafka.delete_cluster(ClusterArn=arn)
+        svc.wait_state(arn, states=("GONE",), timeout=300)
