@@ -202,6 +202,10 @@ def test_configuration_broker_type_and_storage_changes_under_load(service):
             with pytest.raises(kafka.exceptions.BadRequestException, match="cool-down"):
                 kafka.update_broker_storage(ClusterArn=arn, CurrentVersion=info["CurrentVersion"],
                                             TargetBrokerEBSVolumeInfo=[{"KafkaBrokerNodeId": "All", "VolumeSizeGB": 3}])
+            # public access needs authenticated clients (MSK's precondition); this cluster allows anyone on TLS
+            with pytest.raises(kafka.exceptions.BadRequestException, match="unauthenticated access control"):
+                kafka.update_connectivity(ClusterArn=arn, CurrentVersion=info["CurrentVersion"],
+                                          ConnectivityInfo={"PublicAccess": {"Type": "SERVICE_PROVIDED_EIPS"}})
         assert load.errors == [] and len(load.acked) > 50
         assert load.lost() == set()
 
