@@ -10,17 +10,17 @@ records buffered (retried) and shows as the stream's FailureDescription.
 """
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import gzip
 import hashlib
 import json
 import logging
 import sqlite3
-import threading
 import time
 from pathlib import Path
+
+from ..periodic import PeriodicWork
+from ..sqlite_file import SqliteFile
 
 log = logging.getLogger(__name__)
 
@@ -35,36 +35,11 @@ SCHEMA = [
 ]
 
 
-class FirehoseStore:
+class FirehoseStore(SqliteFile):
     def __init__(self, path: Path, objects) -> None:
         self.path = Path(path)
         self.objects = objects            # services.s3.ObjectStore (put_object / bucket)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        with self._write() as db:
-            for statement in SCHEMA:
-                db.execute(statement)
-
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.row_factory = sqlite3.Row
-            self._local.db = db
-        return db
-
-    @contextlib.contextmanager
-    def _write(self):
-        with self._lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        super().__init__(self.path, SCHEMA)
 
     # -- streams -------------------------------------------------------------------------------------
     def stream(self, region: str, name: str):
@@ -169,25 +144,9 @@ def object_key(stream: str, prefix: str, at: float, first_id: int, gz: bool) -> 
     return (f"{prefix}{when:%Y/%m/%d/%H}/{stream}-1-{when:%Y-%m-%d-%H-%M-%S}-{tag}" + (".gz" if gz else ""))
 
 
-class Deliverer:
+class Deliverer(PeriodicWork):
     """Control-plane background service: flushes due buffers once a second."""
 
     def __init__(self, store: FirehoseStore, interval: float = 1.0) -> None:
-        self.store, self.interval = store, interval
-        self._task: asyncio.Task | None = None
-
-    async def start(self, plane) -> None:
-        self._task = asyncio.create_task(self._run(), name="firehose delivery")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.store.flush_due)
-            except Exception:
-                log.exception("firehose delivery pass failed")
-            await asyncio.sleep(self.interval)
+        super().__init__("firehose delivery", store.flush_due, interval)
+        self.store = store

@@ -12,12 +12,12 @@ so a shipper that crashed after delivering and before recording it can deliver t
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
-import threading
 import time
 from pathlib import Path
+
+from ..sqlite_file import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS groups (id INTEGER PRIMARY KEY, region TEXT NOT NULL, name TEXT NOT NULL,
@@ -41,47 +41,10 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class LogStore:
+class LogStore(SqliteFile):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._write_lock = threading.Lock()
-        with self._write() as db:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-
-    # -- connections ---------------------------------------------------------------------------------
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            # Autocommit: a read never holds a snapshot open; writes are explicit transactions (_write).
-            db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.row_factory = sqlite3.Row
-            self._local.db = db
-        return db
-
-    @contextlib.contextmanager
-    def _write(self):
-        """One write transaction (serialised across threads), rolled back on any error."""
-        with self._write_lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-
-    def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        super().__init__(self.path, SCHEMA.split(";"), pragmas=("synchronous=NORMAL",))
 
     # -- groups --------------------------------------------------------------------------------------
     def group(self, region: str, name: str) -> sqlite3.Row | None:

@@ -18,6 +18,7 @@ import re
 
 from ...api.core import Provider, RequestContext, ServiceException, handler
 from ...api.eventstream import EventStream
+from ..periodic import PeriodicWork
 from . import live_tail
 from .backend import DAY_MS, LogStore, now_ms
 from .patterns import PatternError, compile_pattern
@@ -52,30 +53,17 @@ def retention_interval() -> float:
         return 60.0
 
 
-class RetentionSweeper:
+class RetentionSweeper(PeriodicWork):
     """Background service: removes expired events every `interval` seconds."""
 
     def __init__(self, store: LogStore, interval: float) -> None:
-        self.store, self.interval = store, interval
-        self._task: asyncio.Task | None = None
+        super().__init__("logs retention", store.expire, interval, report=_report_expired)
+        self.store = store
 
-    async def start(self, plane) -> None:
-        self._task = asyncio.create_task(self._run(), name="logs retention")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                removed = await asyncio.to_thread(self.store.expire)
-                if removed:
-                    log.info("logs retention removed %d expired events", removed)
-            except Exception:
-                log.exception("logs retention sweep failed")
-            await asyncio.sleep(self.interval)
+def _report_expired(removed: int) -> None:
+    if removed:
+        log.info("logs retention removed %d expired events", removed)
 
 
 def group_arn(region: str, account: str, name: str) -> str:
@@ -414,9 +402,10 @@ class LogsProvider(Provider):
         if names or prefixes:          # looked up on every update: a stream created later is tailed too
             group_id = next(iter(groups))
 
-            def streams_of() -> list[int]:
+            def tailed_streams() -> list[int]:
                 return [st["id"] for st in self.store.streams(group_id) if (names and st["name"] in names)
                         or (prefixes and st["name"].startswith(tuple(prefixes)))]
+            streams_of = tailed_streams
         events = live_tail.session(self.store, ctx.request_id, request, groups, streams_of, where, args)
         return {"responseStream": EventStream(events)}
 

@@ -12,10 +12,11 @@ import hashlib
 import json
 import os
 import sqlite3
-import threading
 import time
 import uuid
 from pathlib import Path
+
+from ..sqlite_file import SqliteFile
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, region TEXT NOT NULL, created REAL NOT NULL)",
@@ -29,37 +30,12 @@ SCHEMA = [
 ]
 
 
-class ObjectStore:
+class ObjectStore(SqliteFile):
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.files = self.root / "objects"
         self.files.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        with self._write() as db:
-            for statement in SCHEMA:
-                db.execute(statement)
-
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.root / "s3.db", timeout=30, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.row_factory = sqlite3.Row
-            self._local.db = db
-        return db
-
-    @contextlib.contextmanager
-    def _write(self):
-        with self._lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        super().__init__(self.root / "s3.db", SCHEMA)
 
     def _store_file(self, data: bytes) -> str:
         name = uuid.uuid4().hex
