@@ -37,6 +37,7 @@ from .services.logs.destinations import EmbeddedDestinations, ExternalS3
 from .services.s3 import ObjectStore, S3Provider
 from .services.firehose import Deliverer, FirehoseProvider, FirehoseStore
 from .telemetry.log_shipping import LogShipper
+from .services.instances import InstanceApi
 from .services.operator import OperatorApi
 from .services.secretsmanager import SecretsManagerProvider, SecretStore
 from .services.sns import SnsBackend, SnsProvider
@@ -96,7 +97,8 @@ class Installation:
 
     def internal_routes(self) -> list:
         """openmsk's own signed routes (method, path, fn(region, payload) -> dict)."""
-        return OperatorApi(self.plane, self.log_shipper.delivery if self.log_shipper else None).routes()
+        return (OperatorApi(self.plane, self.log_shipper.delivery if self.log_shipper else None).routes()
+                + InstanceApi(self.plane).routes())
 
 
 def authorization_lookups(inst: Installation) -> Lookups:

@@ -86,6 +86,14 @@ def _print(report: dict, endpoint: str) -> None:
         say(f"  {n['Zone']:<10} {n['Node']:<6} {n['Address']:<21} {n['Process']:<9} {answer}")
 
 
+def _network(api) -> dict:
+    """What the service wrote at start-up (control/vpc_runtime.py): layout, and why SGs are not enforced."""
+    try:
+        return json.loads((api.data_dir / "network.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def cmd_status(args) -> int:
     api = Api.from_args(args)
     kafka, ec2 = api.client("kafka"), api.client("ec2")
@@ -94,10 +102,16 @@ def cmd_status(args) -> int:
         clusters = [c for c in clusters if args.cluster in (c["ClusterName"], c["ClusterArn"])]
     by_subnet = subnets(ec2) if clusters else {}
     reports = [cluster_report(api, kafka, ec2, c, by_subnet) for c in clusters]
+    network = _network(api)
     if args.json:
-        say(json.dumps({"Endpoint": api.endpoint, "Region": api.region, "Clusters": reports}, indent=2))
+        say(json.dumps({"Endpoint": api.endpoint, "Region": api.region, "Network": network, "Clusters": reports},
+                       indent=2))
     else:
         say(f"openmsk at {api.endpoint} ({api.region}): {len(reports)} cluster{'s' if len(reports) != 1 else ''}")
+        if network.get("mode") == "namespaces":
+            say("network: namespaces (VPC bridges; security groups enforced by nftables)")
+        elif network:
+            say(f"network: loopback layout: {network.get('message')}")
         for report in reports:
             say()
             _print(report, api.endpoint)

@@ -8,6 +8,8 @@ The zone is a zone id (use1-az1) or an AZ name (us-east-1a).
 """
 from __future__ import annotations
 
+import json
+
 from ..control import zones
 from ..services.operator import ZONE_OUTAGE_PATH
 from .common import EXIT_OK, Api, CliError, resolve_cluster, say, subnets
@@ -30,6 +32,15 @@ def cmd_zone(args) -> int:
     answer = api.operator(ZONE_OUTAGE_PATH, {"ClusterArn": info["ClusterArn"], "Zone": zone_id,
                                              "Down": args.action == "down"})
     changed = answer["Nodes"]
+    try:                            # the namespace layout cuts links; the loopback one freezes processes
+        cut = json.loads((api.data_dir / "network.json").read_text()).get("mode") == "namespaces"
+    except (OSError, ValueError):
+        cut = False
+    if cut:
+        verb = "cut off" if args.action == "down" else "reconnected"
+        say(f"zone {zone_id} of {info['ClusterName']} is {args.action}: {verb} "
+            f"{', '.join(labels.get(c, c) for c in changed) or 'nothing'}")
+        return EXIT_OK
     if args.action == "down":
         down = set(zones.outages(cluster_dir)) | {zone_id}
         say(f"zone {zone_id} of {info['ClusterName']} is down: froze "

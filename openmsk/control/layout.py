@@ -7,6 +7,8 @@ inter-broker traffic on a TLS listener.
 """
 from __future__ import annotations
 
+import ipaddress
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,7 +214,24 @@ def dynamic_user_properties(cluster: dict) -> dict[str, str]:
     return {k: v for k, v in all_user_properties(cluster).items() if is_dynamic_key(k)}
 
 
-def place_nodes(cluster: dict, subnets_by_id: dict[str, dict], slot: int) -> None:
+def loopback_address(subnet: dict, slot: int, host: int) -> str:
+    """The loopback layout's address of a node: inside its subnet when that is a loopback /16 or larger,
+    else in its zone's loopback range (a VPC recorded, not wired: docs/networking.md)."""
+    network = ipaddress.ip_network(subnet["CidrBlock"])
+    if network.subnet_of(ipaddress.ip_network("127.0.0.0/8")) and network.prefixlen <= 16:
+        return addressing.node_address(subnet["CidrBlock"], slot, host)
+    zone_index = int(subnet["AvailabilityZoneId"].rsplit("az", 1)[-1])
+    return str(ipaddress.ip_network(addressing.zone_cidr(zone_index)).network_address + slot * 256 + host)
+
+
+def node_address(subnet: dict, slot: int, host: int, allocate=None) -> str:
+    """A new node's address: from the subnet's own range when its VPC is wired (`allocate(subnet)`, the
+    namespace layout: control/vpc_runtime.py), else the loopback layout's."""
+    address = allocate(subnet) if allocate else None
+    return address or loopback_address(subnet, slot, host)
+
+
+def place_nodes(cluster: dict, subnets_by_id: dict[str, dict], slot: int, allocate=None) -> None:
     """Spread brokers evenly over the client subnets (round robin, as MSK's DEFAULT distribution) and put
     the three ZooKeeper nodes in the first three zones (cycling when there are only two)."""
     subnets = cluster["Spec"]["BrokerNodeGroupInfo"]["ClientSubnets"]
@@ -222,10 +241,10 @@ def place_nodes(cluster: dict, subnets_by_id: dict[str, dict], slot: int) -> Non
         subnet = subnets_by_id[subnets[i % len(subnets)]]
         broker_id = i + 1
         brokers.append({"BrokerId": broker_id, "SubnetId": subnet["SubnetId"], "ZoneId": subnet["AvailabilityZoneId"],
-                        "Address": addressing.node_address(subnet["CidrBlock"], slot, broker_id)})
+                        "Address": node_address(subnet, slot, broker_id, allocate)})
     zk_nodes = []
     for m in range(1, 4):
         subnet = subnets_by_id[subnets[(m - 1) % len(subnets)]]
         zk_nodes.append({"ZookeeperId": m, "SubnetId": subnet["SubnetId"], "ZoneId": subnet["AvailabilityZoneId"],
-                         "Address": addressing.node_address(subnet["CidrBlock"], slot, 100 + m)})
+                         "Address": node_address(subnet, slot, 100 + m, allocate)})
     cluster["Brokers"], cluster["ZooKeeperNodes"] = brokers, zk_nodes

@@ -7,6 +7,9 @@ Kafka's own consequences follow: the frozen brokers' ZooKeeper sessions expire (
 moves, ISRs shrink after replica.lag.time.max.ms (30 s), a frozen ZooKeeper node leaves the quorum;
 after the thaw the nodes re-register and catch up.
 
+With network namespaces (control/vpc_runtime.py) the outage is real instead: the zone's nodes' links
+to the VPC bridge go down (`_cut_links`); the processes keep running, unreachable.
+
 Freezing rather than stopping is deliberate: a paused node still counts as running, so the supervisor
 does not "heal" the outage away (as MSK would not replace brokers of a zone that is merely
 unreachable). Which nodes are down is recorded in the cluster directory (control/zones.py), so
@@ -33,6 +36,8 @@ async def set_zone_outage(plane, cluster: dict, zone_id: str, down: bool) -> lis
     cluster_dir = plane.cluster_dir(cluster)
     names = zone_node_names(cluster, ClusterLayout(cluster, cluster_dir), zone_id)
     short = {name: name.split("/")[-1] for name in names}
+    if plane.vpc.enforced(plane.vpc.cluster_vpc(cluster)):
+        return await _cut_links(plane, cluster, names, zone_id, down)
     if down:
         frozen = [short[n] for n in names if await plane.placement.pause(n)]
         zones.record_down(cluster_dir, zone_id, frozen)
@@ -40,3 +45,19 @@ async def set_zone_outage(plane, cluster: dict, zone_id: str, down: bool) -> lis
     recorded = zones.record_up(cluster_dir, zone_id)
     thawed = [short[n] for n in names if await plane.placement.resume(n)]
     return [n for n in thawed if n in recorded]
+
+
+async def _cut_links(plane, cluster: dict, names: list[str], zone_id: str, down: bool) -> list[str]:
+    """The namespace layout: the zone's nodes lose their links to the VPC's bridge (nothing reaches them,
+    they reach nothing, connections hang) and get them back; the processes run on untouched."""
+    cluster_dir = plane.cluster_dir(cluster)
+    by_name = {f"{cluster['Uuid']}/broker-{b['BrokerId']}": b["Address"] for b in cluster["Brokers"]}
+    by_name.update({f"{cluster['Uuid']}/zookeeper-{z['ZookeeperId']}": z["Address"] for z in cluster["ZooKeeperNodes"]})
+    wanted = [n for n in names if n in by_name]
+    changed = set(await plane.vpc.cut(cluster, [by_name[n] for n in wanted], down))
+    short = [n.split("/")[-1] for n in wanted if by_name[n] in changed]
+    if down:
+        zones.record_down(cluster_dir, zone_id, short)
+        return short
+    recorded = zones.record_up(cluster_dir, zone_id)
+    return [n for n in short if n in recorded]

@@ -32,6 +32,7 @@ from .ports import ClientCertificateAuthorities, ScramSecrets
 from .reconciler import ClusterReconciler
 from .store import Store
 from .tls import control_plane_client
+from .vpc_runtime import VpcRuntime
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,11 @@ class ControlPlane:
                                                         self.data_dir / "pki")
         # Child processes on this host; OPENMSK_PLACEMENT=none for an API-only plane (the API fuzzer).
         self.placement = placement or placement_from_env(self.data_dir / "clusters")
+        # VPCs on the wire (namespaces, bridges, security groups) or the loopback layout: vpc_runtime.py.
+        self.vpc = VpcRuntime(self.data_dir, self.network)
+        if self.vpc.enabled:
+            from ..runtime.netns_placement import NamespacedPlacement
+            self.placement = NamespacedPlacement(self.placement, self.data_dir / "clusters", self.vpc.attach)
         self._distribution = distribution
         self._volumes = None                               # runtime.volumes.LoopVolumes, detected on first use
         self._tasks: dict[str, asyncio.Task] = {}
@@ -95,6 +101,7 @@ class ControlPlane:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        await self.vpc.start()
         for cluster in self.store.list("cluster"):
             if not slots.ensure(self.data_dir, cluster["Slot"], cluster["ClusterArn"]):
                 # Not ours to run (nor to heal): the supervisor and reconciles leave it alone.
@@ -139,6 +146,8 @@ class ControlPlane:
             if cluster["ClusterArn"] in self._refused:
                 continue
             await ClusterReconciler(self, cluster["ClusterArn"]).stop_all_nodes(cluster, grace=30.0)
+        if self.vpc.enabled:
+            await asyncio.to_thread(self.vpc.teardown)
 
     # -- documents -------------------------------------------------------------------------------
     def load_cluster(self, arn: str) -> dict | None:
@@ -168,6 +177,10 @@ class ControlPlane:
             raise LookupError(cluster_arn)
         return await set_zone_outage(self, cluster, zone_id, down)
 
+    def address_allocator(self, region: str):
+        """subnet document -> a free address of it when its VPC is wired, else None (loopback layout)."""
+        return self.vpc.allocator(region)
+
     def allocate_slot(self, cluster_arn: str) -> int:
         return slots.claim(self.data_dir, cluster_arn, {c["Slot"] for c in self.store.list("cluster")})
 
@@ -177,6 +190,7 @@ class ControlPlane:
         cluster["ActiveOperationArn"] = op["OperationArn"]
         self.store.put("operation", op["OperationArn"], op, region=cluster["Region"], parent=cluster["ClusterArn"])
         self.save_cluster(cluster)
+        self.vpc.request_sync()              # its nodes are now members of its security groups
         self.submit(cluster["ClusterArn"])
         return op
 

@@ -86,7 +86,7 @@ class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers,
             "VolumeSize": volume or DEFAULT_VOLUME_GIB, "DefaultSecurityGroups": [default_sg],
             "ServerProperties": server_properties, "Events": [],
         }
-        place_nodes(cluster, subnets, cluster["Slot"])
+        place_nodes(cluster, subnets, cluster["Slot"], self.plane.address_allocator(ctx.region))
         for broker in cluster["Brokers"]:
             broker["NodeArn"] = model.node_arn(cluster, str(uuid.uuid4()))
             broker["EniId"] = f"eni-{uuid.uuid4().hex[:17]}"
