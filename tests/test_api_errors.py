@@ -86,8 +86,9 @@ def test_create_cluster_rejections(service, change, message):
 
 def test_two_subnets_in_one_zone_are_refused(service):
     ec2 = service.client("ec2")
-    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
-    extra = ec2.create_subnet(VpcId=vpc, AvailabilityZone="us-east-1a", CidrBlock="127.31.0.0/16")["Subnet"]
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+    block = "127.31.0.0/16" if vpc["CidrBlock"] == "127.0.0.0/8" else vpc["CidrBlock"].replace(".0.0/16", ".48.0/20")
+    extra = ec2.create_subnet(VpcId=vpc["VpcId"], AvailabilityZone="us-east-1a", CidrBlock=block)["Subnet"]
     try:
         first = service.default_subnets(1)[0]
         result = service.aws("kafka", "create-cluster", "--cluster-name", "same-zone", "--kafka-version", "3.9.x",

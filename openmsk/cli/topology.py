@@ -74,7 +74,7 @@ def cluster_nodes(api: Api, kafka, ec2, info: dict, bootstrap: dict | None = Non
 
 
 async def _probe(node: Node, tls_context: ssl.SSLContext | None, controller: list) -> None:
-    if node.process == "frozen":
+    if node.process in ("frozen", "cut off"):
         node.answer = "no answer (zone down)"
         return
     if node.kind == "zookeeper":

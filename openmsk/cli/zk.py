@@ -45,7 +45,7 @@ def cmd_zk(args) -> int:
         good = answer is not None and (text == "imok" if args.word == "ruok" else bool(text))
         ok &= good
         if not text:
-            text = "no answer" if node.process != "frozen" else "no answer (zone down)"
+            text = "no answer" if node.process not in ("frozen", "cut off") else "no answer (zone down)"
         if "\n" in text:
             say(f"{where}:")
             for line in text.splitlines():

@@ -57,7 +57,7 @@ async def _cut_links(plane, cluster: dict, names: list[str], zone_id: str, down:
     changed = set(await plane.vpc.cut(cluster, [by_name[n] for n in wanted], down))
     short = [n.split("/")[-1] for n in wanted if by_name[n] in changed]
     if down:
-        zones.record_down(cluster_dir, zone_id, short)
+        zones.record_down(cluster_dir, zone_id, short, mechanism="links")
         return short
     recorded = zones.record_up(cluster_dir, zone_id)
     return [n for n in short if n in recorded]

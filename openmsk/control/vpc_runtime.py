@@ -195,8 +195,9 @@ class VpcRuntime:
         """The Placement hook: where a cluster's node sits (None: loopback, no namespace)."""
         cluster = self._cluster_by_uuid(spec.name.split("/")[0])
         vpc = self.cluster_vpc(cluster) if cluster else None
-        if not self.enforced(vpc) or not spec.address:
-            return None
+        if not self.enforced(vpc) or not spec.address \
+                or ipaddress.ip_address(spec.address) not in ipaddress.ip_network(vpc["CidrBlock"]):
+            return None                         # (an address outside the VPC: the node runs on the host)
         self.ensure_vpc(vpc)
         namespace = self.names.node_namespace(vpc["VpcId"], spec.address)
         endpoints, rules, members = self._model()

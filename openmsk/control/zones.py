@@ -32,14 +32,19 @@ def _proc_state(pid: int) -> str | None:
 
 
 def process_state(workdir: Path) -> str:
-    """'running', 'frozen' (stopped by a zone outage), 'stopped' or 'absent' (never started here)."""
+    """'running', 'frozen' (stopped by a zone outage), 'cut off' (running, its links down by a zone outage
+    in the namespace layout), 'stopped' or 'absent' (never started here)."""
     if not (workdir / "node.json").exists():
         return "absent"
     pid = _pid(workdir)
     state = _proc_state(pid) if pid else None
     if state is None or state in ("Z", "X"):
         return "stopped"
-    return "frozen" if state in ("T", "t") else "running"
+    if state in ("T", "t"):
+        return "frozen"
+    cut = any(workdir.name in o.get("nodes", []) and o.get("mechanism") == "links"
+              for o in outages(workdir.parent).values())
+    return "cut off" if cut else "running"
 
 
 def outages(cluster_dir: Path) -> dict[str, dict]:
@@ -59,10 +64,10 @@ def _save(cluster_dir: Path, doc: dict) -> None:
     os.replace(tmp, path)
 
 
-def record_down(cluster_dir: Path, zone_id: str, frozen: list[str]) -> None:
+def record_down(cluster_dir: Path, zone_id: str, frozen: list[str], mechanism: str = "freeze") -> None:
     doc = outages(cluster_dir)
     previous = doc.get(zone_id, {})
-    doc[zone_id] = {"since": previous.get("since", time.time()),
+    doc[zone_id] = {"since": previous.get("since", time.time()), "mechanism": mechanism,
                     "nodes": sorted(set(previous.get("nodes", [])) | set(frozen))}
     _save(cluster_dir, doc)
 
