@@ -10,6 +10,7 @@ from aiohttp import web
 
 from . import app as composition, config
 from .api.gateway import create_app
+from .console import console_routes
 
 log = logging.getLogger("openmsk")
 
@@ -26,7 +27,8 @@ async def serve(host: str, port: int, data_dir: Path, *, stop_data_plane_on_exit
         return admin.get(key_id) or installation.iam.secret(key_id)
     app = create_app(installation.providers(), lookup, account_id=config.ACCOUNT_ID,
                      authorize=installation.authorizer(), internal_lookup_secret=admin.get,
-                     extra_routes=installation.internal_routes())
+                     extra_routes=installation.internal_routes(),
+                     web_routes=console_routes(installation, lookup))     # the web console at /console/
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)

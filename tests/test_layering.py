@@ -23,8 +23,9 @@ ALLOWED = {
     "api": LEAVES,
     "services": LEAVES | {"api", "control", "telemetry"},
     "app": LEAVES | {"api", "control", "services", "telemetry"},
-    "server": LEAVES | {"api", "app"},
-    "cli": LEAVES | {"app", "server", "services", "control", "runtime", "telemetry", "api", "awscli_plugin"},
+    "server": LEAVES | {"api", "app", "console"},
+    "console": LEAVES | {"api", "app", "services", "control", "telemetry"},   # the web console (services level)
+    "cli": LEAVES | {"app", "server", "console", "services", "control", "runtime", "telemetry", "api", "awscli_plugin"},
     "awscli_plugin": LEAVES | {"cli"},
     "__main__": {"cli"},
     "__init__": set(),

@@ -22,12 +22,12 @@ from botocore.model import ServiceModel
 from . import eventstream
 from . import specs
 from . import unserved
-from .core import Provider, RequestContext, ServiceException, current_service_model, not_implemented
+from .core import Provider, RequestContext, ServiceException, current_service_model
+from .invoke import Operations, ServiceRoute, invoke
 from .output_check import OutputShapeError, check_output, strict_output_from_env
 from .protocols import get_protocol
 from .protocols._common import MAX_BODY, BodyTooLarge
 from .sigv4 import AuthError, SigV4Verifier, parse_authorization
-from .validate import validate
 
 log = logging.getLogger("openmsk.api")
 
@@ -42,14 +42,6 @@ _AUTH_CODES = {
                  "UnrecognizedClientException": "InvalidAccessKeyId",
                  "InvalidSignatureException": "SignatureDoesNotMatch"},
 }
-
-
-class _Route:
-    def __init__(self, provider: Provider):
-        self.provider = provider
-        self.model: ServiceModel = specs.load_service_model(provider.service_name)
-        self.handlers = provider.dispatch_table()
-        self.protocols = specs.supported_protocols(self.model)
 
 
 def detect_protocol(model: ServiceModel, method: str, raw_path: str, headers, body: bytes) -> str:
@@ -69,7 +61,7 @@ def detect_protocol(model: ServiceModel, method: str, raw_path: str, headers, bo
                            f"openmsk does not support the {model.protocol} protocol", status_code=400)
 
 
-def _guess_service(routes: dict[str, _Route], raw_path: str, headers, body: bytes) -> str | None:
+def _guess_service(routes: dict[str, ServiceRoute], raw_path: str, headers, body: bytes) -> str | None:
     """Best-effort service of an unauthenticated request (to answer in its protocol)."""
     auth = parse_authorization(headers.get("Authorization"))
     if auth:
@@ -213,18 +205,23 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
                account_id: str = "123456789012", *, strict_output: bool | None = None,
                extra_routes: Iterable[tuple[str, str, Callable]] = (),
                authorize: Callable[[RequestContext, dict], None] | None = None,
-               internal_lookup_secret: Callable[[str], str | None] | None = None) -> web.Application:
+               internal_lookup_secret: Callable[[str], str | None] | None = None,
+               web_routes: Callable[[Operations], Iterable[tuple[str, str, Callable]]] | None = None,
+               ) -> web.Application:
     """``strict_output`` (default: env OPENMSK_STRICT_OUTPUT=1, set by the test harness): a provider
     result that does not fit its operation's output shape is a logged 500 instead of being trimmed.
     ``authorize(ctx, params)`` (optional): called after parsing and validation, before the handler; raises the
     service's own AccessDenied ServiceException to refuse (IAM policy evaluation, services/iam).
     ``internal_lookup_secret``: keys accepted on ``extra_routes`` (default ``lookup_secret``; app.py passes
-    the installation's key only, so IAM users cannot reach openmsk's operator routes)."""
+    the installation's key only, so IAM users cannot reach openmsk's operator routes).
+    ``web_routes(operations)`` (optional): plain aiohttp routes (the web console) given the same
+    validate/authorize/handler path the gateway uses (api/invoke.py), mounted before the catch-all."""
     strict = strict_output_from_env() if strict_output is None else strict_output
-    routes: dict[str, _Route] = {}
+    providers = list(providers)
     for provider in providers:
         provider.check_operations()
-        routes[provider.service_name] = _Route(provider)
+    operations = Operations(providers, authorize, account_id, strict)
+    routes: dict[str, ServiceRoute] = operations.routes
     verifier = SigV4Verifier(lookup_secret)
     internal_verifier = SigV4Verifier(internal_lookup_secret) if internal_lookup_secret else verifier
 
@@ -255,25 +252,19 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
             protocol = detect_protocol(model, method, raw_path, headers, body)
             codec = get_protocol(protocol)
             op, params = codec.parse_request(model, method, raw_path, headers, body)
-            fn = route.handlers.get(op.name)
-            if fn is None:
-                raise not_implemented(op.name, protocol)
-            validate(op, params)
             ctx = RequestContext(service=cred.service, operation_name=op.name, operation=op,
                                  region=cred.region, account_id=account_id,
                                  access_key_id=cred.access_key_id, request_id=request_id,
                                  protocol=protocol, headers=headers, host=headers.get("Host", ""),
                                  service_model=model, source_ip=request.remote or "")
-            if authorize is not None:
-                authorize(ctx, params)
-            result = await fn(ctx, params)
+            result = await invoke(route, op, params, ctx, authorize)
             if op.has_event_stream_output:
-                initial, stream = eventstream.split_output(op, result or {})
+                initial, stream = eventstream.split_output(op, result)
                 if stream is not None:
                     return await _stream_events(request, initial, stream, request_id)
             if strict:
-                check_output(op, result or {})
-            status, out_headers, out_body = codec.serialize_response(op, result or {}, request_id)
+                check_output(op, result)
+            status, out_headers, out_body = codec.serialize_response(op, result, request_id)
             out_headers.setdefault("x-amzn-RequestId", request_id)
             return web.Response(status=status, headers=out_headers, body=out_body)
         except BodyTooLarge as exc:
@@ -304,5 +295,7 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
             app.router.add_route(method, path, page)
     for method, path, fn in extra_routes:       # openmsk's own signed routes (app.py), before the catch-all
         app.router.add_route(method, path, _signed_json_route(internal_verifier, fn))
+    for method, path, page in (web_routes(operations) if web_routes else ()):
+        app.router.add_route(method, path, page)
     app.router.add_route("*", r"/{tail:[\s\S]*}", dispatch)     # [\s\S]: paths with %0A too (".*" stops at it)
     return app

@@ -88,6 +88,19 @@ def _kafka(op: str, p: dict, region: str, account: str) -> list[str]:
     return ["*"]
 
 
+def _kafka_cluster(op: str, p: dict) -> list[str]:
+    """MSK's data-plane actions (kafka-cluster:ReadData, DescribeGroup, ...; the web console's Kafka calls)
+    on the cluster, topic or group ARN: arn:aws:kafka:<region>:<account>:topic/<cluster>/<uuid>/<topic>."""
+    cluster = p.get("ClusterArn") or ""
+    if ":cluster/" not in cluster:
+        return ["*"]
+    if "Group" in op and p.get("Group"):
+        return [cluster.replace(":cluster/", ":group/", 1) + "/" + p["Group"]]
+    if ("Topic" in op or op in ("ReadData", "WriteData")) and p.get("Topic"):
+        return [cluster.replace(":cluster/", ":topic/", 1) + "/" + p["Topic"]]
+    return [cluster]
+
+
 def _kms(op: str, p: dict, region: str, account: str, lk: Lookups) -> list[str]:
     if op in ("CreateAlias", "DeleteAlias", "UpdateAlias"):
         alias = p.get("AliasName", "")
@@ -194,6 +207,8 @@ def request_target(service: str, op: str, params: dict, region: str, account: st
     action = f"s3:{S3_ACTIONS.get(op, op)}" if service == "s3" else f"{prefix}:{op}"
     if service == "kafka":
         resources = _kafka(op, p, region, account)
+    elif service == "kafka-cluster":
+        resources = _kafka_cluster(op, p)
     elif service == "kms":
         resources = _kms(op, p, region, account, lk)
     elif service == "secretsmanager":

@@ -1,0 +1,495 @@
+"""Clusters: the list (state, running operations and their steps, brokers per zone, bootstrap strings,
+client configurations), the create form, the cluster detail page and its actions (MSK's operations)."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from ..api.core import ServiceException
+from .html import Markup, badge, button, copyable, field, form, h, link, select, table, tag
+from .web import BASE, SECURITY_HEADERS, View, cluster_tabs, cluster_url
+
+INSTANCE_TYPES = ["kafka.t3.small", "kafka.m5.large", "kafka.m5.xlarge", "kafka.m5.2xlarge", "kafka.m5.4xlarge",
+                  "kafka.m7g.large", "kafka.m7g.xlarge", "kafka.m7g.2xlarge", "kafka.m7g.4xlarge"]
+MONITORING = ["DEFAULT", "PER_BROKER", "PER_TOPIC_PER_BROKER", "PER_TOPIC_PER_PARTITION"]
+AUTH_MODES = {"none": ("Unauthenticated (PLAINTEXT, 9092)", "BootstrapBrokerString"),
+              "tls": ("TLS (9094)", "BootstrapBrokerStringTls"),
+              "scram": ("SASL/SCRAM (9096)", "BootstrapBrokerStringSaslScram"),
+              "iam": ("IAM (9098)", "BootstrapBrokerStringSaslIam")}
+BUSY = ("CREATING", "UPDATING", "HEALING", "REBOOTING_BROKER", "MAINTENANCE", "DELETING")
+
+
+def provisioned(info: dict) -> dict:
+    return info.get("Provisioned") or {}
+
+
+async def zones_of(view: View) -> dict[str, str]:
+    """subnet id -> availability zone (ec2 DescribeSubnets as the user)."""
+    try:
+        subnets = (await view.call("ec2", "DescribeSubnets"))["Subnets"]
+    except ServiceException:
+        return {}
+    return {s["SubnetId"]: s["AvailabilityZone"] for s in subnets}
+
+
+async def running_operation(view: View, info: dict) -> Markup:
+    """The cluster's newest unfinished operation with its steps (what MSK's console shows while busy)."""
+    if info["State"] not in BUSY:
+        return Markup("")
+    ops = (await view.call("kafka", "ListClusterOperations", ClusterArn=info["ClusterArn"],
+                           MaxResults=5))["ClusterOperationInfoList"]
+    running = [o for o in ops if o.get("OperationState") in ("PENDING", "UPDATE_IN_PROGRESS")]
+    if not running:
+        return Markup("")
+    op = running[0]
+    steps = [tag("li", s.get("StepName", ""), " ", badge((s.get("StepInfo") or {}).get("StepStatus", "")))
+             for s in op.get("OperationSteps") or []]
+    return tag("div", tag("strong", op.get("OperationType", "")), " ", badge(op["OperationState"]),
+               tag("ol", *steps, class_="steps") if steps else "", class_="operation")
+
+
+def brokers_by_zone(nodes: list, zones: dict) -> Markup:
+    per_zone: dict[str, list] = {}
+    for n in nodes:
+        b = n.get("BrokerNodeInfo") or {}
+        per_zone.setdefault(zones.get(b.get("ClientSubnet"), b.get("ClientSubnet", "?")), []).append(b)
+    cells = [tag("div", tag("div", zone, class_="zone-name"),
+                 *[tag("span", f"b-{int(b['BrokerId'])}", title=b.get("ClientVpcIpAddress"), class_="broker")
+                   for b in sorted(brokers, key=lambda b: b["BrokerId"])], class_="zone")
+             for zone, brokers in sorted(per_zone.items())]
+    return tag("div", *cells, class_="zones", aria_label="Brokers per availability zone")
+
+
+async def bootstrap_block(view: View, info: dict) -> Markup:
+    if info["State"] in ("CREATING", "FAILED", "DELETING"):
+        return tag("p", "Bootstrap brokers are available once the cluster is ACTIVE.", class_="empty")
+    strings = await view.call("kafka", "GetBootstrapBrokers", ClusterArn=info["ClusterArn"])
+    rows = []
+    for mode, (label, member) in AUTH_MODES.items():
+        if strings.get(member):
+            rows.append([label, copyable(strings[member], f"{label} bootstrap string"),
+                         link(cluster_url(info, f"/client.properties?auth={mode}"), "client.properties",
+                              download=f"{info['ClusterName']}-{mode}.properties")])
+    return table(["Authentication", "Bootstrap brokers", "Client configuration"], rows,
+                 empty="No client listener.")
+
+
+async def list_page(view: View) -> web.Response:
+    clusters = (await view.call("kafka", "ListClustersV2"))["ClusterInfoList"]
+    zones = await zones_of(view) if clusters else {}
+    cards = []
+    for info in sorted(clusters, key=lambda c: c["ClusterName"]):
+        p = provisioned(info)
+        try:
+            nodes = (await view.call("kafka", "ListNodes", ClusterArn=info["ClusterArn"]))["NodeInfoList"]
+        except ServiceException:
+            nodes = []
+        try:
+            boot = await bootstrap_block(view, info)
+        except ServiceException as exc:
+            boot = tag("p", f"{exc.code}: {exc.message}", class_="empty")
+        cards.append(tag(
+            "section",
+            tag("h2", link(cluster_url(info), info["ClusterName"]), " ", badge(info["State"])),
+            tag("dl", tag("dt", "Kafka version"), tag("dd", (p.get("CurrentBrokerSoftwareInfo") or {}).get("KafkaVersion")),
+                tag("dt", "Brokers"), tag("dd", p.get("NumberOfBrokerNodes")),
+                tag("dt", "Instance type"), tag("dd", (p.get("BrokerNodeGroupInfo") or {}).get("InstanceType")),
+                tag("dt", "Created"), tag("dd", str(info.get("CreationTime", ""))[:19]), class_="facts"),
+            await running_operation(view, info),
+            (tag("p", (info.get("StateInfo") or {}).get("Message", ""), class_="flash error")
+             if info["State"] == "FAILED" else ""),
+            brokers_by_zone(nodes, zones),
+            tag("details", tag("summary", "Bootstrap brokers and client configuration"), boot),
+            class_="card", id=f"cluster-{info['ClusterName']}", data_refresh=True))
+    body = tag("div", tag("p", link(f"{BASE}/create", "Create cluster", class_="btn primary")),
+               *(cards or [tag("p", "No clusters in this region yet.", class_="empty")]))
+    return view.page("Clusters", body, live=any(c["State"] in BUSY for c in clusters))
+
+
+# -- create --------------------------------------------------------------------------------------------
+async def _choices(view: View) -> dict:
+    versions = [v["Version"] for v in (await view.call("kafka", "ListKafkaVersions"))["KafkaVersions"]]
+    subnets = (await view.call("ec2", "DescribeSubnets"))["Subnets"]
+    configs = (await view.call("kafka", "ListConfigurations"))["Configurations"]
+    try:
+        cas = [c for c in (await view.call("acm-pca", "ListCertificateAuthorities"))["CertificateAuthorities"]
+               if c.get("Status") == "ACTIVE"]
+    except ServiceException:
+        cas = []
+    return {"versions": versions, "subnets": subnets, "configs": configs, "cas": cas}
+
+
+def _create_form(view: View, choices: dict, values: dict) -> Markup:
+    v = values.get
+    subnets = sorted(choices["subnets"], key=lambda s: s["AvailabilityZone"])
+    chosen = set(values.get("subnets") or [s["SubnetId"] for s in subnets[:3]])
+    subnet_boxes = [tag("label", tag("input", type="checkbox", name="subnets", value=s["SubnetId"],
+                                     checked=s["SubnetId"] in chosen),
+                        f" {s['SubnetId']} — {s['AvailabilityZone']} ({s.get('CidrBlock', '')})")
+                    for s in subnets]
+    auth = set(values.get("auth") or ["none"])
+    auth_boxes = [tag("label", tag("input", type="checkbox", name="auth", value=k, checked=k in auth), f" {label}")
+                  for k, label in (("none", "Unauthenticated"), ("iam", "IAM role-based"),
+                                   ("scram", "SASL/SCRAM (Secrets Manager)"), ("tls", "TLS client certificates"))]
+    configs = [("", "MSK default configuration")] + [
+        (f"{c['Arn']}|{(c.get('LatestRevision') or {}).get('Revision', 1)}",
+         f"{c['Name']} (revision {(c.get('LatestRevision') or {}).get('Revision', 1)})") for c in choices["configs"]]
+    return form(
+        f"{BASE}/create", view.csrf,
+        tag("fieldset", tag("legend", "Cluster"),
+            field("Cluster name", "name", value=v("name", ""), required=True, pattern="[0-9A-Za-z][0-9A-Za-z-]{0,63}",
+                  help="1-64 characters: letters, digits and hyphens, starting with a letter or digit."),
+            select("Apache Kafka version", "version", choices["versions"], v("version", (choices["versions"] or [""])[-1])),
+            select("Cluster configuration", "configuration", configs, v("configuration", ""))),
+        tag("fieldset", tag("legend", "Brokers"),
+            select("Broker type", "instance_type", INSTANCE_TYPES, v("instance_type", "kafka.m5.large")),
+            tag("div", tag("span", "Subnets (one per availability zone; 2 or 3 zones)", class_="label"),
+                *subnet_boxes, class_="field checks", role="group"),
+            field("Brokers per zone", "per_zone", type="number", value=v("per_zone", "1"), min="1", max="30",
+                  required=True),
+            field("EBS storage per broker (GiB)", "storage", type="number", value=v("storage", "100"), min="1",
+                  max="16384", required=True)),
+        tag("fieldset", tag("legend", "Security"),
+            select("Encryption between clients and brokers", "client_broker",
+                   [("TLS", "TLS encryption"), ("TLS_PLAINTEXT", "TLS and plaintext"), ("PLAINTEXT", "Plaintext")],
+                   v("client_broker", "TLS")),
+            tag("label", tag("input", type="checkbox", name="in_cluster", value="1",
+                             checked=v("in_cluster", "1") == "1"), " Encrypt data between brokers (TLS)"),
+            tag("div", tag("span", "Client authentication", class_="label"), *auth_boxes, class_="field checks",
+                role="group"),
+            select("Private CA for TLS client certificates", "ca",
+                   [("", "none")] + [(c["Arn"], c["Arn"].rsplit("/", 1)[-1]) for c in choices["cas"]], v("ca", ""))),
+        tag("fieldset", tag("legend", "Monitoring and tags"),
+            select("Enhanced monitoring", "monitoring", MONITORING, v("monitoring", "DEFAULT")),
+            tag("label", tag("input", type="checkbox", name="jmx", value="1", checked=v("jmx") == "1"),
+                " Open monitoring: JMX exporter (11001)"),
+            tag("label", tag("input", type="checkbox", name="node", value="1", checked=v("node") == "1"),
+                " Open monitoring: node exporter (11002)"),
+            tag("div", tag("label", "Tags (one key=value per line)", for_="f-tags"),
+                tag("textarea", v("tags", ""), name="tags", id="f-tags", rows="3"), class_="field")),
+        button("Create cluster", kind="primary"), class_="create", novalidate=None)
+
+
+async def create_page(view: View) -> web.Response:
+    return view.page("Create cluster", _create_form(view, await _choices(view), {}), crumbs=["Create cluster"])
+
+
+def _request_from_form(values: dict) -> dict:
+    subnets = values.get("subnets") or []
+    per_zone = int(values.get("per_zone") or 0)
+    auth = set(values.get("auth") or [])
+    client_auth = {"Unauthenticated": {"Enabled": "none" in auth},
+                   "Sasl": {"Scram": {"Enabled": "scram" in auth}, "Iam": {"Enabled": "iam" in auth}}}
+    if "tls" in auth:
+        client_auth["Tls"] = {"Enabled": True,
+                              "CertificateAuthorityArnList": [values["ca"]] if values.get("ca") else []}
+    spec = {
+        "KafkaVersion": values.get("version", ""),
+        "NumberOfBrokerNodes": per_zone * len(subnets),
+        "BrokerNodeGroupInfo": {"InstanceType": values.get("instance_type", ""), "ClientSubnets": subnets,
+                                "StorageInfo": {"EbsStorageInfo": {"VolumeSize": int(values.get("storage") or 0)}}},
+        "EncryptionInfo": {"EncryptionInTransit": {"ClientBroker": values.get("client_broker", "TLS"),
+                                                   "InCluster": values.get("in_cluster") == "1"}},
+        "ClientAuthentication": client_auth,
+        "EnhancedMonitoring": values.get("monitoring", "DEFAULT"),
+    }
+    if values.get("jmx") == "1" or values.get("node") == "1":
+        spec["OpenMonitoring"] = {"Prometheus": {"JmxExporter": {"EnabledInBroker": values.get("jmx") == "1"},
+                                                 "NodeExporter": {"EnabledInBroker": values.get("node") == "1"}}}
+    if values.get("configuration"):
+        arn, _, revision = values["configuration"].partition("|")
+        spec["ConfigurationInfo"] = {"Arn": arn, "Revision": int(revision or 1)}
+    tags = {}
+    for line in (values.get("tags") or "").splitlines():
+        key, sep, value = line.partition("=")
+        if key.strip():
+            tags[key.strip()] = value.strip()
+    request = {"ClusterName": values.get("name", "").strip(), "Provisioned": spec}
+    if tags:
+        request["Tags"] = tags
+    return request
+
+
+async def create_action(view: View) -> web.Response:
+    form_multi = view.form
+    values = {k: form_multi.get(k) for k in form_multi.keys()}
+    values["subnets"] = form_multi.getall("subnets", [])
+    values["auth"] = form_multi.getall("auth", [])
+    try:
+        request = _request_from_form(values)
+        result = await view.call("kafka", "CreateClusterV2", **request)
+    except (ServiceException, ValueError) as exc:
+        message = f"{exc.code}: {exc.message}" if isinstance(exc, ServiceException) else f"Invalid number: {exc}"
+        view.session.say("error", message)
+        return view.page("Create cluster", _create_form(view, await _choices(view), values), crumbs=["Create cluster"],
+                         status=400)
+    view.redirect(cluster_url(result), "ok", f"Creating cluster {result['ClusterName']}.")
+
+
+# -- detail --------------------------------------------------------------------------------------------
+async def _zk_word(address: str, word: str) -> str | None:
+    host, _, port = address.rpartition(":")
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 1.5)
+        writer.write(word.encode())
+        data = await asyncio.wait_for(reader.read(4096), 1.5)
+        writer.close()
+        return data.decode(errors="replace")
+    except (OSError, asyncio.TimeoutError, ValueError):
+        return None
+
+
+async def _zookeeper(info: dict) -> Markup:
+    connect = provisioned(info).get("ZookeeperConnectString") or ""
+    if not connect:
+        return tag("p", "ZooKeeper (plaintext) is not reachable from clients.", class_="empty")
+    nodes = connect.split(",")
+    answers = await asyncio.gather(*[asyncio.gather(_zk_word(n, "ruok"), _zk_word(n, "srvr")) for n in nodes])
+    rows = []
+    for node, (ruok, srvr) in zip(nodes, answers):
+        mode = next((line.split(":", 1)[1].strip() for line in (srvr or "").splitlines() if line.startswith("Mode:")),
+                    "unreachable")
+        rows.append([node, badge(ruok or "no answer"), badge(mode)])
+    return table(["ZooKeeper node", "ruok", "Mode"], rows)
+
+
+async def _broker_metrics(view: View, info: dict) -> dict:
+    """Latest KafkaDataLogsDiskUsed per broker (CloudWatch GetMetricData as the user)."""
+    import datetime as dt
+    end = dt.datetime.now(dt.timezone.utc)
+    queries = [{"Id": f"d{int(b)}", "MetricStat": {"Metric": {
+        "Namespace": "AWS/Kafka", "MetricName": "KafkaDataLogsDiskUsed",
+        "Dimensions": [{"Name": "Cluster Name", "Value": info["ClusterName"]}, {"Name": "Broker ID", "Value": str(int(b))}]},
+        "Period": 60, "Stat": "Maximum"}} for b in range(1, provisioned(info).get("NumberOfBrokerNodes", 0) + 1)]
+    if not queries:
+        return {}
+    try:
+        result = await view.call("cloudwatch", "GetMetricData", MetricDataQueries=queries,
+                                 StartTime=end - dt.timedelta(minutes=15), EndTime=end)
+    except ServiceException:
+        return {}
+    return {int(r["Id"][1:]): r["Values"][0] for r in result["MetricDataResults"] if r.get("Values")}
+
+
+async def detail_page(view: View) -> web.Response:
+    info = await view.cluster()
+    arn, p = info["ClusterArn"], provisioned(info)
+    nodes, ops, zones = await asyncio.gather(
+        view.call("kafka", "ListNodes", ClusterArn=arn), view.call("kafka", "ListClusterOperations", ClusterArn=arn),
+        zones_of(view))
+    nodes, ops = nodes["NodeInfoList"], ops["ClusterOperationInfoList"]
+    meta = {}
+    if info["State"] not in ("CREATING", "FAILED", "DELETING"):
+        try:
+            meta = await view.kafka(info, "cluster", "DescribeCluster")
+        except Exception as exc:          # the brokers may be restarting: the page still renders
+            meta = {"error": str(exc)}
+    disk = await _broker_metrics(view, info)
+    registered = set(meta.get("brokers") or [])
+    broker_rows = []
+    for n in sorted(nodes, key=lambda n: n["BrokerNodeInfo"]["BrokerId"]):
+        b = n["BrokerNodeInfo"]
+        bid = int(b["BrokerId"])
+        health = "registered" if bid in registered else ("unknown" if not meta or "error" in meta else "not registered")
+        broker_rows.append([bid, zones.get(b["ClientSubnet"], b["ClientSubnet"]), b["ClientVpcIpAddress"],
+                            "yes" if meta.get("controller") == bid else "",
+                            badge("OK" if health == "registered" else health),
+                            f"{disk[bid]:.1f} %" if bid in disk else "–",
+                            (b.get("CurrentBrokerSoftwareInfo") or {}).get("KafkaVersion", "")])
+    sec = p.get("ClientAuthentication") or {}
+    enc = ((p.get("EncryptionInfo") or {}).get("EncryptionInTransit") or {})
+    scram = []
+    if (sec.get("Sasl") or {}).get("Scram", {}).get("Enabled"):
+        scram = (await view.call("kafka", "ListScramSecrets", ClusterArn=arn)).get("SecretArnList", [])
+    cfg = p.get("CurrentBrokerSoftwareInfo") or {}
+    logs = p.get("LoggingInfo", {}).get("BrokerLogs", {})
+    op_rows = [[o.get("OperationType"), badge(o.get("OperationState", "")), str(o.get("CreationTime", ""))[:19],
+                str(o.get("EndTime", ""))[:19], (o.get("ErrorInfo") or {}).get("ErrorString", "")] for o in ops]
+    try:
+        sgs = (await view.call("ec2", "DescribeSecurityGroups",
+                               GroupIds=(p.get("BrokerNodeGroupInfo") or {}).get("SecurityGroups") or []))["SecurityGroups"]
+    except ServiceException:
+        sgs = []
+    sg_rows = [[g["GroupId"], g.get("GroupName", ""),
+                "; ".join(f"{r.get('IpProtocol')} {r.get('FromPort', '')}-{r.get('ToPort', '')} "
+                          f"{','.join(x.get('CidrIp', '') for x in r.get('IpRanges', []))}{','.join(x.get('GroupId', '') for x in r.get('UserIdGroupPairs', []))}"
+                          for r in g.get("IpPermissions", []))] for g in sgs]
+    body = tag(
+        "div",
+        tag("section", tag("h2", "Summary"),
+            tag("dl", tag("dt", "State"), tag("dd", badge(info["State"])),
+                tag("dt", "ARN"), tag("dd", copyable(arn, "cluster ARN")),
+                tag("dt", "Kafka version"), tag("dd", cfg.get("KafkaVersion")),
+                tag("dt", "Configuration"), tag("dd", f"{cfg.get('ConfigurationArn', 'MSK default')}"
+                                                    f"{' revision ' + str(cfg['ConfigurationRevision']) if cfg.get('ConfigurationRevision') else ''}"),
+                tag("dt", "Current version"), tag("dd", tag("code", info.get("CurrentVersion"))),
+                tag("dt", "Instance type"), tag("dd", (p.get("BrokerNodeGroupInfo") or {}).get("InstanceType")),
+                tag("dt", "Storage per broker"), tag("dd", f"{((p.get('BrokerNodeGroupInfo') or {}).get('StorageInfo') or {}).get('EbsStorageInfo', {}).get('VolumeSize', '?')} GiB"),
+                tag("dt", "Enhanced monitoring"), tag("dd", p.get("EnhancedMonitoring")), class_="facts"),
+            await running_operation(view, info), id="summary", data_refresh=True, class_="card"),
+        tag("section", tag("h2", "Brokers"), brokers_by_zone(nodes, zones),
+            table(["Broker", "Zone", "Address", "Controller", "Health", "Data disk used", "Kafka"], broker_rows),
+            tag("p", f"Kafka metadata unavailable: {meta['error']}", class_="empty") if "error" in meta else "",
+            id="brokers", data_refresh=True, class_="card"),
+        tag("section", tag("h2", "ZooKeeper"), await _zookeeper(info), class_="card"),
+        tag("section", tag("h2", "Client access"), await _safe(bootstrap_block(view, info)), class_="card"),
+        tag("section", tag("h2", "Security"),
+            tag("dl", tag("dt", "Client-broker encryption"), tag("dd", enc.get("ClientBroker")),
+                tag("dt", "In-cluster encryption"), tag("dd", "TLS" if enc.get("InCluster") else "off"),
+                tag("dt", "Unauthenticated"), tag("dd", "on" if (sec.get("Unauthenticated") or {}).get("Enabled") else "off"),
+                tag("dt", "IAM"), tag("dd", "on" if (sec.get("Sasl") or {}).get("Iam", {}).get("Enabled") else "off"),
+                tag("dt", "SASL/SCRAM"), tag("dd", ", ".join(scram) if scram else (
+                    "on (no secrets)" if (sec.get("Sasl") or {}).get("Scram", {}).get("Enabled") else "off")),
+                tag("dt", "TLS client certificates"), tag("dd", ", ".join((sec.get("Tls") or {}).get(
+                    "CertificateAuthorityArnList", [])) or ("on" if (sec.get("Tls") or {}).get("Enabled") else "off")),
+                class_="facts"), class_="card"),
+        tag("section", tag("h2", "Networking"),
+            table(["Subnet", "Zone"], [[s, zones.get(s, "?")] for s in (p.get("BrokerNodeGroupInfo") or {}).get("ClientSubnets", [])]),
+            table(["Security group", "Name", "Inbound rules"], sg_rows, empty="No security groups."), class_="card"),
+        tag("section", tag("h2", "Logging"),
+            table(["Target", "Enabled", "Destination"],
+                  [["CloudWatch Logs", str(logs.get("CloudWatchLogs", {}).get("Enabled", False)), logs.get("CloudWatchLogs", {}).get("LogGroup", "")],
+                   ["Firehose", str(logs.get("Firehose", {}).get("Enabled", False)), logs.get("Firehose", {}).get("DeliveryStream", "")],
+                   ["S3", str(logs.get("S3", {}).get("Enabled", False)), f"{logs.get('S3', {}).get('Bucket', '')}/{logs.get('S3', {}).get('Prefix', '')}"]]),
+            class_="card"),
+        tag("section", tag("h2", "Tags"), table(["Key", "Value"], [[k, v] for k, v in sorted((info.get("Tags") or {}).items())],
+                                                empty="No tags."), class_="card"),
+        tag("section", tag("h2", "Operations"), table(["Type", "State", "Started", "Ended", "Error"], op_rows,
+                                                      empty="No operations."), id="operations", data_refresh=True,
+            class_="card"),
+        await _actions(view, info, nodes),
+    )
+    return view.page(info["ClusterName"], body, crumbs=[info["ClusterName"]], tabs=cluster_tabs(info, "Overview"),
+                     live=True)
+
+
+async def _safe(coro) -> Markup:
+    try:
+        return await coro
+    except ServiceException as exc:
+        return tag("p", f"{exc.code}: {exc.message}", class_="empty")
+
+
+async def _actions(view: View, info: dict, nodes: list) -> Markup:
+    url = lambda a: cluster_url(info, f"/action/{a}")      # noqa: E731
+    version = info.get("CurrentVersion", "")
+    cv = tag("input", type="hidden", name="current_version", value=version)
+    p = provisioned(info)
+    try:
+        targets = (await view.call("kafka", "GetCompatibleKafkaVersions", ClusterArn=info["ClusterArn"]))[
+            "CompatibleKafkaVersions"]
+        targets = [t for c in targets for t in c.get("TargetVersions", [])]
+    except ServiceException:
+        targets = []
+    try:
+        configs = (await view.call("kafka", "ListConfigurations"))["Configurations"]
+    except ServiceException:
+        configs = []
+    config_choices = [(f"{c['Arn']}|{(c.get('LatestRevision') or {}).get('Revision', 1)}",
+                       f"{c['Name']} (revision {(c.get('LatestRevision') or {}).get('Revision', 1)})") for c in configs]
+    broker_ids = [int(n["BrokerNodeInfo"]["BrokerId"]) for n in nodes]
+    forms = [
+        form(url("reboot"), view.csrf, tag("h3", "Reboot broker"), cv,
+             select("Broker", "broker", [str(b) for b in sorted(broker_ids)]), button("Reboot")),
+        form(url("broker-count"), view.csrf, tag("h3", "Add brokers"), cv,
+             field("Target number of brokers", "count", type="number", value=p.get("NumberOfBrokerNodes", ""), min="1"),
+             button("Update broker count")),
+        form(url("storage"), view.csrf, tag("h3", "Storage"), cv,
+             field("Volume size per broker (GiB)", "size", type="number", min="1", max="16384",
+                   value=((p.get("BrokerNodeGroupInfo") or {}).get("StorageInfo") or {}).get("EbsStorageInfo", {}).get("VolumeSize", "")),
+             button("Update storage")),
+        form(url("configuration"), view.csrf, tag("h3", "Configuration"), cv,
+             select("Configuration revision", "configuration", config_choices or [("", "no configurations")]),
+             button("Apply configuration")),
+        form(url("version"), view.csrf, tag("h3", "Apache Kafka version"), cv,
+             select("Target version", "version", targets or [("", "no newer version")]), button("Upgrade")),
+        form(url("monitoring"), view.csrf, tag("h3", "Monitoring"), cv,
+             select("Enhanced monitoring", "level", MONITORING, p.get("EnhancedMonitoring")), button("Update monitoring")),
+        form(url("tag"), view.csrf, tag("h3", "Tags"),
+             field("Key", "key", required=True), field("Value", "value"), button("Add tag"),
+             button("Remove tag", name="remove", value="1", formnovalidate=True)),
+        form(url("delete"), view.csrf, tag("h3", "Delete cluster"), cv,
+             field(f"Type {info['ClusterName']} to confirm", "confirm", required=True, autocomplete="off"),
+             button("Delete", kind="danger")),
+    ]
+    return tag("section", tag("h2", "Actions"), tag("div", *forms, class_="actions"), class_="card", id="actions")
+
+
+async def action(view: View) -> web.Response:
+    info = await view.cluster()
+    arn, f = info["ClusterArn"], view.form
+    cv = f.get("current_version") or info.get("CurrentVersion")
+    name = view.request.match_info["action"]
+    back = cluster_url(info)
+    if name == "reboot":
+        r = await view.call("kafka", "RebootBroker", ClusterArn=arn, BrokerIds=[str(f.get("broker", ""))])
+    elif name == "broker-count":
+        r = await view.call("kafka", "UpdateBrokerCount", ClusterArn=arn, CurrentVersion=cv,
+                            TargetNumberOfBrokerNodes=_int(f.get("count")))
+    elif name == "storage":
+        r = await view.call("kafka", "UpdateBrokerStorage", ClusterArn=arn, CurrentVersion=cv,
+                            TargetBrokerEBSVolumeInfo=[{"KafkaBrokerNodeId": "All", "VolumeSizeGB": _int(f.get("size"))}])
+    elif name == "configuration":
+        carn, _, rev = (f.get("configuration") or "").partition("|")
+        r = await view.call("kafka", "UpdateClusterConfiguration", ClusterArn=arn, CurrentVersion=cv,
+                            ConfigurationInfo={"Arn": carn, "Revision": _int(rev or "1")})
+    elif name == "version":
+        r = await view.call("kafka", "UpdateClusterKafkaVersion", ClusterArn=arn, CurrentVersion=cv,
+                            TargetKafkaVersion=f.get("version") or "")
+    elif name == "monitoring":
+        r = await view.call("kafka", "UpdateMonitoring", ClusterArn=arn, CurrentVersion=cv,
+                            EnhancedMonitoring=f.get("level") or "DEFAULT")
+    elif name == "tag":
+        if f.get("remove"):
+            await view.call("kafka", "UntagResource", ResourceArn=arn, TagKeys=[f.get("key", "")])
+        else:
+            await view.call("kafka", "TagResource", ResourceArn=arn, Tags={f.get("key", ""): f.get("value", "")})
+        view.redirect(back, "ok", "Tags updated.")
+    elif name == "delete":
+        if f.get("confirm") != info["ClusterName"]:
+            view.redirect(back, "error", "Type the cluster's name to confirm the deletion.")
+        await view.call("kafka", "DeleteCluster", ClusterArn=arn, CurrentVersion=cv)
+        view.redirect(f"{BASE}/", "ok", f"Deleting cluster {info['ClusterName']}.")
+    else:
+        raise web.HTTPNotFound()
+    view.redirect(back, "ok", f"Started {r.get('ClusterOperationArn', 'the operation')}.")
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ServiceException("BadRequestException", f"'{value}' is not a whole number.", 400)
+
+
+async def client_properties(view: View) -> web.Response:
+    """A client.properties for one authentication mode (no secret in it: SCRAM gets placeholders)."""
+    info = await view.cluster()
+    mode = view.request.query.get("auth", "tls")
+    if mode not in AUTH_MODES:
+        raise web.HTTPNotFound()
+    strings = await view.call("kafka", "GetBootstrapBrokers", ClusterArn=info["ClusterArn"])
+    bootstrap = strings.get(AUTH_MODES[mode][1])
+    if not bootstrap:
+        raise ServiceException("BadRequestException", f"The cluster has no {AUTH_MODES[mode][0]} listener.", 400)
+    ca = "<path printed by `openmsk ca-cert`>"
+    lines = [f"# {info['ClusterName']}: {AUTH_MODES[mode][0]}", f"bootstrap.servers={bootstrap}"]
+    if mode == "none":
+        lines += ["security.protocol=PLAINTEXT"]
+    elif mode == "tls":
+        lines += ["security.protocol=SSL", "ssl.truststore.type=PEM", f"ssl.truststore.location={ca}",
+                  "# mutual TLS: ssl.keystore.type=PEM and ssl.keystore.location=<your key and certificate PEM>"]
+    elif mode == "scram":
+        lines += ["security.protocol=SASL_SSL", "sasl.mechanism=SCRAM-SHA-512", "ssl.truststore.type=PEM",
+                  f"ssl.truststore.location={ca}",
+                  'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required '
+                  'username="<user of your AmazonMSK_ secret>" password="<its password>";']
+    else:
+        lines += ["security.protocol=SASL_SSL", "sasl.mechanism=AWS_MSK_IAM", "ssl.truststore.type=PEM",
+                  f"ssl.truststore.location={ca}",
+                  "sasl.jaas.config=software.amazon.msk.auth.iam.IAMLoginModule required;",
+                  "sasl.client.callback.handler.class=software.amazon.msk.auth.iam.IAMClientCallbackHandler"]
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", headers={
+        **SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{info["ClusterName"]}-{mode}.properties"'})

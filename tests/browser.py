@@ -1,0 +1,46 @@
+"""A real headless browser for console tests and screenshots: Debian's chromium driven by Selenium through
+Debian's chromedriver (both installed by scripts/install; nothing is downloaded at run time)."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+def available() -> bool:
+    return bool(shutil.which("chromium") and shutil.which("chromedriver"))
+
+
+def chrome(width: int = 1366, height: int = 900):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                f"--window-size={width},{height}", "--disable-extensions", "--no-first-run",
+                "--disable-background-networking", "--disable-sync", "--disable-default-apps",
+                f"--user-data-dir={tempfile.mkdtemp(prefix='openmsk-chromium-')}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=DriverService(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    return driver
+
+
+def sign_in(driver, endpoint: str, key_id: str, secret: str, region: str = "us-east-1") -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    driver.get(f"{endpoint}/console/")
+    driver.find_element(By.ID, "f-access_key_id").send_keys(key_id)
+    driver.find_element(By.ID, "f-secret_access_key").send_keys(secret)
+    Select(driver.find_element(By.ID, "f-region")).select_by_value(region)
+    driver.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]").click()
+
+
+def full_page_screenshot(driver, path, width: int = 1366, max_height: int = 2600) -> None:
+    """The whole page (up to max_height), as the window resized to its content."""
+    height = driver.execute_script("return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
+    driver.set_window_size(width, min(max(int(height) + 20, 600), max_height))
+    driver.save_screenshot(str(path))
+    driver.set_window_size(width, 900)
