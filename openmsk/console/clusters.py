@@ -3,7 +3,7 @@ client configurations), the create form, the cluster detail page and its actions
 from __future__ import annotations
 
 import asyncio
-import json
+import ssl
 
 from aiohttp import web
 
@@ -229,24 +229,31 @@ async def create_action(view: View) -> web.Response:
 
 
 # -- detail --------------------------------------------------------------------------------------------
-async def _zk_word(address: str, word: str) -> str | None:
+async def _zk_word(address: str, word: str, tls) -> str | None:
     host, _, port = address.rpartition(":")
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 1.5)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(
+            host, int(port), ssl=tls, server_hostname=host if tls else None), 2.0)
         writer.write(word.encode())
-        data = await asyncio.wait_for(reader.read(4096), 1.5)
+        data = await asyncio.wait_for(reader.read(4096), 2.0)
         writer.close()
         return data.decode(errors="replace")
-    except (OSError, asyncio.TimeoutError, ValueError):
+    except (OSError, asyncio.TimeoutError, ValueError, ssl.SSLError):
         return None
 
 
-async def _zookeeper(info: dict) -> Markup:
-    connect = provisioned(info).get("ZookeeperConnectString") or ""
+async def _zookeeper(view: View, info: dict) -> Markup:
+    """ruok and srvr of each ZooKeeper node (the runbook's `echo ruok | nc`), over TLS when only 2182 is open."""
+    p = provisioned(info)
+    connect, tls = p.get("ZookeeperConnectString") or "", None
+    if not connect and p.get("ZookeeperConnectStringTls"):
+        connect = p["ZookeeperConnectStringTls"]
+        tls = ssl.create_default_context(cafile=str(view.console.plane.ca.cert_path))
     if not connect:
-        return tag("p", "ZooKeeper (plaintext) is not reachable from clients.", class_="empty")
+        return tag("p", "No ZooKeeper connect string yet.", class_="empty")
     nodes = connect.split(",")
-    answers = await asyncio.gather(*[asyncio.gather(_zk_word(n, "ruok"), _zk_word(n, "srvr")) for n in nodes])
+    answers = await asyncio.gather(*[asyncio.gather(_zk_word(n, "ruok", tls), _zk_word(n, "srvr", tls))
+                                     for n in nodes])
     rows = []
     for node, (ruok, srvr) in zip(nodes, answers):
         mode = next((line.split(":", 1)[1].strip() for line in (srvr or "").splitlines() if line.startswith("Mode:")),
@@ -266,7 +273,7 @@ async def _broker_metrics(view: View, info: dict) -> dict:
     if not queries:
         return {}
     try:
-        result = await view.call("cloudwatch", "GetMetricData", MetricDataQueries=queries,
+        result = await view.call("monitoring", "GetMetricData", MetricDataQueries=queries,
                                  StartTime=end - dt.timedelta(minutes=15), EndTime=end)
     except ServiceException:
         return {}
@@ -313,7 +320,7 @@ async def detail_page(view: View) -> web.Response:
     except ServiceException:
         sgs = []
     sg_rows = [[g["GroupId"], g.get("GroupName", ""),
-                "; ".join(f"{r.get('IpProtocol')} {r.get('FromPort', '')}-{r.get('ToPort', '')} "
+                "; ".join(f"{'all' if r.get('IpProtocol') == '-1' else r.get('IpProtocol')} {r.get('FromPort', '')}-{r.get('ToPort', '')} "
                           f"{','.join(x.get('CidrIp', '') for x in r.get('IpRanges', []))}{','.join(x.get('GroupId', '') for x in r.get('UserIdGroupPairs', []))}"
                           for r in g.get("IpPermissions", []))] for g in sgs]
     body = tag(
@@ -333,7 +340,7 @@ async def detail_page(view: View) -> web.Response:
             table(["Broker", "Zone", "Address", "Controller", "Health", "Data disk used", "Kafka"], broker_rows),
             tag("p", f"Kafka metadata unavailable: {meta['error']}", class_="empty") if "error" in meta else "",
             id="brokers", data_refresh=True, class_="card"),
-        tag("section", tag("h2", "ZooKeeper"), await _zookeeper(info), class_="card"),
+        tag("section", tag("h2", "ZooKeeper"), await _zookeeper(view, info), class_="card"),
         tag("section", tag("h2", "Client access"), await _safe(bootstrap_block(view, info)), class_="card"),
         tag("section", tag("h2", "Security"),
             tag("dl", tag("dt", "Client-broker encryption"), tag("dd", enc.get("ClientBroker")),

@@ -55,7 +55,7 @@ def _committed(admin, group: str) -> list:
 
 def _groups(admin) -> list:
     """[{group, state, members, topics, lag}] of every consumer group."""
-    from confluent_kafka import OffsetSpec
+    from confluent_kafka.admin import OffsetSpec
     listed = admin.list_consumer_groups(request_timeout=TIMEOUT).result(TIMEOUT)
     ids = sorted(g.group_id for g in listed.valid)
     described = {}
@@ -79,7 +79,7 @@ def _groups(admin) -> list:
 
 
 def _group(admin, group: str) -> dict:
-    from confluent_kafka import OffsetSpec
+    from confluent_kafka.admin import OffsetSpec
     d = admin.describe_consumer_groups([group], request_timeout=TIMEOUT)[group].result(TIMEOUT)
     members = []
     owner = {}
@@ -109,7 +109,8 @@ def _topic_partitions(admin, topic: str) -> list[int]:
 
 def _reset(admin, group: str, topic: str | None, to: str, timestamp_ms: int | None, apply: bool) -> dict:
     """Where each committed partition of `group` (of `topic`, when given) would move; moved if `apply`."""
-    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, OffsetSpec, TopicPartition
+    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
     current = {(tp.topic, tp.partition): tp.offset for tp in _committed(admin, group)
                if topic is None or tp.topic == topic}
     if topic is not None:

@@ -43,7 +43,7 @@ async def _chart_series(view: View, cluster: str, names: tuple, stat: str, topic
     listed = []
     for name in names:
         listed += [(name, _dims(m)) for m in (await view.call(
-            "cloudwatch", "ListMetrics", Namespace=NS, MetricName=name,
+            "monitoring", "ListMetrics", Namespace=NS, MetricName=name,
             Dimensions=[{"Name": "Cluster Name", "Value": cluster}]))["Metrics"]]
     if names == ("SumOffsetLag",):
         chosen = [(n, d) for n, d in listed if set(d) == {"Cluster Name", "Consumer Group", "Topic"}
@@ -59,7 +59,7 @@ async def _chart_series(view: View, cluster: str, names: tuple, stat: str, topic
     queries = [{"Id": f"q{i}", "MetricStat": {"Metric": {"Namespace": NS, "MetricName": n, "Dimensions": [
         {"Name": k, "Value": v} for k, v in sorted(d.items())]}, "Period": period, "Stat": stat}}
         for i, (n, d) in enumerate(chosen[:400])]
-    result = await view.call("cloudwatch", "GetMetricData", MetricDataQueries=queries,
+    result = await view.call("monitoring", "GetMetricData", MetricDataQueries=queries,
                              StartTime=dt.datetime.fromtimestamp(start, dt.timezone.utc),
                              EndTime=dt.datetime.fromtimestamp(end, dt.timezone.utc))
     by_label: dict[str, dict[float, float]] = {}
@@ -81,7 +81,7 @@ async def metrics_page(view: View) -> web.Response:
     start = end - seconds
     name = info["ClusterName"]
     try:
-        alarms = (await view.call("cloudwatch", "DescribeAlarms"))["MetricAlarms"]
+        alarms = (await view.call("monitoring", "DescribeAlarms"))["MetricAlarms"]
     except ServiceException:
         alarms = []
     alarms = [a for a in alarms if a.get("Namespace") == NS and _dims(a).get("Cluster Name") == name]
