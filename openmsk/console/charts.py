@@ -49,7 +49,8 @@ def line_chart(chart_id: str, title: str, unit: str, series: list[tuple[str, lis
         if pts:
             coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in pts)
             parts.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="1.8"'
-                         f' data-series="{h(label)}" data-points="{len(pts)}" data-last="{pts[-1][1]:.6g}"/>')
+                         f' data-series="{h(label)}" data-points="{len(pts)}" data-last="{pts[-1][1]:.6g}"'
+                         f' data-max="{max(v for _, v in pts):.6g}"/>')
             if len(pts) == 1:
                 parts.append(f'<circle cx="{x(pts[0][0]):.1f}" cy="{y(pts[0][1]):.1f}" r="2.5" fill="{color}"/>')
             latest.append(f"{label}: {_nice(pts[-1][1])} {unit}")

@@ -173,7 +173,7 @@ class Console:
         if view.request.method == "POST":
             back = _safe_next(view.form.get("back") or urlsplit(view.request.headers.get("Referer", "")).path)
             view.session.say("error", f"{code}: {message}")
-            return web.HTTPSeeOther(back, headers=SECURITY_HEADERS)
+            raise web.HTTPSeeOther(back, headers=SECURITY_HEADERS)
         body = tag("div", tag("strong", code), ": ", message, class_="flash error", role="alert")
         return view.page("Request refused" if status in (401, 403) else "Error", body, status=status)
 
@@ -231,6 +231,9 @@ class Console:
             view.session.region = view.form["region"]
         raise web.HTTPSeeOther(f"{BASE}/", headers=SECURITY_HEADERS)
 
+    async def to_index(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"{BASE}/")
+
     async def static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["file"]
         path = STATIC / name
@@ -246,7 +249,7 @@ class Console:
         g = self.gate
         c = BASE + "/clusters/{name}/{uuid}"
         return [
-            ("GET", BASE, lambda r: web.HTTPFound(f"{BASE}/")),
+            ("GET", BASE, self.to_index),
             ("GET", f"{BASE}/signin", self.signin_get),
             ("POST", f"{BASE}/signin", self.signin_post),
             ("POST", f"{BASE}/signout", g(self.signout)),

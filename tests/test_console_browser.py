@@ -1,0 +1,152 @@
+"""The web console (issue 16) in a real browser -- Debian's headless chromium driven by Selenium through
+Debian's chromedriver: sign in, create a cluster from the form and watch it become ACTIVE without
+reloading, create a topic, produce with confluent-kafka and see the bytes-in chart move, browse the
+messages, reset a group's offsets (previewed first) and see the lag change, and an IAM user refused
+exactly as the same API call would be."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+import browser
+from harness import Service, free_port
+
+
+@pytest.fixture(scope="module")
+def console_service(tmp_path_factory):
+    # Metrics every 5 s so a chart moves within the test (MSK's 60 s otherwise).
+    svc = Service(tmp_path_factory.mktemp("console-browser") / "data", free_port()).start(
+        env={"OPENMSK_METRICS_INTERVAL": "5"})
+    yield svc
+    svc.stop_everything()
+
+
+def _wait(driver, predicate, timeout: float, what: str, reload_every: float | None = None):
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except pytest.fail.Exception:
+            raise
+        except Exception:                  # an element replaced by the live refresh mid-read
+            pass
+        if reload_every and time.monotonic() - last > reload_every:
+            driver.refresh()
+            last = time.monotonic()
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}; page: {driver.title} {driver.current_url}")
+
+
+@pytest.mark.skipif(not browser.available(), reason="chromium + chromedriver (scripts/install) are needed")
+def test_console_journey_in_a_real_browser(console_service):
+    from confluent_kafka import Consumer, Producer
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    svc, creds = console_service, console_service.credentials
+    driver = browser.chrome()
+    try:
+        # Sign in and create a cluster from the form.
+        browser.sign_in(driver, svc.endpoint, creds["access_key_id"], creds["secret_access_key"])
+        assert driver.find_element(By.TAG_NAME, "h1").text == "Clusters"
+        driver.find_element(By.LINK_TEXT, "Create cluster").click()
+        driver.find_element(By.ID, "f-name").send_keys("console-e2e")
+        Select(driver.find_element(By.ID, "f-client_broker")).select_by_value("TLS_PLAINTEXT")
+        storage = driver.find_element(By.ID, "f-storage")
+        storage.clear()
+        storage.send_keys("10")
+        driver.find_element(By.CSS_SELECTOR, "form.create button[type=submit]").click()
+        assert driver.find_element(By.TAG_NAME, "h1").text == "console-e2e"
+        # The page refreshes itself (console.js): no reload while the cluster is created.
+        def active():
+            state = driver.find_element(By.CSS_SELECTOR, "#summary .badge").text
+            if state == "FAILED":          # the brokers' own error, not a console problem
+                info = svc.client("kafka").list_clusters_v2(ClusterNameFilter="console-e2e")["ClusterInfoList"][0]
+                pytest.fail(f"cluster creation failed: {info.get('StateInfo')}")
+            return state == "ACTIVE"
+        _wait(driver, active, 600, "the cluster to become ACTIVE")
+        arn = svc.client("kafka").list_clusters_v2(ClusterNameFilter="console-e2e")["ClusterInfoList"][0]["ClusterArn"]
+        bootstrap = svc.client("kafka").get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerString"]
+        cluster_url = driver.current_url.split("#")[0]
+
+        # Create a topic from the topics tab.
+        driver.find_element(By.LINK_TEXT, "Topics").click()
+        driver.find_element(By.ID, "f-name").send_keys("e2e-orders")
+        driver.find_element(By.CSS_SELECTOR, "form.inline button[type=submit]").click()
+        assert driver.find_element(By.TAG_NAME, "h1").text == "e2e-orders"
+        partitions = _wait(driver, lambda: driver.find_elements(By.XPATH, "//caption[.='Partitions']/../tbody/tr"),
+                           60, "the partition table", reload_every=5)
+        assert len(partitions) == 3
+
+        # Produce with a real client (acks=all), then watch the bytes-in chart.
+        producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+        for i in range(2000):
+            producer.produce("e2e-orders", key=f"key-{i}", value=json.dumps({"order": i, "total": i * 3}),
+                             headers=[("origin", b"console-test")])
+            if i % 200 == 0:
+                producer.poll(0)
+        assert producer.flush(60) == 0
+        driver.get(cluster_url + "/metrics?range=15m")
+
+        def bytes_in_moved():
+            lines = driver.find_elements(By.CSS_SELECTOR, "#bytesin-svg polyline")
+            return any(float(line.get_attribute("data-max")) > 0 for line in lines)
+        _wait(driver, bytes_in_moved, 120, "BytesInPerSec above 0 on the chart", reload_every=6)
+
+        # Browse: the latest 10 messages, as JSON, with keys and headers.
+        driver.get(cluster_url + "/topics/e2e-orders/messages?count=10&as=json")
+        rows = driver.find_elements(By.CSS_SELECTOR, "table.messages tbody tr")
+        assert len(rows) == 10
+        text = driver.find_element(By.CSS_SELECTOR, "table.messages").text
+        assert "key-1999" in text and "origin" in text and '"order": 1999' in text
+
+        # A consumer group reads everything: lag 0; reset to earliest (previewed first): lag 2000.
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "e2e-group", "auto.offset.reset": "earliest",
+                             "enable.auto.commit": False})
+        consumer.subscribe(["e2e-orders"])
+        seen, deadline = 0, time.monotonic() + 90
+        while seen < 2000 and time.monotonic() < deadline:
+            msg = consumer.poll(1)
+            if msg is not None and not msg.error():
+                seen += 1
+        consumer.commit(asynchronous=False)
+        consumer.close()
+        assert seen == 2000
+        driver.get(cluster_url + "/groups/e2e-group")
+        assert driver.find_element(By.ID, "total-lag").text == "0"
+        Select(driver.find_element(By.ID, "f-to")).select_by_value("earliest")
+        driver.find_element(By.XPATH, "//button[.='Preview reset']").click()
+        preview = driver.find_element(By.ID, "preview").text
+        assert "Lag after" in preview
+        assert driver.find_element(By.ID, "total-lag").text == "0"          # a preview moves nothing
+        driver.find_element(By.XPATH, "//button[.='Apply this reset']").click()
+        assert "Reset 3 partition offsets" in driver.find_element(By.CSS_SELECTOR, ".flash.ok").text
+        assert driver.find_element(By.ID, "total-lag").text == "2000"
+
+        # An IAM user allowed to read MSK, but not to create topics nor read data, sees the refusals.
+        iam = svc.client("iam")
+        iam.create_user(UserName="console-reader")
+        iam.put_user_policy(UserName="console-reader", PolicyName="read-only", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
+                "kafka:List*", "kafka:Describe*", "kafka:Get*", "ec2:Describe*", "cloudwatch:*"]}]}))
+        key = iam.create_access_key(UserName="console-reader")["AccessKey"]
+        driver.delete_all_cookies()
+        browser.sign_in(driver, svc.endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+        assert "console-e2e" in driver.find_element(By.TAG_NAME, "main").text        # ListClustersV2 allowed
+        driver.get(cluster_url + "/topics")
+        driver.find_element(By.ID, "f-name").send_keys("not-allowed")
+        driver.find_element(By.CSS_SELECTOR, "form.inline button[type=submit]").click()
+        refusal = driver.find_element(By.CSS_SELECTOR, ".flash.error").text
+        assert "AccessDeniedException" in refusal and "kafka:CreateTopic" in refusal
+        driver.get(cluster_url + "/topics/e2e-orders/messages")
+        assert driver.find_element(By.TAG_NAME, "h1").text == "Request refused"
+        assert "kafka-cluster:" in driver.find_element(By.CSS_SELECTOR, ".flash.error").text
+        names = [t["TopicName"] for t in svc.client("kafka").list_topics(ClusterArn=arn)["Topics"]]
+        assert "not-allowed" not in names
+    finally:
+        driver.quit()
