@@ -23,6 +23,14 @@ def console_service(tmp_path_factory):
     svc.stop_everything()
 
 
+def _heading(driver) -> str:
+    """The page's h1, and its error message if it shows one (so a failed step says why)."""
+    from selenium.webdriver.common.by import By
+    errors = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".flash.error")]
+    title = driver.find_element(By.TAG_NAME, "h1").text
+    return f"{title} [{'; '.join(errors)}]" if errors else title
+
+
 def _wait(driver, predicate, timeout: float, what: str, reload_every: float | None = None):
     deadline = time.monotonic() + timeout
     last = time.monotonic()
@@ -53,7 +61,7 @@ def test_console_journey_in_a_real_browser(console_service):
     try:
         # Sign in and create a cluster from the form.
         browser.sign_in(driver, svc.endpoint, creds["access_key_id"], creds["secret_access_key"])
-        assert driver.find_element(By.TAG_NAME, "h1").text == "Clusters"
+        assert _heading(driver) == "Clusters"
         driver.find_element(By.LINK_TEXT, "Create cluster").click()
         driver.find_element(By.ID, "f-name").send_keys("console-e2e")
         Select(driver.find_element(By.ID, "f-client_broker")).select_by_value("TLS_PLAINTEXT")
@@ -61,7 +69,7 @@ def test_console_journey_in_a_real_browser(console_service):
         storage.clear()
         storage.send_keys("10")
         driver.find_element(By.CSS_SELECTOR, "form.create button[type=submit]").click()
-        assert driver.find_element(By.TAG_NAME, "h1").text == "console-e2e"
+        assert _heading(driver) == "console-e2e"
         # The page refreshes itself (console.js): no reload while the cluster is created.
         def active():
             state = driver.find_element(By.CSS_SELECTOR, "#summary .badge").text
@@ -78,7 +86,7 @@ def test_console_journey_in_a_real_browser(console_service):
         driver.find_element(By.LINK_TEXT, "Topics").click()
         driver.find_element(By.ID, "f-name").send_keys("e2e-orders")
         driver.find_element(By.CSS_SELECTOR, "form.inline button[type=submit]").click()
-        assert driver.find_element(By.TAG_NAME, "h1").text == "e2e-orders"
+        assert _heading(driver) == "e2e-orders"
         partitions = _wait(driver, lambda: driver.find_elements(By.XPATH, "//caption[.='Partitions']/../tbody/tr"),
                            60, "the partition table", reload_every=5)
         assert len(partitions) == 3

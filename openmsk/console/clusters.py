@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 
 from aiohttp import web
 
@@ -242,24 +243,62 @@ async def _zk_word(address: str, word: str, tls) -> str | None:
         return None
 
 
-async def _zookeeper(view: View, info: dict) -> Markup:
-    """ruok and srvr of each ZooKeeper node (the runbook's `echo ruok | nc`), over TLS when only 2182 is open."""
+async def _zk_ask(host: str, tls_port: int | None, word: str, tls) -> str | None:
+    """A four-letter word on the node's plaintext client port (2181, where ZooKeeper always answers them),
+    else on its TLS port."""
+    answer = await _zk_word(f"{host}:2181", word, None)
+    if answer is None and tls_port:
+        answer = await _zk_word(f"{host}:{tls_port}", word, tls)
+    return answer
+
+
+async def _probe_zookeeper(view: View, info: dict) -> Markup:
+    """ruok and srvr of each ZooKeeper node (the runbook's `echo ruok | nc`)."""
     p = provisioned(info)
-    connect, tls = p.get("ZookeeperConnectString") or "", None
-    if not connect and p.get("ZookeeperConnectStringTls"):
-        connect = p["ZookeeperConnectStringTls"]
-        tls = ssl.create_default_context(cafile=str(view.console.plane.ca.cert_path))
-    if not connect:
+    plain = [h for h in (p.get("ZookeeperConnectString") or "").split(",") if h]
+    secure = {h.rpartition(":")[0]: int(h.rpartition(":")[2]) for h in
+              (p.get("ZookeeperConnectStringTls") or "").split(",") if h}
+    hosts = [h.rpartition(":")[0] for h in plain] or list(secure)
+    if not hosts:
         return tag("p", "No ZooKeeper connect string yet.", class_="empty")
-    nodes = connect.split(",")
-    answers = await asyncio.gather(*[asyncio.gather(_zk_word(n, "ruok", tls), _zk_word(n, "srvr", tls))
-                                     for n in nodes])
+    tls = None
+    if secure:          # ZooKeeper's TLS port wants a client certificate: the control plane's own
+        from ..control.scram import admin_config
+        doc = view.console.plane.load_cluster(info["ClusterArn"])
+        cfg = admin_config(view.console.plane, doc)
+        tls = ssl.create_default_context(cafile=str(view.console.plane.ca.cert_path))
+        if cfg.get("ssl.certificate.location"):
+            tls.load_cert_chain(cfg["ssl.certificate.location"], cfg["ssl.key.location"])
+    answers = await asyncio.gather(*[asyncio.gather(_zk_ask(h, secure.get(h), "ruok", tls),
+                                                    _zk_ask(h, secure.get(h), "srvr", tls)) for h in hosts])
     rows = []
-    for node, (ruok, srvr) in zip(nodes, answers):
+    for host, (ruok, srvr) in zip(hosts, answers):
         mode = next((line.split(":", 1)[1].strip() for line in (srvr or "").splitlines() if line.startswith("Mode:")),
                     "unreachable")
-        rows.append([node, badge(ruok or "no answer"), badge(mode)])
+        rows.append([host, badge(ruok or "no answer"), badge(mode)])
     return table(["ZooKeeper node", "ruok", "Mode"], rows)
+
+
+ZK_FRESH, ZK_STALE = 10.0, 120.0       # seconds a ZooKeeper probe result is shown as is / while re-probed
+
+
+async def _zookeeper(view: View, info: dict) -> Markup:
+    """The probe result of the last 10 s; an older one (< 2 min) is shown while a new probe runs in the
+    background (six TLS handshakes cost 150-200 ms on a loaded machine, every 5 s of live refresh)."""
+    cache, arn, now = view.console.zookeeper_probes, info["ClusterArn"], time.monotonic()
+    entry = cache.get(arn)
+    if entry is None or now - entry["at"] > ZK_STALE:
+        html = await _probe_zookeeper(view, info)
+        cache[arn] = {"at": time.monotonic(), "html": html, "task": None}
+        return html
+    if now - entry["at"] > ZK_FRESH and entry["task"] is None:
+        async def refresh():
+            try:
+                entry["html"], entry["at"] = await _probe_zookeeper(view, info), time.monotonic()
+            finally:
+                entry["task"] = None
+        entry["task"] = asyncio.ensure_future(refresh())
+    return entry["html"]
 
 
 async def _broker_metrics(view: View, info: dict) -> dict:
@@ -287,13 +326,10 @@ async def detail_page(view: View) -> web.Response:
         view.call("kafka", "ListNodes", ClusterArn=arn), view.call("kafka", "ListClusterOperations", ClusterArn=arn),
         zones_of(view))
     nodes, ops = nodes["NodeInfoList"], ops["ClusterOperationInfoList"]
-    meta = {}
-    if info["State"] not in ("CREATING", "FAILED", "DELETING"):
-        try:
-            meta = await view.kafka(info, "cluster", "DescribeCluster")
-        except Exception as exc:          # the brokers may be restarting: the page still renders
-            meta = {"error": str(exc)}
-    disk = await _broker_metrics(view, info)
+    # The slower parts (Kafka metadata, ZooKeeper probes, metrics, the action forms' choices) at once.
+    meta, disk, zookeeper, access, actions = await asyncio.gather(
+        _kafka_metadata(view, info), _broker_metrics(view, info), _zookeeper(view, info),
+        _safe(bootstrap_block(view, info)), _actions(view, info, nodes))
     registered = set(meta.get("brokers") or [])
     broker_rows = []
     for n in sorted(nodes, key=lambda n: n["BrokerNodeInfo"]["BrokerId"]):
@@ -340,8 +376,8 @@ async def detail_page(view: View) -> web.Response:
             table(["Broker", "Zone", "Address", "Controller", "Health", "Data disk used", "Kafka"], broker_rows),
             tag("p", f"Kafka metadata unavailable: {meta['error']}", class_="empty") if "error" in meta else "",
             id="brokers", data_refresh=True, class_="card"),
-        tag("section", tag("h2", "ZooKeeper"), await _zookeeper(view, info), class_="card"),
-        tag("section", tag("h2", "Client access"), await _safe(bootstrap_block(view, info)), class_="card"),
+        tag("section", tag("h2", "ZooKeeper"), zookeeper, class_="card"),
+        tag("section", tag("h2", "Client access"), access, class_="card"),
         tag("section", tag("h2", "Security"),
             tag("dl", tag("dt", "Client-broker encryption"), tag("dd", enc.get("ClientBroker")),
                 tag("dt", "In-cluster encryption"), tag("dd", "TLS" if enc.get("InCluster") else "off"),
@@ -366,10 +402,22 @@ async def detail_page(view: View) -> web.Response:
         tag("section", tag("h2", "Operations"), table(["Type", "State", "Started", "Ended", "Error"], op_rows,
                                                       empty="No operations."), id="operations", data_refresh=True,
             class_="card"),
-        await _actions(view, info, nodes),
+        actions,
     )
     return view.page(info["ClusterName"], body, crumbs=[info["ClusterName"]], tabs=cluster_tabs(info, "Overview"),
                      live=True)
+
+
+async def _kafka_metadata(view: View, info: dict) -> dict:
+    """Registered brokers and the controller from Kafka itself (kafka-cluster:DescribeCluster)."""
+    if info["State"] in ("CREATING", "FAILED", "DELETING"):
+        return {}
+    try:
+        return await view.kafka(info, "cluster", "DescribeCluster")
+    except ServiceException:
+        raise
+    except Exception as exc:          # the brokers may be restarting: the page still renders
+        return {"error": str(exc)}
 
 
 async def _safe(coro) -> Markup:

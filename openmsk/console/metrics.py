@@ -36,15 +36,26 @@ def _series_label(dims: dict) -> str:
     return f"broker {dims.get('Broker ID', '?')}"
 
 
-async def _chart_series(view: View, cluster: str, names: tuple, stat: str, topic: str, start: float, end: float,
+async def cluster_metrics(view: View, cluster: str) -> list[tuple[str, dict]]:
+    """(metric name, dimensions) of every AWS/Kafka series of the cluster: one paginated ListMetrics."""
+    listed, token = [], None
+    for _ in range(50):
+        params = {"Namespace": NS, "Dimensions": [{"Name": "Cluster Name", "Value": cluster}]}
+        if token:
+            params["NextToken"] = token
+        page = await view.call("monitoring", "ListMetrics", **params)
+        listed += [(m["MetricName"], _dims(m)) for m in page["Metrics"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    return listed
+
+
+async def _chart_series(view: View, listed: list, names: tuple, stat: str, topic: str, start: float, end: float,
                         period: int) -> list:
     """One series per broker (or per group/topic for lag): the broker-wide series when they exist,
     else the per-topic ones summed per broker; with `topic`, only that topic's."""
-    listed = []
-    for name in names:
-        listed += [(name, _dims(m)) for m in (await view.call(
-            "monitoring", "ListMetrics", Namespace=NS, MetricName=name,
-            Dimensions=[{"Name": "Cluster Name", "Value": cluster}]))["Metrics"]]
+    listed = [(n, d) for n, d in listed if n in names]
     if names == ("SumOffsetLag",):
         chosen = [(n, d) for n, d in listed if set(d) == {"Cluster Name", "Consumer Group", "Topic"}
                   and (not topic or d["Topic"] == topic)]
@@ -85,13 +96,11 @@ async def metrics_page(view: View) -> web.Response:
     except ServiceException:
         alarms = []
     alarms = [a for a in alarms if a.get("Namespace") == NS and _dims(a).get("Cluster Name") == name]
-    try:
-        topics = [t["TopicName"] for t in (await view.call("kafka", "ListTopics", ClusterArn=info["ClusterArn"]))["Topics"]]
-    except ServiceException:
-        topics = []
+    listed = await cluster_metrics(view, name)
+    topics = sorted({d["Topic"] for _, d in listed if "Topic" in d and "Consumer Group" not in d})
     charts = []
     for chart_id, title, unit, names, stat in CHARTS:
-        series = await _chart_series(view, name, names, stat, topic, start, end, period)
+        series = await _chart_series(view, listed, names, stat, topic, start, end, period)
         thresholds = [(a["AlarmName"], a["Threshold"], a.get("StateValue", "")) for a in alarms
                       if a.get("MetricName") in names]
         charts.append(line_chart(chart_id, title, unit, series, start, end, thresholds))

@@ -8,6 +8,7 @@ validation, IAM authorization and provider handler as the same AWS API call. Kaf
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -24,6 +25,7 @@ from .sessions import COOKIE, Session, Sessions
 log = logging.getLogger("openmsk.console")
 STATIC = Path(__file__).parent / "static"
 BASE = "/console"
+KEY_ID = re.compile(r"^A[A-Z0-9]{15,127}$")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
@@ -102,6 +104,7 @@ class View:
             tag("head", tag("meta", charset="utf-8"), tag("meta", name="viewport", content="width=device-width"),
                 tag("title", f"{title} · openmsk console"),
                 tag("link", rel="stylesheet", href=f"{BASE}/static/console.css"),
+                tag("link", rel="icon", href="data:,"),
                 tag("script", src=f"{BASE}/static/console.js", defer=True)),
             tag("body", tag("a", "Skip to content", href="#main", class_="skip"), header,
                 tag("main", nav, tag("h1", title), tabs, *flashes, body, id="main", data_live=live or None,
@@ -142,6 +145,7 @@ class Console:
         self.account_id = installation.account_id
         self.sessions = Sessions(lookup_secret)
         self.worker = KafkaWorker()
+        self.zookeeper_probes: dict = {}      # cluster ARN -> (monotonic time, rendered probe table)
 
     # -- the gate ----------------------------------------------------------------------------------
     def gate(self, fn):
@@ -196,6 +200,7 @@ class Console:
                    action=f"{BASE}/signin", method="post", class_="signin")
         doc = Markup("<!doctype html>") + tag(
             "html", tag("head", tag("meta", charset="utf-8"), tag("title", "Sign in · openmsk console"),
+                        tag("link", rel="icon", href="data:,"),
                         tag("link", rel="stylesheet", href=f"{BASE}/static/console.css")),
             tag("body", tag("main", body, id="main", class_="narrow")), lang="en")
         return web.Response(text=doc, status=status, content_type="text/html", headers=SECURITY_HEADERS)
@@ -213,7 +218,8 @@ class Console:
                                         str(data.get("secret_access_key", "")), region,
                                         str(data.get("session_token", "")).strip() or None)
         if session is None:
-            log.info("console: sign-in refused for key %s", str(data.get("access_key_id", ""))[:24])
+            typed = str(data.get("access_key_id", "")).strip()       # logged only if it looks like a key id
+            log.info("console: sign-in refused for %s", typed if KEY_ID.match(typed) else "a malformed key id")
             return self._signin_page(next_url, "The access key ID or secret access key is not valid.", 401)
         log.info("console: key %s signed in", session.access_key_id)
         response = web.HTTPSeeOther(next_url, headers=SECURITY_HEADERS)

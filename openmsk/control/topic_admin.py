@@ -74,15 +74,21 @@ async def run_in_child(module: str, request: dict, timeout: float = CALL_TIMEOUT
 
 
 class TopicAdmin:
-    """What the kafka service calls; one method per topic action, all coroutines."""
+    """What the kafka service calls; one method per topic action, all coroutines. The calls run in a few
+    long-lived admin processes (admin_workers.py): same isolation, no process start per call."""
 
     def __init__(self, plane) -> None:
+        from .admin_workers import AdminWorkers
         self.plane = plane
+        self.workers = AdminWorkers()
 
     async def _call(self, cluster: dict, action: str, **args) -> dict:
         from .scram import admin_config       # here, not at the top: the child imports only confluent_kafka
-        return await run_in_child(__name__, {"config": admin_config(self.plane, cluster), "action": action,
-                                             "args": args})
+        reply = await self.workers.call({"config": admin_config(self.plane, cluster), "action": action,
+                                         "args": args}, CALL_TIMEOUT)
+        if "error" in reply:
+            raise KafkaAdminError(reply["error"]["code"], reply["error"]["message"])
+        return reply["ok"]
 
     async def list_topics(self, cluster: dict) -> dict:
         """-> {"brokers": n, "topics": {name: [[partition, leader, replicas, isr], ...]}}"""
