@@ -407,8 +407,7 @@ class ClusterReconciler:
         # Brokers before ZooKeeper: a broker shutting down still talks to ZooKeeper.
         await asyncio.gather(*(self.plane.placement.delete(b.name, grace=grace) for b in layout.brokers()))
         # A stopped broker's volume is unmounted and detached (kept unless purged) before its files go.
-        for broker in layout.brokers():
-            await storage.release_volume(self.plane, cluster, broker, purge=purge)
+        await storage.release_all(self.plane, cluster, purge=purge)
         if purge:
             await asyncio.gather(*(self.plane.placement.delete(b.name, grace=grace, purge=True)
                                    for b in layout.brokers()))

@@ -85,3 +85,16 @@ async def release_volume(plane, cluster: dict, broker, *, purge: bool) -> None:
         await plane.volumes.release(image_path(plane, cluster, broker), data_dir(broker), purge=purge)
     except (VolumeError, OSError) as exc:
         log.warning("cluster %s: volume of %s not released: %s", cluster["ClusterName"], broker.workdir.name, exc)
+
+
+async def release_all(plane, cluster: dict, *, purge: bool) -> None:
+    """Every volume image of the cluster (current brokers and any left by a removed one), once their
+    brokers are stopped: `openmsk down` and deletion."""
+    if not uses_volumes(cluster):
+        return
+    cluster_dir = plane.cluster_dir(cluster)
+    for image in sorted((cluster_dir / "volumes").glob("*.xfs")):
+        try:
+            await plane.volumes.release(image, cluster_dir / image.stem / "data", purge=purge)
+        except (VolumeError, OSError) as exc:
+            log.warning("cluster %s: volume %s not released: %s", cluster["ClusterName"], image.name, exc)
