@@ -85,7 +85,9 @@ def test_full_volume_fires_the_disk_alarm_and_auto_scaling_grows_it(svc):
     with VerifyingLoad(config, topic) as load:
         # -- a volume 90 % full: the filesystem's own figure, and MSK's default disk alarm ---------
         filler = data_dirs[0] / "filler"
-        subprocess.run(["fallocate", "-l", str(int(0.9 * 1024 ** 3)), str(filler)], check=True)
+        st = os.statvfs(data_dirs[0])
+        total, used = st.f_blocks * st.f_frsize, (st.f_blocks - st.f_bfree) * st.f_frsize
+        subprocess.run(["fallocate", "-l", str(int(0.9 * total) - used), str(filler)], check=True)
 
         def disk_used() -> float:
             now = time.time()

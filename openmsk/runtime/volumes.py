@@ -131,9 +131,13 @@ class LoopVolumes:
             return                                  # adopted: mounted by an earlier control plane
         image.parent.mkdir(parents=True, exist_ok=True)
         if not image.exists():
-            with open(image, "wb") as fh:
+            # Made under another name and renamed once it has its filesystem: a crash in between leaves
+            # no image without one.
+            fresh = image.with_suffix(".new")
+            with open(fresh, "wb") as fh:
                 fh.truncate(size_gib * GIB)         # sparse
-            _mkfs(image, size_gib)
+            _mkfs(fresh, size_gib)
+            os.replace(fresh, image)
         devices = _attached(image)
         device = devices[0] if devices else _attach(image)
         if any(mountpoint.iterdir()):
