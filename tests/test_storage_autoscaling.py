@@ -124,6 +124,9 @@ def test_full_volume_fires_the_disk_alarm_and_auto_scaling_grows_it(svc):
         assert op["TargetClusterInfo"]["BrokerEBSVolumeInfo"][0]["VolumeSizeGB"] == 11
         assert all(10.5 < df_gib(d) <= 11.0 for d in data_dirs), [df_gib(d) for d in data_dirs]
         assert wait_for(lambda: 0 < disk_used() < 20, 120, "KafkaDataLogsDiskUsed to drop after the growth")
+        # one growth for one full volume: the stale 90 % of the period before it does not count again
+        assert kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["BrokerNodeGroupInfo"]["StorageInfo"][
+            "EbsStorageInfo"]["VolumeSize"] == 11
         filler.unlink()
     assert load.errors == [] and len(load.acked) > 20
     assert load.lost() == set()
@@ -133,3 +136,33 @@ def test_full_volume_fires_the_disk_alarm_and_auto_scaling_grows_it(svc):
     scaling.deregister_scalable_target(ServiceNamespace="kafka", ResourceId=arn,
                                        ScalableDimension="kafka:broker-storage:VolumeSize")
     assert scaling.describe_scalable_targets(ServiceNamespace="kafka")["ScalableTargets"] == []
+
+
+def test_scaler_steps_caps_and_waits_for_fresh_data(tmp_path):
+    """One evaluation: above the target -> +max(10 GiB, 10 %), capped at MaxCapacity; the same stale
+    reading does not grow again; below the target nothing happens."""
+    from openmsk.control.store import Store
+    from openmsk.services.application_autoscaling.backend import ScalingStore, StorageAutoScaler, next_size
+    assert (next_size(1, 100), next_size(200, 1000), next_size(95, 100)) == (11, 220, 100)
+    scaling = ScalingStore(Store(tmp_path / "db"))
+    arn = "arn:aws:kafka:us-east-1:123456789012:cluster/c/u-1"
+    scaling.put_target("us-east-1", {"ResourceId": arn, "ScalableDimension": "kafka:broker-storage:VolumeSize",
+                                     "MinCapacity": 1, "MaxCapacity": 100,
+                                     "ScalableTargetARN": "arn:aws:application-autoscaling:us-east-1:1:scalable-target/x"})
+    scaling.put_policy("us-east-1", {"PolicyName": "p", "ResourceId": arn, "PolicyType": "TargetTrackingScaling",
+                                     "ScalableDimension": "kafka:broker-storage:VolumeSize",
+                                     "TargetTrackingScalingPolicyConfiguration": {"TargetValue": 50}})
+    cluster = {"ClusterArn": arn, "ClusterName": "c", "State": "ACTIVE", "VolumeSize": 1}
+    readings = []
+
+    def utilization(region, name, since):
+        readings.append(since)
+        return 90.0 if since == 0.0 else None          # only the reading from before any growth is known
+
+    def grow(doc, size):
+        doc.update(VolumeSize=size, LastStorageUpdateTime="2026-01-01T00:00:00.000Z")
+        return f"op-{size}"
+    scaler = StorageAutoScaler(scaling, utilization, lambda: [cluster], grow, interval=1)
+    assert scaler.evaluate() == ["op-11"]
+    assert scaler.evaluate() == []                       # waits for a period after the growth settled
+    assert readings[-1] > 0

@@ -78,16 +78,17 @@ class ScalingStore:
         return True
 
 
-def storage_utilization(metrics) -> Callable[[str, str], float | None]:
-    """(region, cluster name) -> the latest cluster-level KafkaDataLogsDiskUsed (Maximum of the last
-    minute's samples) from the telemetry store, or None if there is none from the last 3 minutes."""
+def storage_utilization(metrics) -> Callable[[str, str, float], float | None]:
+    """(region, cluster name, since) -> the cluster-level KafkaDataLogsDiskUsed (Maximum of the latest
+    one-minute period that started at or after `since`) from the telemetry store, or None."""
     from ...telemetry.store import MINUTE
 
-    def latest(region: str, name: str) -> float | None:
+    def latest(region: str, name: str, since: float) -> float | None:
         now = int(time.time())
-        ids = [s.id for s in metrics.series(region, "AWS/Kafka", "KafkaDataLogsDiskUsed", since=now - 180)
+        start = max(now - 180, math.ceil(since / MINUTE) * MINUTE)
+        ids = [s.id for s in metrics.series(region, "AWS/Kafka", "KafkaDataLogsDiskUsed", since=start)
                if s.dims == {"Cluster Name": name}]
-        points = metrics.points(ids, MINUTE, now - 180, now + MINUTE) if ids else []
+        points = metrics.points(ids, MINUTE, start, now + MINUTE) if ids else []
         return max(points, key=lambda p: p[0])[1].max if points else None
     return latest
 
@@ -100,11 +101,14 @@ class StorageAutoScaler:
                  clusters: Callable[[], list[dict]], grow: Callable[[dict, int], str],
                  interval: float | None = None) -> None:
         self.scaling = scaling
-        self.utilization = utilization      # (region, cluster name) -> latest KafkaDataLogsDiskUsed or None
+        self.utilization = utilization      # (region, cluster name, since) -> KafkaDataLogsDiskUsed or None
         self.clusters = clusters
         self.grow = grow                    # (cluster doc, new size GiB) -> operation arn; raises if refused
         self.interval = interval or autoscaling_interval()
         self._task: asyncio.Task | None = None
+        # cluster arn -> (volume size, when this loop first saw it ACTIVE at that size): only metric
+        # periods that start after a growth settled count, so one full volume is not grown twice.
+        self._settled: dict[str, tuple[int, float]] = {}
 
     async def start(self, plane) -> None:
         self._task = asyncio.create_task(self._run(), name="storage auto scaling")
@@ -135,11 +139,16 @@ class StorageAutoScaler:
             region = target["ScalableTargetARN"].split(":")[3]
             key = target_key(region, target["ResourceId"], DIMENSION)
             policies = [p for p in self.scaling.policies(region, key) if p["PolicyType"] == "TargetTrackingScaling"]
-            used = self.utilization(region, cluster["ClusterName"])
+            current = int(cluster["VolumeSize"])
+            size_seen, settled = self._settled.get(cluster["ClusterArn"], (None, 0.0))
+            if size_seen != current:
+                last = cluster.get("LastStorageUpdateTime")
+                settled = time.time() if last else 0.0
+                self._settled[cluster["ClusterArn"]] = (current, settled)
+            used = self.utilization(region, cluster["ClusterName"], settled)
             if not policies or used is None:
                 continue
             goal = min(p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] for p in policies)
-            current = int(cluster["VolumeSize"])
             size = next_size(current, int(target["MaxCapacity"]))
             if used <= goal or size <= current:
                 continue
