@@ -71,8 +71,15 @@ def test_public_access_serves_scram_clients_on_public_addresses(service):
         kafka.batch_associate_scram_secret(ClusterArn=arn, SecretArnList=[secret])
         private = kafka.get_bootstrap_brokers(ClusterArn=arn)
         assert "BootstrapBrokerStringPublicSaslScram" not in private
+        config = scram(private["BootstrapBrokerStringSaslScram"], svc.ca_path)
+        topic = f"public-{uuid.uuid4().hex[:6]}"
+        wait_for(lambda: kcat("-L", "-b", config["bootstrap.servers"], "-X", "security.protocol=SASL_SSL",
+                              "-X", "sasl.mechanisms=SCRAM-SHA-512", "-X", "sasl.username=alice",
+                              "-X", "sasl.password=alice-pw", "-X", f"ssl.ca.location={svc.ca_path}",
+                              "-m", "10").returncode == 0, 120, "alice's SCRAM credentials")
         # ACLs for alice (allow.everyone.if.no.acl.found=false), made as the control plane's super user
-        pki = svc.data_dir / "pki"
+        pki = svc.data_dir / "pki"      # the control plane's admin certificate exists once SCRAM users synced
+        wait_for(lambda: (pki / "control-plane-admin.crt").exists(), 60, "the control plane's admin certificate")
         admin = AdminClient({"bootstrap.servers": ",".join(h.replace(":9096", ":9093") for h in
                                                            private["BootstrapBrokerStringSaslScram"].split(",")),
                              "security.protocol": "SSL", "ssl.ca.location": svc.ca_path,
@@ -82,12 +89,6 @@ def test_public_access_serves_scram_clients_on_public_addresses(service):
                                AclPermissionType.ALLOW) for kind in (ResourceType.TOPIC, ResourceType.GROUP)]
         for future in admin.create_acls(bindings).values():
             future.result(60)
-        config = scram(private["BootstrapBrokerStringSaslScram"], svc.ca_path)
-        topic = f"public-{uuid.uuid4().hex[:6]}"
-        wait_for(lambda: kcat("-L", "-b", config["bootstrap.servers"], "-X", "security.protocol=SASL_SSL",
-                              "-X", "sasl.mechanisms=SCRAM-SHA-512", "-X", "sasl.username=alice",
-                              "-X", "sasl.password=alice-pw", "-X", f"ssl.ca.location={svc.ca_path}",
-                              "-m", "10").returncode == 0, 120, "alice's SCRAM credentials")
         from confluent_kafka.admin import NewTopic
         AdminClient(config).create_topics([NewTopic(topic, 2, 2)])[topic].result(60)
 
