@@ -53,7 +53,10 @@ def now_iso() -> str:
 
 
 def parse_iso(value: str) -> dt.datetime:
-    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+    # fromisoformat is C code (strptime is Python regexes, ~10x slower, on every Describe*).
+    if value[-1:] != "Z" or "." not in value:
+        raise ValueError(f"not an openmsk timestamp: {value!r}")
+    return dt.datetime.fromisoformat(value[:-1]).replace(tzinfo=dt.timezone.utc)
 
 
 def new_current_version() -> str:

@@ -102,8 +102,9 @@ class ControlPlane:
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.vpc.start()
+        places_nothing = getattr(self.placement, "places_nothing", False)
         for cluster in self.store.list("cluster"):
-            if not slots.ensure(self.data_dir, cluster["Slot"], cluster["ClusterArn"]):
+            if not places_nothing and not slots.ensure(self.data_dir, cluster["Slot"], cluster["ClusterArn"]):
                 # Not ours to run (nor to heal): the supervisor and reconciles leave it alone.
                 log.error("cluster %s: its addresses (slot %d) are claimed by another openmsk installation on this "
                           "machine; not starting it", cluster["ClusterName"], cluster["Slot"])
@@ -182,6 +183,11 @@ class ControlPlane:
         return self.vpc.allocator(region)
 
     def allocate_slot(self, cluster_arn: str) -> int:
+        if getattr(self.placement, "places_nothing", False):
+            # No process will listen on the slot's addresses (OPENMSK_PLACEMENT=none): claim nothing
+            # machine-wide, so an API benchmark may hold hundreds of clusters without taking other
+            # installations' slots; numbers repeat after the last slot.
+            return self.store.count("cluster") % slots.MAX_CLUSTER_SLOT + 1
         return slots.claim(self.data_dir, cluster_arn, {c["Slot"] for c in self.store.list("cluster")})
 
     # -- commands from the services layer ---------------------------------------------------------

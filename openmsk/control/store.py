@@ -72,6 +72,9 @@ class Store:
         sql += " ORDER BY created, id"
         return [json.loads(r[0]) for r in self._db.execute(sql, args)]
 
+    def count(self, kind: str) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM resources WHERE kind=?", (kind,)).fetchone()[0]
+
     def ids(self, kind: str) -> Iterator[str]:
         for (id,) in self._db.execute("SELECT id FROM resources WHERE kind=?", (kind,)):
             yield id

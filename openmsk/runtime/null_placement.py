@@ -17,6 +17,7 @@ NOT_STARTED = 127
 
 
 class NullPlacement:
+    places_nothing = True           # the control plane claims no machine-wide address slot for it
     def __init__(self) -> None:
         self._specs: dict[str, str] = {}        # node name -> spec hash it was asked to run
 

@@ -15,6 +15,9 @@ from typing import Any
 from ._common import ProtocolParseError, b64decode, b64encode, format_timestamp, to_datetime, wire_name
 
 
+_PLAIN = frozenset({str, int, bool, float})
+
+
 class JSONCodec:
     def __init__(self, timestamp_format: str, iso_always_ms: bool = False):
         self.timestamp_format = timestamp_format
@@ -64,32 +67,69 @@ class JSONCodec:
         return value
 
     # ---- Python -> wire -------------------------------------------------------------
+    # Every response walks its output shape; the walk is compiled once per shape into nested
+    # closures (the models' shape objects live as long as the process), so a request pays for
+    # its values only, not for looking up how each member is written.
     def encode(self, shape, value: Any) -> Any:
-        return getattr(self, f"_encode_{shape.type_name}", self._encode_scalar)(shape, value)
+        return self._encoder(shape)(value)
 
     def encode_members(self, shape, value: dict, members=None) -> dict:
+        if members is None:
+            return self._encoder(shape)(value)
         out = {}
-        for name, member in (members or shape.members).items():
+        for name, member in members.items():
             v = value.get(name)
             if v is not None:
-                out[wire_name(name, member)] = self.encode(member, v)
+                out[wire_name(name, member)] = self._encoder(member)(v)
         return out
 
-    def _encode_structure(self, shape, value):
-        return self.encode_members(shape, value)
+    def _encoder(self, shape):
+        cache = self.__dict__.setdefault("_encoders", {})
+        entry = cache.get(id(shape))
+        if entry is None or entry[0] is not shape:
+            if len(cache) > 50_000:              # only if shape objects were ever built per request
+                cache.clear()
+            entry = cache[id(shape)] = (shape, self._compile(shape))
+        return entry[1]
 
-    def _encode_list(self, shape, value):
-        return [self.encode(shape.member, v) for v in value]
+    def _compile(self, shape):
+        kind = shape.type_name
+        if kind == "structure":
+            plan = None                          # built on first use: shapes may be recursive
 
-    def _encode_map(self, shape, value):
-        return {str(k): self.encode(shape.value, v) for k, v in value.items() if v is not None}
+            def structure(value):
+                nonlocal plan
+                if plan is None:
+                    plan = [(name, wire_name(name, m), self._encoder(m)) for name, m in shape.members.items()]
+                out = {}
+                for name, wire, enc in plan:
+                    v = value.get(name)
+                    if v is not None:
+                        out[wire] = enc(v)
+                return out
+            return structure
+        if kind == "list":
+            def listing(value):
+                enc = self._encoder(shape.member)
+                return [enc(v) for v in value]
+            return listing
+        if kind == "map":
+            def mapping(value):
+                enc = self._encoder(shape.value)
+                return {str(k): enc(v) for k, v in value.items() if v is not None}
+            return mapping
+        if kind == "timestamp":
+            return lambda value: self._encode_timestamp(shape, value)
+        if kind == "blob":
+            return b64encode
+
+        def scalar(value):
+            return value if type(value) in _PLAIN else self._encode_scalar(shape, value)
+        return scalar
 
     def _encode_timestamp(self, shape, value):
         fmt = shape.serialization.get("timestampFormat", self.timestamp_format)
         return format_timestamp(value, fmt, always_ms=self.iso_always_ms)
-
-    def _encode_blob(self, shape, value):
-        return b64encode(value)
 
     def _encode_scalar(self, shape, value):
         if isinstance(value, decimal.Decimal):

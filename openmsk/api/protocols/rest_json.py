@@ -40,14 +40,16 @@ class _Route:
         return (-lits, greedy, -len(self.segments), -len(self.static_query))
 
     def match(self, parts: list[str], query: dict[str, list[str]]) -> dict[str, str] | None:
-        labels: dict[str, str] = {}
+        # Labels are collected raw and unquoted only once the whole route matched: a request is
+        # tried against every route of its method, most of which fail on a literal.
+        raw: list[tuple[str, str]] = []
         for i, (kind, text) in enumerate(self.segments):
             if kind == "greedy":
                 rest = parts[i:]
                 if not rest or not "".join(rest):
                     return None
-                labels[text] = unquote("/".join(rest))
-                return labels if self._query_ok(query) else None
+                raw.append((text, "/".join(rest)))
+                break
             if i >= len(parts):
                 return None
             if kind == "lit":
@@ -56,10 +58,13 @@ class _Route:
             else:
                 if not parts[i]:
                     return None
-                labels[text] = unquote(parts[i])
-        if len(parts) != len(self.segments):
+                raw.append((text, parts[i]))
+        else:
+            if len(parts) != len(self.segments):
+                return None
+        if not self._query_ok(query):
             return None
-        return labels if self._query_ok(query) else None
+        return {name: unquote(value) for name, value in raw}
 
     def _query_ok(self, query):
         return all(k in query and (not v or v in query[k]) for k, v in self.static_query.items())
@@ -91,6 +96,17 @@ def _routes(model: ServiceModel) -> dict[str, list[_Route]]:
     return table
 
 
+@functools.lru_cache(maxsize=1024)
+def _candidates(model: ServiceModel, method: str, length: int) -> list[_Route]:
+    """The routes of `method` that can match a path of `length` segments, in rank order."""
+    out = []
+    for route in _routes(model).get(method, []):
+        greedy = any(kind == "greedy" for kind, _ in route.segments)
+        if len(route.segments) == length or (greedy and length >= len(route.segments)):
+            out.append(route)
+    return out
+
+
 def _bad_request(model: ServiceModel, message: str) -> ServiceException:
     code = "BadRequestException" if specs.find_error_shape(model, "BadRequestException") else "SerializationException"
     return ServiceException(code, message, status_code=400)
@@ -103,7 +119,7 @@ def parse_request(service_model: ServiceModel, method: str, raw_path: str,
     for k, v in parse_qsl(raw_query, keep_blank_values=True):
         query.setdefault(k, []).append(v)
     parts = _split(path)
-    for route in _routes(service_model).get(method.upper(), []):
+    for route in _candidates(service_model, method.upper(), len(parts)):
         labels = route.match(parts, query)
         if labels is not None:
             break
