@@ -164,6 +164,13 @@ class ControlPlane:
         """The cluster documents of a region (of every region with None)."""
         return self.store.list("cluster", region=region)
 
+    def clusters_page(self, region: str, account_id: str, name_prefix: str = "", *, offset: int = 0,
+                      limit: int = 100) -> tuple[list[dict], int]:
+        """One page of a region's clusters of an account whose names start with `name_prefix`, and how
+        many there are (the ARN, the store's key, begins with region, account and name)."""
+        arn_prefix = model.cluster_arn(region, account_id, name_prefix, "")[:-1]   # up to the name prefix
+        return self.store.page("cluster", region=region, id_prefix=arn_prefix, offset=offset, limit=limit)
+
     def operations(self, cluster_arn: str) -> list[dict]:
         return self.store.list("operation", parent=cluster_arn)
 
@@ -408,7 +415,7 @@ class ControlPlane:
         return cluster["State"] == model.ACTIVE and not self.busy(arn) and arn not in self._refused
 
     async def _check_nodes(self) -> None:
-        for cluster in self.store.list("cluster"):
+        for cluster in self.store.list("cluster", states=(model.ACTIVE,)):
             if not self._supervised(cluster):
                 continue
             layout = ClusterLayout(cluster, self.cluster_dir(cluster))
@@ -440,7 +447,7 @@ class ControlPlane:
         """Convergence outside updates: an ACTIVE cluster with a node whose running spec is not its
         desired one (a roll that failed, a certificate due, a sidecar missing) gets a reconcile, after
         the back-off of its previous failure."""
-        for cluster in self.store.list("cluster"):
+        for cluster in self.store.list("cluster", states=(model.ACTIVE,)):
             arn = cluster["ClusterArn"]
             if not self._supervised(cluster) or time.monotonic() < self._backoff.get(arn, (0, 0.0))[1]:
                 continue

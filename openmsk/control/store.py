@@ -61,8 +61,14 @@ class Store:
     def delete(self, kind: str, id: str) -> None:
         self._db.execute("DELETE FROM resources WHERE kind=? AND id=?", (kind, id))
 
-    def list(self, kind: str, *, region: str | None = None, parent: str | None = None) -> list[dict[str, Any]]:
+    def list(self, kind: str, *, region: str | None = None, parent: str | None = None,
+             states: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """`states`: only documents whose top-level `State` is one of these (filtered by SQLite's JSON
+        functions, so the supervisor's once-a-second pass decodes only the clusters it watches)."""
         sql, args = "SELECT doc FROM resources WHERE kind=?", [kind]
+        if states is not None:
+            sql += f" AND json_extract(doc, '$.State') IN ({','.join('?' * len(states))})"
+            args += list(states)
         if region is not None:
             sql += " AND region=?"
             args.append(region)
@@ -71,6 +77,22 @@ class Store:
             args.append(parent)
         sql += " ORDER BY created, id"
         return [json.loads(r[0]) for r in self._db.execute(sql, args)]
+
+    def page(self, kind: str, *, region: str | None = None, id_prefix: str = "", offset: int = 0,
+             limit: int = 100) -> tuple[list[dict[str, Any]], int]:
+        """One page of `list()`'s order and the total count, decoding only the page's documents (a
+        ListClusters of 500 clusters decodes the 100 it returns, not 500)."""
+        where, args = "kind=?", [kind]
+        if region is not None:
+            where += " AND region=?"
+            args.append(region)
+        if id_prefix:
+            where += " AND id >= ? AND id < ?"
+            args += [id_prefix, id_prefix + "\U0010ffff"]
+        total = self._db.execute(f"SELECT COUNT(*) FROM resources WHERE {where}", args).fetchone()[0]
+        rows = self._db.execute(f"SELECT doc FROM resources WHERE {where} ORDER BY created, id LIMIT ? OFFSET ?",
+                                [*args, limit, offset])
+        return [json.loads(r[0]) for r in rows], total
 
     def count(self, kind: str) -> int:
         return self._db.execute("SELECT COUNT(*) FROM resources WHERE kind=?", (kind,)).fetchone()[0]

@@ -185,8 +185,11 @@ class LogShipper:
     async def _run(self) -> None:
         while True:
             try:
-                clusters = [c for c in self.plane.store.list("cluster")]
-                notes = await asyncio.to_thread(self.ship_once, clusters)
+                # Once a second on the event loop: decode only the clusters shipped from (an API-only
+                # installation may hold hundreds of others); the rest only need their ids.
+                live = set(self.plane.store.ids("cluster"))
+                clusters = self.plane.store.list("cluster", states=tuple(sorted(SHIPPED_STATES)))
+                notes = await asyncio.to_thread(self.ship_once, clusters, None, live)
                 for cluster, message in notes:
                     log.warning("cluster %s: %s", cluster["ClusterName"], message)
                     self.plane.note_event(cluster, message)
@@ -195,10 +198,12 @@ class LogShipper:
             await asyncio.sleep(self.settings.interval)
 
     # -- one pass (worker thread) ----------------------------------------------------------------
-    def ship_once(self, clusters: list[dict], now: float | None = None) -> list[tuple[dict, str]]:
+    def ship_once(self, clusters: list[dict], now: float | None = None,
+                  live: set[str] | None = None) -> list[tuple[dict, str]]:
+        """`live`: the ARNs of every existing cluster (default: those of `clusters`)."""
         now = now if now is not None else time.time()
         notes: list[tuple[dict, str]] = []
-        live = set()
+        live = set(live) if live is not None else set()
         for cluster in clusters:
             live.add(cluster["ClusterArn"])
             if cluster.get("State") not in SHIPPED_STATES:

@@ -15,7 +15,7 @@ from ...control.layout import place_nodes
 from ...control.kafka_settings import SUPPORTED_VERSIONS
 from ...control.plane import ControlPlane
 from ..acm_pca import PrivateCertificateAuthorities
-from ..common import paginate
+from ..common import page_result, page_window, paginate
 from ..secretsmanager import SecretStore
 from . import views
 from .broker_changes import BrokerChangeHandlers
@@ -130,8 +130,11 @@ class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers,
 
     @handler("ListClusters")
     async def list_clusters(self, ctx: RequestContext, request: dict) -> dict:
-        infos = [views.cluster_info(c) for c in self._listed(ctx, request)]
-        return paginate(infos, request, "ClusterInfoList", bad_token=self._bad_token)
+        # Only the page is read and rendered (a region may hold hundreds of clusters).
+        start, limit = page_window(request, bad_token=self._bad_token)
+        docs, total = self.plane.clusters_page(ctx.region, ctx.account_id, request.get("ClusterNameFilter") or "",
+                                               offset=start, limit=limit)
+        return page_result([views.cluster_info(c) for c in docs], "ClusterInfoList", start, limit, total)
 
     @handler("ListClustersV2")
     async def list_clusters_v2(self, ctx: RequestContext, request: dict) -> dict:
