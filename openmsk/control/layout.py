@@ -7,15 +7,19 @@ inter-broker traffic on a TLS listener.
 """
 from __future__ import annotations
 
+import base64
 import ipaddress
+import uuid
 
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..runtime import addressing
+from ..runtime import kraft
 from ..runtime.instance_types import instance_type
 from ..runtime.kafka_config import BrokerConfig, Listener, is_dynamic_key, parse_properties
 from ..runtime.nodes import BrokerProcess, ZooKeeperNode
+from ..runtime.versions import is_kraft
 from ..runtime.zookeeper_config import ZooKeeperConfig
 from .public_access import public_listeners
 
@@ -60,7 +64,10 @@ def broker_security_properties(cluster: dict, broker_dir: Path, principals: list
         props["listener.name.tls.ssl.truststore.type"] = "PEM"
         props["listener.name.tls.ssl.truststore.location"] = str(broker_dir / CLIENT_CAS)
     if auth["scram"] or auth["tls"]:
-        props["authorizer.class.name"] = "kafka.security.authorizer.AclAuthorizer"
+        # KRaft keeps ACLs in the metadata log: StandardAuthorizer (brokers and controllers).
+        props["authorizer.class.name"] = ("org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+                                          if is_kraft(cluster["Spec"]["KafkaVersion"])
+                                          else "kafka.security.authorizer.AclAuthorizer")
         props["super.users"] = ";".join(f"User:{p}" for p in principals)
     return props
 
@@ -161,6 +168,29 @@ class ClusterLayout:
     def zone_count(self) -> int:
         return len(self.cluster["Spec"]["BrokerNodeGroupInfo"]["ClientSubnets"])
 
+    @property
+    def kraft(self) -> bool:
+        return is_kraft(self.cluster["Spec"]["KafkaVersion"])
+
+    def quorum_nodes(self) -> list:
+        """The metadata quorum: KRaft controllers, or the ZooKeeper ensemble."""
+        return self.controller_nodes() if self.kraft else self.zookeeper_nodes()
+
+    def kraft_quorum(self) -> kraft.KRaftQuorum:
+        return kraft.KRaftQuorum(self.cluster["KRaftClusterId"],
+                                 tuple((c["NodeId"], c["Address"]) for c in self.cluster["Controllers"]))
+
+    def controller_nodes(self) -> list[kraft.ControllerNode]:
+        quorum = self.kraft_quorum()
+        nodes = []
+        for c in sorted(self.cluster.get("Controllers") or [], key=lambda c: c["NodeId"]):
+            node = kraft.ControllerNode(self.cluster_dir, kraft.ControllerConfig(c["NodeId"], c["ZoneId"], c["Address"],
+                                                                               quorum))
+            if self.ca_path is not None:
+                node.config.extra.update(kraft.tls_properties(str(node.workdir / KEYSTORE), str(self.ca_path)))
+            nodes.append(node)
+        return nodes
+
     def zookeeper_ensemble(self) -> dict[int, str]:
         return {z["ZookeeperId"]: z["Address"] for z in self.cluster["ZooKeeperNodes"]}
 
@@ -196,7 +226,13 @@ class ClusterLayout:
                 zone_count=self.zone_count, broker_count=len(self.cluster["Brokers"]),
                 user_properties=self.user_properties(), instance_defaults=machine.broker_properties())
             broker = BrokerProcess(self.cluster_dir, config, heap=tuple(machine.heap()))
-            if self.ca_path is not None and zookeeper_tls_only(self.cluster):
+            if self.kraft:
+                config.zookeeper_connect = ""
+                config.kraft_cluster_id = self.cluster["KRaftClusterId"]
+                config.extra_managed.update(kraft.broker_properties(self.kraft_quorum(), b["BrokerId"]))
+                if self.ca_path is not None:
+                    config.extra_managed.update(kraft.tls_properties(str(broker.workdir / KEYSTORE), str(self.ca_path)))
+            elif self.ca_path is not None and zookeeper_tls_only(self.cluster):
                 config.extra_managed.update(broker_zookeeper_tls_properties(str(broker.workdir / KEYSTORE),
                                                                             str(self.ca_path)))
             brokers.append(broker)
@@ -243,6 +279,17 @@ def place_nodes(cluster: dict, subnets_by_id: dict[str, dict], slot: int, alloca
         brokers.append({"BrokerId": broker_id, "SubnetId": subnet["SubnetId"], "ZoneId": subnet["AvailabilityZoneId"],
                         "Address": node_address(subnet, slot, broker_id, allocate)})
     zk_nodes = []
+    if is_kraft(cluster["Spec"]["KafkaVersion"]):
+        # KRaft: three controllers, one per zone (cycling over two), where ZooKeeper would be; a cluster id
+        # in kafka-storage's random-uuid form (22 characters of URL-safe base64).
+        cluster["Controllers"] = [
+            {"NodeId": kraft.CONTROLLER_ID_BASE + m, "SubnetId": subnets_by_id[subnets[(m - 1) % len(subnets)]]["SubnetId"],
+             "ZoneId": subnets_by_id[subnets[(m - 1) % len(subnets)]]["AvailabilityZoneId"],
+             "Address": node_address(subnets_by_id[subnets[(m - 1) % len(subnets)]], slot, 100 + m, allocate)}
+            for m in range(1, 4)]
+        cluster["KRaftClusterId"] = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster["Brokers"], cluster["ZooKeeperNodes"] = brokers, []
+        return
     for m in range(1, 4):
         subnet = subnets_by_id[subnets[(m - 1) % len(subnets)]]
         zk_nodes.append({"ZookeeperId": m, "SubnetId": subnet["SubnetId"], "ZoneId": subnet["AvailabilityZoneId"],

@@ -33,6 +33,18 @@ RENEW_CERTIFICATES = "RENEW_CERTIFICATES"
 ROLL_ZOOKEEPER = "ROLL_ZOOKEEPER"
 ROLL_BROKERS = "ROLL_BROKERS"
 SYNC_SCRAM_USERS = "SYNC_SCRAM_USERS"
+UPGRADE_FINALIZE = "FINALIZE_KAFKA_VERSION"
+# KRaft clusters: the same steps on the controller quorum.
+_KRAFT_STEP = {"START_ZOOKEEPER": "START_CONTROLLERS", "ZOOKEEPER_QUORUM": "CONTROLLER_QUORUM",
+               "ROLL_ZOOKEEPER": "ROLL_CONTROLLERS"}
+
+
+def quorum_step(name: str, kraft: bool) -> str:
+    return _KRAFT_STEP.get(name, name) if kraft else name
+
+
+def steps_for(steps: list[str], kraft: bool) -> list[str]:
+    return [quorum_step(s, kraft) for s in steps]
 STOP_NODES = "STOP_NODES"
 CREATE_STEPS = [PREPARE, START_ZOOKEEPER, ZOOKEEPER_QUORUM, START_BROKERS, BROKERS_REGISTERED]
 UPDATE_STEPS = [*CREATE_STEPS, ROLL_BROKERS]

@@ -402,7 +402,7 @@ class ControlPlane:
         if cluster["State"] != model.ACTIVE:
             return
         layout = ClusterLayout(cluster, self.cluster_dir(cluster))
-        down = [n.name.split("/")[-1] for n in [*layout.zookeeper_nodes(), *layout.brokers()]
+        down = [n.name.split("/")[-1] for n in [*layout.quorum_nodes(), *layout.brokers()]
                 if not (await self.placement.observe(n.name)).running]
         if down:
             log.warning("cluster %s: %s not running; restarting", cluster["ClusterName"], ", ".join(down))
@@ -419,7 +419,7 @@ class ControlPlane:
             if not self._supervised(cluster):
                 continue
             layout = ClusterLayout(cluster, self.cluster_dir(cluster))
-            nodes = [*layout.zookeeper_nodes(), *layout.brokers()]
+            nodes = [*layout.quorum_nodes(), *layout.brokers()]
             down = []
             for node in nodes:
                 status = await self.placement.observe(node.name)

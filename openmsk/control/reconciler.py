@@ -12,7 +12,7 @@ import shutil
 import time
 from typing import TYPE_CHECKING
 
-from . import broker_configs, model, storage
+from . import broker_configs, model, storage, upgrade
 from .layout import (CLIENT_CAS, KEYSTORE, ClusterLayout, broker_listeners, broker_security_properties, client_auth,
                      dynamic_user_properties, needs_tls)
 from .public_access import PUBLIC_KEYSTORE, public_access_on, public_address, public_listener_properties
@@ -71,8 +71,9 @@ class ClusterReconciler:
         try:
             await self.step(cluster, model.PREPARE, self.prepare_directories)
             # ZooKeeper first: brokers cannot register without a quorum.
-            await self.step(cluster, model.START_ZOOKEEPER, self.zookeeper_nodes_running)
-            await self.step(cluster, model.ZOOKEEPER_QUORUM, self.zookeeper_quorum_ready)
+            kraft = self.layout(cluster).kraft
+            await self.step(cluster, model.quorum_step(model.START_ZOOKEEPER, kraft), self.zookeeper_nodes_running)
+            await self.step(cluster, model.quorum_step(model.ZOOKEEPER_QUORUM, kraft), self.zookeeper_quorum_ready)
             await self.step(cluster, model.START_BROKERS, self.brokers_running)
             await self.step(cluster, model.BROKERS_REGISTERED, self.brokers_registered)
             # Before any roll: a revision's dynamic keys are live at once (no restart), and a broker
@@ -87,11 +88,14 @@ class ClusterReconciler:
             # of openmsk itself rolls nothing: spec hashes are deterministic.
             await self.optional_step(cluster, model.RENEW_CERTIFICATES, self.certificates_renewed,
                                      self.certificates_due(cluster))
-            await self.optional_step(cluster, model.ROLL_ZOOKEEPER, self.zookeeper_rolled,
+            await self.optional_step(cluster, model.quorum_step(model.ROLL_ZOOKEEPER, kraft), self.zookeeper_rolled,
                                      await self.drifted_zookeeper(cluster))
             await self.optional_step(cluster, model.ROLL_BROKERS, self.brokers_rolled,
                                      await self.drifted_brokers(cluster))
             await self.sidecars_converged(cluster)
+            # A Kafka version update finishes once every node runs the new jars (control/upgrade.py).
+            if cluster.get("VersionUpgrade"):
+                await self.step(cluster, model.UPGRADE_FINALIZE, self.version_upgrade_finalized)
             # After brokers are up: credentials go through Kafka's admin API into ZooKeeper.
             if client_auth(cluster)["scram"] or cluster.get("ScramApplied"):
                 await self.step(cluster, model.SYNC_SCRAM_USERS, self.scram_users_synced)
@@ -134,9 +138,11 @@ class ClusterReconciler:
 
     async def prepare_directories(self, cluster: dict) -> None:
         """Completes when the cluster's directory exists (and it is decided whether its brokers get real
-        volumes: control/storage.py)."""
+        volumes: control/storage.py), and its Kafka version's jars are in the local cache (fetched on first
+        use; a version that cannot be fetched fails here, with Maven's reason)."""
         self.plane.cluster_dir(cluster).mkdir(parents=True, exist_ok=True)
         storage.decide(self.plane, cluster)
+        await self.kafka_version_installed(cluster)
 
     async def dynamic_configs_applied(self, cluster: dict, _work: list) -> None:
         """Completes when the cluster-wide dynamic broker defaults hold the revision's dynamic keys."""
@@ -158,14 +164,23 @@ class ClusterReconciler:
         if grown:
             self.progress(cluster, f"volumes of {', '.join(grown)} grown to {cluster['VolumeSize']} GiB online")
 
+    async def kafka_version_installed(self, cluster: dict) -> None:
+        """Completes when the jar sets of the cluster's Kafka version(s) are in the local cache."""
+        from .upgrade import ensure_jars
+        await ensure_jars(self, cluster)
+
+    async def version_upgrade_finalized(self, cluster: dict) -> None:
+        from .upgrade import finalize
+        await finalize(self, cluster)
+
     async def zookeeper_nodes_running(self, cluster: dict) -> None:
         """Completes when every ZooKeeper node process is running (started now or already)."""
-        for node in self.layout(cluster).zookeeper_nodes():
+        for node in self.layout(cluster).quorum_nodes():
             await self.start_node(cluster, node)
 
     async def zookeeper_quorum_ready(self, cluster: dict) -> None:
         """Completes when every node serves as leader or follower."""
-        nodes = self.layout(cluster).zookeeper_nodes()
+        nodes = self.layout(cluster).quorum_nodes()
         await self.wait_until(cluster, nodes, ZOOKEEPER_READY_TIMEOUT, "ZooKeeper ensemble")
 
     async def brokers_running(self, cluster: dict) -> None:
@@ -202,14 +217,14 @@ class ClusterReconciler:
 
     def certificates_due(self, cluster: dict) -> list:
         layout = self.layout(cluster)
-        return [n for n in [*layout.zookeeper_nodes(), *layout.brokers()] if certificate_due(n.workdir)]
+        return [n for n in [*layout.quorum_nodes(), *layout.brokers()] if certificate_due(n.workdir)]
 
     async def certificates_renewed(self, cluster: dict, _due: list) -> None:
         """Completes when no node's certificate is due for renewal: new ones are issued, for the nodes
         due and those nearly due (tls.RENEW_TOGETHER_MARGIN), so one roll covers them all; their specs
         change, and the roll steps that follow restart them onto the new certificates."""
         layout = self.layout(cluster)
-        nodes = [*layout.zookeeper_nodes(), *self.configured_brokers(cluster, layout)]
+        nodes = [*layout.quorum_nodes(), *self.configured_brokers(cluster, layout)]
         before = {n.name: (n.workdir / KEYSTORE).read_bytes() for n in nodes if (n.workdir / KEYSTORE).exists()}
         for node in nodes:
             self.spec(cluster, node, renew=True)
@@ -217,7 +232,7 @@ class ClusterReconciler:
         self.progress(cluster, f"certificates renewed: {', '.join(renewed)}")
 
     async def drifted_zookeeper(self, cluster: dict) -> list:
-        return await self._drifted(cluster, self.layout(cluster).zookeeper_nodes())
+        return await self._drifted(cluster, self.layout(cluster).quorum_nodes())
 
     async def drifted_brokers(self, cluster: dict) -> list:
         return await self._drifted(cluster, self.configured_brokers(cluster, self.layout(cluster)))
@@ -235,7 +250,7 @@ class ClusterReconciler:
     async def zookeeper_rolled(self, cluster: dict, _drifted: list) -> None:
         """Completes when every ZooKeeper node runs its desired spec, restarted one at a time, the
         leader last, each only while the others serve."""
-        nodes = self.layout(cluster).zookeeper_nodes()
+        nodes = self.layout(cluster).quorum_nodes()
         specs = {n.name: self.spec(cluster, n) for n in await self._drifted(cluster, nodes)}
         if specs:
             roller = ZooKeeperRoller(self.plane.placement, on_progress=lambda m: self.progress(cluster, m))
@@ -306,6 +321,7 @@ class ClusterReconciler:
         brokers = layout.brokers()
         _, inter = broker_listeners(cluster)
         principals = [f"CN=b-{b.config.broker_id},O=openmsk" for b in brokers] + ["CN=openmsk-control-plane,O=openmsk"]
+        principals += [f"CN=c-{c['NodeId']},O=openmsk" for c in cluster.get("Controllers") or []]
         for broker in brokers:
             if needs_tls(cluster):
                 broker.config.extra_managed.update(broker_tls_properties(self.plane.ca, broker.workdir, inter))
@@ -314,15 +330,24 @@ class ClusterReconciler:
             if public:
                 broker.config.extra_managed.update(
                     public_listener_properties(broker.config.extra_managed, public, broker.workdir))
+            broker.config.extra_managed.update(upgrade.broker_overrides(cluster))
             broker.probe_port = 9093        # the replication listener exists on every broker
             broker.probe_ssl = self.plane.probe_ssl_context if inter == "REPLICATION_SECURE" else None
         return brokers
 
     def spec(self, cluster: dict, node, *, renew: bool = False):
         """The node's desired NodeSpec (deterministic: same inputs, same spec hash)."""
-        return node.spec(self.plane.distribution, **self.spec_kwargs(cluster, node, renew=renew))
+        return node.spec(self.distribution(cluster, node), **self.spec_kwargs(cluster, node, renew=renew))
+
+    def distribution(self, cluster: dict, node=None):
+        """The jar set a node runs: its cluster's Kafka version (control/upgrade.py decides mid-update)."""
+        from .upgrade import node_distribution
+        return node_distribution(self.plane, cluster, node)
 
     def spec_kwargs(self, cluster: dict, node, *, renew: bool = False) -> dict:
+        if node.name.split("/")[-1].startswith("controller-"):
+            from .upgrade import controller_spec_kwargs
+            return controller_spec_kwargs(self, cluster, node, renew)
         if not node.name.split("/")[-1].startswith("broker-"):
             # ZooKeeper's quorum TLS checks the *connecting* peer's address too, and a connection
             # between two 127.x addresses leaves from 127.0.0.1: hence that extra SAN.
@@ -400,7 +425,7 @@ class ClusterReconciler:
     async def stop_all_nodes(self, cluster: dict, *, grace: float, purge: bool = False) -> None:
         layout = self.layout(cluster)
         # Sidecars first, including any this plane has no provider for (e.g. `openmsk down`).
-        core = {n.name for n in [*layout.zookeeper_nodes(), *layout.brokers()]}
+        core = {n.name for n in [*layout.quorum_nodes(), *layout.brokers()]}
         placed = await self.plane.placement.names(self.plane.cluster_dir(cluster).name)
         sidecars = set(self.sidecar_specs(cluster)) | {name for name in placed if name not in core}
         await asyncio.gather(*(self.plane.placement.delete(name, grace=5.0, purge=purge) for name in sidecars))
@@ -412,7 +437,7 @@ class ClusterReconciler:
             await asyncio.gather(*(self.plane.placement.delete(b.name, grace=grace, purge=True)
                                    for b in layout.brokers()))
         await asyncio.gather(*(self.plane.placement.delete(z.name, grace=grace, purge=purge)
-                               for z in layout.zookeeper_nodes()))
+                               for z in layout.quorum_nodes()))
 
     async def delete_cluster(self, cluster: dict) -> None:
         """Completes when no process of the cluster runs, its files are gone and the record is removed."""

@@ -52,6 +52,11 @@ class KafkaDistribution:
         return cls(version, lib_dir)
 
     @property
+    def log4j2(self) -> bool:
+        """Kafka 4 logs through log4j2 (its own distribution ships log4j2.yaml); 3.x through reload4j."""
+        return int(self.version.split(".")[0]) >= 4
+
+    @property
     def classpath(self) -> str:
         # kafka-run-class.sh puts every jar of libs/ on the classpath; a wildcard keeps the command short.
         return str(self.lib_dir / "*")
@@ -72,22 +77,44 @@ class KafkaDistribution:
         if logs_dir is not None:
             cmd.append(f"-Dkafka.logs.dir={logs_dir}")
         if log4j_config is not None:
-            cmd.append(f"-Dlog4j.configuration=file:{log4j_config}")
+            cmd.append(f"-Dlog4j2.configurationFile={log4j_config}" if self.log4j2
+                       else f"-Dlog4j.configuration=file:{log4j_config}")
         cmd += ["-cp", self.classpath, main_class, *args]
         return cmd
 
 
-def install(version: str | None = None) -> KafkaDistribution:
-    """Resolve the pinned jar set with Maven (idempotent; used by scripts/install)."""
+def install(version: str | None = None, *, pom: Path | None = None, properties: dict[str, str] | None = None,
+            progress=None) -> KafkaDistribution:
+    """Resolve a pinned jar set with Maven (idempotent). Without arguments: pom.xml's own pins (used by
+    scripts/install); runtime/versions.py passes each line's pom and versions. `progress(line)` gets
+    Maven's download lines; a failed fetch raises DistributionMissing with Maven's error, and leaves
+    no partial jar set behind."""
     version = version or pinned_kafka_version()
     try:
         return KafkaDistribution.locate(version)
     except DistributionMissing:
         pass
     out = cache_dir() / "lib" / f"kafka-{version}"
-    out.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-                    f"-DoutputDirectory={out}", "-DincludeScope=runtime"], check=True)
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True, exist_ok=True)
+    props = {"kafka.version": version, **(properties or {})}
+    cmd = ["mvn", "-B", "-f", str(pom or POM), "dependency:copy-dependencies",
+           f"-DoutputDirectory={partial}", "-DincludeScope=runtime", *[f"-D{k}={v}" for k, v in props.items()]]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tail: list[str] = []
+    for line in proc.stdout:
+        line = line.rstrip()
+        tail = (tail + [line])[-20:]
+        if progress is not None and ("Downloaded from" in line or "Copying" in line):
+            progress(line)
+    if proc.wait() != 0:
+        shutil.rmtree(partial, ignore_errors=True)
+        errors = [l for l in tail if l.startswith("[ERROR]")]
+        raise DistributionMissing(f"Kafka {version} jars could not be fetched from Maven Central: "
+                                  + (errors[0] if errors else f"mvn exited with {proc.returncode}"))
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
     return KafkaDistribution.locate(version)
 
 

@@ -113,6 +113,7 @@ class BrokerConfig:
     user_properties: dict[str, str] = field(default_factory=dict)
     instance_defaults: dict[str, str] = field(default_factory=dict)   # by instance type (instance_types.py)
     extra_managed: dict[str, str] = field(default_factory=dict)   # TLS/SASL settings from other steps
+    kraft_cluster_id: str | None = None     # KRaft mode (runtime/kraft.py): no ZooKeeper settings at all
 
     def properties(self) -> dict[str, str]:
         props = dict(MSK_DEFAULTS)
@@ -129,6 +130,9 @@ class BrokerConfig:
             "log.dirs": self.log_dir,
             "zookeeper.connect": self.zookeeper_connect,
         })
+        if self.kraft_cluster_id:
+            props = {k: v for k, v in props.items() if not k.startswith("zookeeper.")}
+            props["listener.security.protocol.map"] += ",CONTROLLER:SSL"
         props.update(self.extra_managed)
         return props
 

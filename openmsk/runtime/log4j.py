@@ -53,3 +53,55 @@ log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
 log4j.appender.stderr.layout.ConversionPattern={PATTERN}
 log4j.appender.stderr.Target=System.err
 """
+
+
+def _log4j2_rolling(name: str, file: str, size: str, keep: int) -> str:
+    return f"""\
+appender.{name}.type = RollingFile
+appender.{name}.name = {name}
+appender.{name}.fileName = ${{sys:kafka.logs.dir}}/{file}
+appender.{name}.filePattern = ${{sys:kafka.logs.dir}}/{file}.%i
+appender.{name}.layout.type = PatternLayout
+appender.{name}.layout.pattern = {PATTERN}
+appender.{name}.policies.type = Policies
+appender.{name}.policies.size.type = SizeBasedTriggeringPolicy
+appender.{name}.policies.size.size = {size}
+appender.{name}.strategy.type = DefaultRolloverStrategy
+appender.{name}.strategy.max = {keep}
+"""
+
+
+# Kafka 4.x logs through log4j2: the same files, pattern and levels as BROKER_LOG4J, in log4j2's
+# properties syntax (read with -Dlog4j2.configurationFile).
+BROKER_LOG4J2 = "status = warn\n" + _log4j2_rolling("server", "server.log", "50MB", 4) \
+    + _log4j2_rolling("stateChange", "state-change.log", "20MB", 2) \
+    + _log4j2_rolling("controller", "controller.log", "20MB", 2) + """\
+rootLogger.level = INFO
+rootLogger.appenderRef.server.ref = server
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.controller.name = kafka.controller
+logger.controller.level = INFO
+logger.controller.additivity = false
+logger.controller.appenderRef.controller.ref = controller
+logger.stateChange.name = state.change.logger
+logger.stateChange.level = INFO
+logger.stateChange.additivity = false
+logger.stateChange.appenderRef.stateChange.ref = stateChange
+"""
+
+TOOLS_LOG4J2 = f"""\
+status = warn
+appender.stderr.type = Console
+appender.stderr.name = stderr
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = {PATTERN}
+rootLogger.level = WARN
+rootLogger.appenderRef.stderr.ref = stderr
+"""
+
+
+def broker_log4j(log4j2: bool) -> tuple[str, str]:
+    """(file name, content) of a Kafka node's logging configuration for its jar set."""
+    return ("log4j2.properties", BROKER_LOG4J2) if log4j2 else ("log4j.properties", BROKER_LOG4J)

@@ -10,7 +10,7 @@ from pathlib import Path
 from . import probes
 from .distribution import KAFKA_JVM_PERFORMANCE_OPTS, KafkaDistribution
 from .kafka_config import BrokerConfig, render_properties
-from .log4j import BROKER_LOG4J, ZOOKEEPER_LOG4J
+from .log4j import ZOOKEEPER_LOG4J, broker_log4j
 from .placement import NodeSpec
 from .zookeeper_config import ZooKeeperConfig
 
@@ -106,16 +106,21 @@ class BrokerProcess:
              secret_files: dict[str, bytes] | None = None, extra_files: dict[str, str] | None = None) -> NodeSpec:
         workdir = self.workdir
         self.config.log_dir = str(workdir / "data")
+        log4j_name, log4j_text = broker_log4j(dist.log4j2)
         files = {
             "server.properties": render_properties(
                 self.config.properties(), f"openmsk: broker {self.config.broker_id} ({self.config.rack})"),
-            "log4j.properties": BROKER_LOG4J,
+            log4j_name: log4j_text,
             **(extra_files or {}),
         }
         command = dist.java_command(
             "kafka.Kafka", [str(workdir / "server.properties")],
             heap=list(self.heap), jvm_opts=[*KAFKA_JVM_PERFORMANCE_OPTS, *COMMON_JVM_OPTS, *(extra_jvm_opts or [])],
-            log4j_config=workdir / "log4j.properties", logs_dir=workdir / "logs")
+            log4j_config=workdir / log4j_name, logs_dir=workdir / "logs")
+        if self.config.kraft_cluster_id:
+            from .kraft import format_files, format_wrapper
+            files.update(format_files(dist))
+            command = format_wrapper(self.config.kraft_cluster_id, workdir, workdir / "server.properties", dist, command)
         return NodeSpec(self.name, "broker", workdir, command, files, dict(secret_files or {}),
                         address=self.config.host, ports=tuple(l.port for l in self.config.listeners))
 

@@ -12,7 +12,7 @@ from typing import Callable
 from ...api.core import Provider, RequestContext, handler
 from ...control import model
 from ...control.layout import place_nodes
-from ...control.kafka_settings import SUPPORTED_VERSIONS
+from ...control.kafka_settings import is_kraft
 from ...control.plane import ControlPlane
 from ..acm_pca import PrivateCertificateAuthorities
 from ..common import page_result, page_window, paginate
@@ -27,6 +27,7 @@ from .storage import StorageHandlers
 from .monitoring import MonitoringHandlers
 from .policies import PolicyHandlers
 from .topics import TopicHandlers
+from .versions import VersionHandlers
 from .validation import (bad_request, check_broker_node_group, check_cluster_name, check_kafka_version,
                          check_logging, check_security, conflict, not_found)
 
@@ -34,7 +35,7 @@ CREATE_STEPS = model.CREATE_STEPS
 DEFAULT_VOLUME_GIB = 1000          # MSK console default; the API requires nothing
 
 
-class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers, TopicHandlers, PolicyHandlers,
+class KafkaProvider(VersionHandlers, SecurityHandlers, ConfigurationHandlers, MonitoringHandlers, TopicHandlers, PolicyHandlers,
                     BrokerChangeHandlers, StorageHandlers, ConnectivityHandlers, Provider):
     service_name = "kafka"
 
@@ -91,7 +92,9 @@ class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers,
             broker["NodeArn"] = model.node_arn(cluster, str(uuid.uuid4()))
             broker["EniId"] = f"eni-{uuid.uuid4().hex[:17]}"
             broker["AddedToClusterTime"] = cluster["CreationTime"]
-        self.plane.create_cluster(cluster, CREATE_STEPS)
+        for controller in cluster.get("Controllers") or []:
+            controller["NodeArn"] = model.node_arn(cluster, str(uuid.uuid4()))
+        self.plane.create_cluster(cluster, model.steps_for(CREATE_STEPS, is_kraft(spec["KafkaVersion"])))
         return cluster
 
     @handler("CreateCluster")
@@ -166,6 +169,7 @@ class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers,
     async def list_nodes(self, ctx: RequestContext, request: dict) -> dict:
         cluster = self._cluster(ctx, request["ClusterArn"])
         nodes = [views.node_info(cluster, b) for b in sorted(cluster["Brokers"], key=lambda b: b["BrokerId"])]
+        nodes += [views.controller_node_info(cluster, c) for c in cluster.get("Controllers") or []]
         return paginate(nodes, request, "NodeInfoList", bad_token=self._bad_token)
 
     # -- operations ------------------------------------------------------------------------------
@@ -183,22 +187,6 @@ class KafkaProvider(SecurityHandlers, ConfigurationHandlers, MonitoringHandlers,
         if op is None or arn.split(":")[3] != ctx.region:
             raise not_found(f"The cluster operation {arn} does not exist.", "clusterOperationArn")
         return {"ClusterOperationInfo": views.operation_info(op)}
-
-    # -- versions --------------------------------------------------------------------------------
-    @handler("ListKafkaVersions")
-    async def list_kafka_versions(self, ctx: RequestContext, request: dict) -> dict:
-        versions = [{"Version": v, "Status": "ACTIVE"} for v in sorted(SUPPORTED_VERSIONS)]
-        return paginate(versions, request, "KafkaVersions", bad_token=self._bad_token)
-
-    @handler("GetCompatibleKafkaVersions")
-    async def get_compatible_kafka_versions(self, ctx: RequestContext, request: dict) -> dict:
-        if request.get("ClusterArn"):
-            cluster = self._cluster(ctx, request["ClusterArn"])
-            source = cluster["Spec"]["KafkaVersion"]
-            return {"CompatibleKafkaVersions": [{"SourceVersion": source,
-                                                 "TargetVersions": [v for v in sorted(SUPPORTED_VERSIONS) if v > source]}]}
-        return {"CompatibleKafkaVersions": [{"SourceVersion": v, "TargetVersions": [t for t in sorted(SUPPORTED_VERSIONS) if t > v]}
-                                            for v in sorted(SUPPORTED_VERSIONS)]}
 
     # -- tags ------------------------------------------------------------------------------------
     def _taggable(self, ctx: RequestContext, arn: str) -> tuple[dict, Callable[[dict], None]]:

@@ -62,8 +62,8 @@ def software_info(cluster: dict) -> dict:
 
 
 def zookeeper_strings(cluster: dict) -> dict:
-    if cluster["State"] in _NOT_YET_CONNECTABLE:
-        return {}
+    if cluster["State"] in _NOT_YET_CONNECTABLE or not cluster["ZooKeeperNodes"]:
+        return {}          # KRaft clusters have no ZooKeeper (MSK omits both strings)
     nodes = sorted(cluster["ZooKeeperNodes"], key=lambda z: z["ZookeeperId"])
     result = {"ZookeeperConnectStringTls": ",".join(f"{z['Address']}:{ZK_TLS_PORT}" for z in nodes)}
     if not zookeeper_tls_only(cluster):       # see layout.zookeeper_tls_only: no plaintext 2181 on TLS clusters
@@ -141,6 +141,16 @@ def node_info(cluster: dict, broker: dict) -> dict:
         "InstanceType": cluster["Spec"]["BrokerNodeGroupInfo"]["InstanceType"],
         "NodeARN": broker["NodeArn"],
         "NodeType": "BROKER",
+    }
+
+
+def controller_node_info(cluster: dict, controller: dict) -> dict:
+    """A KRaft controller as MSK's ListNodes shows it: its endpoint only (no broker fields, no NodeType)."""
+    return {
+        "AddedToClusterTime": controller.get("AddedToClusterTime", cluster["CreationTime"]),
+        "ControllerNodeInfo": {"Endpoints": [controller["Address"]]},
+        "InstanceType": cluster["Spec"]["BrokerNodeGroupInfo"]["InstanceType"],
+        "NodeARN": controller["NodeArn"],
     }
 
 

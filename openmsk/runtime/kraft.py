@@ -1,0 +1,202 @@
+"""KRaft mode: the controller process kind, the quorum settings brokers and controllers share, and the
+storage formatting every KRaft node needs before its first start.
+
+A KRaft cluster (MSK's `.kraft` versions) runs three controllers (process.roles=controller, one per
+zone) and broker-only brokers (process.roles=broker). Controllers listen on CONTROLLER (TLS, mutual:
+brokers and controllers present installation-CA certificates). Before a node's first start its log
+directory is formatted with Kafka's own `kafka-storage format` (kafka.tools.StorageTool) with the
+cluster's id; the format runs inside the node's command (`sh -c 'format || exit; exec java ...'`), so
+a placement driver needs no extra hook (a Kubernetes driver would make it an init container), and an
+already formatted directory is left alone.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .distribution import KAFKA_JVM_PERFORMANCE_OPTS, KafkaDistribution
+from .kafka_config import MSK_DEFAULTS, render_properties
+from .log4j import broker_log4j
+from .placement import NodeSpec
+
+CONTROLLER_LISTENER = "CONTROLLER"
+CONTROLLER_PORT = 9097
+CONTROLLER_ID_BASE = 1000          # controller n (1..3) is node 1000+n; broker ids stay 1..N
+CONTROLLER_HEAP = ["-Xms128m", "-Xmx384m"]
+FORMAT_HEAP = ["-Xmx128m"]
+_COMMON_JVM_OPTS = ["-XX:+ExitOnOutOfMemoryError", "-XX:-UsePerfData"]
+_TRANSITION = re.compile(r"Completed transition to (\w+)")
+# The first line every start of a Kafka node logs: state transitions before the last one belong to an
+# earlier run of the process and say nothing about this one.
+_START_MARKERS = ("Registered kafka:type=kafka.Log4jController MBean", "Starting controller")
+
+
+@dataclass(frozen=True)
+class KRaftQuorum:
+    """What every node of one KRaft cluster agrees on."""
+
+    cluster_id: str                              # 22-character base64 UUID (kafka-storage random-uuid form)
+    voters: tuple[tuple[int, str], ...]          # (node id, address) of each controller
+
+    @property
+    def voters_string(self) -> str:
+        return ",".join(f"{node_id}@{host}:{CONTROLLER_PORT}" for node_id, host in self.voters)
+
+    def common_properties(self) -> dict[str, str]:
+        return {"controller.quorum.voters": self.voters_string,
+                "controller.listener.names": CONTROLLER_LISTENER}
+
+
+def tls_properties(keystore: str, truststore: str) -> dict[str, str]:
+    """The CONTROLLER listener's TLS, on controllers (server side) and brokers (client side) alike."""
+    prefix = "listener.name.controller."
+    return {
+        f"{prefix}ssl.keystore.type": "PEM", f"{prefix}ssl.keystore.location": keystore,
+        f"{prefix}ssl.truststore.type": "PEM", f"{prefix}ssl.truststore.location": truststore,
+        f"{prefix}ssl.client.auth": "required",
+        f"{prefix}ssl.endpoint.identification.algorithm": "https",
+        f"{prefix}ssl.enabled.protocols": "TLSv1.2,TLSv1.3",
+    }
+
+
+def broker_properties(quorum: KRaftQuorum, broker_id: int) -> dict[str, str]:
+    return {"process.roles": "broker", "node.id": str(broker_id), **quorum.common_properties()}
+
+
+@dataclass
+class ControllerConfig:
+    node_id: int
+    rack: str
+    host: str
+    quorum: KRaftQuorum
+    log_dir: str = ""
+    extra: dict[str, str] = field(default_factory=dict)     # TLS, authorizer (from control/layout.py)
+
+    def properties(self) -> dict[str, str]:
+        props = {k: v for k, v in MSK_DEFAULTS.items() if not k.startswith("zookeeper.")}
+        props.update({
+            "process.roles": "controller",
+            "node.id": str(self.node_id),
+            "broker.rack": self.rack,
+            "listeners": f"{CONTROLLER_LISTENER}://{self.host}:{CONTROLLER_PORT}",
+            "listener.security.protocol.map": f"{CONTROLLER_LISTENER}:SSL",
+            "log.dirs": self.log_dir,
+            **self.quorum.common_properties(),
+        })
+        props.update(self.extra)
+        return props
+
+
+def format_wrapper(cluster_id: str, workdir: Path, properties_file: Path, dist: KafkaDistribution,
+                   command: list[str]) -> list[str]:
+    """`command`, preceded by `kafka-storage format` of the node's log directory unless it is formatted.
+    The format's output goes to logs/storage-format.log; a failed format is the node's exit."""
+    tool_log4j = workdir / ("tools-log4j2.properties" if dist.log4j2 else "tools-log4j.properties")
+    fmt = dist.java_command("kafka.tools.StorageTool",
+                            ["format", "--ignore-formatted", "-t", cluster_id, "-c", str(properties_file)],
+                            heap=FORMAT_HEAP, jvm_opts=["-XX:TieredStopAtLevel=1", *_COMMON_JVM_OPTS],
+                            log4j_config=tool_log4j, logs_dir=workdir / "logs")
+    marker = workdir / "data" / "meta.properties"
+    script = (f"mkdir -p {shlex.quote(str(workdir / 'logs'))} && "
+              f"{{ [ -f {shlex.quote(str(marker))} ] || {shlex.join(fmt)} "
+              f">> {shlex.quote(str(workdir / 'logs' / 'storage-format.log'))} 2>&1; }} && exec \"$@\"")
+    return ["/bin/sh", "-c", script, "kafka-node", *command]
+
+
+def format_files(dist: KafkaDistribution) -> dict[str, str]:
+    from .log4j import TOOLS_LOG4J, TOOLS_LOG4J2
+    return {"tools-log4j2.properties": TOOLS_LOG4J2} if dist.log4j2 else {"tools-log4j.properties": TOOLS_LOG4J}
+
+
+@dataclass
+class ControllerNode:
+    """One KRaft controller (process.roles=controller): hidden from clients as on MSK."""
+
+    cluster_dir: Path
+    config: ControllerConfig
+
+    @property
+    def name(self) -> str:
+        return f"{self.cluster_dir.name}/controller-{self.config.node_id}"
+
+    @property
+    def workdir(self) -> Path:
+        return self.cluster_dir / f"controller-{self.config.node_id}"
+
+    def spec(self, dist: KafkaDistribution, extra_jvm_opts: list[str] | None = None,
+             secret_files: dict[str, bytes] | None = None, extra_files: dict[str, str] | None = None) -> NodeSpec:
+        workdir = self.workdir
+        self.config.log_dir = str(workdir / "data")
+        log4j_name, log4j_text = broker_log4j(dist.log4j2)
+        files = {
+            "server.properties": render_properties(
+                self.config.properties(), f"openmsk: KRaft controller {self.config.node_id} ({self.config.rack})"),
+            log4j_name: log4j_text,
+            **format_files(dist),
+            **(extra_files or {}),
+        }
+        command = dist.java_command(
+            "kafka.Kafka", [str(workdir / "server.properties")],
+            heap=CONTROLLER_HEAP, jvm_opts=[*KAFKA_JVM_PERFORMANCE_OPTS, *_COMMON_JVM_OPTS, *(extra_jvm_opts or [])],
+            log4j_config=workdir / log4j_name, logs_dir=workdir / "logs")
+        command = format_wrapper(self.config.quorum.cluster_id, workdir, workdir / "server.properties", dist, command)
+        return NodeSpec(self.name, "controller", workdir, command, files, dict(secret_files or {}),
+                        address=self.config.host, ports=(CONTROLLER_PORT,))
+
+    async def mode(self) -> str | None:
+        """'leader' / 'follower' while the controller takes part in the quorum, else None.
+
+        KafkaRaftClient logs each state change ("Completed transition to Leader(...)" /
+        "FollowerState(...)"); the last one is the node's state, provided its listener answers."""
+        if not await _port_open(self.config.host, CONTROLLER_PORT):
+            return None
+        state = last_transition(self.workdir / "logs" / "server.log")
+        if state is None:
+            return None
+        if state.startswith("Leader"):
+            return "leader"
+        if state.startswith("Follower"):
+            return "follower"
+        return None
+
+    async def ready(self) -> bool:
+        return await self.mode() in ("leader", "follower")
+
+    def failure_reason(self) -> list[str]:
+        from .nodes import _tail_errors
+        errors = _tail_errors(self.workdir / "logs" / "server.log")
+        fmt_log = self.workdir / "logs" / "storage-format.log"
+        if not errors and fmt_log.exists():
+            lines = [l for l in fmt_log.read_text(errors="replace").splitlines() if l.strip()]
+            errors = [f"[format] ERROR {lines[-1]}"] if lines else []
+        return errors
+
+
+def last_transition(log_file: Path) -> str | None:
+    try:
+        with open(log_file, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 512 * 1024))
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return None
+    starts = [text.rfind(marker) for marker in _START_MARKERS]
+    text = text[max(0, *starts):]
+    found = _TRANSITION.findall(text)
+    return found[-1] if found else None
+
+
+async def _port_open(host: str, port: int, timeout: float = 2.0) -> bool:
+    import asyncio
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass
+    return True

@@ -1,0 +1,80 @@
+"""KRaft clusters (MSK's `.kraft` versions) for real: three controllers hidden from clients, broker-only
+brokers, TLS and SASL/SCRAM clients, ACLs through StandardAuthorizer. One module-scoped cluster, left
+as found by every test here."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from harness import Service, free_port, kcat
+from kafka_clients import broker_config, consume_all, create_topic, produce, tls_config
+from test_security import can_list, make_secret, scram_args, wait_for
+
+VERSION = "3.9.x.kraft"
+
+
+@pytest.fixture(scope="module")
+def kraft(tmp_path_factory):
+    """A service of its own with a 3-zone KRaft cluster: TLS clients, SASL/SCRAM on, unauthenticated TLS allowed."""
+    svc = Service(tmp_path_factory.mktemp("kraft") / "data", free_port()).start()
+    kafka = svc.client("kafka")
+    arn = kafka.create_cluster(
+        ClusterName="kraft", KafkaVersion=VERSION, NumberOfBrokerNodes=3,
+        BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(3)},
+        ClientAuthentication={"Sasl": {"Scram": {"Enabled": True}}, "Unauthenticated": {"Enabled": True}},
+    )["ClusterArn"]
+    info = svc.wait_state(arn)
+    yield svc, arn, info
+    svc.stop_everything()
+
+
+def test_kraft_cluster_shows_what_msk_shows(kraft):
+    svc, arn, info = kraft
+    assert info["CurrentBrokerSoftwareInfo"]["KafkaVersion"] == VERSION
+    assert "ZookeeperConnectString" not in info and "ZookeeperConnectStringTls" not in info
+    nodes = svc.client("kafka").list_nodes(ClusterArn=arn)["NodeInfoList"]
+    brokers = [n for n in nodes if "BrokerNodeInfo" in n]
+    controllers = [n for n in nodes if "ControllerNodeInfo" in n]
+    assert len(brokers) == 3 and len(controllers) == 3
+    # Controllers are hidden from clients: the brokers' metadata lists brokers only.
+    bootstrap = svc.client("kafka").get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"]
+    listed = kcat("-L", "-b", bootstrap, "-X", "security.protocol=SSL", "-X", f"ssl.ca.location={svc.ca_path}",
+                  "-J", "-m", "30")
+    assert listed.returncode == 0, listed.stderr
+    ids = sorted(b["id"] for b in json.loads(listed.stdout)["brokers"])
+    assert ids == [1, 2, 3]
+    # Broker-only brokers in KRaft mode, rack = zone ID, no ZooKeeper anywhere.
+    config = broker_config(tls_config(bootstrap, svc.ca_path), 1)
+    assert config["process.roles"] == "broker"
+    broker1 = next(b for b in brokers if b["BrokerNodeInfo"]["BrokerId"] == 1)
+    subnet = svc.client("ec2").describe_subnets(SubnetIds=[broker1["BrokerNodeInfo"]["ClientSubnet"]])["Subnets"][0]
+    assert config["broker.rack"] == subnet["AvailabilityZoneId"]
+    assert not config.get("zookeeper.connect")
+    assert "9097" in config["controller.quorum.voters"]
+
+
+def test_tls_and_scram_clients(kraft):
+    svc, arn, _ = kraft
+    kafka = svc.client("kafka")
+    brokers = kafka.get_bootstrap_brokers(ClusterArn=arn)
+    tls = tls_config(brokers["BootstrapBrokerStringTls"], svc.ca_path)
+    topic = f"kraft-{uuid.uuid4().hex[:6]}"
+    create_topic(tls, topic, partitions=3, replication=3)
+    produce(tls, topic, [b"a", b"b", b"c"])
+    assert sorted(consume_all(tls, topic, 3)) == [b"a", b"b", b"c"]
+
+    key = svc.aws("kms", "create-key", "--description", "kraft SCRAM").json["KeyMetadata"]["KeyId"]
+    secret = make_secret(svc, f"AmazonMSK_kraft_{uuid.uuid4().hex[:6]}", "carol", "carol-secret", key)
+    kafka.batch_associate_scram_secret(ClusterArn=arn, SecretArnList=[secret])
+    scram = kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringSaslScram"]
+    assert wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "carol", "carol-secret")))
+    assert kcat("-P", *scram_args(scram, svc.ca_path, "carol", "carol-secret"), "-t", topic,
+                input=b"d\n").returncode == 0
+    out = kcat("-C", *scram_args(scram, svc.ca_path, "carol", "carol-secret"), "-t", topic, "-o", "beginning",
+               "-e", "-q")
+    assert sorted(out.stdout.split()) == [b"a", b"b", b"c", b"d"]
+    assert not can_list(scram_args(scram, svc.ca_path, "carol", "wrong"))
+    kafka.batch_disassociate_scram_secret(ClusterArn=arn, SecretArnList=[secret])
+    assert wait_for(lambda: not can_list(scram_args(scram, svc.ca_path, "carol", "carol-secret")))
