@@ -25,7 +25,7 @@ def kraft(tmp_path_factory):
         BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(3)},
         ClientAuthentication={"Sasl": {"Scram": {"Enabled": True}}, "Unauthenticated": {"Enabled": True}},
     )["ClusterArn"]
-    info = svc.wait_state(arn)
+    info = svc.wait_state(arn, timeout=600)     # a loaded 2-core host: three more JVMs than ZooKeeper
     yield svc, arn, info
     svc.stop_everything()
 
