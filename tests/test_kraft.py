@@ -78,3 +78,29 @@ def test_tls_and_scram_clients(kraft):
     assert not can_list(scram_args(scram, svc.ca_path, "carol", "wrong"))
     kafka.batch_disassociate_scram_secret(ClusterArn=arn, SecretArnList=[secret])
     assert wait_for(lambda: not can_list(scram_args(scram, svc.ca_path, "carol", "carol-secret")))
+
+
+def test_upgrade_to_4_1_under_load(kraft):
+    """Last in this file (it moves the cluster on): 3.9.x.kraft -> 4.1.x.kraft with nothing lost or
+    duplicated, group offsets kept, and metadata.version finalized at 4.1."""
+    import subprocess
+
+    from openmsk.runtime import versions
+    from test_upgrade import upgrade_under_load
+
+    svc, arn, _ = kraft
+    kafka = svc.client("kafka")
+    assert kafka.get_compatible_kafka_versions(ClusterArn=arn)["CompatibleKafkaVersions"] == \
+        [{"SourceVersion": VERSION, "TargetVersions": ["4.0.x.kraft", "4.1.x.kraft"]}]
+    op = upgrade_under_load(svc, arn, "4.1.x.kraft")
+    assert op["OperationSteps"][0]["StepName"] == "PREPARE"
+    dist = versions.install_line("4.1.x.kraft")
+    tls = kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"]
+    client_props = svc.data_dir.parent / "features-client.properties"
+    client_props.write_text(f"security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={svc.ca_path}\n")
+    out = subprocess.run([dist.java(), "-Xmx256m", "-cp", dist.classpath, "org.apache.kafka.tools.FeatureCommand",
+                          "--bootstrap-server", tls, "--command-config", str(client_props), "describe"],
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = next(l for l in out.stdout.splitlines() if "metadata.version" in l)
+    assert "FinalizedVersionLevel: 4.1" in line, line

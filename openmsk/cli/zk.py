@@ -27,6 +27,11 @@ def cmd_zk(args) -> int:
     api = Api.from_args(args)
     kafka, ec2 = api.client("kafka"), api.client("ec2")
     info = resolve_cluster(kafka, args.cluster)
+    if (info.get("CurrentBrokerSoftwareInfo") or {}).get("KafkaVersion", "").endswith(".kraft"):
+        # As on MSK: a KRaft cluster has no ZooKeeper (and no connect string); its metadata quorum is
+        # managed, reached only through the brokers (kafka-metadata-quorum --bootstrap-server ...).
+        raise CliError(f"cluster {info['ClusterName']} runs in KRaft mode ({info['CurrentBrokerSoftwareInfo']['KafkaVersion']}): "
+                       f"it has no ZooKeeper; use `kafka-metadata-quorum.sh --bootstrap-server <brokers> describe --status`")
     nodes = [n for n in cluster_nodes(api, kafka, ec2, info, by_subnet=subnets(ec2)) if n.kind == "zookeeper"]
     if args.node is not None:
         nodes = [n for n in nodes if n.node_id == args.node]

@@ -24,10 +24,11 @@ from .layout import ClusterLayout
 def zone_node_names(cluster: dict, layout: ClusterLayout, zone_id: str) -> list[str]:
     """Placement names ("<cluster-uuid>/broker-1", ...) of the cluster's nodes in one zone."""
     zk_zone = {z["ZookeeperId"]: z["ZoneId"] for z in cluster["ZooKeeperNodes"]}
+    zk_zone.update({c["NodeId"]: c["ZoneId"] for c in cluster.get("Controllers") or []})    # KRaft
     broker_zone = {b["BrokerId"]: b["ZoneId"] for b in cluster["Brokers"]}
     # Brokers first: a broker frozen after its ZooKeeper node would first lose its session.
     return ([n.name for n in layout.brokers() if broker_zone.get(n.config.broker_id) == zone_id]
-            + [n.name for n in layout.zookeeper_nodes() if zk_zone.get(n.config.node_id) == zone_id])
+            + [n.name for n in layout.quorum_nodes() if zk_zone.get(n.config.node_id) == zone_id])
 
 
 async def set_zone_outage(plane, cluster: dict, zone_id: str, down: bool) -> list[str]:

@@ -131,7 +131,8 @@ class BrokerConfig:
             "zookeeper.connect": self.zookeeper_connect,
         })
         if self.kraft_cluster_id:
-            props = {k: v for k, v in props.items() if not k.startswith("zookeeper.")}
+            # node.id (runtime/kraft.py) names a KRaft node; broker.id is ZooKeeper mode's
+            props = {k: v for k, v in props.items() if not k.startswith("zookeeper.") and k != "broker.id"}
             props["listener.security.protocol.map"] += ",CONTROLLER:SSL"
         props.update(self.extra_managed)
         return props

@@ -1,0 +1,96 @@
+"""UpdateClusterKafkaVersion for real: a ZooKeeper cluster 3.8.x -> 3.9.x rolled onto the new jars under
+an idempotent acks=all producer, then moved to the new inter-broker protocol; nothing acknowledged is
+lost or duplicated and a consumer group keeps its offsets. (The KRaft upgrade, 3.9.x.kraft ->
+4.1.x.kraft, runs at the end of test_kraft.py on that file's cluster.)"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+
+from confluent_kafka import Consumer, TopicPartition
+
+from harness import Service, free_port
+from kafka_clients import broker_config, consume_all, create_topic, produce, tls_config
+from verifying_load import VerifyingLoad
+
+UPGRADE_TIMEOUT = 2400      # every node restarts once (brokers twice in ZooKeeper mode) on a loaded 2-core host
+
+
+def _wait_operation(kafka, op_arn: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        op = kafka.describe_cluster_operation(ClusterOperationArn=op_arn)["ClusterOperationInfo"]
+        if op["OperationState"] in ("UPDATE_COMPLETE", "UPDATE_FAILED"):
+            return op
+        assert time.monotonic() < deadline, f"operation still {op['OperationState']} after {timeout}s"
+        time.sleep(2)
+
+
+def _committed(config: dict, group: str, topic: str, partitions: int) -> dict[int, int]:
+    consumer = Consumer({**config, "group.id": group, "enable.auto.commit": False})
+    try:
+        tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=30)
+    finally:
+        consumer.close()
+    return {tp.partition: tp.offset for tp in tps}
+
+
+def upgrade_under_load(svc, arn: str, target: str) -> dict:
+    """Upgrade `arn` to `target` while a verifying producer runs; asserts 0 lost, 0 duplicates and the
+    consumer group's offsets unchanged. Returns the finished operation."""
+    kafka = svc.client("kafka")
+    tls = tls_config(kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"], svc.ca_path)
+    topic, group = f"upgrade-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
+    create_topic(tls, topic, partitions=3, replication=3, topic_config={"min.insync.replicas": "2"})
+    produce(tls, topic, [f"before-{i}".encode() for i in range(30)])
+    assert len(consume_all(tls, topic, 30, group=group)) == 30       # commits the group's offsets
+    before = _committed(tls, group, topic, 3)
+    assert sum(before.values()) == 30
+
+    info = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
+    with VerifyingLoad(tls, topic, interval=0.05) as load:
+        time.sleep(3)
+        op_arn = kafka.update_cluster_kafka_version(ClusterArn=arn, CurrentVersion=info["CurrentVersion"],
+                                                    TargetKafkaVersion=target)["ClusterOperationArn"]
+        op = _wait_operation(kafka, op_arn, UPGRADE_TIMEOUT)
+        time.sleep(3)
+    assert op["OperationState"] == "UPDATE_COMPLETE", op.get("ErrorInfo")
+    assert op["OperationType"] == "UPDATE_CLUSTER_KAFKA_VERSION"
+    assert op["TargetClusterInfo"]["KafkaVersion"] == target
+    steps = {s["StepName"]: s["StepInfo"]["StepStatus"] for s in op["OperationSteps"]}
+    assert steps.get("FINALIZE_KAFKA_VERSION") == "COMPLETED", steps
+
+    assert not load.errors, load.errors[:3]
+    assert len(load.acked) > 20
+    got = consume_all(tls, topic, 30 + len(load.acked), timeout=180)
+    duplicates = [m for m, n in Counter(got).items() if n > 1]
+    assert duplicates == [], duplicates[:5]
+    assert set(load.acked) - set(got) == set()
+    assert _committed(tls, group, topic, 3) == before
+    described = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
+    assert described["State"] == "ACTIVE"
+    assert described["CurrentBrokerSoftwareInfo"]["KafkaVersion"] == target
+    return op
+
+
+def test_zookeeper_upgrade_3_8_to_3_9(tmp_path):
+    svc = Service(tmp_path / "data", free_port()).start()
+    try:
+        kafka = svc.client("kafka")
+        arn = kafka.create_cluster(
+            ClusterName="upgrade-zk", KafkaVersion="3.8.x", NumberOfBrokerNodes=3,
+            BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(3)},
+        )["ClusterArn"]
+        svc.wait_state(arn, timeout=600)
+        tls = tls_config(kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"], svc.ca_path)
+        assert kafka.get_compatible_kafka_versions(ClusterArn=arn)["CompatibleKafkaVersions"] == \
+            [{"SourceVersion": "3.8.x", "TargetVersions": ["3.9.x"]}]
+        upgrade_under_load(svc, arn, "3.9.x")
+        # Brokers run the 3.9 jars and, after the finalize roll, the 3.9 inter-broker protocol.
+        config = broker_config(tls, 1)
+        assert config.get("inter.broker.protocol.version", "").startswith("3.9"), config.get("inter.broker.protocol.version")
+        server_log = next((tmp_path / "data" / "clusters").glob("*/broker-1/logs/server.log")).read_text(errors="replace")
+        assert "Kafka version: 3.9.1" in server_log.rsplit("Registered kafka:type=kafka.Log4jController", 1)[-1]
+    finally:
+        svc.stop_everything()
