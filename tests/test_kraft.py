@@ -19,15 +19,17 @@ VERSION = "3.9.x.kraft"
 def kraft(tmp_path_factory):
     """A service of its own with a 3-zone KRaft cluster: TLS clients, SASL/SCRAM on, unauthenticated TLS allowed."""
     svc = Service(tmp_path_factory.mktemp("kraft") / "data", free_port()).start()
-    kafka = svc.client("kafka")
-    arn = kafka.create_cluster(
-        ClusterName="kraft", KafkaVersion=VERSION, NumberOfBrokerNodes=3,
-        BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(3)},
-        ClientAuthentication={"Sasl": {"Scram": {"Enabled": True}}, "Unauthenticated": {"Enabled": True}},
-    )["ClusterArn"]
-    info = svc.wait_state(arn, timeout=600)     # a loaded 2-core host: three more JVMs than ZooKeeper
-    yield svc, arn, info
-    svc.stop_everything()
+    try:
+        kafka = svc.client("kafka")
+        arn = kafka.create_cluster(
+            ClusterName="kraft", KafkaVersion=VERSION, NumberOfBrokerNodes=3,
+            BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(3)},
+            ClientAuthentication={"Sasl": {"Scram": {"Enabled": True}}, "Unauthenticated": {"Enabled": True}},
+        )["ClusterArn"]
+        info = svc.wait_state(arn, timeout=600)     # a loaded 2-core host: three more JVMs than ZooKeeper
+        yield svc, arn, info
+    finally:                                        # also when the creation failed: no orphaned JVMs
+        svc.stop_everything()
 
 
 def test_kraft_cluster_shows_what_msk_shows(kraft):

@@ -101,7 +101,12 @@ def controller_spec_kwargs(reconciler, cluster: dict, node, renew: bool) -> dict
         principals += [f"CN=c-{c['NodeId']},O=openmsk" for c in cluster.get("Controllers") or []]
         props = broker_security_properties(cluster, node.workdir, principals)
         node.config.extra.update({k: v for k, v in props.items() if k in ("authorizer.class.name", "super.users")})
-    return {"secret_files": {KEYSTORE: pem}}
+    jvm_opts, files = [], {}
+    for extension in plane.broker_extensions:       # telemetry's JMX agent: KRaft controller metrics
+        opts, extra = extension(cluster, node)
+        jvm_opts += opts
+        files.update(extra)
+    return {"secret_files": {KEYSTORE: pem}, "extra_jvm_opts": jvm_opts, "extra_files": files}
 
 
 def start(cluster: dict, target: str) -> None:

@@ -113,6 +113,12 @@ class Collector:
                 scrapes.append(scrape)
             if disk_used is not None:
                 disk.append(disk_used)
+        # KRaft: the controller gauges (ActiveControllerCount, OfflinePartitionsCount, Global*Count) live
+        # on the controllers, which run the same agent; as on MSK they are published per cluster only.
+        for controller in cluster.get("Controllers") or []:
+            scrape = await self.scrape(cluster, controller["Address"])
+            if scrape is not None:
+                scrapes.append(scrape)
         for metric, value in catalog.controller_values(scrapes).items():
             out.append((metric, base, catalog.COUNT, value))
         if disk:
@@ -215,7 +221,7 @@ class Collector:
             return []
         registered, lags = set(raw["registered"]), lag.lags(raw["offsets"], tracker)
         out = []
-        for b in cluster["Brokers"]:
+        for b in cluster["Brokers"] if not cluster.get("Controllers") else []:     # no ZooKeeper on KRaft
             # MSK's ZooKeeperSessionState: 1.0 CONNECTED. A broker is listed by the cluster exactly
             # while its ZooKeeper session (ephemeral registration) is alive.
             state = 1.0 if b["BrokerId"] in registered else 0.0
