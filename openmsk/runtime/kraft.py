@@ -30,7 +30,8 @@ _COMMON_JVM_OPTS = ["-XX:+ExitOnOutOfMemoryError", "-XX:-UsePerfData"]
 _TRANSITION = re.compile(r"Completed transition to (\w+)")
 # The first line every start of a Kafka node logs: state transitions before the last one belong to an
 # earlier run of the process and say nothing about this one.
-_START_MARKERS = ("Registered kafka:type=kafka.Log4jController MBean", "Starting controller")
+_START_MARKERS = ("Registered kafka:type=kafka.Log4jController MBean", "Registered `kafka:type=kafka.Log4jController` MBean",
+                  "Starting controller")
 
 
 @dataclass(frozen=True)
