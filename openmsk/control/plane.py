@@ -23,6 +23,7 @@ from pathlib import Path
 from ..runtime.distribution import KafkaDistribution
 from ..runtime.null_placement import placement_from_env
 from ..runtime.pki import CertificateAuthority
+from ..runtime.versions import is_kraft
 from ..runtime.volumes import LoopVolumes
 from . import model, slots
 from .layout import ClusterLayout
@@ -267,7 +268,10 @@ class ControlPlane:
     def start_update(self, cluster: dict, operation_type: str, target: dict, source: dict,
                      steps: list[str] | None = None) -> dict:
         """Persist an update of the desired state: UPDATING, a new CurrentVersion, an operation; reconcile."""
-        op = model.new_operation(cluster, operation_type, steps or model.UPDATE_STEPS, source=source, target=target)
+        steps = model.steps_for(steps or model.UPDATE_STEPS, is_kraft(cluster["Spec"]["KafkaVersion"]))
+        if cluster.get("VersionUpgrade"):
+            steps.append(model.UPGRADE_FINALIZE)
+        op = model.new_operation(cluster, operation_type, steps, source=source, target=target)
         cluster.update(State=model.UPDATING, ActiveOperationArn=op["OperationArn"],
                        CurrentVersion=model.new_current_version())
         self.store.put("operation", op["OperationArn"], op, region=cluster["Region"], parent=cluster["ClusterArn"])
