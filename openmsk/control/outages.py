@@ -54,6 +54,7 @@ async def _cut_links(plane, cluster: dict, names: list[str], zone_id: str, down:
     cluster_dir = plane.cluster_dir(cluster)
     by_name = {f"{cluster['Uuid']}/broker-{b['BrokerId']}": b["Address"] for b in cluster["Brokers"]}
     by_name.update({f"{cluster['Uuid']}/zookeeper-{z['ZookeeperId']}": z["Address"] for z in cluster["ZooKeeperNodes"]})
+    by_name.update({f"{cluster['Uuid']}/controller-{c['NodeId']}": c["Address"] for c in cluster.get("Controllers") or []})
     wanted = [n for n in names if n in by_name]
     changed = set(await plane.vpc.cut(cluster, [by_name[n] for n in wanted], down))
     short = [n.split("/")[-1] for n in wanted if by_name[n] in changed]

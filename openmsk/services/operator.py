@@ -43,7 +43,8 @@ class OperatorApi:
         if not isinstance(arn, str) or not isinstance(zone, str) or not isinstance(down, bool):
             raise _invalid('Expected {"ClusterArn": string, "Zone": string, "Down": boolean}.')
         cluster = self._cluster(region, arn)
-        cluster_zones = sorted({n["ZoneId"] for n in [*cluster["Brokers"], *cluster["ZooKeeperNodes"]]})
+        cluster_zones = sorted({n["ZoneId"] for n in [*cluster["Brokers"], *cluster["ZooKeeperNodes"],
+                                                      *(cluster.get("Controllers") or [])]})
         match = next((z for z in self.plane.network.zones(region) if zone in (z.zone_id, z.name)), None)
         if match is None or match.zone_id not in cluster_zones:
             raise _invalid(f"cluster {cluster['ClusterName']} has no nodes in zone {zone!r} "
