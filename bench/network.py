@@ -92,7 +92,9 @@ def cluster(service: Service, groups: list[str] | None = None) -> tuple[str, str
         info["SecurityGroups"] = groups
     arn = kafka.create_cluster(ClusterName="bench", KafkaVersion="3.9.x", NumberOfBrokerNodes=3,
                                BrokerNodeGroupInfo=info)["ClusterArn"]
-    service.wait_state(arn, timeout=900)
+    info = service.wait_state(arn, states=("ACTIVE", "FAILED"), timeout=900)
+    if info["State"] == "FAILED":
+        raise SystemExit(f"cluster creation failed: {info.get('StateInfo')}")
     return arn, kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"]
 
 

@@ -350,6 +350,7 @@ class ControlPlane:
         for op in self.operations(cluster["ClusterArn"]):
             self.store.delete("operation", op["OperationArn"])
         self.store.delete("cluster", cluster["ClusterArn"])
+        self.vpc.request_sync()              # its addresses leave its security groups
         slots.release(self.data_dir, cluster["Slot"])
         log.info("cluster %s deleted", cluster["ClusterName"])
 
