@@ -74,3 +74,16 @@ def test_sign_in_cookie_csrf_and_no_secret_in_logs(console_service):
     assert s.get(base + "/console/", allow_redirects=False).status_code == 303
     log = console_service.log_path.read_text()
     assert creds["secret_access_key"] not in log and token not in log
+
+
+def test_actions_answer_with_the_apis_own_errors(console_service):
+    """A cluster action runs the API call as the signed-in key: its refusal is the API's error, shown on
+    the page the form was on (here DescribeClusterV2's NotFoundException for a cluster that is not there)."""
+    base = console_service.endpoint
+    s = _signed_in(console_service)
+    page = s.get(base + "/console/")
+    token = CSRF.search(page.text).group(1)
+    r = s.post(base + "/console/clusters/nope/0000/action/reboot", data={"csrf": token, "broker": "1"},
+               headers={"Referer": base + "/console/"})
+    assert r.status_code == 200 and r.url == base + "/console/"
+    assert "NotFoundException" in r.text and "cluster/nope/0000 does not exist" in r.text
