@@ -185,8 +185,8 @@ class Console:
     def _signin_page(self, next_url: str, error: str = "", status: int = 200) -> web.Response:
         body = tag("form",
                    tag("h1", "Sign in to the openmsk console"),
-                   tag("p", "Use an access key of this installation (`openmsk credentials`) or an IAM user's key. "
-                            "Every action is authorized as the same AWS API call."),
+                   tag("p", "Use the installation's access key (credentials.json in its data directory) or an IAM "
+                            "user's key. Every action is authorized as the same AWS API call."),
                    tag("div", error, class_="flash error", role="alert") if error else "",
                    field("Access key ID", "access_key_id", required=True, autocomplete="username",
                          autofocus=True, spellcheck="false"),
