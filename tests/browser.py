@@ -28,10 +28,22 @@ def chrome(width: int = 1366, height: int = 900):
     return driver
 
 
+def get(driver, url: str, tries: int = 3) -> None:
+    """driver.get, again after a renderer timeout (chromium on a heavily loaded machine)."""
+    from selenium.common.exceptions import TimeoutException
+    for attempt in range(tries):
+        try:
+            driver.get(url)
+            return
+        except TimeoutException:
+            if attempt == tries - 1:
+                raise
+
+
 def sign_in(driver, endpoint: str, key_id: str, secret: str, region: str = "us-east-1") -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
-    driver.get(f"{endpoint}/console/")
+    get(driver, f"{endpoint}/console/")
     driver.find_element(By.ID, "f-access_key_id").send_keys(key_id)
     driver.find_element(By.ID, "f-secret_access_key").send_keys(secret)
     Select(driver.find_element(By.ID, "f-region")).select_by_value(region)

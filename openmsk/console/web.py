@@ -251,7 +251,7 @@ class Console:
 
     # -- routes ------------------------------------------------------------------------------------
     def routes(self) -> list[tuple[str, str, object]]:
-        from . import clusters, groups, metrics, topics
+        from . import clusters, create, groups, metrics, topics
         g = self.gate
         c = BASE + "/clusters/{name}/{uuid}"
         return [
@@ -262,8 +262,8 @@ class Console:
             ("POST", f"{BASE}/region", g(self.switch_region)),
             ("GET", BASE + "/static/{file}", self.static),
             ("GET", f"{BASE}/", g(clusters.list_page)),
-            ("GET", f"{BASE}/create", g(clusters.create_page)),
-            ("POST", f"{BASE}/create", g(clusters.create_action)),
+            ("GET", f"{BASE}/create", g(create.create_page)),
+            ("POST", f"{BASE}/create", g(create.create_action)),
             ("GET", c, g(clusters.detail_page)),
             ("GET", c + "/client.properties", g(clusters.client_properties)),
             ("POST", c + "/action/{action}", g(clusters.action)),
