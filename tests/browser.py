@@ -50,7 +50,7 @@ def sign_in(driver, endpoint: str, key_id: str, secret: str, region: str = "us-e
     driver.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]").click()
 
 
-def full_page_screenshot(driver, path, width: int = 1366, max_height: int = 2600) -> None:
+def full_page_screenshot(driver, path, width: int = 1366, max_height: int = 2000) -> None:
     """The whole page (up to max_height), as the window resized to its content."""
     height = driver.execute_script("return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
     driver.set_window_size(width, min(max(int(height) + 20, 600), max_height))

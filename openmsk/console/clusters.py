@@ -114,9 +114,9 @@ async def _zk_word(address: str, word: str, tls) -> str | None:
     host, _, port = address.rpartition(":")
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(
-            host, int(port), ssl=tls, server_hostname=host if tls else None), 2.0)
+            host, int(port), ssl=tls, server_hostname=host if tls else None), 3.0)
         writer.write(word.encode())
-        data = await asyncio.wait_for(reader.read(4096), 2.0)
+        data = await asyncio.wait_for(reader.read(4096), 3.0)
         writer.close()
         return data.decode(errors="replace")
     except (OSError, asyncio.TimeoutError, ValueError, ssl.SSLError):

@@ -137,10 +137,12 @@ async def logs_page(view: View) -> web.Response:
         params["filterPattern"] = text if text.startswith(("{", "[", '"')) else f'"{text}"'
     result = await view.call("logs", "FilterLogEvents", **params)
     rows = [[dt.datetime.fromtimestamp(e["timestamp"] / 1000, dt.timezone.utc).isoformat(timespec="seconds")[:19],
-             e.get("logStreamName", ""), tag("code", e.get("message", ""))] for e in result.get("events", [])[-300:]]
+             e.get("logStreamName", ""), tag("code", e.get("message", ""))]
+            for e in reversed(result.get("events", [])[-300:])]                 # newest first
     controls = tag("form", field("Filter (text or a CloudWatch Logs filter pattern)", "filter", value=text),
                    select("Time range", "range", [(k, f"last {k}") for k in RANGES], window),
                    button("Filter", kind="small"), method="get", class_="filter")
     body = tag("div", controls, tag("p", f"Log group {cw['LogGroup']}", class_="muted"),
-               table(["Time (UTC)", "Stream", "Message"], rows, empty="No matching log events.", cls="grid logs"))
+               table(["Time (UTC)", "Stream", "Message"], rows, empty="No matching log events.", cls="grid logs",
+                     caption=f"{len(rows)} events, newest first"))
     return view.page("Broker logs", body, crumbs=crumbs, tabs=cluster_tabs(info, "Broker logs"))
