@@ -131,7 +131,7 @@ async def logs_page(view: View) -> web.Response:
         body = tag("p", "This cluster does not deliver broker logs to CloudWatch Logs. Turn it on with "
                         "UpdateMonitoring (LoggingInfo.BrokerLogs.CloudWatchLogs) to read them here.", class_="empty")
         return view.page("Broker logs", body, crumbs=crumbs, tabs=cluster_tabs(info, "Broker logs"))
-    params = {"logGroupName": cw["LogGroup"], "limit": 300,
+    params = {"logGroupName": cw["LogGroup"], "limit": 10000,          # the newest 300 of up to 10,000
               "startTime": int((time.time() - RANGES[window][0]) * 1000)}
     if text:
         params["filterPattern"] = text if text.startswith(("{", "[", '"')) else f'"{text}"'
