@@ -45,7 +45,12 @@ def quorum_step(name: str, kraft: bool) -> str:
 
 def steps_for(steps: list[str], kraft: bool) -> list[str]:
     return [quorum_step(s, kraft) for s in steps]
+
+
 STOP_NODES = "STOP_NODES"
+REBALANCE_PARTITIONS = "REBALANCE_PARTITIONS"      # control/scaling.py, control/rebalance.py
+REMOVE_BROKERS = "REMOVE_BROKERS"
+REBOOT_BROKER = "REBOOT_BROKER"
 CREATE_STEPS = [PREPARE, START_ZOOKEEPER, ZOOKEEPER_QUORUM, START_BROKERS, BROKERS_REGISTERED]
 UPDATE_STEPS = [*CREATE_STEPS, ROLL_BROKERS]
 DELETE_STEPS = [STOP_NODES]

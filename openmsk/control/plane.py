@@ -266,14 +266,14 @@ class ControlPlane:
         return self.client_cas.ca_certificate_pem(ca_arn).decode()
 
     def start_update(self, cluster: dict, operation_type: str, target: dict, source: dict,
-                     steps: list[str] | None = None) -> dict:
-        """Persist an update of the desired state: UPDATING, a new CurrentVersion, an operation; reconcile."""
+                     steps: list[str] | None = None, state: str = model.UPDATING) -> dict:
+        """Persist an update of the desired state: UPDATING (or `state`), a new CurrentVersion, an operation
+        listing `steps` (default model.UPDATE_STEPS); reconcile."""
         steps = model.steps_for(steps or model.UPDATE_STEPS, is_kraft(cluster["Spec"]["KafkaVersion"]))
         if cluster.get("VersionUpgrade"):
             steps.append(model.UPGRADE_FINALIZE)
         op = model.new_operation(cluster, operation_type, steps, source=source, target=target)
-        cluster.update(State=model.UPDATING, ActiveOperationArn=op["OperationArn"],
-                       CurrentVersion=model.new_current_version())
+        cluster.update(State=state, ActiveOperationArn=op["OperationArn"], CurrentVersion=model.new_current_version())
         self.store.put("operation", op["OperationArn"], op, region=cluster["Region"], parent=cluster["ClusterArn"])
         self.save_cluster(cluster)
         self.submit(cluster["ClusterArn"])

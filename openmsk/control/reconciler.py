@@ -12,7 +12,7 @@ import shutil
 import time
 from typing import TYPE_CHECKING
 
-from . import broker_configs, model, storage, upgrade
+from . import broker_configs, model, scaling, storage, upgrade
 from .layout import (CLIENT_CAS, KEYSTORE, ClusterLayout, broker_listeners, broker_security_properties, client_auth,
                      dynamic_user_properties, needs_tls)
 from .public_access import PUBLIC_KEYSTORE, public_access_on, public_address, public_listener_properties
@@ -99,6 +99,8 @@ class ClusterReconciler:
             # After brokers are up: credentials go through Kafka's admin API into ZooKeeper.
             if client_auth(cluster)["scram"] or cluster.get("ScramApplied"):
                 await self.step(cluster, model.SYNC_SCRAM_USERS, self.scram_users_synced)
+            # Broker count changes and reboots, when the active operation lists their steps.
+            await scaling.operation_steps(self, cluster)
         except ReconcileFailed as failure:
             await self.mark_failed(cluster, failure)
             return
@@ -320,7 +322,10 @@ class ClusterReconciler:
     def configured_brokers(self, cluster: dict, layout: ClusterLayout):
         brokers = layout.brokers()
         _, inter = broker_listeners(cluster)
-        principals = [f"CN=b-{b.config.broker_id},O=openmsk" for b in brokers] + ["CN=openmsk-control-plane,O=openmsk"]
+        # Every broker id a cluster can have (not only today's brokers): adding or removing a broker must
+        # not change the other brokers' settings, or a scale-out would roll the whole cluster.
+        principals = [f"CN=b-{i},O=openmsk" for i in range(1, scaling.MAX_BROKER_ID + 1)] \
+            + ["CN=openmsk-control-plane,O=openmsk"]
         principals += [f"CN=c-{c['NodeId']},O=openmsk" for c in cluster.get("Controllers") or []]
         for broker in brokers:
             if needs_tls(cluster):
@@ -448,7 +453,7 @@ class ClusterReconciler:
         self.plane.finish_deletion(cluster)
 
     async def mark_failed(self, cluster: dict, failure: ReconcileFailed) -> None:
-        if cluster["State"] in (model.UPDATING, model.ACTIVE):
+        if cluster["State"] in (model.UPDATING, model.ACTIVE, model.REBOOTING_BROKER):
             # A failed update (or convergence pass) is reported on its operation; the cluster stays
             # usable (ACTIVE) and the control plane keeps converging it, with back-off, so it does
             # not sit on mixed configurations once the fault is gone. A node left down by the failed

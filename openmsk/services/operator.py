@@ -22,7 +22,9 @@ class OperatorApi:
         self.log_delivery = log_delivery     # cluster arn -> [{Destination, Failing, Buffered*}] (LogShipper)
 
     def routes(self) -> list[tuple[str, str, object]]:
-        return [("POST", ZONE_OUTAGE_PATH, self.zone_outage), ("POST", LOG_DELIVERY_PATH, self.delivery)]
+        from .rebalance_report import RebalanceReport      # `openmsk rebalance`
+        return [("POST", ZONE_OUTAGE_PATH, self.zone_outage), ("POST", LOG_DELIVERY_PATH, self.delivery),
+                *RebalanceReport(self.plane).routes()]
 
     def _cluster(self, region: str, arn) -> dict:
         cluster = self.plane.load_cluster(arn) if isinstance(arn, str) else None

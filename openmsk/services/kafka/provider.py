@@ -26,6 +26,7 @@ from .security import SecurityHandlers
 from .storage import StorageHandlers
 from .monitoring import MonitoringHandlers
 from .policies import PolicyHandlers
+from .scaling import ScalingHandlers
 from .topics import TopicHandlers
 from .versions import VersionHandlers
 from .validation import (bad_request, check_broker_node_group, check_cluster_name, check_kafka_version,
@@ -36,7 +37,8 @@ DEFAULT_VOLUME_GIB = 1000          # MSK console default; the API requires nothi
 
 
 class KafkaProvider(VersionHandlers, SecurityHandlers, ConfigurationHandlers, MonitoringHandlers, TopicHandlers, PolicyHandlers,
-                    BrokerChangeHandlers, StorageHandlers, ConnectivityHandlers, Provider):
+                    BrokerChangeHandlers, StorageHandlers, ConnectivityHandlers, ScalingHandlers,
+                    Provider):
     service_name = "kafka"
 
     def __init__(self, plane: ControlPlane, configurations: ConfigurationStore, secrets: SecretStore,

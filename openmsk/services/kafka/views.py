@@ -98,8 +98,8 @@ def _provisioned_body(cluster: dict) -> dict:
     }
     if cluster["Spec"].get("LoggingInfo"):
         body["LoggingInfo"] = cluster["Spec"]["LoggingInfo"]
-    if cluster["Spec"].get("Rebalancing"):
-        body["Rebalancing"] = cluster["Spec"]["Rebalancing"]
+    # Every cluster has partition rebalancing here (MSK: Express brokers only); PAUSED unless asked for.
+    body["Rebalancing"] = {"Status": (cluster["Spec"].get("Rebalancing") or {}).get("Status") or "PAUSED"}
     return body
 
 
