@@ -252,3 +252,27 @@ def test_scale_out_rebalance_scale_in_and_reboot_under_load(service):
     finally:
         kafka.delete_cluster(ClusterArn=arn)
         svc.wait_state(arn, states=("GONE",), timeout=300)
+
+
+def test_rebalance_plan_spreads_replicas_and_leaders_and_keeps_zones_apart():
+    """The plan alone (no cluster): 3 -> 6 brokers evens replica and leader counts, never puts two
+    replicas of a partition in one zone, and a drain of 4, 5, 6 leaves them empty; a balanced cluster
+    plans nothing."""
+    from collections import Counter
+    from openmsk.control.rebalance import plan_moves
+    racks = {1: "az1", 2: "az2", 3: "az3", 4: "az1", 5: "az2", 6: "az3"}
+    partitions = [(f"t{t}", p, [1 + (p + t) % 3, 1 + (p + t + 1) % 3, 1 + (p + t + 2) % 3])
+                  for t in range(3) for p in range(8)]
+
+    def applied(parts, moves):
+        return [(t, p, moves.get((t, p), r)) for t, p, r in parts]
+    grown = applied(partitions, plan_moves(partitions, racks))
+    replicas = Counter(b for _, _, r in grown for b in r)
+    leaders = Counter(r[0] for _, _, r in grown)
+    assert max(replicas.values()) - min(replicas.values()) <= 1 and set(replicas) == set(racks), replicas
+    assert max(leaders.values()) - min(leaders.values()) <= 1 and set(leaders) == set(racks), leaders
+    assert all(len({racks[b] for b in r}) == 3 for _, _, r in grown)
+    assert plan_moves(grown, racks) == {}
+    drained = applied(grown, plan_moves(grown, racks, leaving={4, 5, 6}))
+    assert {b for _, _, r in drained for b in r} == {1, 2, 3}
+    assert all(len({racks[b] for b in r}) == 3 for _, _, r in drained)
