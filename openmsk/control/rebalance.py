@@ -173,6 +173,11 @@ async def run_tool(plane, cluster: dict, main_class: str, args: list[str], timeo
     return text
 
 
+def _split(name: str) -> tuple[str, int]:
+    topic, partition = name.rsplit("-", 1)
+    return topic, int(partition)
+
+
 def _as_tuples(meta) -> list[tuple[str, int, list[int]]]:
     return [(p.topic, p.partition, list(p.replicas)) for p in meta.partitions or []]
 
@@ -209,13 +214,19 @@ class Rebalancer:
             raise RebalanceFailed("no broker answers metadata requests")
         racks = {b["BrokerId"]: b["ZoneId"] for b in self.cluster["Brokers"]}
         current = _as_tuples(meta)
-        moves = plan_moves(current, racks, leaving)
-        before = {f"{t}-{p}": r for t, p, r in current}
-        self.cluster["Rebalance"] = {}
-        self._record(Reason=reason, State="RUNNING", StartTime=model.now_iso(), EndTime=None, Throttle=throttle_bytes(),
-                     Leaving=sorted(leaving), Total=len(moves), Done=0,
-                     Moves=[{"Partition": f"{t}-{p}", "From": before[f"{t}-{p}"], "To": r}
-                            for (t, p), r in moves.items()])
+        unfinished = (self.plane.load_cluster(self.cluster["ClusterArn"]) or {}).get("Rebalance") or {}
+        if unfinished.get("State") == "RUNNING" and set(unfinished.get("Leaving") or []) == leaving:
+            # The control plane stopped while replicas moved: metadata now shows the moving partitions
+            # with old and new replicas together, so the recorded plan is carried on, not a new one.
+            moves = {tuple(_split(m["Partition"])): m["To"] for m in unfinished.get("Moves") or []}
+        else:
+            moves = plan_moves(current, racks, leaving)
+            before = {f"{t}-{p}": r for t, p, r in current}
+            self.cluster["Rebalance"] = {}
+            self._record(Reason=reason, State="RUNNING", StartTime=model.now_iso(), EndTime=None,
+                         Throttle=throttle_bytes(), Leaving=sorted(leaving), Total=len(moves), Done=0, Error=None,
+                         Moves=[{"Partition": f"{t}-{p}", "From": before[f"{t}-{p}"], "To": r}
+                                for (t, p), r in moves.items()])
         if not moves:
             self._record(State="COMPLETE", EndTime=model.now_iso())
             return 0
