@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -17,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 from confluent_kafka import Consumer
 
+from harness import OPENMSK
 from kafka_clients import broker_config, create_topic, tls_config
 from verifying_load import VerifyingLoad
 
@@ -192,6 +194,12 @@ def test_scale_out_rebalance_scale_in_and_reboot_under_load(service):
             assert all(len({zone_of[b] for b in r}) == 3 for r in placement.values()), placement
             throttles = broker_config(config, 1)
             assert not throttles.get("leader.replication.throttled.rate"), throttles
+            shown = subprocess.run([OPENMSK, "rebalance", arn, "--json", "--data-dir", str(svc.data_dir)],
+                                   capture_output=True, text=True, timeout=120)
+            assert shown.returncode == 0, shown.stderr
+            doc = json.loads(shown.stdout)            # `openmsk rebalance`: the run and what is left to do
+            assert doc["Status"] == "ACTIVE" and doc["Last"]["State"] == "COMPLETE", doc
+            assert doc["Last"]["Done"] == doc["Last"]["Total"] > 0 and doc["Plan"]["Moves"] == [], doc
             consumer.assert_moving()
 
             # -- 6 -> 3 refused while the leaving brokers hold partitions (rebalancing PAUSED) -------
