@@ -37,6 +37,7 @@ DEFAULT_THROTTLE = 50 * 1024 * 1024
 REBALANCE_TIMEOUT = 1800.0
 TOOL_TIMEOUT = 180.0
 PROGRESS_INTERVAL = 2.0
+EXECUTE_ATTEMPTS = 4
 REASSIGN_TOOL = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
 ELECTION_TOOL = "org.apache.kafka.tools.LeaderElectionCommand"
 
@@ -239,8 +240,7 @@ class Rebalancer:
         config = tool_client_config(self.plane, self.cluster)
         common = ["--command-config", str(config), "--reassignment-json-file", str(plan_file)]
         try:
-            await run_tool(self.plane, self.cluster, REASSIGN_TOOL,
-                           [*common, "--execute", "--throttle", str(throttle_bytes())])
+            await self._execute(common)
             await self._wait_done(moves)
             # --verify of a finished reassignment removes the throttles it set.
             await run_tool(self.plane, self.cluster, REASSIGN_TOOL, [*common, "--verify"])
@@ -258,6 +258,30 @@ class Rebalancer:
         self._record(State="COMPLETE", EndTime=model.now_iso(), Done=len(moves))
         self.reconciler.progress(self.cluster, f"rebalancing ({reason}) complete: {len(moves)} partitions moved")
         return len(moves)
+
+    async def _execute(self, common: list[str]) -> None:
+        """Submit the reassignment. Kafka refuses one naming a broker that is not registered ("Unknown
+        broker id"): a broker that died is restarted (on its address and storage) and, once every broker
+        is registered again, the same plan is submitted again."""
+        for attempt in range(1, EXECUTE_ATTEMPTS + 1):
+            await self._heal()
+            try:
+                await run_tool(self.plane, self.cluster, REASSIGN_TOOL,
+                               [*common, "--execute", "--throttle", str(throttle_bytes())])
+                return
+            except RebalanceFailed as exc:
+                if "Unknown broker" not in str(exc) or attempt == EXECUTE_ATTEMPTS:
+                    raise
+                log.info("cluster %s: %s; healing and submitting again", self.cluster["ClusterName"], exc)
+
+    async def _heal(self) -> None:
+        """Every broker running and registered (a dead one restarted on its address and storage)."""
+        from .reconciler import ReconcileFailed
+        try:
+            await self.reconciler.brokers_running(self.cluster)
+            await self.reconciler.brokers_registered(self.cluster)
+        except ReconcileFailed as exc:
+            raise RebalanceFailed(exc.message)
 
     async def _wait_done(self, moves: dict) -> None:
         deadline = time.monotonic() + REBALANCE_TIMEOUT
