@@ -118,7 +118,7 @@ def test_scale_out_rebalance_scale_in_and_reboot_under_load(service):
             # -- refusals -----------------------------------------------------------------------------
             code, message = error_of(kafka.update_broker_count, ClusterArn=arn, CurrentVersion="KWRONGVERSION",
                                      TargetNumberOfBrokerNodes=6)
-            assert code == "BadRequestException" and "current version" in message
+            assert code == "BadRequestException" and "isn’t current" in message
             code, message = error_of(kafka.update_broker_count, ClusterArn=arn, CurrentVersion=version,
                                      TargetNumberOfBrokerNodes=4)
             assert code == "BadRequestException" and "multiple of Availability Zones" in message

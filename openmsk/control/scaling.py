@@ -21,7 +21,8 @@ import logging
 import uuid
 
 from ..runtime import addressing
-from . import model
+from . import model, storage
+from .layout import dynamic_user_properties
 from .rebalance import RebalanceFailed, Rebalancer, partitions_on
 from .roller import BrokerRoller, RollError
 
@@ -149,6 +150,8 @@ async def remove_leaving(reconciler, cluster: dict) -> None:
         await plane.placement.delete(name, grace=5.0, purge=True)
     for broker in going:
         reconciler.progress(cluster, f"removing broker {broker.config.broker_id}")
+        await plane.placement.delete(broker.name, grace=120.0)
+        await storage.release_volume(plane, cluster, broker, purge=True)     # its volume, if it has one
         await plane.placement.delete(broker.name, grace=120.0, purge=True)
     fresh = plane.load_cluster(cluster["ClusterArn"])
     fresh["Brokers"] = [b for b in fresh["Brokers"] if b["BrokerId"] not in leaving]
@@ -166,7 +169,8 @@ async def reboot(reconciler, cluster: dict) -> None:
     ids = set(cluster.get("RebootBrokerIds") or [])
     brokers = reconciler.configured_brokers(cluster, reconciler.layout(cluster))
     specs = {b.name: reconciler.spec(cluster, b) for b in brokers if b.config.broker_id in ids}
-    default_min_isr = int(brokers[0].config.properties().get("min.insync.replicas", "1"))
+    effective = {**brokers[0].config.properties(), **dynamic_user_properties(cluster)}
+    default_min_isr = int(effective.get("min.insync.replicas", "1"))
     roller = BrokerRoller(reconciler.plane.placement, default_min_isr,
                           topic_min_isr=lambda: min_insync_replicas(admin_config(reconciler.plane, cluster)),
                           on_progress=lambda m: reconciler.progress(cluster, m.replace("(spec changed)", "(reboot)")))

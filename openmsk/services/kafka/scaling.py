@@ -1,4 +1,4 @@
-"""UpdateBrokerCount, UpdateRebalancing, RebootBroker and the V2 operation views, with MSK's rules.
+"""UpdateBrokerCount, UpdateRebalancing and RebootBroker, with MSK's rules.
 
 Only validation and desired state here (control/scaling.py and control/rebalance.py do the work in the
 reconciler). MSK's rules: an operation needs an ACTIVE cluster and its CurrentVersion; one operation
@@ -13,8 +13,8 @@ from ...api.core import RequestContext, ServiceException, handler
 from ...control import model
 from ...control.scaling import add_brokers, choose_leaving, describe_blocked
 from ...control.topic_admin import AdminUnavailable, KafkaAdminError
-from ..common import paginate
-from .validation import bad_request, conflict, not_found
+from .broker_changes import require_updatable
+from .validation import bad_request
 
 INCREASE, DECREASE = "INCREASE_BROKER_COUNT", "DECREASE_BROKER_COUNT"
 UPDATE_REBALANCING, REBOOT_NODE = "UPDATE_REBALANCING", "REBOOT_NODE"
@@ -30,18 +30,8 @@ class ScalingHandlers:
     topic_admin = None   # set by TopicHandlers.with_topics
 
     def _updatable(self, cluster: dict, current_version: str | None) -> None:
-        """MSK's preconditions of every update: no operation running, ACTIVE, the caller's CurrentVersion."""
-        active = cluster.get("ActiveOperationArn")
-        op = self.plane.get_operation(active) if active else None
-        if op is not None and op["OperationState"] in (model.OP_PENDING, model.OP_IN_PROGRESS):
-            raise conflict(f"The cluster {cluster['ClusterArn']} has an operation in progress ({op['OperationType']}, "
-                           f"{op['OperationArn']}). Wait for it to finish before you start another.", "clusterArn")
-        if cluster["State"] != model.ACTIVE:
-            raise bad_request(f"The cluster is in state {cluster['State']}; it can only be updated when ACTIVE.",
-                              "clusterArn")
-        if current_version is not None and current_version != cluster["CurrentVersion"]:
-            raise bad_request(f"The current version {current_version} does not match the cluster's version "
-                              f"{cluster['CurrentVersion']}.", "currentVersion")
+        """MSK's preconditions (broker_changes.require_updatable); RebootBroker has no CurrentVersion."""
+        require_updatable(cluster, cluster["CurrentVersion"] if current_version is None else current_version)
 
     async def _partitions(self, cluster: dict) -> list[tuple[str, int, list[int]]]:
         if self.topic_admin is None:
@@ -130,36 +120,3 @@ class ScalingHandlers:
         op = self.plane.start_update(cluster, REBOOT_NODE, {}, {}, steps=[*BASE_STEPS, model.REBOOT_BROKER],
                                      state=model.REBOOTING_BROKER)
         return {"ClusterArn": cluster["ClusterArn"], "ClusterOperationArn": op["OperationArn"]}
-
-    # -- V2 operation views ------------------------------------------------------------------------
-    @handler("ListClusterOperationsV2")
-    async def list_cluster_operations_v2(self, ctx: RequestContext, request: dict) -> dict:
-        cluster = self._cluster(ctx, request["ClusterArn"])
-        ops = sorted(self.plane.operations(cluster["ClusterArn"]), key=lambda o: o["CreationTime"], reverse=True)
-        summaries = [{k: v for k, v in operation_v2(op).items() if k in SUMMARY_MEMBERS} for op in ops]
-        return paginate(summaries, request, "ClusterOperationInfoList", bad_token=self._bad_token)
-
-    @handler("DescribeClusterOperationV2")
-    async def describe_cluster_operation_v2(self, ctx: RequestContext, request: dict) -> dict:
-        arn = request["ClusterOperationArn"]
-        op = self.plane.get_operation(arn)
-        if op is None or arn.split(":")[3] != ctx.region:
-            raise not_found(f"The cluster operation {arn} does not exist.", "clusterOperationArn")
-        return {"ClusterOperationInfo": operation_v2(op)}
-
-
-SUMMARY_MEMBERS = ("ClusterArn", "ClusterType", "StartTime", "EndTime", "OperationArn", "OperationState",
-                   "OperationType")
-
-
-def operation_v2(op: dict) -> dict:
-    out = {"ClusterArn": op["ClusterArn"], "ClusterType": "PROVISIONED", "OperationArn": op["OperationArn"],
-           "OperationState": op["OperationState"], "OperationType": op["OperationType"],
-           "StartTime": model.parse_iso(op["CreationTime"])}
-    if op.get("EndTime"):
-        out["EndTime"] = model.parse_iso(op["EndTime"])
-    if op.get("ErrorInfo"):
-        out["ErrorInfo"] = op["ErrorInfo"]
-    provisioned = {k: op[k] for k in ("OperationSteps", "SourceClusterInfo", "TargetClusterInfo") if k in op}
-    out["Provisioned"] = provisioned
-    return out
