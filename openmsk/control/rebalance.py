@@ -85,36 +85,54 @@ def plan_moves(partitions: list[tuple[str, int, list[int]]], racks: dict[int, st
                                             load[b], b))
             replicas[i] = best
             load[best] += 1
-    # 2. Even out replica counts, one replica at a time, keeping zones apart.
-    for _ in range(sum(load.values()) + 1):
-        order = sorted(eligible, key=lambda b: (load[b], b))
-        moved = False
-        for hi in reversed(order):
+    # 2. Even out each topic's replicas over the brokers (a topic's load follows its partitions), then
+    #    the totals, one replica at a time, keeping zones apart; a move never makes a topic less even.
+    per_topic: dict[str, Counter] = {}
+    for (topic, _), replicas in target.items():
+        per_topic.setdefault(topic, Counter({b: 0 for b in eligible})).update(b for b in replicas if b in load)
+
+    def move(key, hi: int, lo: int) -> None:
+        replicas = target[key]
+        replicas[replicas.index(hi)] = lo
+        load[hi] -= 1
+        load[lo] += 1
+        per_topic[key[0]][hi] -= 1
+        per_topic[key[0]][lo] += 1
+
+    def one_move(keys, counts, hi_first) -> bool:
+        order = sorted(eligible, key=lambda b: (counts[b], load[b], b))
+        for hi in sorted(eligible, key=hi_first, reverse=True):
             for lo in order:
-                if load[hi] - load[lo] <= 1:
+                if counts[hi] - counts[lo] <= 1:
                     break
-                for key in sorted(target):
+                for key in keys:
                     replicas = target[key]
-                    if hi in replicas and lo not in replicas and zone_ok(replicas, hi, lo):
-                        replicas[replicas.index(hi)] = lo
-                        load[hi] -= 1
-                        load[lo] += 1
-                        moved = True
-                        break
-                if moved:
-                    break
-            if moved:
-                break
-        if not moved:
-            break
-    # 3. Preferred leaders: each partition's first replica is the one that leads the fewest so far.
+                    if hi in replicas and lo not in replicas and zone_ok(replicas, hi, lo) \
+                            and per_topic[key[0]][hi] > per_topic[key[0]][lo]:
+                        move(key, hi, lo)
+                        return True
+        return False
+
+    for topic in sorted(per_topic):
+        keys = [k for k in sorted(target) if k[0] == topic]
+        counts = per_topic[topic]
+        while one_move(keys, counts, lambda b: (counts[b], load[b], b)):
+            pass
+    keys = sorted(target)
+    while one_move(keys, load, lambda b: (load[b], b)):
+        pass
+    # 3. Preferred leaders: each partition's first replica is the one leading the fewest partitions of its
+    #    topic so far (then of the cluster).
     leaders = Counter({b: 0 for b in eligible})
+    topic_leaders: dict[str, Counter] = {}
     for key in sorted(target):
         replicas = target[key]
-        first = min(replicas, key=lambda b: (leaders[b] if b in leaders else 1 << 30, replicas.index(b)))
+        mine = topic_leaders.setdefault(key[0], Counter())
+        first = min(replicas, key=lambda b: (b not in leaders, mine[b], leaders[b], replicas.index(b)))
         replicas.remove(first)
         replicas.insert(0, first)
         leaders[first] += 1
+        mine[first] += 1
     current = {(t, p): list(r) for t, p, r in partitions}
     return {key: replicas for key, replicas in sorted(target.items()) if replicas != current[key]}
 
