@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 from ..runtime.addressing import MAX_CLUSTER_SLOT
@@ -56,7 +57,26 @@ def _stale(path: Path) -> bool:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return True
-    return not (Path(doc.get("data_dir", "/nonexistent")) / "openmsk.db").exists()
+    if (Path(doc.get("data_dir", "/nonexistent")) / "openmsk.db").exists():
+        return False
+    # The data directory is gone, but its nodes may still run (a test runner deleted the directory of
+    # a live installation): a slot whose addresses still answer is not free.
+    return not _answers(int(path.name)) if path.name.isdigit() else True
+
+
+def _answers(slot: int) -> bool:
+    """True if any node of `slot` (ZooKeeper 2181/2182, broker replication 9093, in any of 6 zones)
+    accepts a connection; a loopback address nobody listens on refuses at once."""
+    for zone in range(1, 7):
+        for host, ports in ((1, (9093,)), (2, (9093,)), (3, (9093,)), (101, (2181, 2182)), (102, (2181, 2182)),
+                            (103, (2181, 2182))):
+            for port in ports:
+                try:
+                    with socket.create_connection((f"127.{10 + zone}.{slot}.{host}", port), timeout=0.2):
+                        return True
+                except OSError:
+                    pass
+    return False
 
 
 def ensure(data_dir: Path, slot: int, cluster_arn: str) -> bool:
