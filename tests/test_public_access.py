@@ -90,7 +90,8 @@ def test_public_access_serves_scram_clients_on_public_addresses(service):
         for future in admin.create_acls(bindings).values():
             future.result(60)
         from confluent_kafka.admin import NewTopic
-        AdminClient(config).create_topics([NewTopic(topic, 2, 2)])[topic].result(60)
+        creator = AdminClient(config)       # keep a reference: a destroyed handle fails its futures
+        creator.create_topics([NewTopic(topic, 2, 2)])[topic].result(60)
 
         with VerifyingLoad(config, topic) as load:
             with pytest.raises(kafka.exceptions.BadRequestException, match="VpcConnectivity"):
