@@ -43,6 +43,8 @@ from .services.secretsmanager import SecretsManagerProvider, SecretStore
 from .services.sns import SnsBackend, SnsProvider
 from .services.iam import Authorizer, IamBackend, IamProvider
 from .services.iam.resources import Lookups
+from .services.iam.broker_auth import BrokerAuth
+from .control.iam_channel import channel_token
 from .services.sts import StsProvider
 
 DB_NAME = "openmsk.db"
@@ -94,6 +96,11 @@ class Installation:
         """The gateway's authorize(ctx) hook (IAM policy evaluation of every request)."""
         return Authorizer(self.iam, self.admin_key_id, authorization_lookups(self),
                           resource_policy=ClusterPolicyStore(self.store).policy_document)
+
+    def broker_auth(self, admin_secret) -> BrokerAuth:
+        """What the brokers' MSK IAM plugin asks (SASL verification, kafka-cluster:* decisions)."""
+        return BrokerAuth(self.iam, self.admin_key_id, admin_secret, self.plane.load_cluster,
+                          ClusterPolicyStore(self.store).policy_document, channel_token(self.data_dir))
 
     def internal_routes(self) -> list:
         """openmsk's own signed routes (method, path, fn(region, payload) -> dict)."""

@@ -25,10 +25,12 @@ async def serve(host: str, port: int, data_dir: Path, *, stop_data_plane_on_exit
 
     def lookup(key_id: str) -> str | None:      # the installation's key, else IAM users' keys and sessions
         return admin.get(key_id) or installation.iam.secret(key_id)
+    broker_auth = installation.broker_auth(admin.get)
     app = create_app(installation.providers(), lookup, account_id=config.ACCOUNT_ID,
                      authorize=installation.authorizer(), internal_lookup_secret=admin.get,
                      extra_routes=installation.internal_routes(),
-                     web_routes=console_routes(installation, lookup))     # the web console at /console/
+                     web_routes=console_routes(installation, lookup),     # the web console at /console/
+                     broker_routes=broker_auth.routes(), broker_token=broker_auth.channel_token)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)

@@ -11,6 +11,7 @@ client mistakes: the CLI retries 5xx). ``GET /_openmsk/health`` is unsigned.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import uuid
@@ -201,12 +202,32 @@ async def _stream_events(request: web.Request, initial: dict, stream, request_id
     return response
 
 
+def _token_json_route(token: str, fn: Callable) -> Callable:
+    """A route only openmsk's brokers call (the MSK IAM plugin): authenticated by the installation's
+    channel token in ``X-Openmsk-Broker-Token`` (constant-time compare), JSON in and out.
+    ``fn(payload) -> (status, dict)``, synchronous and fast (store reads, HMACs)."""
+    async def route(request: web.Request) -> web.Response:
+        given = request.headers.get("X-Openmsk-Broker-Token", "")
+        if not token or not hmac.compare_digest(given.encode(), token.encode()):
+            return web.json_response({"error": "bad channel token"}, status=401)
+        try:
+            payload = json.loads(await request.read() or b"{}")
+            if not isinstance(payload, dict):
+                raise ValueError
+        except ValueError:
+            return web.json_response({"error": "The body must be a JSON object."}, status=400)
+        status, out = fn(payload)
+        return web.json_response(out, status=status)
+    return route
+
+
 def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str | None],
                account_id: str = "123456789012", *, strict_output: bool | None = None,
                extra_routes: Iterable[tuple[str, str, Callable]] = (),
                authorize: Callable[[RequestContext, dict], None] | None = None,
                internal_lookup_secret: Callable[[str], str | None] | None = None,
                web_routes: Callable[[Operations], Iterable[tuple[str, str, Callable]]] | None = None,
+               broker_routes: Iterable[tuple[str, str, Callable]] = (), broker_token: str = "",
                ) -> web.Application:
     """``strict_output`` (default: env OPENMSK_STRICT_OUTPUT=1, set by the test harness): a provider
     result that does not fit its operation's output shape is a logged 500 instead of being trimmed.
@@ -215,7 +236,8 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
     ``internal_lookup_secret``: keys accepted on ``extra_routes`` (default ``lookup_secret``; app.py passes
     the installation's key only, so IAM users cannot reach openmsk's operator routes).
     ``web_routes(operations)`` (optional): plain aiohttp routes (the web console) given the same
-    validate/authorize/handler path the gateway uses (api/invoke.py), mounted before the catch-all."""
+    validate/authorize/handler path the gateway uses (api/invoke.py), mounted before the catch-all.
+    ``broker_routes`` are called by brokers with ``broker_token`` (``_token_json_route``)."""
     strict = strict_output_from_env() if strict_output is None else strict_output
     providers = list(providers)
     for provider in providers:
@@ -297,5 +319,7 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
         app.router.add_route(method, path, _signed_json_route(internal_verifier, fn))
     for method, path, page in (web_routes(operations) if web_routes else ()):
         app.router.add_route(method, path, page)
+    for method, path, fn in broker_routes:
+        app.router.add_route(method, path, _token_json_route(broker_token, fn))
     app.router.add_route("*", r"/{tail:[\s\S]*}", dispatch)     # [\s\S]: paths with %0A too (".*" stops at it)
     return app

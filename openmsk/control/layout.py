@@ -1,7 +1,8 @@
 """From a cluster document to the process objects that realise it (Kafka knowledge lives here and in
 runtime/*_config.py, never in a placement driver).
 
-Listeners follow MSK's port plan (anchors.md §1.1): 9092 plaintext, 9094 TLS, 9096 SASL/SCRAM over TLS.
+Listeners follow MSK's port plan (anchors.md §1.1): 9092 plaintext, 9094 TLS, 9096 SASL/SCRAM over TLS,
+9098 SASL/IAM over TLS.
 `EncryptionInTransit.ClientBroker` decides which client listeners exist; `InCluster` puts
 inter-broker traffic on a TLS listener.
 """
@@ -18,6 +19,7 @@ from ..runtime import addressing
 from ..runtime import kraft
 from ..runtime.instance_types import instance_type
 from ..runtime.kafka_config import BrokerConfig, Listener, is_dynamic_key, parse_properties
+from ..runtime.msk_iam_config import iam_properties
 from ..runtime.nodes import BrokerProcess, ZooKeeperNode
 from ..runtime.versions import is_kraft
 from ..runtime.zookeeper_config import ZooKeeperConfig
@@ -51,8 +53,14 @@ def client_auth(cluster: dict) -> dict:
 CLIENT_CAS = "tls/client-cas.pem"   # per broker: the ACM PCA certificates that sign client certificates
 
 
-def broker_security_properties(cluster: dict, broker_dir: Path, principals: list[str]) -> dict[str, str]:
-    """Client authentication on the client listeners, and an authorizer as soon as clients have identities."""
+IAM_LISTENERS = ("CLIENT_IAM",)   # 9098 (MSK's IAM listener); ops-change may add the public 9198 one
+
+
+def broker_security_properties(cluster: dict, broker_dir: Path, principals: list[str],
+                               endpoint_file: str = "") -> dict[str, str]:
+    """Client authentication on the client listeners, and an authorizer as soon as clients have identities.
+    With IAM, MSK's IAM authorizer decides on the IAM listeners and delegates the others to the ACL
+    authorizer (`endpoint_file`: where the brokers find the control plane, runtime/msk_iam_config.py)."""
     auth = client_auth(cluster)
     props: dict[str, str] = {}
     if auth["scram"]:
@@ -63,12 +71,17 @@ def broker_security_properties(cluster: dict, broker_dir: Path, principals: list
         props["listener.name.tls.ssl.client.auth"] = "requested" if auth["unauthenticated"] else "required"
         props["listener.name.tls.ssl.truststore.type"] = "PEM"
         props["listener.name.tls.ssl.truststore.location"] = str(broker_dir / CLIENT_CAS)
-    if auth["scram"] or auth["tls"]:
+    if auth["scram"] or auth["tls"] or auth["iam"]:
         # KRaft keeps ACLs in the metadata log: StandardAuthorizer (brokers and controllers).
         props["authorizer.class.name"] = ("org.apache.kafka.metadata.authorizer.StandardAuthorizer"
                                           if is_kraft(cluster["Spec"]["KafkaVersion"])
                                           else "kafka.security.authorizer.AclAuthorizer")
         props["super.users"] = ";".join(f"User:{p}" for p in principals)
+    iam_listeners = [l.name for l in client_listeners(cluster) if l.name in IAM_LISTENERS]
+    if iam_listeners:
+        from .iam_channel import BROKER_TOKEN_FILE
+        props.update(iam_properties(iam_listeners, endpoint_file, str(broker_dir / BROKER_TOKEN_FILE),
+                                    cluster["ClusterArn"]))
     return props
 
 
@@ -91,6 +104,8 @@ def client_listeners(cluster: dict) -> list[Listener]:
             listeners.append(Listener("TLS", "SSL", TLS_PORT))
         if scram:
             listeners.append(Listener("CLIENT_SASL_SCRAM", "SASL_SSL", SCRAM_PORT))
+        if auth["iam"]:
+            listeners.append(Listener("CLIENT_IAM", "SASL_SSL", IAM_PORT))
     return listeners
 
 

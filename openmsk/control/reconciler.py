@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from . import broker_configs, model, scaling, storage, upgrade
+from .iam_channel import BROKER_TOKEN_FILE, channel_token
 from .layout import (CLIENT_CAS, KEYSTORE, ClusterLayout, broker_listeners, broker_security_properties, client_auth,
                      dynamic_user_properties, needs_tls)
 from .public_access import PUBLIC_KEYSTORE, public_access_on, public_address, public_listener_properties
@@ -330,7 +331,8 @@ class ClusterReconciler:
         for broker in brokers:
             if needs_tls(cluster):
                 broker.config.extra_managed.update(broker_tls_properties(self.plane.ca, broker.workdir, inter))
-            broker.config.extra_managed.update(broker_security_properties(cluster, broker.workdir, principals))
+            broker.config.extra_managed.update(broker_security_properties(
+                cluster, broker.workdir, principals, endpoint_file=str(self.plane.data_dir / "endpoint.json")))
             public = [l for l in broker.config.listeners if l.host]       # public access (public_access.py)
             if public:
                 broker.config.extra_managed.update(
@@ -381,6 +383,8 @@ class ClusterReconciler:
             secrets[PUBLIC_KEYSTORE] = node_certificate(
                 self.plane.ca, broker.workdir / "public", f"b-{broker.config.broker_id}",
                 public_address(cluster, broker.config.broker_id), renew=renew)
+        if client_auth(cluster)["iam"]:     # the IAM plugin's channel to the control plane (not an AWS key)
+            secrets[BROKER_TOKEN_FILE] = channel_token(self.plane.data_dir).encode()
         return secrets
 
     async def wait_deregistered(self, broker, others, timeout: float = DEREGISTER_TIMEOUT) -> None:

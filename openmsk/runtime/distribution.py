@@ -59,7 +59,8 @@ class KafkaDistribution:
     @property
     def classpath(self) -> str:
         # kafka-run-class.sh puts every jar of libs/ on the classpath; a wildcard keeps the command short.
-        return str(self.lib_dir / "*")
+        # openmsk's own broker plugins (the MSK IAM listener/authorizer) come after Kafka's jars.
+        return f"{self.lib_dir / '*'}{os.pathsep}{plugins_dir() / '*'}"
 
     @staticmethod
     def java() -> str:
@@ -116,6 +117,50 @@ def install(version: str | None = None, *, pom: Path | None = None, properties: 
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
     return KafkaDistribution.locate(version)
+
+
+# openmsk's broker plugin (plugins/msk-iam, JVM code only where Kafka needs it: MSK IAM access control)
+# and AWS's client library for the Kafka tools (aws-msk-iam-auth), both built/fetched with Maven.
+PLUGIN_SOURCES = REPO_ROOT / "plugins" / "msk-iam"
+IAM_CLIENT_POM = REPO_ROOT / "plugins" / "msk-iam-client" / "pom.xml"
+
+
+def plugins_dir() -> Path:
+    return cache_dir() / "plugins"
+
+
+def msk_iam_client_dir() -> Path:
+    """aws-msk-iam-auth and its dependencies: put `<dir>/*` on CLASSPATH for the Kafka tools."""
+    return cache_dir() / "clients" / "aws-msk-iam-auth"
+
+
+def _mvn(args: list[str], cwd: Path | None = None) -> None:
+    """Maven online, else offline from the local repository (~/.m2) when Central cannot be reached."""
+    try:
+        subprocess.run(["mvn", "-q", "-B", *args], check=True, cwd=cwd)
+    except subprocess.CalledProcessError:
+        subprocess.run(["mvn", "-q", "-B", "-o", *args], check=True, cwd=cwd)
+
+
+def install_msk_iam_plugin() -> Path:
+    """Build plugins/msk-iam into the plugins cache (again only when a source is newer than the jar)."""
+    jar = plugins_dir() / "openmsk-msk-iam.jar"
+    sources = [p for p in PLUGIN_SOURCES.rglob("*") if p.is_file() and "target" not in p.parts]
+    if jar.exists() and all(p.stat().st_mtime <= jar.stat().st_mtime for p in sources):
+        return jar
+    _mvn(["-f", str(PLUGIN_SOURCES / "pom.xml"), "package"])
+    plugins_dir().mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PLUGIN_SOURCES / "target" / "openmsk-msk-iam.jar", jar)
+    return jar
+
+
+def install_msk_iam_client() -> Path:
+    out = msk_iam_client_dir()
+    if not any(out.glob("aws-msk-iam-auth-*.jar")):
+        out.mkdir(parents=True, exist_ok=True)
+        _mvn(["-f", str(IAM_CLIENT_POM), "dependency:copy-dependencies", f"-DoutputDirectory={out}",
+              "-DincludeScope=runtime"])
+    return out
 
 
 # The Prometheus JMX exporter agent MSK's Open Monitoring runs on 11001. 1.0.1 is the last version the

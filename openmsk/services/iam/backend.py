@@ -329,12 +329,35 @@ class IamBackend:
             if user is None or user["UserId"] != session["UserId"]:
                 return None
             return {"Arn": user["Arn"], "UserId": user["UserId"], "Policies": self._policies_of(user),
-                    "UserName": user["UserName"], "SessionTokenSha256": session["TokenSha256"]}
+                    "UserName": user["UserName"], "SessionTokenSha256": session["TokenSha256"],
+                    "Expires": session["Expires"]}
         role = self._role_doc(session["RoleName"])
         if role is None or role["RoleId"] != session["RoleId"]:
             return None                 # a role deleted (or re-created) takes its sessions with it
         return {"Arn": session["Arn"], "UserId": f"{role['RoleId']}:{session['SessionName']}",
-                "Policies": self._policies_of(role), "SessionTokenSha256": session["TokenSha256"]}
+                "Policies": self._policies_of(role), "SessionTokenSha256": session["TokenSha256"],
+                "Expires": session["Expires"]}
+
+    def principal_by_arn(self, arn: str) -> dict | None:
+        """A broker session's principal (a user ARN, or an assumed-role ARN: the role's policies), with its
+        *current* policies; None once the user or role is gone."""
+        parts = arn.split(":", 5)
+        if len(parts) != 6 or parts[4] != self.account_id:
+            return None
+        resource = parts[5]
+        if parts[2] == "iam" and resource.startswith("user/"):
+            user = self._user_doc(resource.rsplit("/", 1)[-1])
+            if user is None or user["Arn"] != arn:
+                return None
+            return {"Arn": arn, "UserId": user["UserId"], "Policies": self._policies_of(user),
+                    "UserName": user["UserName"]}
+        if parts[2] == "sts" and resource.startswith("assumed-role/") and resource.count("/") == 2:
+            _, role_name, session_name = resource.split("/")
+            role = self._role_doc(role_name)
+            if role is None:
+                return None
+            return {"Arn": arn, "UserId": f"{role['RoleId']}:{session_name}", "Policies": self._policies_of(role)}
+        return None
 
     def _policies_of(self, entity: dict) -> list[dict]:
         out = [json.loads(text) for text in entity["Inline"].values()]

@@ -99,9 +99,9 @@ def check_security(request: dict, ca_active: Callable[[str], bool], region: str)
     enc = ((request.get("EncryptionInfo") or {}).get("EncryptionInTransit") or {})
     client_broker = enc.get("ClientBroker", "TLS")
     auth = client_auth({"Spec": request})
-    if auth["iam"]:
-        raise bad_request("IAM access control is not supported by openmsk; use SASL/SCRAM or TLS client "
-                          "authentication.", "clientAuthentication")
+    if auth["iam"] and client_broker == "PLAINTEXT":
+        raise bad_request("SASL/IAM authentication requires TLS encryption between clients and brokers.",
+                          "clientAuthentication")
     scram = auth["scram"]
     if scram and client_broker == "PLAINTEXT":
         raise bad_request("SASL/SCRAM authentication requires TLS encryption between clients and brokers.",
@@ -119,7 +119,7 @@ def check_security(request: dict, ca_active: Callable[[str], bool], region: str)
             raise bad_request(f"The certificate authority {arn} does not exist or is not ACTIVE.",
                               "certificateAuthorityArnList")
     unauthenticated = auth["unauthenticated"]
-    if not (unauthenticated or scram or tls_on):
+    if not (unauthenticated or scram or tls_on or auth["iam"]):
         raise bad_request("At least one client authentication method must be enabled.", "clientAuthentication")
     if not unauthenticated and client_broker != "TLS":
         raise bad_request("Unauthenticated access can only be turned off when encryption between clients and "

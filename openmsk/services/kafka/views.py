@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ...control import model
 from ...control.public_access import public_bootstrap
-from ...control.layout import (PLAINTEXT_PORT, SCRAM_PORT, TLS_PORT, ZK_PORT, ZK_TLS_PORT, client_auth,
+from ...control.layout import (IAM_PORT, PLAINTEXT_PORT, SCRAM_PORT, TLS_PORT, ZK_PORT, ZK_TLS_PORT, client_auth,
                                client_listeners, zookeeper_tls_only)
 
 _NOT_YET_CONNECTABLE = (model.CREATING,)
@@ -125,6 +125,8 @@ def bootstrap_brokers(cluster: dict) -> dict:
         out["BootstrapBrokerStringTls"] = joined(TLS_PORT)
     if "CLIENT_SASL_SCRAM" in ports:
         out["BootstrapBrokerStringSaslScram"] = joined(SCRAM_PORT)
+    if "CLIENT_IAM" in ports:
+        out["BootstrapBrokerStringSaslIam"] = joined(IAM_PORT)
     out.update(public_bootstrap(cluster))
     return out
 

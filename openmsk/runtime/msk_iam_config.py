@@ -1,0 +1,44 @@
+"""Broker properties of MSK's IAM access control (the `plugins/msk-iam` jar on the broker classpath).
+
+The IAM listener accepts both mechanisms AWS's client libraries use: AWS_MSK_IAM (aws-msk-iam-auth's
+IAMLoginModule) and OAUTHBEARER (aws-msk-iam-sasl-signer tokens). The broker holds no secret key: the
+SASL servers and the authorizer ask openmsk's control plane over a loopback channel authenticated with
+the installation's channel token (`token_file`, 0600); the control plane's address is read from
+`endpoint_file` (openmsk serve's endpoint.json), so a service restart on another port rolls nothing.
+Requests on other listeners go to Kafka's ACL authorizer (`delegate`), as on MSK.
+"""
+from __future__ import annotations
+
+AUTHORIZER = "dev.openmsk.iam.IamAuthorizer"
+ZK_ACL_AUTHORIZER = "kafka.security.authorizer.AclAuthorizer"
+
+
+def _jaas_options(endpoint_file: str, token_file: str, cluster_arn: str) -> str:
+    return f'endpointFile="{endpoint_file}" tokenFile="{token_file}" clusterArn="{cluster_arn}"'
+
+
+def iam_properties(listeners: list[str], endpoint_file: str, token_file: str, cluster_arn: str,
+                   delegate: str = ZK_ACL_AUTHORIZER) -> dict[str, str]:
+    options = _jaas_options(endpoint_file, token_file, cluster_arn)
+    props: dict[str, str] = {}
+    for name in listeners:
+        prefix = f"listener.name.{name.lower()}."
+        props.update({
+            prefix + "sasl.enabled.mechanisms": "AWS_MSK_IAM,OAUTHBEARER",
+            prefix + "aws_msk_iam.sasl.jaas.config": f"dev.openmsk.iam.IamLoginModule required {options};",
+            prefix + "aws_msk_iam.sasl.server.callback.handler.class": "dev.openmsk.iam.IamServerCallbackHandler",
+            # unsecuredLoginStringClaim_sub: the broker's own (unused) login token on this listener
+            prefix + "oauthbearer.sasl.jaas.config":
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+                f'unsecuredLoginStringClaim_sub="openmsk-broker" {options};',
+            prefix + "oauthbearer.sasl.server.callback.handler.class": "dev.openmsk.iam.IamOAuthBearerValidator",
+        })
+    props.update({
+        "authorizer.class.name": AUTHORIZER,
+        "openmsk.iam.listeners": ",".join(listeners),
+        "openmsk.iam.endpoint.file": endpoint_file,
+        "openmsk.iam.token.file": token_file,
+        "openmsk.iam.cluster.arn": cluster_arn,
+        "openmsk.iam.delegate": delegate,
+    })
+    return props
