@@ -121,8 +121,8 @@ def presigned_signature(secret: str, host: str, params: dict[str, str], payload_
 class BrokerAuth:
     def __init__(self, iam: IamBackend, admin_key_id: str, admin_secret: Callable[[str], str | None],
                  load_cluster: Callable[[str], dict | None], cluster_policy: Callable[[str], dict | None],
-                 channel_token: str) -> None:
-        self.iam, self.admin_key_id, self.admin_secret = iam, admin_key_id, admin_secret
+                 channel_token: str, clock: Callable[[], float] = time.time) -> None:
+        self.iam, self.admin_key_id, self.admin_secret, self.clock = iam, admin_key_id, admin_secret, clock
         self.load_cluster, self.cluster_policy, self.channel_token = load_cluster, cluster_policy, channel_token
         self.root_arn = f"arn:aws:iam::{iam.account_id}:root"
 
@@ -162,7 +162,7 @@ class BrokerAuth:
             expires = int(params.get("X-Amz-Expires", "0"))
         except (KeyError, ValueError):
             raise Refused("bad X-Amz-Date / X-Amz-Expires")
-        now = time.time()
+        now = self.clock()
         if not params["X-Amz-Date"].startswith(date) or not 0 < expires <= MAX_EXPIRES:
             raise Refused("X-Amz-Date does not match the credential scope, or X-Amz-Expires is out of range")
         if signed_at.timestamp() + expires < now:

@@ -1,0 +1,215 @@
+"""MSK IAM access control on real brokers (issue 14, cluster side): the 9098 listener, with AWS's own client
+libraries unchanged -- confluent-kafka with OAUTHBEARER tokens from aws-msk-iam-sasl-signer-python, and the
+Kafka console tools with aws-msk-iam-auth (AWS_MSK_IAM) -- authorized per kafka-cluster:* action by the
+callers' IAM policies. One 2-broker cluster for the module (created with IAM on)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
+from botocore.credentials import CredentialProvider, Credentials
+from confluent_kafka import KafkaError, Producer
+
+from harness import Service, free_port
+from kafka_clients import consume_all, create_topic, produce
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Static(CredentialProvider):
+    def __init__(self, key: str, secret: str, token: str | None = None):
+        self.creds = Credentials(key, secret, token)
+
+    def load(self):
+        return self.creds
+
+
+def iam_config(bootstrap: str, ca: str, key: str, secret: str, token: str | None = None) -> dict:
+    """confluent-kafka's settings for MSK IAM, as AWS documents them for non-Java clients."""
+    def oauth_cb(_config):
+        value, expiry_ms = MSKAuthTokenProvider.generate_auth_token_from_credentials_provider(
+            "us-east-1", Static(key, secret, token))
+        return value, expiry_ms / 1000
+    return {"bootstrap.servers": bootstrap, "security.protocol": "SASL_SSL", "sasl.mechanisms": "OAUTHBEARER",
+            "oauth_cb": oauth_cb, "ssl.ca.location": ca}
+
+
+@pytest.fixture(scope="module")
+def iam_cluster(tmp_path_factory):
+    svc = Service(tmp_path_factory.mktemp("msk-iam") / "data", free_port()).start()
+    try:
+        arn = svc.client("kafka").create_cluster(
+            ClusterName="iam", KafkaVersion="3.9.x", NumberOfBrokerNodes=2,
+            BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(2)},
+            ClientAuthentication={"Sasl": {"Iam": {"Enabled": True}}})["ClusterArn"]
+        svc.wait_state(arn, timeout=600)
+        yield svc, arn
+    finally:
+        svc.stop_everything()
+
+
+def arns(cluster_arn: str) -> dict[str, str]:
+    """MSK's ARN formats for the cluster's topics and groups (wildcards for all)."""
+    return {"cluster": cluster_arn, "topic": cluster_arn.replace(":cluster/", ":topic/") + "/*",
+            "group": cluster_arn.replace(":cluster/", ":group/") + "/*"}
+
+
+def user_with(svc: Service, name: str, statements: list[dict]) -> tuple[str, str]:
+    iam = svc.client("iam", region="us-east-1")
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    iam.put_user_policy(UserName=name, PolicyName="kafka", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": statements}))
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def allow(actions: list[str], resources: list[str]) -> dict:
+    return {"Effect": "Allow", "Action": [f"kafka-cluster:{a}" for a in actions], "Resource": resources}
+
+
+def setup(svc: Service, arn: str) -> tuple[str, str, dict]:
+    boot = svc.client("kafka").get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringSaslIam"]
+    assert boot and all(h.endswith(":9098") for h in boot.split(","))
+    admin = iam_config(boot, svc.ca_path, svc.credentials["access_key_id"], svc.credentials["secret_access_key"])
+    return boot, svc.ca_path, admin
+
+
+def produce_errors(config: dict, topic: str, count: int) -> list:
+    producer = Producer({**config, "acks": "all", "message.timeout.ms": 20000})
+    errors = []
+    for i in range(count):
+        producer.produce(topic, f"x{i}".encode(), on_delivery=lambda err, msg: errors.append(err))
+    producer.flush(40)
+    return errors
+
+
+def test_signer_clients_produce_and_consume_and_a_reader_cannot_write(iam_cluster):
+    svc, arn = iam_cluster
+    boot, ca, admin = setup(svc, arn)
+    a = arns(arn)
+    topic = f"orders-{uuid.uuid4().hex[:6]}"
+    create_topic(admin, topic, partitions=2, replication=2)
+    writer = user_with(svc, "writer", [allow(["Connect"], [a["cluster"]]),
+                                       allow(["DescribeTopic", "WriteData"], [a["topic"]])])
+    reader = user_with(svc, "reader", [allow(["Connect"], [a["cluster"]]),
+                                       allow(["DescribeTopic", "ReadData"], [a["topic"]]),
+                                       allow(["AlterGroup", "DescribeGroup"], [a["group"]])])
+    messages = [f"m{i}".encode() for i in range(20)]
+    produce(iam_config(boot, ca, *writer), topic, messages)
+    assert sorted(consume_all(iam_config(boot, ca, *reader), topic, len(messages))) == sorted(messages)
+    # the reader may not write: the error Kafka clients show for MSK's refusal
+    errors = produce_errors(iam_config(boot, ca, *reader), topic, 3)
+    assert errors and all(e is not None and e.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED for e in errors)
+    # and a user without kafka-cluster:Connect does not get past authentication
+    stranger = user_with(svc, "stranger", [allow(["WriteData", "DescribeTopic"], [a["topic"]])])
+    errors = produce_errors(iam_config(boot, ca, *stranger), topic, 1)
+    assert errors and errors[0] is not None and errors[0].code() in (KafkaError._MSG_TIMED_OUT,
+                                                                     KafkaError._AUTHENTICATION)
+    log = "".join(p.read_text(errors="replace") for p in Path(svc.data_dir).glob("clusters/*/broker-*/logs/server.log"))
+    assert "User:arn:aws:iam::123456789012:user/reader is Denied operation = WRITE" in log
+
+
+def test_a_revoked_permission_bites_on_a_live_connection(iam_cluster):
+    svc, arn = iam_cluster
+    boot, ca, admin = setup(svc, arn)
+    a = arns(arn)
+    topic = f"live-{uuid.uuid4().hex[:6]}"
+    create_topic(admin, topic, partitions=1, replication=2)
+    key = user_with(svc, "revoked", [allow(["Connect"], [a["cluster"]]),
+                                     allow(["DescribeTopic", "WriteData"], [a["topic"]])])
+    producer = Producer({**iam_config(boot, ca, *key), "acks": "all", "message.timeout.ms": 10000})
+    results: list = []
+    producer.produce(topic, b"before", on_delivery=lambda err, msg: results.append(err))
+    assert producer.flush(60) == 0 and results == [None]
+    svc.client("iam", region="us-east-1").put_user_policy(
+        UserName="revoked", PolicyName="kafka", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+            allow(["Connect"], [a["cluster"]]), allow(["DescribeTopic"], [a["topic"]])]}))
+    revoked_at = time.monotonic()
+    refused = None
+    while time.monotonic() - revoked_at < 60 and refused is None:     # same producer, same connections
+        results.clear()
+        producer.produce(topic, b"after", on_delivery=lambda err, msg: results.append(err))
+        producer.flush(30)
+        if results and results[0] is not None:
+            refused = results[0]
+        else:
+            time.sleep(0.5)
+    assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_console_tools_with_aws_msk_iam_auth(iam_cluster, tmp_path):
+    """MSK's documented client.properties for the Java tools, aws-msk-iam-auth on their CLASSPATH."""
+    from openmsk.runtime.distribution import msk_iam_client_dir
+    svc, arn = iam_cluster
+    boot, ca, admin = setup(svc, arn)
+    a = arns(arn)
+    topic = f"tools-{uuid.uuid4().hex[:6]}"
+    create_topic(admin, topic, partitions=1, replication=2)
+    key, secret = user_with(svc, "tools", [allow(["Connect"], [a["cluster"]]),
+                                           allow(["DescribeTopic", "WriteData", "ReadData"], [a["topic"]]),
+                                           allow(["WriteDataIdempotently"], [a["cluster"]]),
+                                           allow(["AlterGroup", "DescribeGroup"], [a["group"]])])
+    props = tmp_path / "client.properties"
+    props.write_text("security.protocol=SASL_SSL\nsasl.mechanism=AWS_MSK_IAM\n"
+                     "sasl.jaas.config=software.amazon.msk.auth.iam.IAMLoginModule required;\n"
+                     "sasl.client.callback.handler.class=software.amazon.msk.auth.iam.IAMClientCallbackHandler\n"
+                     f"ssl.truststore.type=PEM\nssl.truststore.location={ca}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(CLASSPATH=f"{msk_iam_client_dir()}/*", AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID=key,
+               AWS_SECRET_ACCESS_KEY=secret, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+               KAFKA_HEAP_OPTS="-Xmx256m")
+    bin_dir = REPO / "bin"
+    sent = "\n".join(f"line-{i}" for i in range(5)) + "\n"
+    produced = subprocess.run([bin_dir / "kafka-console-producer.sh", "--bootstrap-server", boot, "--topic", topic,
+                               "--producer.config", str(props)], input=sent, text=True, capture_output=True,
+                              env=env, timeout=300)
+    assert produced.returncode == 0, produced.stderr[-2000:]
+    consumed = subprocess.run([bin_dir / "kafka-console-consumer.sh", "--bootstrap-server", boot, "--topic", topic,
+                               "--from-beginning", "--max-messages", "5", "--timeout-ms", "120000",
+                               "--consumer.config", str(props)], text=True, capture_output=True, env=env, timeout=300)
+    assert consumed.stdout.split() == [f"line-{i}" for i in range(5)], consumed.stderr[-2000:]
+
+
+def test_an_assumed_role_acts_with_the_roles_policies(iam_cluster):
+    svc, arn = iam_cluster
+    boot, ca, admin = setup(svc, arn)
+    a = arns(arn)
+    topic = f"role-{uuid.uuid4().hex[:6]}"
+    create_topic(admin, topic, partitions=1, replication=2)
+    iam = svc.client("iam", region="us-east-1")
+    key, secret = user_with(svc, "assumer", [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}])
+    role_arn = iam.create_role(RoleName="producer-role", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "123456789012"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="producer-role", PolicyName="kafka", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [allow(["Connect"], [a["cluster"]]),
+                                               allow(["DescribeTopic", "WriteData", "ReadData"], [a["topic"]]),
+                                               allow(["AlterGroup", "DescribeGroup"], [a["group"]])]}))
+    creds = svc.client("sts", key=key, secret=secret).assume_role(
+        RoleArn=role_arn, RoleSessionName="batch", DurationSeconds=900)["Credentials"]
+    session = iam_config(boot, ca, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    produce(session, topic, [b"from-role"])
+    assert consume_all(session, topic, 1) == [b"from-role"]
+    # the user's own key has no kafka-cluster permission at all
+    errors = produce_errors(iam_config(boot, ca, key, secret), topic, 1)
+    assert errors and errors[0] is not None
+
+
+def test_no_secret_key_reaches_a_broker(iam_cluster):
+    """The brokers verify nothing themselves: no user's secret, the admin secret or a session token is in
+    any broker or ZooKeeper file (configs, logs, data)."""
+    svc, arn = iam_cluster
+    secrets = [svc.credentials["secret_access_key"]]
+    secrets += [p.read_text().strip() for p in (svc.data_dir / "iam" / "keys").glob("*")]
+    assert len(secrets) > 1
+    cluster_dir = next((svc.data_dir / "clusters").iterdir())
+    for path in cluster_dir.rglob("*"):
+        if path.is_file() and path.stat().st_size < 50_000_000:
+            data = path.read_bytes()
+            assert not any(s.encode() in data for s in secrets), path
