@@ -150,7 +150,10 @@ def install_msk_iam_plugin() -> Path:
         return jar
     _mvn(["-f", str(PLUGIN_SOURCES / "pom.xml"), "package"])
     plugins_dir().mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PLUGIN_SOURCES / "target" / "openmsk-msk-iam.jar", jar)
+    # copy + rename: running brokers keep reading the jar they opened (overwriting it in place corrupts them)
+    tmp = jar.with_suffix(".jar.tmp")
+    shutil.copyfile(PLUGIN_SOURCES / "target" / "openmsk-msk-iam.jar", tmp)
+    os.replace(tmp, jar)
     return jar
 
 

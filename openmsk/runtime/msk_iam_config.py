@@ -5,12 +5,17 @@ IAMLoginModule) and OAUTHBEARER (aws-msk-iam-sasl-signer tokens). The broker hol
 SASL servers and the authorizer ask openmsk's control plane over a loopback channel authenticated with
 the installation's channel token (`token_file`, 0600); the control plane's address is read from
 `endpoint_file` (openmsk serve's endpoint.json), so a service restart on another port rolls nothing.
-Requests on other listeners go to Kafka's ACL authorizer (`delegate`), as on MSK.
+Requests on other listeners go to Kafka's ACL authorizer (the delegate), as on MSK; `kraft=True` gives
+the KRaft pair (IamKRaftAuthorizer + StandardAuthorizer).
 """
 from __future__ import annotations
 
 AUTHORIZER = "dev.openmsk.iam.IamAuthorizer"
 ZK_ACL_AUTHORIZER = "kafka.security.authorizer.AclAuthorizer"
+# KRaft: the ACL delegate is StandardAuthorizer, fed from the metadata log through ClusterMetadataAuthorizer,
+# which IamKRaftAuthorizer passes on (use both on KRaft brokers and controllers).
+KRAFT_AUTHORIZER = "dev.openmsk.iam.IamKRaftAuthorizer"
+KRAFT_ACL_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 
 
 def _jaas_options(endpoint_file: str, token_file: str, cluster_arn: str) -> str:
@@ -18,7 +23,7 @@ def _jaas_options(endpoint_file: str, token_file: str, cluster_arn: str) -> str:
 
 
 def iam_properties(listeners: list[str], endpoint_file: str, token_file: str, cluster_arn: str,
-                   delegate: str = ZK_ACL_AUTHORIZER) -> dict[str, str]:
+                   kraft: bool = False) -> dict[str, str]:
     options = _jaas_options(endpoint_file, token_file, cluster_arn)
     props: dict[str, str] = {}
     for name in listeners:
@@ -34,11 +39,11 @@ def iam_properties(listeners: list[str], endpoint_file: str, token_file: str, cl
             prefix + "oauthbearer.sasl.server.callback.handler.class": "dev.openmsk.iam.IamOAuthBearerValidator",
         })
     props.update({
-        "authorizer.class.name": AUTHORIZER,
+        "authorizer.class.name": KRAFT_AUTHORIZER if kraft else AUTHORIZER,
         "openmsk.iam.listeners": ",".join(listeners),
         "openmsk.iam.endpoint.file": endpoint_file,
         "openmsk.iam.token.file": token_file,
         "openmsk.iam.cluster.arn": cluster_arn,
-        "openmsk.iam.delegate": delegate,
+        "openmsk.iam.delegate": KRAFT_ACL_AUTHORIZER if kraft else ZK_ACL_AUTHORIZER,
     })
     return props

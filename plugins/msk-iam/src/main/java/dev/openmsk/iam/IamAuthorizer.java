@@ -49,7 +49,7 @@ public class IamAuthorizer implements Authorizer {
 
     private ControlPlaneChannel channel;
     private Set<String> iamListeners = Collections.emptySet();
-    private Authorizer delegate;
+    protected Authorizer delegate;
     private final Map<String, long[]> cache = new ConcurrentHashMap<>();   // key -> {allowed 0/1, expiry nanos}
 
     @Override
