@@ -1,6 +1,5 @@
 """Public access (ConnectivityInfo.PublicAccess.Type = SERVICE_PROVIDED_EIPS): each broker gets extra
-client listeners on MSK's public ports (9194 TLS, 9196 SASL/SCRAM; 9198 would be IAM, which openmsk
-does not serve), bound to the broker's "elastic IP": an address of its own outside every VPC subnet,
+client listeners on MSK's public ports (9194 TLS, 9196 SASL/SCRAM, 9198 SASL/IAM), bound to the broker's "elastic IP": an address of its own outside every VPC subnet,
 127.254.<slot>.<broker id> (runtime/addressing.py), which is what a client "outside the VPC" uses.
 
 The public listeners authenticate exactly as the private ones (same SCRAM users, same client CAs,
@@ -18,7 +17,8 @@ PUBLIC_TLS_PORT, PUBLIC_SCRAM_PORT, PUBLIC_IAM_PORT = 9194, 9196, 9198
 PUBLIC_KEYSTORE = "public/tls/keystore.pem"       # per broker, 0600; SAN = the public address
 #: private client listener -> its public twin (name, port)
 PUBLIC_TWINS = {"TLS": ("CLIENT_SECURE_PUBLIC", PUBLIC_TLS_PORT),
-                "CLIENT_SASL_SCRAM": ("CLIENT_SASL_SCRAM_PUBLIC", PUBLIC_SCRAM_PORT)}
+                "CLIENT_SASL_SCRAM": ("CLIENT_SASL_SCRAM_PUBLIC", PUBLIC_SCRAM_PORT),
+                "CLIENT_IAM": ("CLIENT_IAM_PUBLIC", PUBLIC_IAM_PORT)}
 
 
 def public_access_on(cluster: dict) -> bool:
@@ -48,6 +48,8 @@ def public_listener_properties(private_props: dict[str, str], listeners: list[Li
             prefix = f"listener.name.{private.lower()}."
             if key.startswith(prefix):
                 props[f"listener.name.{listener.name.lower()}.{key[len(prefix):]}"] = value
+        if private == "CLIENT_IAM" and "openmsk.iam.listeners" in private_props:   # IAM decides there too
+            props["openmsk.iam.listeners"] = f"{private_props['openmsk.iam.listeners']},{listener.name}"
         props[f"listener.name.{listener.name.lower()}.ssl.keystore.type"] = "PEM"
         props[f"listener.name.{listener.name.lower()}.ssl.keystore.location"] = str(broker_dir / PUBLIC_KEYSTORE)
     return props
@@ -62,7 +64,8 @@ def public_bootstrap(cluster: dict) -> dict[str, str]:
     brokers = sorted(cluster["Brokers"], key=lambda b: b["BrokerId"])
     out = {}
     for private, member in (("TLS", "BootstrapBrokerStringPublicTls"),
-                            ("CLIENT_SASL_SCRAM", "BootstrapBrokerStringPublicSaslScram")):
+                            ("CLIENT_SASL_SCRAM", "BootstrapBrokerStringPublicSaslScram"),
+                            ("CLIENT_IAM", "BootstrapBrokerStringPublicSaslIam")):
         if private in names:
             port = PUBLIC_TWINS[private][1]
             out[member] = ",".join(f"{public_address(cluster, b['BrokerId'])}:{port}" for b in brokers)

@@ -1,6 +1,5 @@
 """UpdateConnectivity: public access (SERVICE_PROVIDED_EIPS) on and off, with MSK's preconditions
-(DG public-access): unauthenticated access off and SASL/SCRAM or mTLS on (IAM is not served by
-openmsk), encryption within the cluster on, no plaintext between clients and brokers, and, with
+(DG public-access): unauthenticated access off and SASL/IAM, SASL/SCRAM or mTLS on, encryption within the cluster on, no plaintext between clients and brokers, and, with
 SASL/SCRAM or mTLS, `allow.everyone.if.no.acl.found=false` in the cluster's configuration (so the
 public listeners are governed by ACLs). Public access cannot be set at creation (validation.py).
 The public listeners themselves are control/public_access.py; turning it on or off rolls the brokers.
