@@ -44,6 +44,7 @@ def test_iam_listeners_private_and_public_are_decided_by_the_iam_authorizer(tmp_
     from openmsk.control.layout import broker_security_properties
     from openmsk.control.public_access import public_listener_properties, public_listeners
     doc = cluster("TLS", True, {"Sasl": {"Iam": {"Enabled": True}}})
+    doc["Spec"]["KafkaVersion"] = "3.9.x"
     doc.update(ClusterArn="arn:aws:kafka:us-east-1:123456789012:cluster/c/u-1", Slot=7)
     doc["Spec"]["BrokerNodeGroupInfo"] = {"ConnectivityInfo": {"PublicAccess": {"Type": "SERVICE_PROVIDED_EIPS"}}}
     props = broker_security_properties(doc, tmp_path, ["CN=b-1"], endpoint_file="/data/endpoint.json")

@@ -81,7 +81,7 @@ def broker_security_properties(cluster: dict, broker_dir: Path, principals: list
     if iam_listeners:
         from .iam_channel import BROKER_TOKEN_FILE
         props.update(iam_properties(iam_listeners, endpoint_file, str(broker_dir / BROKER_TOKEN_FILE),
-                                    cluster["ClusterArn"]))
+                                    cluster["ClusterArn"], kraft=is_kraft(cluster["Spec"]["KafkaVersion"])))
     return props
 
 
