@@ -30,6 +30,7 @@ BROKERS_READY_TIMEOUT = 240.0
 DEREGISTER_TIMEOUT = 40.0          # > zookeeper.session.timeout.ms (18 s) with margin
 STARTUP_RETRIES = 5
 STARTUP_RETRY_DELAY = 5.0
+READY_POLL_INTERVAL = 0.1          # a refused connection or a `srvr` costs next to nothing
 
 
 def _short(node) -> str:
@@ -429,7 +430,7 @@ class ClusterReconciler:
             if time.monotonic() > deadline:
                 names = ", ".join(n.name.split("/")[-1] for n in pending)
                 raise ReconcileFailed("TIMEOUT", f"{what} not ready after {timeout:.0f}s: {names}")
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(READY_POLL_INTERVAL)
 
     async def stop_all_nodes(self, cluster: dict, *, grace: float, purge: bool = False) -> None:
         layout = self.layout(cluster)

@@ -149,7 +149,7 @@ class LocalProcessPlacement:
         try:
             stdout.write(f"\n=== openmsk: starting {spec.name} at {time.strftime('%Y-%m-%dT%H:%M:%S')} ===\n".encode())
             stdout.flush()
-            env = {**os.environ, **spec.env}
+            env = {**os.environ, **spec.env, **spec.launch_env}
             child = subprocess.Popen(spec.command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=stdout,
                                      stderr=subprocess.STDOUT, env=env, start_new_session=True)
         finally:

@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import probes
+from . import cds, probes
+from .jvm_flags import startup_flags
 from .distribution import KAFKA_JVM_PERFORMANCE_OPTS, KafkaDistribution
 from .kafka_config import BrokerConfig, render_properties
 from .log4j import ZOOKEEPER_LOG4J, broker_log4j
@@ -70,10 +71,12 @@ class ZooKeeperNode:
         }
         command = dist.java_command(
             "org.apache.zookeeper.server.quorum.QuorumPeerMain", [str(workdir / "zoo.cfg")],
-            heap=ZOOKEEPER_HEAP, jvm_opts=[*ZOOKEEPER_JVM_OPTS, *COMMON_JVM_OPTS, *(extra_jvm_opts or [])],
+            heap=ZOOKEEPER_HEAP,
+            jvm_opts=[*ZOOKEEPER_JVM_OPTS, *COMMON_JVM_OPTS, *startup_flags("zookeeper"), *(extra_jvm_opts or [])],
             log4j_config=workdir / "log4j.properties", logs_dir=workdir / "logs")
         return NodeSpec(self.name, "zookeeper", workdir, command, files, dict(secret_files or {}),
-                        address=self.config.host, ports=(self.config.client_port, 2888, 3888))
+                        address=self.config.host, ports=(self.config.client_port, 2888, 3888),
+                        launch_env=cds.launch_env(dist, "zookeeper", self.name))
 
     async def mode(self) -> str | None:
         """'leader' / 'follower' / 'standalone', or None while the node does not serve."""
@@ -115,14 +118,16 @@ class BrokerProcess:
         }
         command = dist.java_command(
             "kafka.Kafka", [str(workdir / "server.properties")],
-            heap=list(self.heap), jvm_opts=[*KAFKA_JVM_PERFORMANCE_OPTS, *COMMON_JVM_OPTS, *(extra_jvm_opts or [])],
+            heap=list(self.heap),
+            jvm_opts=[*KAFKA_JVM_PERFORMANCE_OPTS, *COMMON_JVM_OPTS, *startup_flags("broker"), *(extra_jvm_opts or [])],
             log4j_config=workdir / log4j_name, logs_dir=workdir / "logs")
         if self.config.kraft_cluster_id:
             from .kraft import format_files, format_wrapper
             files.update(format_files(dist))
             command = format_wrapper(self.config.kraft_cluster_id, workdir, workdir / "server.properties", dist, command)
         return NodeSpec(self.name, "broker", workdir, command, files, dict(secret_files or {}),
-                        address=self.config.host, ports=tuple(l.port for l in self.config.listeners))
+                        address=self.config.host, ports=tuple(l.port for l in self.config.listeners),
+                        launch_env=cds.launch_env(dist, "broker", self.name))
 
     async def metadata(self, all_topics: bool = False) -> probes.ClusterMetadata | None:
         return await probes.try_kafka_metadata(self.config.host, self.probe_port, ssl_context=self.probe_ssl,

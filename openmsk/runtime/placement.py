@@ -26,6 +26,9 @@ class NodeSpec:
     env: dict[str, str] = field(default_factory=dict)
     address: str = ""
     ports: tuple[int, ...] = ()
+    # Environment that only speeds a start up (the JVM's class-data-sharing archive, runtime/cds.py):
+    # not part of the spec hash, so an archive appearing or going never rolls a node.
+    launch_env: dict[str, str] = field(default_factory=dict)
 
     def spec_hash(self) -> str:
         digest = hashlib.sha256()
