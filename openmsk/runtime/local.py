@@ -157,6 +157,8 @@ class LocalProcessPlacement:
         self._children[spec.name] = child
         record = {"pid": child.pid, "start_ticks": _proc_start_ticks(child.pid), "spec_hash": spec.spec_hash(),
                   "started_at": time.time(), "kind": spec.kind, "command": spec.command}
+        if spec.launch_env:
+            record["launch_env"] = spec.launch_env
         self._write_record(spec.name, record)
         log.info("started %s (pid %d)", spec.name, child.pid)
         return NodeStatus(spec.name, "running", child.pid, None, record["spec_hash"], record["started_at"],
