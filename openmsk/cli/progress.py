@@ -128,7 +128,8 @@ class Progress:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    def update(self, info: dict | None, operation: dict | None, show_nodes: bool) -> None:
+    def update(self, info: dict | None, operation: dict | None, show_nodes: bool, final: bool = False) -> None:
+        """`final`: the awaited state is reached; `finish()` prints it after the operation's last steps."""
         if self.quiet:
             return
         now = self.elapsed()
@@ -144,10 +145,10 @@ class Progress:
         if self.tty:
             self._draw(now, state, operation, steps, nodes)
         else:
-            self._log(now, state, operation, steps, nodes)
+            self._log(now, state, operation, steps, nodes, final)
 
-    def _log(self, now, state, operation, steps, nodes) -> None:
-        events = [("state", state, state)]
+    def _log(self, now, state, operation, steps, nodes, final=False) -> None:
+        events = [] if final else [("state", state, state)]
         if operation:
             events.append(("op", operation.get("OperationType", ""),
                            f"{operation.get('OperationType', '')} operation {operation.get('OperationState', '')}"))

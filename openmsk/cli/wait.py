@@ -47,10 +47,12 @@ def wait(kafka, arn: str, target: str, timeout: float, interval: float, quiet: b
             raise CliError(f"cluster {arn} no longer exists (waited for {target})")
         state = info["State"]
         op = _operation(kafka, info) if state != target else None
+        if state == target and last_op is not None:
+            # The operation finished with this state: show its final steps (no longer "active").
+            op = _operation(kafka, {"ActiveOperationArn": last_op["OperationArn"]})
         last_op = op or last_op
         if progress:
-            # The last operation stays on display once it finished (its final steps are the news).
-            progress.update(info, op or (last_op if state == target else None), state in NODE_STATES)
+            progress.update(info, op, state in NODE_STATES, final=state == target)
         elif not quiet:
             print(f"{elapsed:7.1f}s  {state}", flush=True)
         if state == target:

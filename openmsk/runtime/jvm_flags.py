@@ -4,7 +4,6 @@ bench/startup_levers.py, figures in bench/README.md).
 Only options that change how fast a JVM gets going, never what Kafka or ZooKeeper do:
 * ZooKeeper: `-XX:TieredStopAtLevel=1` (C1 only). A ZooKeeper node of a 3-broker cluster handles a
   few requests a second; C2 compiling its start-up paths costs more CPU than it ever saves.
-  `-Xss512k` keeps its ~40 threads' stacks small.
 * Brokers: Kafka's own flags (KAFKA_JVM_PERFORMANCE_OPTS) stay as they are: the data path needs C2,
   and G1 keeps produce latencies flat (the options measured and not kept are listed in
   bench/README.md).
