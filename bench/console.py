@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -53,7 +54,9 @@ def main() -> None:
             "BrokerNodeGroupInfo": {"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(3)},
             "EncryptionInfo": {"EncryptionInTransit": {"ClientBroker": "TLS_PLAINTEXT"}}})["ClusterArn"]
         t0 = time.monotonic()
-        svc.wait_state(arn, timeout=900)
+        if svc.wait_state(arn, states=("ACTIVE", "FAILED"), timeout=900)["State"] == "FAILED":
+            raise SystemExit(f"cluster creation failed (machine load {os.getloadavg()[0]:.0f}): "
+                             f"{kafka.describe_cluster_v2(ClusterArn=arn)['ClusterInfo'].get('StateInfo')}")
         print(f"cluster ACTIVE in {time.monotonic() - t0:.0f} s", flush=True)
         boot = kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerString"]
         topics = [f"topic-{i:02d}" for i in range(args.topics)]
@@ -97,7 +100,6 @@ def main() -> None:
             row["target_met"] = row["median_ms"] < TARGET_MS
             results[name] = row
             print(name, json.dumps(row), flush=True)
-        import os
         summary = {"topics": len(topics), "groups": args.groups, "reps": args.reps, "load_average": os.getloadavg(),
                    "pages": results}
         out = Path(__file__).resolve().parent / "results"
