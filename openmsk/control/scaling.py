@@ -79,7 +79,8 @@ def choose_leaving(cluster: dict, partitions: list[tuple[str, int, list[int]]] |
 def describe_blocked(blocked: dict[int, list[str]]) -> str:
     parts = []
     for broker, held in sorted(blocked.items()):
-        names = ", ".join(sorted(held)[:MAX_NAMED_PARTITIONS])
+        # The user's topics first: those are the ones to move (internal topics follow with them).
+        names = ", ".join(sorted(held, key=lambda n: (n.startswith("__"), n))[:MAX_NAMED_PARTITIONS])
         more = f" and {len(held) - MAX_NAMED_PARTITIONS} more" if len(held) > MAX_NAMED_PARTITIONS else ""
         parts.append(f"broker {broker} holds {len(held)} partition replicas ({names}{more})")
     return "; ".join(parts)
