@@ -185,7 +185,10 @@ class ClusterReconciler:
     async def zookeeper_quorum_ready(self, cluster: dict) -> None:
         """Completes when every node serves as leader or follower."""
         nodes = self.layout(cluster).quorum_nodes()
-        await self.wait_until(cluster, nodes, ZOOKEEPER_READY_TIMEOUT, "ZooKeeper ensemble")
+        # KRaft controllers are Kafka JVMs (format, then start, then elect): as long as brokers may take.
+        kraft = self.layout(cluster).kraft
+        await self.wait_until(cluster, nodes, BROKERS_READY_TIMEOUT if kraft else ZOOKEEPER_READY_TIMEOUT,
+                              "KRaft controller quorum" if kraft else "ZooKeeper ensemble")
 
     async def brokers_running(self, cluster: dict) -> None:
         """Completes when every broker process is running.
