@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -168,6 +169,7 @@ def main() -> int:
         results["uptime_after"] = os.popen("uptime").read().strip()
     finally:
         svc.stop_everything()
+        shutil.rmtree(tmp, ignore_errors=True)
 
     d99 = statistics.median(r["p99_ms"] for r in rounds["describe"])
     h99 = statistics.median(r["p99_ms"] for r in rounds["health"])

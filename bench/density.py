@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -156,6 +157,7 @@ def main() -> int:
         for load in loads:
             load.stop()
         svc.stop_everything()
+        shutil.rmtree(tmp, ignore_errors=True)
     held = max([s["clusters"] for s in steps if not s.get("isr_lost")], default=0)
     per_cluster = (before["MemAvailable"] - steps[-1]["mem_available_mib"]) / max(1, steps[-1]["clusters"]) \
         if steps else 0

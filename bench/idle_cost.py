@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -177,6 +178,7 @@ def main() -> int:
                 for node in bare_nodes:
                     await placement.delete(node.name, grace=30, purge=True)
             asyncio.run(stop())
+        shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(result, indent=2))
     r = result
     print(f"\nidle CPU, openmsk cluster: {r['openmsk_cpu_pct_of_core']:.2f} % of a core "
