@@ -1,7 +1,8 @@
 """MSK IAM access control on real brokers (issue 14, cluster side): the 9098 listener, with AWS's own client
 libraries unchanged -- confluent-kafka with OAUTHBEARER tokens from aws-msk-iam-sasl-signer-python, and the
 Kafka console tools with aws-msk-iam-auth (AWS_MSK_IAM) -- authorized per kafka-cluster:* action by the
-callers' IAM policies. One 2-broker cluster for the module (created with IAM on)."""
+callers' IAM policies. One 2-broker cluster for the module: created with unauthenticated TLS only, then IAM
+turned on by UpdateSecurity (a rolling restart) under an acks=all producer whose messages are verified."""
 from __future__ import annotations
 
 import json
@@ -17,7 +18,8 @@ from botocore.credentials import CredentialProvider, Credentials
 from confluent_kafka import KafkaError, Producer
 
 from harness import Service, free_port
-from kafka_clients import consume_all, create_topic, produce
+from kafka_clients import consume_all, create_topic, produce, tls_config
+from verifying_load import VerifyingLoad
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,17 +43,42 @@ def iam_config(bootstrap: str, ca: str, key: str, secret: str, token: str | None
 
 
 @pytest.fixture(scope="module")
-def iam_cluster(tmp_path_factory):
+def iam_update(tmp_path_factory):
+    """The cluster, and what turning IAM on did: (service, arn, bootstrap before/after, operation, load)."""
     svc = Service(tmp_path_factory.mktemp("msk-iam") / "data", free_port()).start()
     try:
-        arn = svc.client("kafka").create_cluster(
+        kafka = svc.client("kafka")
+        arn = kafka.create_cluster(
             ClusterName="iam", KafkaVersion="3.9.x", NumberOfBrokerNodes=2,
             BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(2)},
-            ClientAuthentication={"Sasl": {"Iam": {"Enabled": True}}})["ClusterArn"]
-        svc.wait_state(arn, timeout=600)
-        yield svc, arn
+            ClientAuthentication={"Unauthenticated": {"Enabled": True}})["ClusterArn"]
+        info = svc.wait_state(arn, timeout=600)
+        before = kafka.get_bootstrap_brokers(ClusterArn=arn)
+        tls = tls_config(before["BootstrapBrokerStringTls"], svc.ca_path)
+        create_topic(tls, "verified", partitions=2, replication=2)
+        with VerifyingLoad(tls, "verified") as load:
+            op = kafka.update_security(ClusterArn=arn, CurrentVersion=info["CurrentVersion"], ClientAuthentication={
+                "Sasl": {"Iam": {"Enabled": True}}, "Unauthenticated": {"Enabled": True}})["ClusterOperationArn"]
+            svc.wait_state(arn, states=("ACTIVE",), timeout=900)
+        yield svc, arn, before, kafka.describe_cluster_operation(ClusterOperationArn=op)["ClusterOperationInfo"], load
     finally:
         svc.stop_everything()
+
+
+@pytest.fixture(scope="module")
+def iam_cluster(iam_update):
+    return iam_update[:2]
+
+
+def test_update_security_turns_iam_on_by_rolling_without_losing_acknowledged_messages(iam_update):
+    svc, arn, before, operation, load = iam_update
+    assert "BootstrapBrokerStringSaslIam" not in before
+    assert operation["OperationType"] == "UPDATE_SECURITY" and operation["OperationState"] == "UPDATE_COMPLETE"
+    after = svc.client("kafka").get_bootstrap_brokers(ClusterArn=arn)
+    assert after["BootstrapBrokerStringSaslIam"].replace(":9098", ":9094") == after["BootstrapBrokerStringTls"]
+    auth = svc.client("kafka").describe_cluster(ClusterArn=arn)["ClusterInfo"]["ClientAuthentication"]
+    assert auth["Sasl"]["Iam"]["Enabled"] is True and auth["Unauthenticated"]["Enabled"] is True
+    assert len(load.acked) > 0 and not load.lost()
 
 
 def arns(cluster_arn: str) -> dict[str, str]:
