@@ -5,6 +5,7 @@ browser is tests/test_console_browser.py."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 import requests
@@ -87,3 +88,140 @@ def test_actions_answer_with_the_apis_own_errors(console_service):
                headers={"Referer": base + "/console/"})
     assert r.status_code == 200 and r.url == base + "/console/"
     assert "NotFoundException" in r.text and "cluster/nope/0000 does not exist" in r.text
+
+
+def test_create_form_defaults_to_the_installations_default_version(console_service):
+    """The form preselects the installation's default version (not the newest line ListKafkaVersions
+    lists, which is a .kraft one)."""
+    from openmsk.control.kafka_settings import DEFAULT_VERSION
+    s = _signed_in(console_service)
+    page = s.get(console_service.endpoint + "/console/create")
+    assert page.status_code == 200
+    select = re.search(r'<select name="version".*?</select>', page.text, re.S).group(0)
+    selected = re.findall(r'<option value="([^"]+)" selected>', select)
+    assert selected == [DEFAULT_VERSION]
+    assert re.findall(r'<option value="([^"]+)"', select)[-1].endswith(".kraft")     # the newest is listed too
+
+
+def _section(page: str, heading: str) -> str:
+    """The card whose h2 is `heading` (empty if the page has none)."""
+    m = re.search(rf'<section[^>]*><h2>{re.escape(heading)}</h2>(.*?)</section>', page, re.S)
+    return m.group(1) if m else ""
+
+
+def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
+    """The cluster detail page of a KRaft cluster (ListNodes also lists its controllers, which have no
+    BrokerNodeInfo) shows the controllers instead of ZooKeeper; a ZooKeeper cluster's shows its ZooKeeper
+    nodes' ruok/srvr -- both while CREATING and once ACTIVE, as do the list and a topic's page."""
+    svc = console_service
+    kafka, subnets = svc.client("kafka"), svc.default_subnets(2)
+    arns = {}
+    for name, version in (("console-kraft", "3.9.x.kraft"), ("console-zk", "3.9.x")):
+        arns[name] = kafka.create_cluster_v2(ClusterName=name, Provisioned={
+            "KafkaVersion": version, "NumberOfBrokerNodes": 2,
+            "BrokerNodeGroupInfo": {"InstanceType": "kafka.t3.small", "ClientSubnets": subnets,
+                                    "StorageInfo": {"EbsStorageInfo": {"VolumeSize": 10}}}})["ClusterArn"]
+    s = _signed_in(svc)
+
+    def page(name: str, suffix: str = "") -> requests.Response:
+        _, _, rest = arns[name].partition(":cluster/")
+        r = s.get(f"{svc.endpoint}/console/clusters/{rest}{suffix}")
+        assert r.status_code == 200, r.text[-2000:]
+        return r
+
+    creating = page("console-kraft").text                 # controllers are placed at once: listed while CREATING
+    assert _section(creating, "KRaft controllers") and not _section(creating, "ZooKeeper")
+    assert _section(page("console-zk").text, "ZooKeeper")
+    listing = s.get(svc.endpoint + "/console/")
+    assert listing.status_code == 200 and "console-kraft" in listing.text and "console-zk" in listing.text
+
+    for arn in arns.values():
+        svc.wait_state(arn, timeout=900)              # a loaded 2-core host: 10 JVMs for the two clusters
+    kraft = page("console-kraft").text
+    controllers = _section(kraft, "KRaft controllers")
+    assert controllers.count("<tr>") == 1 + 3, controllers                       # header + 3 controllers
+    assert controllers.count(">listening<") == 3, controllers
+    assert not _section(kraft, "ZooKeeper") and ">Controller<" not in _section(kraft, "Brokers")
+    assert _section(kraft, "Brokers").count(">OK<") == 2                         # both brokers registered
+    zk = page("console-zk").text
+    zookeeper = _section(zk, "ZooKeeper")
+    assert zookeeper.count(">imok<") == 3, zookeeper
+    assert not _section(zk, "KRaft controllers") and ">Controller<" in _section(zk, "Brokers")
+
+    # A topic's page on the KRaft cluster (its partition table maps brokers to zones through ListNodes).
+    token = CSRF.search(kraft).group(1)
+    _, _, rest = arns["console-kraft"].partition(":cluster/")
+    created = s.post(f"{svc.endpoint}/console/clusters/{rest}/topics",
+                     data={"csrf": token, "name": "kraft-topic", "partitions": "2", "replication": "2"})
+    assert created.status_code == 200 and "Created topic kraft-topic" in created.text, created.text[-2000:]
+    deadline = time.monotonic() + 120        # CREATING: the brokers learn of a new topic from the controller
+    while True:
+        topic = s.get(f"{svc.endpoint}/console/clusters/{rest}/topics/kraft-topic")
+        if topic.status_code != 404 and (topic.status_code != 200 or "<caption>Partitions</caption>" in topic.text):
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert topic.status_code == 200, topic.text[-2000:]
+    assert "<h1>kraft-topic</h1>" in topic.text
+    # Its partition table: each replica with its broker's zone (from ListNodes' brokers), none unknown.
+    partitions = re.search(r"<caption>Partitions</caption>.*?</table>", topic.text, re.S)
+    assert partitions and partitions.group(0).count("<tr>") == 1 + 2 and "(?)" not in partitions.group(0)
+
+
+def test_an_unexpected_error_is_the_consoles_error_page(caplog):
+    """A bug in a handler (any exception that is not the API's own error) answers the console's error page
+    with status 500 and a reference, and the traceback is logged under that reference; redirects and 404s
+    raised by handlers still pass through."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from aiohttp import ClientSession, web
+
+    from openmsk.console.sessions import COOKIE
+    from openmsk.console.web import Console
+
+    console = Console(SimpleNamespace(plane=None, account_id="123456789012"), None,
+                      lambda key: "the-secret" if key == "AKIATESTTESTTEST" else None)
+    session = console.sessions.sign_in("AKIATESTTESTTEST", "the-secret", "us-east-1")
+
+    async def broken(view):
+        raise KeyError("BrokerNodeInfo")
+
+    async def missing(view):
+        raise web.HTTPNotFound()
+
+    async def run() -> list:
+        app = web.Application()
+        app.router.add_get("/console/broken", console.gate(broken))
+        app.router.add_post("/console/broken", console.gate(broken))
+        app.router.add_get("/console/missing", console.gate(missing))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            async with ClientSession(cookies={COOKIE: session.sid}) as client:
+                out = []
+                for method, path, data in (("GET", "/console/broken", None),
+                                           ("POST", "/console/broken", {"csrf": session.csrf}),
+                                           ("GET", "/console/missing", None)):
+                    async with client.request(method, f"http://127.0.0.1:{port}{path}", data=data,
+                                              allow_redirects=False) as r:
+                        out.append((r.status, r.headers.get("Content-Type", ""), await r.text()))
+                return out
+        finally:
+            await runner.cleanup()
+
+    with caplog.at_level("ERROR", logger="openmsk.console"):
+        (get_status, get_type, get_text), (post_status, _, post_text), (missing_status, _, _) = asyncio.run(run())
+    for status, text in ((get_status, get_text), (post_status, post_text)):
+        assert status == 500
+        assert "InternalFailure" in text and 'class="top"' in text and "Signed in as" in text   # the console's layout
+        assert "KeyError" not in text                                                          # no internals shown
+    assert get_type.startswith("text/html")
+    assert missing_status == 404
+    shown = [re.search(r"reference ([0-9a-f]{8})", text).group(1) for text in (get_text, post_text)]
+    failures = [r for r in caplog.records if "failed (reference" in r.getMessage()]
+    assert [re.search(r"reference ([0-9a-f]{8})", r.getMessage()).group(1) for r in failures] == shown
+    assert all(r.exc_info and r.exc_info[0] is KeyError for r in failures)        # logged with the traceback

@@ -3,6 +3,7 @@ client configurations), the create form, the cluster detail page and its actions
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import time
 
@@ -12,6 +13,7 @@ from ..api.core import ServiceException
 from .html import Markup, badge, button, copyable, field, form, link, select, table, tag
 from .web import BASE, SECURITY_HEADERS, View, cluster_tabs, cluster_url
 
+log = logging.getLogger("openmsk.console")
 INSTANCE_TYPES = ["kafka.t3.small", "kafka.m5.large", "kafka.m5.xlarge", "kafka.m5.2xlarge", "kafka.m5.4xlarge",
                   "kafka.m7g.large", "kafka.m7g.xlarge", "kafka.m7g.2xlarge", "kafka.m7g.4xlarge"]
 MONITORING = ["DEFAULT", "PER_BROKER", "PER_TOPIC_PER_BROKER", "PER_TOPIC_PER_PARTITION"]
@@ -24,6 +26,20 @@ BUSY = ("CREATING", "UPDATING", "HEALING", "REBOOTING_BROKER", "MAINTENANCE", "D
 
 def provisioned(info: dict) -> dict:
     return info.get("Provisioned") or {}
+
+
+def is_kraft(info: dict) -> bool:
+    """A KRaft cluster (MSK's `.kraft` versions): controllers instead of ZooKeeper."""
+    return str((provisioned(info).get("CurrentBrokerSoftwareInfo") or {}).get("KafkaVersion", "")).endswith(".kraft")
+
+
+def broker_nodes(nodes: list) -> list:
+    """ListNodes' brokers (a KRaft cluster's list also holds its controllers, with ControllerNodeInfo only)."""
+    return [n for n in nodes if n.get("BrokerNodeInfo")]
+
+
+def controller_nodes(nodes: list) -> list:
+    return [n for n in nodes if n.get("ControllerNodeInfo")]
 
 
 async def zones_of(view: View) -> dict[str, str]:
@@ -53,8 +69,8 @@ async def running_operation(view: View, info: dict) -> Markup:
 
 def brokers_by_zone(nodes: list, zones: dict) -> Markup:
     per_zone: dict[str, list] = {}
-    for n in nodes:
-        b = n.get("BrokerNodeInfo") or {}
+    for n in broker_nodes(nodes):
+        b = n["BrokerNodeInfo"]
         per_zone.setdefault(zones.get(b.get("ClientSubnet"), b.get("ClientSubnet", "?")), []).append(b)
     cells = [tag("div", tag("div", zone, class_="zone-name"),
                  *[tag("span", f"b-{int(b['BrokerId'])}", title=b.get("ClientVpcIpAddress"), class_="broker")
@@ -159,22 +175,58 @@ async def _probe_zookeeper(view: View, info: dict) -> Markup:
     return table(["ZooKeeper node", "ruok", "Mode"], rows)
 
 
-ZK_FRESH, ZK_STALE = 10.0, 120.0       # seconds a ZooKeeper probe result is shown as is / while re-probed
+CONTROLLER_PORT = 9097      # the KRaft controllers' CONTROLLER listener (runtime/kraft.py's CONTROLLER_PORT)
 
 
-async def _zookeeper(view: View, info: dict) -> Markup:
-    """The probe result of the last 10 s; an older one (< 2 min) is shown while a new probe runs in the
-    background (six TLS handshakes cost 150-200 ms on a loaded machine, every 5 s of live refresh)."""
+async def _tcp_open(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 3.0)
+        writer.close()
+        return True
+    except (OSError, asyncio.TimeoutError, ValueError):
+        return False
+
+
+async def _probe_controllers(view: View, info: dict, controllers: list) -> Markup:
+    """A KRaft cluster's controllers as ListNodes gives them (ControllerNodeInfo: endpoints only, as on MSK),
+    each with whether its CONTROLLER listener accepts connections. Controllers are hidden from Kafka
+    clients (the brokers' metadata lists brokers only), so this is what there is to see of them."""
+    if not controllers:
+        return tag("p", "No KRaft controllers yet.", class_="empty")
+    endpoints = [((c.get("ControllerNodeInfo") or {}).get("Endpoints") or ["?"])[0] for c in controllers]
+    reachable = await asyncio.gather(*[_tcp_open(e, CONTROLLER_PORT) for e in endpoints])
+    rows = [[e, str(CONTROLLER_PORT), badge("listening" if ok else "unreachable"), c.get("InstanceType", ""),
+             str(c.get("AddedToClusterTime", ""))[:19]]
+            for e, ok, c in sorted(zip(endpoints, reachable, controllers), key=lambda x: x[0])]
+    return table(["Controller endpoint", "Port", "Listener", "Instance type", "Added"], rows,
+                 caption="KRaft controllers")
+
+
+ZK_FRESH, ZK_STALE = 10.0, 120.0       # seconds a quorum probe result is shown as is / while re-probed
+
+
+async def _quorum(view: View, info: dict, nodes: list) -> Markup:
+    """The metadata quorum's section: KRaft controllers, or the ZooKeeper probes. The probe result of the
+    last 10 s; an older one (< 2 min) is shown while a new probe runs in the background (six TLS
+    handshakes cost 150-200 ms on a loaded machine, every 5 s of live refresh); a change of the cluster's
+    state probes again at once."""
+    if is_kraft(info) or controller_nodes(nodes):
+        probe = lambda: _probe_controllers(view, info, controller_nodes(nodes))     # noqa: E731
+    else:
+        probe = lambda: _probe_zookeeper(view, info)                                # noqa: E731
     cache, arn, now = view.console.zookeeper_probes, info["ClusterArn"], time.monotonic()
     entry = cache.get(arn)
-    if entry is None or now - entry["at"] > ZK_STALE:
-        html = await _probe_zookeeper(view, info)
-        cache[arn] = {"at": time.monotonic(), "html": html, "task": None}
+    # A probe taken in another state (e.g. while CREATING, before the nodes ran) is not shown as current.
+    if entry is None or now - entry["at"] > ZK_STALE or entry.get("state") != info["State"]:
+        html = await probe()
+        cache[arn] = {"at": time.monotonic(), "html": html, "task": None, "state": info["State"]}
         return html
     if now - entry["at"] > ZK_FRESH and entry["task"] is None:
         async def refresh():
             try:
-                entry["html"], entry["at"] = await _probe_zookeeper(view, info), time.monotonic()
+                entry["html"], entry["at"] = await probe(), time.monotonic()
+            except Exception:           # a background probe must not die silently with an unretrieved error
+                log.exception("console: quorum probe of %s failed", arn)
             finally:
                 entry["task"] = None
         entry["task"] = asyncio.ensure_future(refresh())
@@ -206,21 +258,25 @@ async def detail_page(view: View) -> web.Response:
         view.call("kafka", "ListNodes", ClusterArn=arn), view.call("kafka", "ListClusterOperations", ClusterArn=arn),
         zones_of(view))
     nodes, ops = nodes["NodeInfoList"], ops["ClusterOperationInfoList"]
-    # The slower parts (Kafka metadata, ZooKeeper probes, metrics, the action forms' choices) at once.
-    meta, disk, zookeeper, access, actions = await asyncio.gather(
-        _kafka_metadata(view, info), _broker_metrics(view, info), _zookeeper(view, info),
+    kraft = is_kraft(info) or bool(controller_nodes(nodes))
+    # The slower parts (Kafka metadata, quorum probes, metrics, the action forms' choices) at once.
+    meta, disk, quorum, access, actions = await asyncio.gather(
+        _kafka_metadata(view, info), _broker_metrics(view, info), _quorum(view, info, nodes),
         _safe(bootstrap_block(view, info)), _actions(view, info, nodes))
     registered = set(meta.get("brokers") or [])
     broker_rows = []
-    for n in sorted(nodes, key=lambda n: n["BrokerNodeInfo"]["BrokerId"]):
+    for n in sorted(broker_nodes(nodes), key=lambda n: n["BrokerNodeInfo"]["BrokerId"]):
         b = n["BrokerNodeInfo"]
         bid = int(b["BrokerId"])
         health = "registered" if bid in registered else ("unknown" if not meta or "error" in meta else "not registered")
-        broker_rows.append([bid, zones.get(b["ClientSubnet"], b["ClientSubnet"]), b["ClientVpcIpAddress"],
-                            "yes" if meta.get("controller") == bid else "",
-                            badge("OK" if health == "registered" else health),
-                            f"{disk[bid]:.1f} %" if bid in disk else "–",
-                            (b.get("CurrentBrokerSoftwareInfo") or {}).get("KafkaVersion", "")])
+        row = [bid, zones.get(b.get("ClientSubnet"), b.get("ClientSubnet", "?")), b.get("ClientVpcIpAddress", "")]
+        if not kraft:       # on KRaft the controller is one of the hidden controllers, never a broker
+            row.append("yes" if meta.get("controller") == bid else "")
+        broker_rows.append(row + [badge("OK" if health == "registered" else health),
+                                  f"{disk[bid]:.1f} %" if bid in disk else "–",
+                                  (b.get("CurrentBrokerSoftwareInfo") or {}).get("KafkaVersion", "")])
+    broker_headers = ["Broker", "Zone", "Address"] + ([] if kraft else ["Controller"]) + [
+        "Health", "Data disk used", "Kafka"]
     sec = p.get("ClientAuthentication") or {}
     enc = ((p.get("EncryptionInfo") or {}).get("EncryptionInTransit") or {})
     scram = []
@@ -253,10 +309,11 @@ async def detail_page(view: View) -> web.Response:
                 tag("dt", "Enhanced monitoring"), tag("dd", p.get("EnhancedMonitoring")), class_="facts"),
             await running_operation(view, info), id="summary", data_refresh=True, class_="card"),
         tag("section", tag("h2", "Brokers"), brokers_by_zone(nodes, zones),
-            table(["Broker", "Zone", "Address", "Controller", "Health", "Data disk used", "Kafka"], broker_rows),
+            table(broker_headers, broker_rows),
             tag("p", f"Kafka metadata unavailable: {meta['error']}", class_="empty") if "error" in meta else "",
             id="brokers", data_refresh=True, class_="card"),
-        tag("section", tag("h2", "ZooKeeper"), zookeeper, class_="card"),
+        (tag("section", tag("h2", "KRaft controllers"), quorum, class_="card", id="controllers") if kraft else
+         tag("section", tag("h2", "ZooKeeper"), quorum, class_="card", id="zookeeper")),
         tag("section", tag("h2", "Client access"), access, class_="card"),
         tag("section", tag("h2", "Security"),
             tag("dl", tag("dt", "Client-broker encryption"), tag("dd", enc.get("ClientBroker")),
@@ -324,7 +381,7 @@ async def _actions(view: View, info: dict, nodes: list) -> Markup:
         configs = []
     config_choices = [(f"{c['Arn']}|{(c.get('LatestRevision') or {}).get('Revision', 1)}",
                        f"{c['Name']} (revision {(c.get('LatestRevision') or {}).get('Revision', 1)})") for c in configs]
-    broker_ids = [int(n["BrokerNodeInfo"]["BrokerId"]) for n in nodes]
+    broker_ids = [int(n["BrokerNodeInfo"]["BrokerId"]) for n in broker_nodes(nodes)]
     forms = [
         form(url("reboot"), view.csrf, tag("h3", "Reboot broker"), cv,
              select("Broker", "broker", [str(b) for b in sorted(broker_ids)]), button("Reboot")),

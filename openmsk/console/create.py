@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..api.core import ServiceException
+from ..control.kafka_settings import DEFAULT_VERSION
 from .clusters import INSTANCE_TYPES, MONITORING
 from .html import Markup, button, field, form, select, tag
 from .web import BASE, View, cluster_url
@@ -25,6 +26,11 @@ async def _choices(view: View) -> dict:
 
 def _create_form(view: View, choices: dict, values: dict) -> Markup:
     v = values.get
+    versions = choices["versions"]
+    # The installation's default version (a ZooKeeper-mode line today), as MSK's console preselects its
+    # recommended version -- never simply the newest listed (ListKafkaVersions ends with the .kraft lines).
+    default_version = DEFAULT_VERSION if DEFAULT_VERSION in versions else (versions or [""])[-1]
+    version_choices = [(x, f"{x} (recommended)" if x == default_version else x) for x in versions]
     subnets = sorted(choices["subnets"], key=lambda s: s["AvailabilityZone"])
     chosen = set(values.get("subnets") or [s["SubnetId"] for s in subnets[:3]])
     subnet_boxes = [tag("label", tag("input", type="checkbox", name="subnets", value=s["SubnetId"],
@@ -43,7 +49,8 @@ def _create_form(view: View, choices: dict, values: dict) -> Markup:
         tag("fieldset", tag("legend", "Cluster"),
             field("Cluster name", "name", value=v("name", ""), required=True, pattern="[0-9A-Za-z][0-9A-Za-z-]{0,63}",
                   help="1-64 characters: letters, digits and hyphens, starting with a letter or digit."),
-            select("Apache Kafka version", "version", choices["versions"], v("version", (choices["versions"] or [""])[-1])),
+            select("Apache Kafka version", "version", version_choices, v("version", default_version),
+                   help="Versions ending in .kraft run KRaft controllers instead of ZooKeeper."),
             select("Cluster configuration", "configuration", configs, v("configuration", ""))),
         tag("fieldset", tag("legend", "Brokers"),
             select("Broker type", "instance_type", INSTANCE_TYPES, v("instance_type", "kafka.m5.large")),

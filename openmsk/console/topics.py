@@ -9,7 +9,8 @@ import json
 
 from aiohttp import web
 
-from .clusters import zones_of
+from ..api.core import ServiceException
+from .clusters import broker_nodes, zones_of
 from .html import Markup, badge, button, field, form, link, select, seg, table, tag
 from .web import View, cluster_tabs, cluster_url
 
@@ -63,14 +64,31 @@ async def create_action(view: View) -> web.Response:
     if configs:
         params["Configs"] = configs
     await view.call("kafka", "CreateTopic", **params)
-    view.redirect(_topic_url(info, params["TopicName"]), "ok", f"Created topic {params['TopicName']}.")
+    name = params["TopicName"]
+    # CreateTopic answers once the controller took the topic (MSK's Status CREATING); the broker that
+    # DescribeTopic asks may learn of it a moment later (KRaft brokers follow the metadata log), so the
+    # topic's page is shown once it is there -- else the list, rather than a NotFoundException page.
+    for delay in TOPIC_VISIBLE_DELAYS:
+        try:
+            await view.call("kafka", "DescribeTopic", ClusterArn=info["ClusterArn"], TopicName=name)
+            break
+        except ServiceException as exc:
+            if exc.code != "NotFoundException":
+                break                   # e.g. not allowed to describe it: the topic's page says so
+            await asyncio.sleep(delay)
+    else:
+        view.redirect(cluster_url(info, "/topics"), "ok", f"Created topic {name}; the brokers are still "
+                                                          "propagating it.")
+    view.redirect(_topic_url(info, name), "ok", f"Created topic {name}.")
+
+
+TOPIC_VISIBLE_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 3.0)      # ~10 s in all
 
 
 def _int(value):
     try:
         return int(value)
     except (TypeError, ValueError):
-        from ..api.core import ServiceException
         raise ServiceException("BadRequestException", f"'{value}' is not a whole number.", 400)
 
 
@@ -83,7 +101,7 @@ async def detail_page(view: View) -> web.Response:
         view.call("kafka", "DescribeTopicPartitions", ClusterArn=arn, TopicName=topic),
         view.call("kafka", "ListNodes", ClusterArn=arn), zones_of(view))
     zone_of = {int(n["BrokerNodeInfo"]["BrokerId"]): zones.get(n["BrokerNodeInfo"]["ClientSubnet"], "?")
-               for n in nodes["NodeInfoList"]}
+               for n in broker_nodes(nodes["NodeInfoList"])}
     configs = json.loads(base64.b64decode(described.get("Configs") or "e30="))
     rows = [[p["Partition"], p["Leader"], ", ".join(f"{r} ({zone_of.get(r, '?')})" for r in p["Replicas"]),
              ", ".join(str(i) for i in p["Isr"]),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -171,7 +172,24 @@ class Console:
                 return self.error_page(view, exc.code, exc.message, exc.status_code)
             except KafkaCallError as exc:
                 return self.error_page(view, exc.code, str(exc), 409)
+            except web.HTTPException:          # redirects and 404s are answers, not failures
+                raise
+            except Exception:
+                return self.internal_error(view)
         return handler
+
+    def internal_error(self, view: View) -> web.Response:
+        """A bug in a page or action: logged with its traceback under a reference, and shown (status 500)
+        as the console's own error page with that reference -- never aiohttp's bare 500."""
+        ref = secrets.token_hex(4)
+        log.exception("console: %s %s failed (reference %s)", view.request.method, view.request.path, ref)
+        body = tag("div", tag("strong", "InternalFailure"), ": The console could not render this page "
+                   f"(reference {ref}). The service log has the details.", class_="flash error", role="alert")
+        try:
+            return view.page("Error", body, status=500)
+        except Exception:
+            log.exception("console: the error page itself failed (reference %s)", ref)
+            return _plain(f"Internal error (reference {ref}); see the service log.", 500)
 
     def error_page(self, view: View, code: str, message: str, status: int) -> web.Response:
         if view.request.method == "POST":
