@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 
@@ -48,6 +48,31 @@ def consume_all(config: dict, topic: str, expected: int, timeout: float = 60, gr
     finally:
         consumer.close()
     return got
+
+
+def consume_to_end(config: dict, topic: str, timeout: float = 120) -> list[bytes]:
+    """Every message the topic holds now: each partition read from its start up to the high watermark
+    taken when reading began. Unlike consume_all it does not stop at a count, so a duplicate (which an
+    idempotent producer can still write when its epoch is bumped) cannot hide a missing message."""
+    consumer = Consumer({**config, "group.id": f"t-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions if ends[p] > 0])
+        pending = {p for p, end in ends.items() if end > 0}
+        got: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is None or msg.error():
+                continue
+            got.append(msg.value())
+            if msg.offset() + 1 >= ends[msg.partition()]:
+                pending.discard(msg.partition())
+        assert not pending, f"partitions {sorted(pending)} of {topic} not read to their end in {timeout}s"
+        return got
+    finally:
+        consumer.close()
 
 
 def broker_config(config: dict, broker_id: int) -> dict[str, str]:

@@ -172,9 +172,10 @@ def test_cli_paginates_configurations(service):
 
 def test_versions(service):
     kafka = service.client("kafka")
-    assert kafka.list_kafka_versions()["KafkaVersions"] == [{"Version": "3.9.x", "Status": "ACTIVE"}]
+    # The full table is tests/test_versions.py's; here: the default version is offered and upgradable.
+    assert {"Version": "3.9.x", "Status": "ACTIVE"} in kafka.list_kafka_versions()["KafkaVersions"]
     compatible = kafka.get_compatible_kafka_versions()["CompatibleKafkaVersions"]
-    assert compatible[0]["SourceVersion"] == "3.9.x"
+    assert "3.9.x" in [c["SourceVersion"] for c in compatible]
 
 
 def test_ec2_default_network(service):

@@ -8,7 +8,7 @@ import time
 
 from confluent_kafka import Producer
 
-from kafka_clients import consume_all
+from kafka_clients import consume_to_end
 
 
 class VerifyingLoad:
@@ -49,5 +49,5 @@ class VerifyingLoad:
 
     def lost(self, timeout: float = 120) -> set[bytes]:
         """Acknowledged messages the topic does not hold (read back from the beginning)."""
-        got = consume_all(self.config, self.topic, len(self.acked), timeout=timeout)
+        got = consume_to_end(self.config, self.topic, timeout=timeout)
         return set(self.acked) - set(got)
