@@ -201,6 +201,14 @@ def test_scale_out_rebalance_scale_in_and_reboot_under_load(service):
             assert doc["Status"] == "ACTIVE" and doc["Last"]["State"] == "COMPLETE", doc
             assert doc["Last"]["Done"] == doc["Last"]["Total"] > 0 and doc["Plan"]["Moves"] == [], doc
             consumer.assert_moving()
+            # the new brokers got MSK's recommended per-broker alarms (defaults.reconcile, each pass)
+            cloudwatch, cluster_name = svc.client("cloudwatch"), info["ClusterName"]
+
+            def broker_alarms() -> set[str]:
+                names = [a["AlarmName"] for page in cloudwatch.get_paginator("describe_alarms").paginate(
+                    AlarmNamePrefix=f"openmsk-{cluster_name}-broker-") for a in page["MetricAlarms"]]
+                return {n.split("-broker-")[1].split("-")[0] for n in names}
+            wait_for(lambda: broker_alarms() == {"1", "2", "3", "4", "5", "6"}, 180, "alarms of brokers 4-6")
 
             # -- 6 -> 3 refused while the leaving brokers hold partitions (rebalancing PAUSED) -------
             version = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["CurrentVersion"]
@@ -251,6 +259,9 @@ def test_scale_out_rebalance_scale_in_and_reboot_under_load(service):
             meta = AdminClient(config).list_topics(topic, timeout=30)
             assert all(set(p.isrs) == set(p.replicas) for p in meta.topics[topic].partitions.values())
             consumer.assert_moving()
+
+            # the removed brokers' alarms went with them
+            wait_for(lambda: broker_alarms() == {str(b) for b in remaining}, 180, "alarms of removed brokers gone")
 
             load.stop()
             assert load.errors == [] and len(load.acked) > 100
