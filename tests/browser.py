@@ -40,6 +40,19 @@ def get(driver, url: str, tries: int = 3) -> None:
                 raise
 
 
+def click_and_wait(driver, element, timeout: float = 180) -> None:
+    """Click a link or submit button and wait until the browser has left the page: a click returns once
+    the click is dispatched, and on a loaded machine the next page (a POST and its redirect) can still be
+    on its way, so reading it at once would read the old page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, timeout).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def sign_in(driver, endpoint: str, key_id: str, secret: str, region: str = "us-east-1") -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -47,7 +60,7 @@ def sign_in(driver, endpoint: str, key_id: str, secret: str, region: str = "us-e
     driver.find_element(By.ID, "f-access_key_id").send_keys(key_id)
     driver.find_element(By.ID, "f-secret_access_key").send_keys(secret)
     Select(driver.find_element(By.ID, "f-region")).select_by_value(region)
-    driver.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]").click()
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]"))
 
 
 def full_page_screenshot(driver, path, width: int = 1366, max_height: int = 2000) -> None:

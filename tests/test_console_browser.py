@@ -62,13 +62,13 @@ def test_console_journey_in_a_real_browser(console_service):
         # Sign in and create a cluster from the form.
         browser.sign_in(driver, svc.endpoint, creds["access_key_id"], creds["secret_access_key"])
         assert _heading(driver) == "Clusters"
-        driver.find_element(By.LINK_TEXT, "Create cluster").click()
+        browser.click_and_wait(driver, driver.find_element(By.LINK_TEXT, "Create cluster"))
         driver.find_element(By.ID, "f-name").send_keys("console-e2e")
         Select(driver.find_element(By.ID, "f-client_broker")).select_by_value("TLS_PLAINTEXT")
         storage = driver.find_element(By.ID, "f-storage")
         storage.clear()
         storage.send_keys("10")
-        driver.find_element(By.CSS_SELECTOR, "form.create button[type=submit]").click()
+        browser.click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form.create button[type=submit]"))
         assert _heading(driver) == "console-e2e"
         # The page refreshes itself (console.js): no reload while the cluster is created.
         def active():
@@ -83,9 +83,9 @@ def test_console_journey_in_a_real_browser(console_service):
         cluster_url = driver.current_url.split("#")[0]
 
         # Create a topic from the topics tab.
-        driver.find_element(By.LINK_TEXT, "Topics").click()
+        browser.click_and_wait(driver, driver.find_element(By.LINK_TEXT, "Topics"))
         driver.find_element(By.ID, "f-name").send_keys("e2e-orders")
-        driver.find_element(By.CSS_SELECTOR, "form.inline button[type=submit]").click()
+        browser.click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form.inline button[type=submit]"))
         assert _heading(driver) == "e2e-orders"
         partitions = _wait(driver, lambda: driver.find_elements(By.XPATH, "//caption[.='Partitions']/../tbody/tr"),
                            60, "the partition table", reload_every=5)
@@ -128,11 +128,11 @@ def test_console_journey_in_a_real_browser(console_service):
         driver.get(cluster_url + "/groups/e2e-group")
         assert driver.find_element(By.ID, "total-lag").text == "0"
         Select(driver.find_element(By.ID, "f-to")).select_by_value("earliest")
-        driver.find_element(By.XPATH, "//button[.='Preview reset']").click()
+        browser.click_and_wait(driver, driver.find_element(By.XPATH, "//button[.='Preview reset']"))
         preview = driver.find_element(By.ID, "preview").text
         assert "Lag after" in preview
         assert driver.find_element(By.ID, "total-lag").text == "0"          # a preview moves nothing
-        driver.find_element(By.XPATH, "//button[.='Apply this reset']").click()
+        browser.click_and_wait(driver, driver.find_element(By.XPATH, "//button[.='Apply this reset']"))
         assert "Reset 3 partition offsets" in driver.find_element(By.CSS_SELECTOR, ".flash.ok").text
         assert driver.find_element(By.ID, "total-lag").text == "2000"
 
@@ -148,7 +148,7 @@ def test_console_journey_in_a_real_browser(console_service):
         assert "console-e2e" in driver.find_element(By.TAG_NAME, "main").text        # ListClustersV2 allowed
         driver.get(cluster_url + "/topics")
         driver.find_element(By.ID, "f-name").send_keys("not-allowed")
-        driver.find_element(By.CSS_SELECTOR, "form.inline button[type=submit]").click()
+        browser.click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form.inline button[type=submit]"))
         refusal = driver.find_element(By.CSS_SELECTOR, ".flash.error").text
         assert "AccessDeniedException" in refusal and "kafka:CreateTopic" in refusal
         driver.get(cluster_url + "/topics/e2e-orders/messages")

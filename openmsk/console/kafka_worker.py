@@ -193,8 +193,15 @@ def _browse(admin, config: dict, topic: str, partition: int | None, mode: str, c
                 messages.append({"partition": p, "offset": msg.offset(), "timestamp": msg.timestamp()[1],
                                  "key": _b64(msg.key()), "value": _b64(msg.value()),
                                  "headers": [[k, _b64(v)] for k, v in (msg.headers() or [])]})
-        messages.sort(key=lambda m: (m["timestamp"], m["partition"], m["offset"]))
-        messages = messages[-count:] if mode == "latest" else messages[:count]
+        if mode == "latest":
+            # A producer's burst shares one millisecond across partitions, where timestamps give no order:
+            # among equal timestamps a message nearer its partition's end counts as later, so the latest N
+            # keep the newest of every partition (not the tail of the highest-numbered one).
+            messages.sort(key=lambda m: (m["timestamp"], m["offset"] - marks[m["partition"]][1], m["partition"]))
+            messages = messages[-count:]
+        else:
+            messages.sort(key=lambda m: (m["timestamp"], m["partition"], m["offset"]))
+            messages = messages[:count]
         return {"messages": messages, "watermarks": {str(p): list(m) for p, m in marks.items()}}
     finally:
         consumer.close()
