@@ -27,9 +27,24 @@ def kraft(tmp_path_factory):
             ClientAuthentication={"Sasl": {"Scram": {"Enabled": True}}, "Unauthenticated": {"Enabled": True}},
         )["ClusterArn"]
         info = svc.wait_state(arn, timeout=600)     # a loaded 2-core host: three more JVMs than ZooKeeper
+        _first_consumer_group(svc, arn)
         yield svc, arn, info
     finally:                                        # also when the creation failed: no orphaned JVMs
         svc.stop_everything()
+
+
+def _first_consumer_group(svc, arn: str) -> None:
+    """A new cluster's first consumer group makes the brokers create `__consumer_offsets` (50 partitions x
+    3 replicas, MSK's default) and load its coordinators: 1-2 minutes on a 2-core host at load ~100 (two
+    runs at load 50-100: the group became stable ~55 s after its first FindCoordinator), which is longer
+    than the 60 s the tests' consumers allow for their messages. Done once here, with a wait of its own,
+    so every test's consumer measures its own group, not the cluster's first one."""
+    tls = tls_config(svc.client("kafka").get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"],
+                     svc.ca_path)
+    topic = f"kraft-first-group-{uuid.uuid4().hex[:6]}"
+    create_topic(tls, topic, partitions=1, replication=3)
+    produce(tls, topic, [b"first"])
+    assert consume_all(tls, topic, 1, timeout=600) == [b"first"]
 
 
 def test_kraft_cluster_shows_what_msk_shows(kraft):

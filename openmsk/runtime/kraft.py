@@ -32,6 +32,12 @@ _TRANSITION = re.compile(r"Completed transition to (\w+)")
 # earlier run of the process and say nothing about this one.
 _START_MARKERS = ("Registered kafka:type=kafka.Log4jController MBean", "Registered `kafka:type=kafka.Log4jController` MBean",
                   "Starting controller")
+# Logged (3.x and 4.x alike) once KafkaRaftServer's start-up has completed: ControllerServer.startup
+# returns only after the metadata publishers are installed, i.e. after the node's metadata loader has
+# caught up with the quorum's high watermark.
+_STARTED = "Kafka Server started"
+# The metadata loader's first publish of this run: it has read the log up to the high watermark.
+_CAUGHT_UP = "InitializeNewPublishers: initializing"
 
 
 @dataclass(frozen=True)
@@ -150,10 +156,18 @@ class ControllerNode:
         """'leader' / 'follower' while the controller takes part in the quorum, else None.
 
         KafkaRaftClient logs each state change ("Completed transition to Leader(...)" /
-        "FollowerState(...)"); the last one is the node's state, provided its listener answers."""
+        "FollowerState(...)"); the last one is the node's state, provided its listener answers and
+        this run of the process has finished starting (see `run_state`). A follower is not serving as
+        soon as it knows the leader: a restarted controller on a loaded host reaches FollowerState
+        minutes before it has fetched the log up to the high watermark (4.1 logs "the loader is still
+        catching up" meanwhile, and flips Follower <-> Prospective on each 2 s fetch timeout). Taken
+        for ready then (load ~150: 73 s before its start-up completed), the roller restarted the next
+        controller, and then the leader, while this one could not yet count for the quorum: leader
+        elections over and over, brokers without a controller to heartbeat to, and a restarted broker
+        that never got unfenced ("broker-1 not ready 240s after its restart")."""
         if not await _port_open(self.config.host, CONTROLLER_PORT):
             return None
-        state = last_transition(self.workdir / "logs" / "server.log")
+        state = run_state(self.workdir / "logs" / "server.log")
         if state is None:
             return None
         if state.startswith("Leader"):
@@ -175,7 +189,10 @@ class ControllerNode:
         return errors
 
 
-def last_transition(log_file: Path) -> str | None:
+def _current_run(log_file: Path) -> tuple[str, bool] | None:
+    """The tail of `log_file` written by the process's current run, and whether that run's start is in
+    it (no start marker in the last 512 KiB: the node has been running longer than that, or the log
+    rolled since its start)."""
     try:
         with open(log_file, "rb") as fh:
             fh.seek(0, 2)
@@ -183,8 +200,30 @@ def last_transition(log_file: Path) -> str | None:
             text = fh.read().decode(errors="replace")
     except OSError:
         return None
-    starts = [text.rfind(marker) for marker in _START_MARKERS]
-    text = text[max(0, *starts):]
+    start = max(text.rfind(marker) for marker in _START_MARKERS)
+    return (text[start:], True) if start >= 0 else (text, False)
+
+
+def last_transition(log_file: Path) -> str | None:
+    """The last Raft state transition of the current run ("Leader", "FollowerState", ...), if any."""
+    run = _current_run(log_file)
+    if run is None:
+        return None
+    found = _TRANSITION.findall(run[0])
+    return found[-1] if found else None
+
+
+def run_state(log_file: Path) -> str | None:
+    """The last Raft state transition of the current run, provided the run has finished starting: its
+    start-up completed ("Kafka Server started") and its metadata loader caught up with the high
+    watermark (first "InitializeNewPublishers"); None before. A run whose start is no longer in the
+    log's tail started long ago and counts as started."""
+    run = _current_run(log_file)
+    if run is None:
+        return None
+    text, start_seen = run
+    if start_seen and (_STARTED not in text or _CAUGHT_UP not in text):
+        return None
     found = _TRANSITION.findall(text)
     return found[-1] if found else None
 
