@@ -147,3 +147,39 @@ def test_crashing_nodes_and_failing_reconciles_back_off(tmp_path):
         assert plane._retry_delay(cluster["ClusterArn"]) == 15
     finally:
         plane.store.close()
+
+
+def test_start_failures_of_a_loaded_host_do_not_use_up_attempts():
+    """A broker that missed its ZooKeeper connection timeout (a loaded host) is started again without
+    using up the attempts for failures of its own; the reason reported is the node's own, each failed
+    start's reason read from the errors it logged (not an earlier start's)."""
+    from openmsk.control.healing import StartAttempts
+
+    class Node:
+        log: list[str] = ["[t0] ERROR old run -- java.lang.IllegalStateException: an earlier run's"]
+
+        def failure_reason(self):
+            return self.log[-5:]
+
+    node = Node()
+    attempts = StartAttempts(node, limit=3, transient_limit=3)
+    zk = "[t{}] ERROR Exiting Kafka (kafka.Kafka$) -- kafka.zookeeper.ZooKeeperClientTimeoutException: Timed out"
+    own = "[t{}] ERROR Fatal error (kafka.server.KafkaServer) -- java.lang.RuntimeException: Stored node id 99 doesn't match"
+    node.log = node.log + [zk.format(1)]
+    assert attempts.failed(1) and "ZooKeeperClientTimeoutException" in attempts.last
+    node.log = node.log + [zk.format(2)]
+    assert attempts.failed(1)
+    node.log = node.log + [own.format(3)]
+    assert attempts.failed(1) and "99" in attempts.last                 # 1 of 3 own failures
+    assert attempts.failed(137) and attempts.last == "process exited with code 137"   # nothing logged
+    node.log = node.log + [own.format(5)]
+    assert not attempts.failed(1)                                       # the 3rd own failure: no more
+    summary = attempts.summary()
+    assert summary.startswith("(5 attempts, 2 of them failed only because the host was slow")
+    assert summary.endswith("java.lang.RuntimeException: Stored node id 99 doesn't match"), summary
+
+    only_slow = StartAttempts(node, limit=2, transient_limit=2)
+    for i in (6, 7):
+        node.log = node.log + [zk.format(i)]
+        allowed = only_slow.failed(1)
+    assert not allowed and "ZooKeeperClientTimeoutException" in only_slow.summary()

@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from . import broker_configs, model, scaling, storage, upgrade
+from .healing import StartAttempts
 from .iam_channel import BROKER_TOKEN_FILE, channel_token
 from .layout import (CLIENT_CAS, KEYSTORE, ClusterLayout, broker_listeners, broker_security_properties, client_auth,
                      dynamic_user_properties, needs_tls)
@@ -28,20 +29,13 @@ log = logging.getLogger(__name__)
 ZOOKEEPER_READY_TIMEOUT = 120.0
 BROKERS_READY_TIMEOUT = 240.0
 DEREGISTER_TIMEOUT = 40.0          # > zookeeper.session.timeout.ms (18 s) with margin
-STARTUP_RETRIES = 5
+STARTUP_RETRIES = 5                # restarts after a failure of the node's own (more for a loaded host's: healing.py)
 STARTUP_RETRY_DELAY = 5.0
 READY_POLL_INTERVAL = 0.1          # a refused connection or a `srvr` costs next to nothing
 
 
 def _short(node) -> str:
     return node.name.split("/")[-1]
-
-
-def _root_cause(errors: list[str]) -> str | None:
-    for line in errors:
-        if " -- " in line:
-            return line.split("] ", 1)[-1]
-    return errors[-1].split("] ", 1)[-1] if errors else None
 
 
 class ReconcileFailed(Exception):
@@ -57,6 +51,10 @@ class ClusterReconciler:
     def __init__(self, plane: "ControlPlane", cluster_arn: str) -> None:
         self.plane = plane
         self.arn = cluster_arn
+        self._attempts: dict[str, StartAttempts] = {}   # node name -> its failed starts in this pass
+        # A node brought back (a stopped one healed, a drifted one rolled): a failure later in this pass
+        # is a new fault, and the retry back-off starts again from its first delay.
+        self.progressed = False
 
     # -- the table of contents -----------------------------------------------------------------
     async def reconcile(self) -> None:
@@ -214,6 +212,7 @@ class ClusterReconciler:
         it onto a new spec is the roll steps' decision)."""
         if (await self.plane.placement.observe(node.name)).running:
             return
+        self._attempts[node.name] = StartAttempts(node, STARTUP_RETRIES + 1)   # before: errors it logs are its own
         status = await self.plane.placement.apply(self.spec(cluster, node))
         self.plane.note_started(cluster, node.name, status)
 
@@ -283,6 +282,8 @@ class ClusterReconciler:
             await roller.roll(nodes, specs)
         except RollError as exc:
             raise ReconcileFailed(exc.code, str(exc), retryable=exc.retryable)
+        finally:
+            self.progressed = self.progressed or bool(roller.restarted)
 
     def sidecar_specs(self, cluster: dict) -> dict:
         """name -> desired NodeSpec (or None: must not run) of every sidecar node (node exporters)."""
@@ -401,37 +402,43 @@ class ClusterReconciler:
             await asyncio.sleep(0.5)
 
     async def wait_until(self, cluster: dict, nodes, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
+        """Completes when every node is ready. Healing an existing cluster, a node whose process exits
+        is started again (it may lose a race with its own stale session, or miss its ZooKeeper connection
+        timeout on a loaded host): STARTUP_RETRIES times for a failure of its own, more for a loaded
+        host's (healing.py); each start gets the full `timeout`. A creation does not retry."""
+        deadlines = {node.name: time.monotonic() + timeout for node in nodes}
         pending = list(nodes)
-        restarts: dict[str, int] = {}
         while pending:
             still = []
             for node in pending:
                 if await node.ready():
+                    if node.name in self._attempts:
+                        self.progressed = True          # a node this pass (re)started is back
                     continue
                 status = await self.plane.placement.observe(node.name)
-                if not status.running and cluster["State"] != model.CREATING \
-                        and restarts.get(node.name, 0) < STARTUP_RETRIES:
-                    # Healing an existing cluster: a node may lose a race with its own stale session;
-                    # try again rather than give up on a cluster that has data.
-                    restarts[node.name] = restarts.get(node.name, 0) + 1
-                    log.info("%s exited during startup; retry %d", node.name, restarts[node.name])
-                    await asyncio.sleep(STARTUP_RETRY_DELAY)
-                    await self.plane.placement.apply(self.spec(cluster, node))
-                    still.append(node)
-                    continue
                 if not status.running:
-                    reasons = node.failure_reason()
-                    # The root cause is usually the first error of the failed start, not the last.
-                    detail = _root_cause(reasons) or f"process exited with code {status.exit_code}"
+                    attempts = self._attempts.setdefault(node.name, StartAttempts(node, STARTUP_RETRIES + 1))
+                    retry = attempts.failed(status.exit_code) and cluster["State"] != model.CREATING
+                    if retry:
+                        log.info("%s exited during startup (%s); retry %d", node.name, attempts.last, attempts.count)
+                        await asyncio.sleep(STARTUP_RETRY_DELAY)
+                        await self.plane.placement.apply(self.spec(cluster, node))
+                        deadlines[node.name] = time.monotonic() + timeout
+                        still.append(node)
+                        continue
+                    if cluster["State"] == model.CREATING:
+                        detail = attempts.last
+                    else:
+                        detail = f"gave up after {attempts.summary()}"
                     raise ReconcileFailed("BROKER_START_FAILURE" if "broker" in node.name else "ZOOKEEPER_START_FAILURE",
                                           f"{node.name.split('/')[-1]} failed to start: {detail}")
                 still.append(node)
             pending = still
             if not pending:
                 return
-            if time.monotonic() > deadline:
-                names = ", ".join(n.name.split("/")[-1] for n in pending)
+            late = [n for n in pending if time.monotonic() > deadlines[n.name]]
+            if late:
+                names = ", ".join(n.name.split("/")[-1] for n in late)
                 raise ReconcileFailed("TIMEOUT", f"{what} not ready after {timeout:.0f}s: {names}")
             await asyncio.sleep(READY_POLL_INTERVAL)
 
@@ -461,6 +468,10 @@ class ClusterReconciler:
         self.plane.finish_deletion(cluster)
 
     async def mark_failed(self, cluster: dict, failure: ReconcileFailed) -> None:
+        if self.progressed:
+            # This pass brought a node back before it failed: the earlier fault is gone and this is a
+            # new one, so the next attempt comes after the first back-off delay, not a longer one.
+            self.plane.converged(cluster)
         if cluster["State"] in (model.UPDATING, model.ACTIVE, model.REBOOTING_BROKER):
             # A failed update (or convergence pass) is reported on its operation; the cluster stays
             # usable (ACTIVE) and the control plane keeps converging it, with back-off, so it does

@@ -13,13 +13,16 @@ ensemble keeps its quorum), and the next only once the restarted node serves aga
 Errors are typed. `RollRetryable`: the cluster was not healthy enough to restart the next node in
 time (nothing is broken; the caller tries again later). `RollFatal`: a node did not come back (its
 process exited on each of START_ATTEMPTS starts, or never got ready); the reason is the node's own
-error, and the caller reports it.
+error, and the caller reports it. A start that failed only because the host is loaded (a broker
+that missed its ZooKeeper connection timeout) does not use up START_ATTEMPTS (healing.py).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+
+from .healing import StartAttempts
 
 log = logging.getLogger(__name__)
 
@@ -59,29 +62,23 @@ async def _wait(predicate, timeout: float, what: str, error=RollRetryable) -> No
         await asyncio.sleep(0.5)
 
 
-async def _wait_back(placement, node, spec, timeout: float) -> None:
-    """Completes when the restarted node is ready. A start that fails is retried (a loaded host can
-    make a broker miss its ZooKeeper connection timeout); RollFatal once it failed START_ATTEMPTS times."""
+async def _wait_back(placement, node, spec, timeout: float, attempts: StartAttempts) -> None:
+    """Completes when the restarted node is ready. A start that fails is retried: START_ATTEMPTS
+    starts for a failure of the node's own, and more for one a loaded host causes (healing.py: a broker
+    that missed its ZooKeeper connection timeout); RollFatal once they are used up, with the node's
+    own reason."""
     deadline = time.monotonic() + timeout
-    attempts = 1
     while not await node.ready():
         status = await placement.observe(node.name)
-        if not status.running and attempts < START_ATTEMPTS:
-            attempts += 1
-            log.info("%s exited after its restart (code %s); starting it again (attempt %d)",
-                     node.name, status.exit_code, attempts)
-            await asyncio.sleep(START_RETRY_DELAY)
-            await placement.apply(spec)
-            deadline = time.monotonic() + timeout
-            continue
         if not status.running:
-            reasons = node.failure_reason()
-            detail = reasons[-1].split("] ", 1)[-1] if reasons else f"process exited with code {status.exit_code}"
-            for line in reasons:
-                if " -- " in line:              # the first error with its exception is the root cause
-                    detail = line.split("] ", 1)[-1]
-                    break
-            raise RollFatal(f"{_short(node)} did not come back after its restart ({attempts} attempts): {detail}")
+            if attempts.failed(status.exit_code):
+                log.info("%s exited after its restart (code %s: %s); starting it again (attempt %d)",
+                         node.name, status.exit_code, attempts.last, attempts.count + 1)
+                await asyncio.sleep(START_RETRY_DELAY)
+                await placement.apply(spec)
+                deadline = time.monotonic() + timeout
+                continue
+            raise RollFatal(f"{_short(node)} did not come back after its restart {attempts.summary()}")
         if time.monotonic() > deadline:
             raise RollFatal(f"{_short(node)} not ready {timeout:.0f}s after its restart")
         await asyncio.sleep(0.5)
@@ -96,6 +93,7 @@ class BrokerRoller:
         self.on_progress = on_progress or (lambda message: None)
         self._topic_config: dict[str, int] | None = None
         self._topic_config_at = 0.0
+        self.restarted: list[str] = []          # nodes this roll brought back on their new spec
 
     async def roll(self, brokers: list, specs: dict) -> None:
         """Restart those of `brokers` (all BrokerProcess objects of the cluster, needed to observe it)
@@ -110,7 +108,9 @@ class BrokerRoller:
                             f"below its min.insync.replicas")
             self.on_progress(f"restarting broker {broker.config.broker_id} (spec changed)")
             await self.placement.replace(specs[broker.name], grace=SHUTDOWN_GRACE)
-            await _wait_back(self.placement, broker, specs[broker.name], READY_TIMEOUT)
+            attempts = StartAttempts(broker, START_ATTEMPTS)      # after the stop: its errors are not the start's
+            await _wait_back(self.placement, broker, specs[broker.name], READY_TIMEOUT, attempts)
+            self.restarted.append(broker.name)
             await _wait(lambda: self._fully_in_sync(brokers), IN_SYNC_TIMEOUT, "all partitions in sync")
             self.on_progress(f"broker {broker.config.broker_id} restarted and in sync")
 
@@ -167,6 +167,7 @@ class ZooKeeperRoller:
     def __init__(self, placement, on_progress=None) -> None:
         self.placement = placement
         self.on_progress = on_progress or (lambda message: None)
+        self.restarted: list[str] = []
 
     async def roll(self, nodes: list, specs: dict) -> None:
         remaining = [n for n in nodes if n.name in specs]
@@ -182,5 +183,7 @@ class ZooKeeperRoller:
                         f"every ZooKeeper node but {_short(node)} serves (quorum kept during its restart)")
             self.on_progress(f"restarting {_short(node)} (spec changed)")
             await self.placement.replace(specs[node.name], grace=ZOOKEEPER_GRACE)
-            await _wait_back(self.placement, node, specs[node.name], READY_TIMEOUT)
+            attempts = StartAttempts(node, START_ATTEMPTS)      # after the stop: its errors are not the start's
+            await _wait_back(self.placement, node, specs[node.name], READY_TIMEOUT, attempts)
+            self.restarted.append(node.name)
             self.on_progress(f"{_short(node)} restarted and serving")
