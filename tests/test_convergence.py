@@ -194,3 +194,6 @@ def test_start_failures_of_a_loaded_host_do_not_use_up_attempts():
         node.log = node.log + [zk.format(i)]
         allowed = only_slow.failed(1)
     assert not allowed and "ZooKeeperClientTimeoutException" in only_slow.summary()
+
+    found_exited = StartAttempts(node, limit=2, exited=True)          # its last errors are its reason
+    assert found_exited.failed(1) and "ZooKeeperClientTimeoutException" in found_exited.last

@@ -31,12 +31,14 @@ class StartAttempts:
     """The failed starts of one node. `failed()` records one (its reason read from the node's log: only
     the error lines this start added) and says whether another start is allowed."""
 
-    def __init__(self, node, limit: int, transient_limit: int = TRANSIENT_LIMIT) -> None:
+    def __init__(self, node, limit: int, transient_limit: int = TRANSIENT_LIMIT, *, exited: bool = False) -> None:
+        """Made before the node's start (errors already logged are not its own), or once it `exited`
+        (a node this pass did not start: the errors it logged last are its reason)."""
         self.node = node
         self.limit = limit                       # failures of the node's own kind
         self.transient_limit = transient_limit   # and failures a loaded host causes, on top
         self.reasons: list[tuple[str, bool]] = []
-        self._seen = set(node.failure_reason())  # errors of earlier runs are not this start's
+        self._seen = set() if exited else set(node.failure_reason())
 
     @property
     def count(self) -> int:

@@ -417,7 +417,9 @@ class ClusterReconciler:
                     continue
                 status = await self.plane.placement.observe(node.name)
                 if not status.running:
-                    attempts = self._attempts.setdefault(node.name, StartAttempts(node, STARTUP_RETRIES + 1))
+                    if node.name not in self._attempts:          # exited before this pass started it
+                        self._attempts[node.name] = StartAttempts(node, STARTUP_RETRIES + 1, exited=True)
+                    attempts = self._attempts[node.name]
                     retry = attempts.failed(status.exit_code) and cluster["State"] != model.CREATING
                     if retry:
                         log.info("%s exited during startup (%s); retry %d", node.name, attempts.last, attempts.count)
