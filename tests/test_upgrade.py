@@ -47,7 +47,9 @@ def upgrade_under_load(svc, arn: str, target: str) -> dict:
     produce(tls, topic, [f"before-{i}".encode() for i in range(30)])
     assert len(consume_all(tls, topic, 30, group=group)) == 30       # commits the group's offsets
     before = _committed(tls, group, topic, 3)
-    assert sum(before.values()) == 30
+    # A partition the producer sent nothing to has no committed offset (-1001): librdkafka's sticky
+    # partitioner puts a quick burst of keyless messages into one partition.
+    assert sum(max(offset, 0) for offset in before.values()) == 30, before
 
     info = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
     with VerifyingLoad(tls, topic, interval=0.05) as load:
