@@ -135,8 +135,10 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     listing = s.get(svc.endpoint + "/console/")
     assert listing.status_code == 200 and "console-kraft" in listing.text and "console-zk" in listing.text
 
-    for arn in arns.values():
-        svc.wait_state(arn, timeout=900)              # a loaded 2-core host: 10 JVMs for the two clusters
+    for name, arn in arns.items():
+        info = svc.wait_state(arn, states=("ACTIVE", "FAILED"), timeout=900)   # loaded 2-core host: 10 JVMs
+        if info["State"] == "FAILED":          # the brokers' own error, not a console problem: say which
+            pytest.fail(f"cluster {name} failed to start: {info.get('StateInfo')}")
     kraft = page("console-kraft").text
     controllers = _section(kraft, "KRaft controllers")
     assert controllers.count("<tr>") == 1 + 3, controllers                       # header + 3 controllers
