@@ -44,7 +44,7 @@ def private_service(tmp_path):
 # the suite does not end on one of them. xdist's default reorders files by their number of tests,
 # which would start these single-test files last.
 SLOW_FIRST = (
-    "test_broker_changes.py", "test_scaling.py", "test_cert_renewal.py", "test_kraft.py",
+    "test_scaling.py", "test_broker_changes.py", "test_cert_renewal.py", "test_kraft.py",
     "test_storage_autoscaling.py", "test_convergence.py", "test_console_browser.py", "test_upgrade.py",
     "test_default_alarms.py", "test_runbook.py", "test_restart.py", "test_msk_iam.py", "test_public_access.py",
     "test_vpc_enforcement.py", "test_reliability.py", "test_cluster_lifecycle.py", "test_broker_logs.py",
