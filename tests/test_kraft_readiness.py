@@ -24,6 +24,9 @@ NEW_RUN_CAUGHT_UP = """\
 [2026-12-03 18:04:22,981] INFO [MetadataLoader id=1001] InitializeNewPublishers: initializing SnapshotGenerator with a snapshot at offset 1163 (org.apache.kafka.image.loader.MetadataLoader)
 [2026-12-03 18:04:24,667] INFO [KafkaRaftServer nodeId=1001] Kafka Server started (kafka.server.KafkaRaftServer)
 """
+REGISTERED = """\
+[2026-12-03 18:04:26,102] INFO [ControllerRegistrationManager id=1001 incarnation=Fd3nY6dWQ3mCbmGbRk4rAg] Our registration has been persisted to the metadata log. (kafka.server.ControllerRegistrationManager)
+"""
 PROSPECTIVE = """\
 [2026-12-03 18:04:30,000] INFO [RaftManager id=1001] Completed transition to ProspectiveState(epoch=28, leaderId=OptionalInt[1002]) from FollowerState(epoch=28) (org.apache.kafka.raft.QuorumState)
 """
@@ -36,8 +39,10 @@ def test_follower_not_ready_before_its_run_has_started_and_caught_up(tmp_path):
     assert kraft.last_transition(log).startswith("FollowerState")
     assert kraft.run_state(log) is None
     log.write_text(OLD_RUN + NEW_RUN_STARTING + NEW_RUN_CAUGHT_UP)
+    assert kraft.run_state(log) is None             # started, but not registered yet
+    log.write_text(OLD_RUN + NEW_RUN_STARTING + NEW_RUN_CAUGHT_UP + REGISTERED)
     assert kraft.run_state(log).startswith("FollowerState")
-    log.write_text(OLD_RUN + NEW_RUN_STARTING + NEW_RUN_CAUGHT_UP + PROSPECTIVE)
+    log.write_text(OLD_RUN + NEW_RUN_STARTING + NEW_RUN_CAUGHT_UP + REGISTERED + PROSPECTIVE)
     assert kraft.run_state(log).startswith("ProspectiveState")
 
 
@@ -62,7 +67,7 @@ def test_controller_mode_uses_the_started_run(tmp_path):
             log = node.workdir / "logs" / "server.log"
             log.write_text(OLD_RUN + NEW_RUN_STARTING)
             starting = (await node.mode(), await node.ready())
-            log.write_text(OLD_RUN + NEW_RUN_STARTING + NEW_RUN_CAUGHT_UP)
+            log.write_text(OLD_RUN + NEW_RUN_STARTING + NEW_RUN_CAUGHT_UP + REGISTERED)
             started = (await node.mode(), await node.ready())
             return starting, started
         finally:

@@ -38,6 +38,12 @@ _START_MARKERS = ("Registered kafka:type=kafka.Log4jController MBean", "Register
 _STARTED = "Kafka Server started"
 # The metadata loader's first publish of this run: it has read the log up to the high watermark.
 _CAUGHT_UP = "InitializeNewPublishers: initializing"
+# ControllerRegistrationManager (3.7+, KIP-919) has seen this run's registration in the metadata log.
+# Required too: a controller restarted while its registration RPC is in flight (the roller moving on to
+# the leader) can be left never registered — its timeout handler keeps the request marked pending
+# (seen in 3.9.1 and 4.1.2) — and `kafka-features upgrade --metadata` then fails with "controller N has
+# not registered".
+_REGISTERED = "Our registration has been persisted to the metadata log"
 
 
 @dataclass(frozen=True)
@@ -215,14 +221,15 @@ def last_transition(log_file: Path) -> str | None:
 
 def run_state(log_file: Path) -> str | None:
     """The last Raft state transition of the current run, provided the run has finished starting: its
-    start-up completed ("Kafka Server started") and its metadata loader caught up with the high
-    watermark (first "InitializeNewPublishers"); None before. A run whose start is no longer in the
-    log's tail started long ago and counts as started."""
+    start-up completed ("Kafka Server started"), its metadata loader caught up with the high
+    watermark (first "InitializeNewPublishers") and its controller registration is in the metadata log;
+    None before. A run whose start is no longer in the log's tail started long ago and counts as
+    started."""
     run = _current_run(log_file)
     if run is None:
         return None
     text, start_seen = run
-    if start_seen and (_STARTED not in text or _CAUGHT_UP not in text):
+    if start_seen and any(marker not in text for marker in (_STARTED, _CAUGHT_UP, _REGISTERED)):
         return None
     found = _TRANSITION.findall(text)
     return found[-1] if found else None
