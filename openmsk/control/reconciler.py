@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ZOOKEEPER_READY_TIMEOUT = 120.0
-BROKERS_READY_TIMEOUT = 240.0
+# A JVM that is running but not yet ready is waited for this long; one that exits is seen at once. On a
+# loaded 2-core host (a CI machine running the suite's three workers) a KRaft controller took 280 s
+# from its restart to a finished start-up, so 240 s failed healthy clusters.
+BROKERS_READY_TIMEOUT = 420.0
 DEREGISTER_TIMEOUT = 40.0          # > zookeeper.session.timeout.ms (18 s) with margin
 STARTUP_RETRIES = 5                # restarts after a failure of the node's own (more for a loaded host's: healing.py)
 STARTUP_RETRY_DELAY = 5.0

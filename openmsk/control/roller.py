@@ -27,7 +27,7 @@ from .healing import StartAttempts
 log = logging.getLogger(__name__)
 
 AVAILABILITY_TIMEOUT = 300.0
-READY_TIMEOUT = 240.0
+READY_TIMEOUT = 420.0          # running but not ready (an exit is seen at once): see reconciler.py
 IN_SYNC_TIMEOUT = 300.0
 SHUTDOWN_GRACE = 120.0
 ZOOKEEPER_GRACE = 30.0
