@@ -45,7 +45,9 @@ def upgrade_under_load(svc, arn: str, target: str) -> dict:
     topic, group = f"upgrade-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
     create_topic(tls, topic, partitions=3, replication=3, topic_config={"min.insync.replicas": "2"})
     produce(tls, topic, [f"before-{i}".encode() for i in range(30)])
-    assert len(consume_all(tls, topic, 30, group=group)) == 30       # commits the group's offsets
+    # The cluster's first group creates __consumer_offsets (50 partitions x 3 replicas): ~55 s at load
+    # 50-100, so the read is given minutes, not consume_all's default 60 s.
+    assert len(consume_all(tls, topic, 30, group=group, timeout=600)) == 30      # commits the group's offsets
     before = _committed(tls, group, topic, 3)
     # A partition the producer sent nothing to has no committed offset (-1001): librdkafka's sticky
     # partitioner puts a quick burst of keyless messages into one partition.
