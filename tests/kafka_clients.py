@@ -34,7 +34,9 @@ def produce(config: dict, topic: str, messages: list[bytes], **extra) -> None:
     assert not errors, errors
 
 
-def consume_all(config: dict, topic: str, expected: int, timeout: float = 60, group: str | None = None) -> list[bytes]:
+def consume_all(config: dict, topic: str, expected: int, timeout: float = 300, group: str | None = None) -> list[bytes]:
+    # A cluster's first consumer group creates __consumer_offsets (50 partitions x 3 replicas): ~55 s
+    # at load 50-100 on the 2-core machine. The read returns as soon as it has `expected` messages.
     consumer = Consumer({**config, "group.id": group or f"t-{uuid.uuid4().hex[:8]}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": True})
     consumer.subscribe([topic])

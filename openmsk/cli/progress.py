@@ -90,6 +90,11 @@ def _tls_context(data_dir: Path) -> ssl.SSLContext | None:
     return context
 
 
+# A TLS handshake plus Metadata from a broker JVM that is still warming up takes over a second on a
+# loaded host; 1 s made a ready broker show "starting" on the last poll before ACTIVE.
+PROBE_TIMEOUT = 5.0
+
+
 def probe_nodes(nodes: list[NodeProbe], context: ssl.SSLContext | None) -> None:
     async def one(node: NodeProbe) -> None:
         node.process = zones.process_state(node.workdir)
@@ -97,9 +102,9 @@ def probe_nodes(nodes: list[NodeProbe], context: ssl.SSLContext | None) -> None:
         if node.process != "running" or not node.address:
             return
         if node.kind == "zookeeper":
-            node.answer = await probes.zk_mode(node.address, node.port, timeout=1.0) or ""
+            node.answer = await probes.zk_mode(node.address, node.port, timeout=PROBE_TIMEOUT) or ""
             return
-        meta = await probes.try_kafka_metadata(node.address, node.port, timeout=1.0,
+        meta = await probes.try_kafka_metadata(node.address, node.port, timeout=PROBE_TIMEOUT,
                                                ssl_context=context if node.tls else None)
         node.answer = "ok" if meta is not None and int(node.label[2:]) in meta.broker_ids else ""
 
