@@ -34,16 +34,20 @@ def _nullable(value: str | None) -> bytes:
     return struct.pack(">h", -1) if value is None else _string(value)
 
 
+def _framed(api_key: int, version: int, correlation_id: int, body: bytes) -> bytes:
+    """A request as Kafka reads it: size, request header v1 (key, version, correlation id, client id), body."""
+    payload = struct.pack(">hhi", api_key, version, correlation_id) + _string("openmsk-control-plane") + body
+    return struct.pack(">i", len(payload)) + payload
+
+
 def alter_request(correlation_id: int, upserts: dict[str, str], deletions: list[str]) -> bytes:
     ops = [(k, SET, v) for k, v in sorted(upserts.items())] + [(k, DELETE, None) for k in deletions]
-    header = struct.pack(">hhi", API_KEY, API_VERSION, correlation_id) + _string("openmsk-control-plane")
     body = struct.pack(">i", 1) + struct.pack(">b", BROKER_RESOURCE) + _string("")
     body += struct.pack(">i", len(ops))
     for name, op, value in ops:
         body += _string(name) + struct.pack(">b", op) + _nullable(value)
     body += struct.pack(">b", 0)                          # validate_only = false
-    payload = header + body
-    return struct.pack(">i", len(payload)) + payload
+    return _framed(API_KEY, API_VERSION, correlation_id, body)
 
 
 def parse_alter_response(data: bytes) -> None:
@@ -89,11 +93,9 @@ async def alter_broker_defaults(host: str, port: int, upserts: dict[str, str], d
 
 
 def describe_request(correlation_id: int, broker_id: int, names: list[str]) -> bytes:
-    header = struct.pack(">hhi", DESCRIBE_KEY, DESCRIBE_VERSION, correlation_id) + _string("openmsk-control-plane")
     body = struct.pack(">i", 1) + struct.pack(">b", BROKER_RESOURCE) + _string(str(broker_id))
     body += struct.pack(">i", len(names)) + b"".join(_string(n) for n in names)
-    payload = header + body
-    return struct.pack(">i", len(payload)) + payload
+    return _framed(DESCRIBE_KEY, DESCRIBE_VERSION, correlation_id, body)
 
 
 def _read_string(data: bytes, offset: int) -> tuple[str | None, int]:
