@@ -64,10 +64,11 @@ def test_create_wait_shows_steps_and_node_readiness(service):
     for broker in ("b-1", "b-2"):
         assert f"{broker} ok" in text, rest
     assert len(re.findall(r"z-\d (leader|follower)", text)) == 3, rest
-    # Nodes are ready before the last step completes; brokers start once the quorum formed.
+    # Every node is shown ready by the time ACTIVE is printed (the last poll probes the nodes again: a
+    # loaded host can make a broker ready between two polls); brokers start once the quorum formed.
     def when(pattern: str) -> float:
         return float(re.search(r"(\d+\.\d)s  " + pattern, text).group(1))
-    assert when("b-1 ok") <= when("step BROKERS_REGISTERED: completed")
+    assert max(when("b-1 ok"), when("b-2 ok")) <= when("ACTIVE"), rest
     assert when("step ZOOKEEPER_QUORUM: completed") <= when("step START_BROKERS: completed")
 
     # The terminal form: one block redrawn in place (cursor-up escapes), ending ACTIVE with every step

@@ -125,6 +125,7 @@ class Progress:
     _steps_done: dict[str, float] = field(default_factory=dict)
     _last: dict[str, str] = field(default_factory=dict)
     _drawn: int = 0
+    _nodes_shown: bool = False
     _context: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
@@ -144,6 +145,10 @@ class Progress:
             if (step.get("StepInfo") or {}).get("StepStatus") in STEP_DONE:
                 self._steps_done.setdefault(step["StepName"], now)
         nodes = []
+        # The state is reached between two polls: a node last seen starting is ready by now, so a wait
+        # that was showing nodes probes them once more for its final picture.
+        show_nodes = show_nodes or (final and self._nodes_shown)
+        self._nodes_shown = self._nodes_shown or show_nodes
         if show_nodes and info is not None:
             nodes = local_nodes(self.api.cluster_dir(self.cluster_arn))
             probe_nodes(nodes, self._context)
