@@ -6,6 +6,8 @@ backend in). Exactly-once per transition across restarts: a document's `Notified
 state whose actions ran; `deliver()` runs them only when StateValue differs from it, then records the
 new NotifiedState in the same document write (a transition made while actions were disabled is
 marked as notified without sending, as CloudWatch does not replay it when actions are re-enabled).
+A transition while a mute rule mutes the alarm is held back instead (NotifiedState stays behind),
+so its actions run when the mute ends if the alarm is still in that state.
 """
 from __future__ import annotations
 
@@ -88,14 +90,25 @@ def notification(doc: dict, old_state: str, account: str) -> tuple[str, str]:
     return subject[:100], json.dumps(body)
 
 
-def deliver(doc: dict, notifier: Notifier | None, history) -> bool:
-    """Run the actions of doc's current state if not yet run; True if `doc` changed (to be saved)."""
+def deliver(doc: dict, notifier: Notifier | None, history, muted_by: str | None = None) -> bool:
+    """Run the actions of doc's current state if not yet run; True if `doc` changed (to be saved).
+    `muted_by`: the active mute rule muting this alarm; its actions are then held back (NotifiedState
+    stays behind) and run by a later call once no rule mutes it, if it is still in a held-back state."""
     state = doc["StateValue"]
     notified = doc.get("NotifiedState", state)       # alarms stored before actions were delivered: no replay
     if state == notified:
+        doc.pop("MutedState", None)
         return False
+    enabled = doc.get("ActionsEnabled", True) and notifier is not None
+    if enabled and muted_by is not None:
+        if doc.get("MutedState") != state:           # one history item per muted transition
+            doc["MutedState"] = state
+            history(doc, "Action", f"Actions for {state} muted by alarm mute rule {muted_by}",
+                    {"actionState": "Muted", "alarmMuteRule": muted_by})
+        return True
     doc["NotifiedState"] = state
-    if not doc.get("ActionsEnabled", True) or notifier is None:
+    doc.pop("MutedState", None)
+    if not enabled:
         return True
     account = doc["AlarmArn"].split(":")[4]
     subject, message = notification(doc, notified, account)

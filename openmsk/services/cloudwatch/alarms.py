@@ -19,7 +19,7 @@ from .query import check_period, combination, invalid, missing, percentile
 
 TIMESTAMPS = ("AlarmConfigurationUpdatedTimestamp", "StateUpdatedTimestamp", "StateTransitionedTimestamp")
 STATE_KEYS = ("StateValue", "StateReason", "StateReasonData", "StateUpdatedTimestamp", "StateTransitionedTimestamp",
-              "History", "NotifiedState", "Tags", "TriggeringChildren")
+              "History", "NotifiedState", "MutedState", "Tags", "TriggeringChildren")
 _ACTION = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d*:.+$")
 MAX_ACTIONS = 5
 
@@ -341,11 +341,17 @@ class AlarmHandlers:
 
     # -- tags --------------------------------------------------------------------------------------
     def _tagged(self, ctx: RequestContext, arn: str) -> dict:
-        doc = self.alarms.get(arn) if arn.startswith(f"arn:aws:cloudwatch:{ctx.region}:") else None
+        """An alarm or an alarm mute rule, by ARN."""
+        doc = None
+        if arn.startswith(f"arn:aws:cloudwatch:{ctx.region}:"):
+            doc = self.alarms.get_rule(arn) if ":alarm-mute-rule:" in arn else self.alarms.get(arn)
         if doc is None:
             raise ServiceException("ResourceNotFoundException", f"Resource {arn} not found.",
                                    ResourceType="alarm", ResourceId=arn)
         return doc
+
+    def _save_tagged(self, doc: dict) -> None:
+        (self.alarms.put_rule if "AlarmMuteRuleArn" in doc else self.alarms.put)(doc)
 
     @handler("TagResource")
     async def tag_resource(self, ctx: RequestContext, request: dict) -> dict:
@@ -353,7 +359,7 @@ class AlarmHandlers:
         doc["Tags"] = {**doc.get("Tags", {}), **_tags(request["Tags"])}
         if len(doc["Tags"]) > 50:
             raise ServiceException("LimitExceededFault", "An alarm can have at most 50 tags.")
-        self.alarms.put(doc)
+        self._save_tagged(doc)
         return {}
 
     @handler("UntagResource")
@@ -361,7 +367,7 @@ class AlarmHandlers:
         doc = self._tagged(ctx, request["ResourceARN"])
         for key in request["TagKeys"]:
             doc.get("Tags", {}).pop(key, None)
-        self.alarms.put(doc)
+        self._save_tagged(doc)
         return {}
 
     @handler("ListTagsForResource")

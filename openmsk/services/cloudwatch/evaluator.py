@@ -6,7 +6,8 @@ through the AlarmBackend, and reconciles the default alarms of clusters. High-re
 (Period < 60) are also evaluated every 10 s between the passes, as CloudWatch evaluates them.
 A pass reads SQLite on the event loop and yields to it every 50 alarms (1,000 alarms cost about
 0.6 s of CPU per pass, measured in bench/alarms.py); notification only enqueues deliveries, so a dead
-endpoint never slows a pass. Series lookups are cached for the length of a pass.
+endpoint never slows a pass. Series lookups are cached for the length of a pass. Actions a mute rule
+held back run on the first pass after the rule stops muting (mute_rules.py).
 """
 from __future__ import annotations
 
@@ -100,6 +101,15 @@ class AlarmEvaluator:
         self.alarms.commit(current)
         doc.update(current)
 
+    def _release(self, doc: dict) -> None:
+        if self.alarms.muted_by(doc) is not None:
+            return
+        current = self.alarms.get(doc["AlarmArn"])
+        if current is not None and self.alarms.held_back(current):
+            self.alarms.commit(current)
+            doc.update(current)
+            log.info("alarm %s: actions for %s run after a mute", doc["AlarmName"], doc["StateValue"])
+
     def _pass(self, *, high_resolution_only: bool = False, now: float | None = None, result=None):
         """Generator: evaluates every alarm, yielding after each CHUNK so the event loop stays responsive."""
         if high_resolution_only and not self.alarms.high_resolution:
@@ -114,6 +124,8 @@ class AlarmEvaluator:
         for i, doc in enumerate(docs, 1):
             if i % CHUNK == 0:
                 yield
+            if self.alarms.held_back(doc):
+                self._release(doc)                 # actions held back by a mute rule that has ended
             if doc.get("AlarmRule") is not None or (high_resolution_only and period_of(doc) >= 60):
                 continue
             try:

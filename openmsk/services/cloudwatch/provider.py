@@ -19,6 +19,7 @@ from ...telemetry.store import Bucket, MetricStore
 from . import metric_math
 from .alarms import AlarmHandlers
 from .backend import AlarmBackend
+from .mute_rules import MuteRuleHandlers
 from .query import (MAX_DATAPOINTS, STATISTICS, buckets, check_extended, check_period, combination,
                                datapoints_requested, epoch, find_series, invalid, missing, normalize_dims,
                                percentile, series_unit, statistic)
@@ -41,7 +42,7 @@ def _ts(seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 
-class CloudWatchProvider(AlarmHandlers, Provider):
+class CloudWatchProvider(AlarmHandlers, MuteRuleHandlers, Provider):
     service_name = "monitoring"
 
     def __init__(self, store: MetricStore, alarms: AlarmBackend) -> None:
