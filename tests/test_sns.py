@@ -158,6 +158,18 @@ def test_email_file_and_cli(sns_service):
     link = next(line for line in confirm.get_content().splitlines() if "/_openmsk/sns/confirm" in line)
     import urllib.request
     urllib.request.urlopen(link, timeout=10).read()
+    # email-json: the signed JSON envelope is the mail body, the confirmation's too.
+    sns_service.aws("sns", "subscribe", "--topic-arn", topic, "--protocol", "email-json",
+                    "--notification-endpoint", "json@example.org", env=env)
+    json_box = sns_service.data_dir / "sns" / "mail" / "json@example.org" / "new"
+    deadline = time.monotonic() + 10
+    while not (json_box.exists() and list(json_box.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    confirmation = json.loads(email.message_from_bytes(next(json_box.iterdir()).read_bytes(),
+                                                       policy=email.policy.default).get_content())
+    assert confirmation["Type"] == "SubscriptionConfirmation"
+    verify_documented(confirmation)
+    urllib.request.urlopen(confirmation["SubscribeURL"], timeout=10).read()
     published = sns_service.aws("sns", "publish", "--topic-arn", topic, "--subject", "hello", "--message", "first",
                                 env=env)
     assert published.returncode == 0, published.stderr
@@ -167,11 +179,19 @@ def test_email_file_and_cli(sns_service):
     bodies = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in box.iterdir()]
     note = next(m for m in bodies if m["Subject"] == "hello")
     assert note.get_content().startswith("first")
+    deadline = time.monotonic() + 10
+    while len(list(json_box.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    envelopes = [json.loads(email.message_from_bytes(p.read_bytes(), policy=email.policy.default).get_content())
+                 for p in json_box.iterdir()]
+    envelope = next(e for e in envelopes if e["Type"] == "Notification")
+    assert envelope["Message"] == "first" and envelope["Subject"] == "hello"
+    verify_documented(envelope)
     line = json.loads(out.read_text().splitlines()[0])
     assert line["Message"] == "first" and line["Type"] == "Notification"
     verify_documented(line)
     listed = sns_service.aws("sns", "list-subscriptions", env=env).json["Subscriptions"]
-    assert {s["Protocol"] for s in listed if s["TopicArn"] == topic} == {"file", "email"}
+    assert {s["Protocol"] for s in listed if s["TopicArn"] == topic} == {"file", "email", "email-json"}
 
 
 def test_tags_and_errors(sns_service, sns):

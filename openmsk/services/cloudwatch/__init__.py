@@ -2,6 +2,7 @@
 
 * `provider`   -- API handlers for metrics (GetMetricStatistics, GetMetricData, ListMetrics, PutMetricData)
 * `alarms`     -- alarm API handlers (metric and composite alarms, actions on/off, tags, history)
+* `mute_rules` -- alarm mute rule API handlers; `mute_schedule` -- when a mute rule mutes
 * `evaluation` -- CloudWatch's evaluation rules; `rules` -- composite AlarmRule; `actions` -- notifications
 * `evaluator`  -- the background `AlarmEvaluator`; `defaults` -- MSK's recommended alarms per cluster
 * `backend`    -- `AlarmBackend`, the alarms' store
