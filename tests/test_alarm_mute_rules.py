@@ -100,6 +100,9 @@ def test_mute_rule_api(svc):
     assert cw.list_tags_for_resource(ResourceARN=rule["AlarmMuteRuleArn"])["Tags"] == [{"Key": "team", "Value": "kafka"}]
     cw.untag_resource(ResourceARN=rule["AlarmMuteRuleArn"], TagKeys=["team"])
     assert cw.list_tags_for_resource(ResourceARN=rule["AlarmMuteRuleArn"])["Tags"] == []
+    alarm_arn = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"]     # alarms' own tags
+    cw.tag_resource(ResourceARN=alarm_arn, Tags=[{"Key": "owner", "Value": "ops"}])
+    assert cw.list_tags_for_resource(ResourceARN=alarm_arn)["Tags"] == [{"Key": "owner", "Value": "ops"}]
 
     # The aws CLI sees the same rules.
     listed = svc.aws("cloudwatch", "list-alarm-mute-rules", "--statuses", "ACTIVE", env=svc.env)
