@@ -52,6 +52,16 @@ class Webhook:
             if kind is None or message["Type"] == kind:
                 return message
 
+    def alarm(self, name: str, state: str, timeout: float = 60) -> dict:
+        """The next CloudWatch alarm notification of alarm `name` going to `state`, skipping others."""
+        deadline = time.monotonic() + timeout
+        while True:
+            note = self.next("Notification", timeout=max(0.1, deadline - time.monotonic()))
+            body = json.loads(note["Message"])
+            if body.get("AlarmName") == name and body.get("NewStateValue") == state:
+                note["_body"] = body
+                return note
+
     def drain(self) -> list[dict]:
         out = []
         while not self.received.empty():

@@ -1,5 +1,6 @@
 """Real broker volumes on a live cluster: a volume that fills up shows in KafkaDataLogsDiskUsed (the
-filesystem's own figure) and fires MSK's default disk alarm; storage auto scaling
+filesystem's own figure) and fires MSK's default disk alarm, whose signed ALARM notification and,
+once the volume has grown, OK notification reach a local webhook; storage auto scaling
 (application-autoscaling, a target-tracking policy on KafkaBrokerStorageUtilization) then grows the
 volumes online through UpdateBrokerStorage, under an acks=all producer that loses nothing.
 
@@ -16,6 +17,7 @@ import pytest
 
 from harness import Service, free_port
 from kafka_clients import create_topic
+from sns_helpers import Webhook, verify_documented
 from verifying_load import VerifyingLoad
 
 ENV = {"OPENMSK_METRICS_INTERVAL": "5", "OPENMSK_DEFAULT_ALARM_PERIOD": "10", "OPENMSK_AUTOSCALING_INTERVAL": "5",
@@ -79,6 +81,12 @@ def test_full_volume_fires_the_disk_alarm_and_auto_scaling_grows_it(svc):
                                    TargetTrackingScalingPolicyConfiguration={"TargetValue": 95, "PredefinedMetricSpecification": {
                                        "PredefinedMetricType": "KafkaBrokerStorageUtilization"}})
 
+    # A webhook on the installation's alarm topic: the disk alarm's ALARM and OK notifications.
+    hook, sns = Webhook(), svc.client("sns")
+    alarm_topic = "arn:aws:sns:us-east-1:123456789012:openmsk-alarms"
+    sns.subscribe(TopicArn=alarm_topic, Protocol="http", Endpoint=hook.url)
+    sns.confirm_subscription(TopicArn=alarm_topic, Token=hook.next("SubscriptionConfirmation")["Token"])
+
     config = {"bootstrap.servers": kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerString"]}
     topic = f"fill-{uuid.uuid4().hex[:6]}"
     create_topic(config, topic, partitions=2, replication=2)
@@ -103,6 +111,10 @@ def test_full_volume_fires_the_disk_alarm_and_auto_scaling_grows_it(svc):
             return [a for a in alarms if a["AlarmName"].endswith("-disk") and a["StateValue"] == "ALARM"]
         fired = wait_for(disk_alarm, 180, "the default disk alarm to fire")
         assert fired[0]["MetricName"] == "KafkaDataLogsDiskUsed"
+        note = hook.alarm(fired[0]["AlarmName"], "ALARM", timeout=60)      # signed, at the webhook
+        verify_documented(note)
+        assert note["_body"]["Trigger"]["MetricName"] == "KafkaDataLogsDiskUsed" and note["_body"]["Trigger"][
+            "Threshold"] == 85.0
 
         # -- storage auto scaling: above the 50 % target, the volumes grow one step (10 GiB) -----------
         policy = scaling.put_scaling_policy(
@@ -124,10 +136,14 @@ def test_full_volume_fires_the_disk_alarm_and_auto_scaling_grows_it(svc):
         assert op["TargetClusterInfo"]["BrokerEBSVolumeInfo"][0]["VolumeSizeGB"] == 11
         assert all(10.5 < df_gib(d) <= 11.0 for d in data_dirs), [df_gib(d) for d in data_dirs]
         assert wait_for(lambda: 0 < disk_used() < 20, 120, "KafkaDataLogsDiskUsed to drop after the growth")
+        recovered = hook.alarm(fired[0]["AlarmName"], "OK", timeout=120)     # and the disk alarm's OK
+        verify_documented(recovered)
+        assert recovered["_body"]["OldStateValue"] == "ALARM"
         # one growth for one full volume: the stale 90 % of the period before it does not count again
         assert kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["BrokerNodeGroupInfo"]["StorageInfo"][
             "EbsStorageInfo"]["VolumeSize"] == 11
         filler.unlink()
+    hook.close()
     assert load.errors == [] and len(load.acked) > 20
     assert load.lost() == set()
 
