@@ -4,7 +4,7 @@
      vs creating a fresh 6-broker cluster (CreateCluster until ACTIVE);
   2. broker SIGKILL -> the broker back and every partition in ISR again (target <= 30 s; MSK replaces a
      broker in minutes), `--reps` times;
-  3. rolling restart of one broker (RebootBroker until UPDATE_COMPLETE: availability check, controlled
+  3. rolling restart of one broker (RebootBroker until REBOOT_COMPLETE: availability check, controlled
      shutdown, restart, back in ISR) vs a bare restart of the same JVM (SIGTERM, wait for exit, start the
      same command line, until registered and every partition in ISR; the service is stopped meanwhile so
      nothing else touches the broker).
@@ -82,9 +82,10 @@ def create(kafka, svc: Service, name: str, brokers: int) -> tuple[str, float]:
 def operation(kafka, op_arn: str) -> dict:
     def done():
         op = kafka.describe_cluster_operation(ClusterOperationArn=op_arn)["ClusterOperationInfo"]
-        return op if op["OperationState"] in ("UPDATE_COMPLETE", "UPDATE_FAILED") else None
+        return op if op["OperationState"] in ("UPDATE_COMPLETE", "UPDATE_FAILED", "REBOOT_COMPLETE",
+                                              "REBOOT_FAILED") else None
     op = wait(done, TIMEOUT, f"operation {op_arn}")
-    if op["OperationState"] != "UPDATE_COMPLETE":
+    if op["OperationState"] not in ("UPDATE_COMPLETE", "REBOOT_COMPLETE"):
         raise RuntimeError(f"operation failed: {op.get('ErrorInfo')}")
     return op
 

@@ -71,10 +71,14 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+# MSK's final operation states; RebootBroker's REBOOT_NODE has its own (MSK DG, "Reboot a broker").
+FINAL_STATES = ("UPDATE_COMPLETE", "UPDATE_FAILED", "REBOOT_COMPLETE", "REBOOT_FAILED")
+
+
 def finished(kafka, op_arn: str, timeout: float = 900) -> dict:
     def done():
         op = kafka.describe_cluster_operation(ClusterOperationArn=op_arn)["ClusterOperationInfo"]
-        return op if op["OperationState"] in ("UPDATE_COMPLETE", "UPDATE_FAILED") else None
+        return op if op["OperationState"] in FINAL_STATES else None
     return wait_for(done, timeout, f"operation {op_arn} to finish")
 
 
@@ -250,9 +254,16 @@ def test_scale_out_rebalance_scale_in_and_reboot_under_load(service):
             pid = node_records(svc, arn)[f"broker-{target}"]["pid"]
             seen: list[str] = []
             op_arn = kafka.reboot_broker(ClusterArn=arn, BrokerIds=[str(target)])["ClusterOperationArn"]
+            states = {kafka.describe_cluster_operation(ClusterOperationArn=op_arn)["ClusterOperationInfo"]
+                      ["OperationState"]}
             svc.wait_state(arn, states=("ACTIVE",), timeout=600, seen=seen)
             op = finished(kafka, op_arn)
-            assert op["OperationState"] == "UPDATE_COMPLETE" and op["OperationType"] == "REBOOT_NODE", op
+            states.add(op["OperationState"])
+            assert op["OperationState"] == "REBOOT_COMPLETE" and op["OperationType"] == "REBOOT_NODE", op
+            assert states <= {"PENDING", "REBOOT_IN_PROGRESS", "REBOOT_COMPLETE"}, states
+            assert op["SourceClusterInfo"] == {} and op["TargetClusterInfo"] == {}, op
+            listed = kafka.list_cluster_operations(ClusterArn=arn)["ClusterOperationInfoList"]
+            assert listed[0]["OperationArn"] == op_arn and listed[0]["OperationState"] == "REBOOT_COMPLETE"
             assert "REBOOTING_BROKER" in seen, seen
             assert node_records(svc, arn)[f"broker-{target}"]["pid"] != pid
             from confluent_kafka.admin import AdminClient
@@ -295,3 +306,37 @@ def test_rebalance_plan_spreads_replicas_and_leaders_and_keeps_zones_apart():
     drained = applied(grown, plan_moves(grown, racks, leaving={4, 5, 6}))
     assert {b for _, _, r in drained for b in r} == {1, 2, 3}
     assert all(len({racks[b] for b in r}) == 3 for _, _, r in drained)
+
+
+def test_operations_report_msks_state_names(tmp_path):
+    """The plane's bookkeeping (no cluster): RebootBroker's REBOOT_NODE goes REBOOT_IN_PROGRESS ->
+    REBOOT_COMPLETE / REBOOT_FAILED as MSK names them; every other operation UPDATE_*."""
+    from openmsk.control import model
+    from openmsk.control.plane import ControlPlane
+    plane = ControlPlane(tmp_path / "data")
+    try:
+        cluster = {"ClusterArn": "arn:aws:kafka:us-east-1:123456789012:cluster/c/u-1", "ClusterName": "c",
+                   "Uuid": "u-1", "Region": "us-east-1", "AccountId": "123456789012", "State": "ACTIVE"}
+        seen = {}
+        for kind, ok in (("REBOOT_NODE", True), ("REBOOT_NODE", False), ("INCREASE_BROKER_COUNT", True),
+                         ("UPDATE_BROKER_TYPE", False)):
+            op = model.new_operation(cluster, kind, [model.REBOOT_BROKER], source={}, target={})
+            plane.store.put("operation", op["OperationArn"], op, region="us-east-1", parent=cluster["ClusterArn"])
+            plane.save_cluster({**cluster, "ActiveOperationArn": op["OperationArn"]})
+            states = [plane.store.get("operation", op["OperationArn"])["OperationState"]]
+            plane.set_operation_step(plane.load_cluster(cluster["ClusterArn"]), model.REBOOT_BROKER, "IN_PROGRESS")
+            running = plane.store.get("operation", op["OperationArn"])
+            states.append(running["OperationState"])
+            assert model.op_running(running)
+            plane.finish_operation(plane.load_cluster(cluster["ClusterArn"]), ok=ok, state="ACTIVE",
+                                   error=None if ok else ("X", "broken"))
+            done = plane.store.get("operation", op["OperationArn"])
+            states.append(done["OperationState"])
+            assert not model.op_running(done) and done["EndTime"]
+            seen[(kind, ok)] = states
+        assert seen == {("REBOOT_NODE", True): ["PENDING", "REBOOT_IN_PROGRESS", "REBOOT_COMPLETE"],
+                        ("REBOOT_NODE", False): ["PENDING", "REBOOT_IN_PROGRESS", "REBOOT_FAILED"],
+                        ("INCREASE_BROKER_COUNT", True): ["PENDING", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"],
+                        ("UPDATE_BROKER_TYPE", False): ["PENDING", "UPDATE_IN_PROGRESS", "UPDATE_FAILED"]}
+    finally:
+        plane.store.close()

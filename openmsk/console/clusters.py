@@ -10,6 +10,7 @@ import time
 from aiohttp import web
 
 from ..api.core import ServiceException
+from ..control import model
 from .html import Markup, badge, button, copyable, field, form, link, select, table, tag
 from .web import BASE, SECURITY_HEADERS, View, cluster_tabs, cluster_url
 
@@ -57,7 +58,7 @@ async def running_operation(view: View, info: dict) -> Markup:
         return Markup("")
     ops = (await view.call("kafka", "ListClusterOperations", ClusterArn=info["ClusterArn"],
                            MaxResults=5))["ClusterOperationInfoList"]
-    running = [o for o in ops if o.get("OperationState") in ("PENDING", "UPDATE_IN_PROGRESS")]
+    running = [o for o in ops if model.op_running(o)]
     if not running:
         return Markup("")
     op = running[0]

@@ -55,7 +55,8 @@ def badge(text: str) -> Markup:
     kind = {"ACTIVE": "ok", "OK": "ok", "STABLE": "ok", "PENDING": "busy", "CREATING": "busy",
             "UPDATING": "busy", "HEALING": "warn", "REBOOTING_BROKER": "busy", "MAINTENANCE": "busy",
             "UPDATE_IN_PROGRESS": "busy", "UPDATE_COMPLETE": "ok", "ALARM": "bad", "FAILED": "bad",
-            "UPDATE_FAILED": "bad", "DELETING": "warn", "INSUFFICIENT_DATA": "warn", "EMPTY": "warn",
+            "UPDATE_FAILED": "bad", "REBOOT_IN_PROGRESS": "busy", "REBOOT_COMPLETE": "ok", "REBOOT_FAILED": "bad",
+            "DELETING": "warn", "INSUFFICIENT_DATA": "warn", "EMPTY": "warn",
             "imok": "ok", "leader": "ok", "follower": "ok"}.get(text, "plain")
     return tag("span", text, class_=f"badge {kind}")
 

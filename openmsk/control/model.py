@@ -18,6 +18,21 @@ MAINTENANCE, REBOOTING_BROKER = "MAINTENANCE", "REBOOTING_BROKER"
 
 # Operation states as MSK reports them (and as Terraform's waiters expect).
 OP_PENDING, OP_IN_PROGRESS, OP_COMPLETE, OP_FAILED = "PENDING", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE", "UPDATE_FAILED"
+# RebootBroker's operation (REBOOT_NODE) has states of its own: MSK's developer guide ("Reboot a broker")
+# shows REBOOT_IN_PROGRESS and "When the reboot operation is complete, the OperationState is
+# REBOOT_COMPLETE". REBOOT_FAILED is not documented; it is the failure state by the same pattern.
+_OWN_OP_STATES = {"REBOOT_NODE": ("REBOOT_IN_PROGRESS", "REBOOT_COMPLETE", "REBOOT_FAILED")}
+RUNNING_OP_STATES = (OP_PENDING, OP_IN_PROGRESS, "REBOOT_IN_PROGRESS")
+
+
+def op_states(operation_type: str) -> tuple[str, str, str]:
+    """(in progress, complete, failed) as MSK names them for operations of `operation_type`."""
+    return _OWN_OP_STATES.get(operation_type, (OP_IN_PROGRESS, OP_COMPLETE, OP_FAILED))
+
+
+def op_running(op: dict) -> bool:
+    return op.get("OperationState") in RUNNING_OP_STATES
+
 STEP_PENDING, STEP_IN_PROGRESS, STEP_COMPLETE, STEP_FAILED = "PENDING", "IN_PROGRESS", "COMPLETED", "FAILED"
 
 # Operation step names: the reconciler's steps, in its order (reconciler.reconcile() is the table of

@@ -212,8 +212,8 @@ class ControlPlane:
         previous = cluster.get("ActiveOperationArn")
         if previous:
             prev = self.store.get("operation", previous)
-            if prev and prev["OperationState"] in (model.OP_PENDING, model.OP_IN_PROGRESS):
-                prev.update(OperationState=model.OP_FAILED, EndTime=model.now_iso(),
+            if prev and model.op_running(prev):
+                prev.update(OperationState=model.op_states(prev["OperationType"])[2], EndTime=model.now_iso(),
                             ErrorInfo={"ErrorCode": "CANCELLED", "ErrorString": "Cluster deletion requested"})
                 self.store.put("operation", previous, prev, region=cluster["Region"], parent=cluster["ClusterArn"])
         op = model.new_operation(cluster, "DELETE", model.DELETE_STEPS)
@@ -233,7 +233,7 @@ class ControlPlane:
         if op is None:
             return
         if op["OperationState"] == model.OP_PENDING:
-            op["OperationState"] = model.OP_IN_PROGRESS
+            op["OperationState"] = model.op_states(op["OperationType"])[0]
         steps = op.setdefault("OperationSteps", [])
         entry = next((s for s in steps if s["StepName"] == step), None)
         if entry is None:
@@ -286,7 +286,8 @@ class ControlPlane:
             return                      # a delete overtook this reconcile; it owns the record now
         op = self._active_operation(fresh)
         if op is not None:
-            op.update(OperationState=model.OP_COMPLETE if ok else model.OP_FAILED, EndTime=model.now_iso())
+            _, complete, failed = model.op_states(op["OperationType"])
+            op.update(OperationState=complete if ok else failed, EndTime=model.now_iso())
             if error:
                 op["ErrorInfo"] = {"ErrorCode": error[0], "ErrorString": error[1]}
             self.store.put("operation", op["OperationArn"], op, region=fresh["Region"], parent=fresh["ClusterArn"])
