@@ -11,6 +11,7 @@ import uuid
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
+from harness import Service, free_port
 from kafka_clients import consume_all, produce, tls_config
 
 
@@ -196,3 +197,60 @@ def test_topics_need_running_brokers(service):
     finally:
         kafka.delete_cluster(ClusterArn=arn)
     service.wait_state(arn, states=("GONE",))
+
+
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory):
+    """A service whose CreateTopic lets Kafka wait only 1 ms for the new partitions' leaders, so that
+    wait always runs out, as it does for the default 30 s on a heavily loaded host."""
+    svc = Service(tmp_path_factory.mktemp("impatient") / "data", free_port()).start(
+        env={"OPENMSK_TOPIC_CREATE_WAIT_SECONDS": "0.001"})
+    yield svc
+    svc.stop_everything()
+
+
+def test_create_topic_answers_creating_when_the_wait_for_leaders_runs_out(impatient):
+    """CreateTopic answers MSK's Status CREATING, not a KafkaTimeoutException, once Kafka recorded the
+    topic, however long its partitions take to get leaders: DescribeTopic then shows CREATING or ACTIVE
+    (NotFoundException until the brokers learn of it, as MSK's DescribeTopic lags), the topic takes
+    acks=all messages, a second create is a TopicExistsException and invalid requests are still refused."""
+    kafka = impatient.client("kafka")
+    arn = kafka.create_cluster(ClusterName=f"impatient-{uuid.uuid4().hex[:6]}", KafkaVersion="3.9.x",
+                               NumberOfBrokerNodes=2,
+                               BrokerNodeGroupInfo={"InstanceType": "kafka.t3.small",
+                                                    "ClientSubnets": impatient.default_subnets(2)})["ClusterArn"]
+    try:
+        impatient.wait_state(arn, timeout=600)
+        name = f"late-{uuid.uuid4().hex[:8]}"
+        created = kafka.create_topic(ClusterArn=arn, TopicName=name, PartitionCount=4, ReplicationFactor=2,
+                                     Configs=b64({"retention.ms": "3600000"}))
+        assert created["Status"] == "CREATING" and created["TopicName"] == name
+        with pytest.raises(kafka.exceptions.TopicExistsException):
+            kafka.create_topic(ClusterArn=arn, TopicName=name, PartitionCount=4, ReplicationFactor=2)
+        with pytest.raises(kafka.exceptions.BadRequestException, match="larger than available brokers: 2"):
+            kafka.create_topic(ClusterArn=arn, TopicName=name + "-rf", PartitionCount=1, ReplicationFactor=3)
+
+        statuses = []
+
+        def active():
+            try:
+                described = kafka.describe_topic(ClusterArn=arn, TopicName=name)
+            except kafka.exceptions.NotFoundException:
+                statuses.append("NOT_FOUND")
+                return None
+            statuses.append(described["Status"])
+            return described if described["Status"] == "ACTIVE" else None
+        described = until(active, timeout=120, what="topic ACTIVE")
+        assert set(statuses) <= {"NOT_FOUND", "CREATING", "ACTIVE"}, statuses
+        assert (described["PartitionCount"], described["ReplicationFactor"]) == (4, 2)
+        assert json.loads(base64.b64decode(described["Configs"]))["retention.ms"] == "3600000"
+
+        config = tls_config(kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"],
+                            impatient.ca_path)
+        messages = [f"late-{i}".encode() for i in range(50)]
+        produce(config, name, messages)
+        assert sorted(consume_all(config, name, len(messages))) == sorted(messages)
+        assert not any(t.startswith(name + "-") for t in kafka_topics(config))
+    finally:
+        kafka.delete_cluster(ClusterArn=arn)
+        impatient.wait_state(arn, states=("GONE",), timeout=300)

@@ -88,6 +88,8 @@ def main() -> None:
         except KafkaException as exc:
             error = exc.args[0]
             reply = {"error": {"code": error.name(), "message": error.str()}}
+        except TimeoutError:                 # a request future outlived its own timeout (a loaded host)
+            reply = {"error": {"code": "_TIMED_OUT", "message": "the brokers did not answer in time"}}
         except Exception as exc:             # a bug or bad request: answered, the worker stays
             reply = {"error": {"code": "_INVALID_ARG", "message": f"{type(exc).__name__}: {exc}"}}
         sys.stdout.write(json.dumps(reply) + "\n")

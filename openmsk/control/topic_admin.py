@@ -1,27 +1,35 @@
-"""Kafka topic administration for the topic APIs, each call in a short-lived child process.
+"""Kafka topic administration for the topic APIs, each call in a child process.
 
 The API's CreateTopic/DescribeTopic/... become AdminClient calls against the cluster's replication
 listener with the control plane's own certificate (`scram.admin_config`, a Kafka super user). They run
-in `python -m openmsk.control.topic_admin`, one process per call, request on stdin and one JSON reply
-on stdout: librdkafka can abort() its host process when brokers restart under it, and the control
-plane must not be that process (same reason as scram.py and telemetry/lag_worker.py).
+in a few long-lived admin processes (admin_workers.py; the actions are this module's ACTIONS), one
+JSON request and one JSON reply per line: librdkafka can abort() its host process when brokers restart
+under it, and the control plane must not be that process (same reason as scram.py and
+telemetry/lag_worker.py).
 
 Replies are `{"ok": ...}` or `{"error": {"code": <KafkaError name>, "message": ...}}`; a child that
 dies or does not answer in time raises `AdminUnavailable` (the caller maps it to MSK's 409s).
 """
 from __future__ import annotations
 
-import asyncio
 import ctypes
-import json
+import os
 import signal
-import sys
 
 
 # The whole child must answer before the aws CLI's own 60 s read timeout (it would retry the request).
 CALL_TIMEOUT = 58.0
 KAFKA_TIMEOUT = 25.0         # each AdminClient request inside it (describe/update/delete make two)
-CREATE_TIMEOUT = 45.0        # CreateTopics is the only request of its call
+# CreateTopic: how long Kafka holds the CreateTopics answer until the new partitions have leaders (its
+# operation timeout). Past it the answer is still MSK's Status CREATING if the controller recorded the
+# topic (MSK's CreateTopic answers CREATING at once): a loaded host is not a failed create.
+# OPENMSK_TOPIC_CREATE_WAIT_SECONDS changes it (tests make it run out).
+CREATE_WAIT = 30.0
+VERIFY_TIMEOUT = 10.0        # the validate-only CreateTopics asking whether the topic was recorded
+
+
+def create_wait() -> float:
+    return max(0.001, float(os.environ.get("OPENMSK_TOPIC_CREATE_WAIT_SECONDS", CREATE_WAIT)))
 
 
 class AdminUnavailable(Exception):
@@ -47,32 +55,6 @@ def _die_with_parent() -> None:
         pass
 
 
-async def run_in_child(module: str, request: dict, timeout: float = CALL_TIMEOUT) -> dict:
-    """Run `python -m <module>` with `request` as JSON on stdin; return its one JSON reply.
-
-    Secrets may travel in `request` (stdin, never the command line)."""
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", module, stdin=asyncio.subprocess.PIPE,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                                                preexec_fn=_die_with_parent)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(json.dumps(request).encode()), timeout)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise AdminUnavailable(f"no answer from the brokers within {timeout:.0f} s", timed_out=True)
-    lines = out.decode(errors="replace").strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        tail = err.decode(errors="replace").strip().splitlines()
-        raise AdminUnavailable(tail[-1] if tail else f"admin process exited with code {proc.returncode}")
-    try:
-        reply = json.loads(lines[-1])
-    except ValueError:
-        raise AdminUnavailable(f"unreadable answer from the admin process: {lines[-1][:200]!r}")
-    if "error" in reply:
-        raise KafkaAdminError(reply["error"]["code"], reply["error"]["message"])
-    return reply["ok"]
-
-
 class TopicAdmin:
     """What the kafka service calls; one method per topic action, all coroutines. The calls run in a few
     long-lived admin processes (admin_workers.py): same isolation, no process start per call."""
@@ -81,6 +63,7 @@ class TopicAdmin:
         from .admin_workers import AdminWorkers
         self.plane = plane
         self.workers = AdminWorkers()
+        self.create_wait = create_wait()
 
     async def _call(self, cluster: dict, action: str, **args) -> dict:
         from .scram import admin_config       # here, not at the top: the child imports only confluent_kafka
@@ -101,7 +84,7 @@ class TopicAdmin:
     async def create_topic(self, cluster: dict, name: str, partitions: int, replication: int,
                            configs: dict[str, str]) -> None:
         await self._call(cluster, "create", name=name, partitions=partitions, replication=replication,
-                         configs=configs)
+                         configs=configs, wait=self.create_wait)
 
     async def update_topic(self, cluster: dict, name: str, partitions: int | None,
                            configs: dict[str, str] | None) -> None:
@@ -140,11 +123,33 @@ def _describe(admin, name: str) -> dict:
     return {"partitions": partitions, "configs": configs}
 
 
-def _create(admin, name: str, partitions: int, replication: int, configs: dict) -> None:
+def _create(admin, name: str, partitions: int, replication: int, configs: dict, wait: float = CREATE_WAIT) -> None:
+    """Create the topic. Kafka validates it (name, replication factor, configs, existence) and records it
+    before it waits up to `wait` for the partitions' leaders; if that wait runs out, the topic counts as
+    created (MSK's Status CREATING) when a validate-only CreateTopics finds it recorded. Kafka's
+    REQUEST_TIMED_OUT alone does not say so: a KRaft controller times out requests it never applied."""
+    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import NewTopic
     topic = NewTopic(name, num_partitions=partitions, replication_factor=replication, config=configs)
-    admin.create_topics([topic], operation_timeout=CREATE_TIMEOUT - 5,
-                        request_timeout=CREATE_TIMEOUT)[name].result(CREATE_TIMEOUT + 5)
+    try:
+        admin.create_topics([topic], operation_timeout=wait, request_timeout=wait + 8)[name].result(wait + 10)
+        return
+    except KafkaException as exc:
+        if exc.args[0].code() not in (KafkaError.REQUEST_TIMED_OUT, KafkaError._TIMED_OUT):
+            raise
+        timed_out = exc
+    except TimeoutError:             # the future outlived its own timeout: as ambiguous as the above
+        timed_out = KafkaException(KafkaError(KafkaError._TIMED_OUT, f"CreateTopics: no answer in {wait + 10:.0f} s"))
+    try:
+        admin.create_topics([topic], validate_only=True,
+                            request_timeout=VERIFY_TIMEOUT)[name].result(VERIFY_TIMEOUT + 2)
+    except KafkaException as exc:
+        error = exc.args[0]
+        if error.code() == KafkaError.TOPIC_ALREADY_EXISTS and "marked for deletion" not in error.str():
+            return                   # recorded: its partitions get leaders later (DescribeTopic: CREATING)
+    except TimeoutError:
+        pass
+    raise timed_out
 
 
 def _update(admin, name: str, partitions: int | None, configs: dict | None) -> None:
@@ -173,21 +178,3 @@ def _delete(admin, name: str) -> None:
 
 
 ACTIONS = {"list": _topics, "describe": _describe, "create": _create, "update": _update, "delete": _delete}
-
-
-def main() -> None:
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
-    request = json.loads(sys.stdin.read())
-    admin = AdminClient({**request["config"], "client.id": "openmsk-topic-api", "log_level": 3})
-    try:
-        reply = {"ok": ACTIONS[request["action"]](admin, **request["args"])}
-    except KafkaException as exc:
-        error = exc.args[0]
-        reply = {"error": {"code": error.name(), "message": error.str()}}
-    sys.stdout.write(json.dumps(reply) + "\n")
-    sys.stdout.flush()
-
-
-if __name__ == "__main__":
-    main()
