@@ -23,9 +23,10 @@ KAFKA_TIMEOUT = 25.0         # each AdminClient request inside it (describe/upda
 # CreateTopic: how long Kafka holds the CreateTopics answer until the new partitions have leaders (its
 # operation timeout). Past it the answer is still MSK's Status CREATING if the controller recorded the
 # topic (MSK's CreateTopic answers CREATING at once): a loaded host is not a failed create.
-# OPENMSK_TOPIC_CREATE_WAIT_SECONDS changes it (tests make it run out).
-CREATE_WAIT = 30.0
-VERIFY_TIMEOUT = 10.0        # the validate-only CreateTopics asking whether the topic was recorded
+# OPENMSK_TOPIC_CREATE_WAIT_SECONDS changes it (tests make it run out). 40 s, as before this fallback
+# existed; with the check below the call stays within CALL_TIMEOUT (40 + 5 + 10 s).
+CREATE_WAIT = 40.0
+VERIFY_TIMEOUT = 8.0         # the validate-only CreateTopics asking whether the topic was recorded
 
 
 def create_wait() -> float:
@@ -132,14 +133,14 @@ def _create(admin, name: str, partitions: int, replication: int, configs: dict, 
     from confluent_kafka.admin import NewTopic
     topic = NewTopic(name, num_partitions=partitions, replication_factor=replication, config=configs)
     try:
-        admin.create_topics([topic], operation_timeout=wait, request_timeout=wait + 8)[name].result(wait + 10)
+        admin.create_topics([topic], operation_timeout=wait, request_timeout=wait + 4)[name].result(wait + 5)
         return
     except KafkaException as exc:
         if exc.args[0].code() not in (KafkaError.REQUEST_TIMED_OUT, KafkaError._TIMED_OUT):
             raise
         timed_out = exc
     except TimeoutError:             # the future outlived its own timeout: as ambiguous as the above
-        timed_out = KafkaException(KafkaError(KafkaError._TIMED_OUT, f"CreateTopics: no answer in {wait + 10:.0f} s"))
+        timed_out = KafkaException(KafkaError(KafkaError._TIMED_OUT, f"CreateTopics: no answer in {wait + 5:.0f} s"))
     try:
         admin.create_topics([topic], validate_only=True,
                             request_timeout=VERIFY_TIMEOUT)[name].result(VERIFY_TIMEOUT + 2)
