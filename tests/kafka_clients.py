@@ -25,6 +25,12 @@ def create_topic(config: dict, topic: str, partitions: int = 3, replication: int
     client.create_topics([NewTopic(topic, num_partitions=partitions, **kw)])[topic].result(60)
 
 
+def delete_topic(config: dict, topic: str) -> None:
+    """Delete a topic a test made (tests on a shared cluster leave it as they found it)."""
+    client = AdminClient(config)
+    client.delete_topics([topic], operation_timeout=60)[topic].result(90)
+
+
 def produce(config: dict, topic: str, messages: list[bytes], **extra) -> None:
     producer = Producer({**config, "acks": "all", **extra})
     errors = []

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from harness import Service, free_port, kcat
-from kafka_clients import broker_config, consume_all, create_topic, produce, tls_config
+from kafka_clients import broker_config, consume_all, create_topic, delete_topic, produce, tls_config
 from test_security import can_list, make_secret, scram_args, wait_for
 
 VERSION = "3.9.x.kraft"
@@ -38,13 +38,17 @@ def _first_consumer_group(svc, arn: str) -> None:
     3 replicas, MSK's default) and load its coordinators: 1-2 minutes on a 2-core host at load ~100 (two
     runs at load 50-100: the group became stable ~55 s after its first FindCoordinator), which is longer
     than the 60 s the tests' consumers allow for their messages. Done once here, with a wait of its own,
-    so every test's consumer measures its own group, not the cluster's first one."""
+    so every test's consumer measures its own group, not the cluster's first one. The topic is deleted
+    again (`__consumer_offsets` stays, as it would after any client's first group)."""
     tls = tls_config(svc.client("kafka").get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"],
                      svc.ca_path)
     topic = f"kraft-first-group-{uuid.uuid4().hex[:6]}"
     create_topic(tls, topic, partitions=1, replication=3)
     produce(tls, topic, [b"first"])
-    assert consume_all(tls, topic, 1, timeout=600) == [b"first"]
+    try:
+        assert consume_all(tls, topic, 1, timeout=600) == [b"first"]
+    finally:
+        delete_topic(tls, topic)
 
 
 def test_kraft_cluster_shows_what_msk_shows(kraft):
@@ -79,6 +83,14 @@ def test_tls_and_scram_clients(kraft):
     tls = tls_config(brokers["BootstrapBrokerStringTls"], svc.ca_path)
     topic = f"kraft-{uuid.uuid4().hex[:6]}"
     create_topic(tls, topic, partitions=3, replication=3)
+    try:
+        _tls_and_scram(svc, arn, tls, topic)
+    finally:
+        delete_topic(tls, topic)
+
+
+def _tls_and_scram(svc, arn: str, tls: dict, topic: str) -> None:
+    kafka = svc.client("kafka")
     produce(tls, topic, [b"a", b"b", b"c"])
     assert sorted(consume_all(tls, topic, 3)) == [b"a", b"b", b"c"]
 

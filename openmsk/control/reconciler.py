@@ -18,7 +18,7 @@ from .iam_channel import BROKER_TOKEN_FILE, channel_token
 from .layout import (CLIENT_CAS, KEYSTORE, ClusterLayout, broker_listeners, broker_security_properties, client_auth,
                      dynamic_user_properties, needs_tls)
 from .public_access import PUBLIC_KEYSTORE, public_access_on, public_address, public_listener_properties
-from .roller import BrokerRoller, RollError, ZooKeeperRoller
+from .roller import STUCK_RESTARTS, ZOOKEEPER_GRACE, BrokerRoller, RollError, ZooKeeperRoller, stuck_reason
 from .tls import broker_tls_properties, certificate_due, node_certificate
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ class ClusterReconciler:
         self.plane = plane
         self.arn = cluster_arn
         self._attempts: dict[str, StartAttempts] = {}   # node name -> its failed starts in this pass
+        self._stuck_restarts: dict[str, int] = {}       # node name -> restarts for being stuck, this pass
         # A node brought back (a stopped one healed, a drifted one rolled): a failure later in this pass
         # is a new fault, and the retry back-off starts again from its first delay.
         self.progressed = False
@@ -117,6 +118,13 @@ class ClusterReconciler:
         names += [b.name for b in storage.undersized(self.plane, cluster, self.layout(cluster).brokers())]
         names += [n.name for n in await self.drifted_zookeeper(cluster)]
         names += [n.name for n in await self.drifted_brokers(cluster)]
+        # Running nodes that will not get ready without a restart (the quorum step restarts them), and a
+        # version upgrade whose finalize failed (its operation ended UPDATE_FAILED; the pass finishes it).
+        for node in self.layout(cluster).quorum_nodes():
+            if stuck_reason(node, await self.plane.placement.observe(node.name)):
+                names.append(node.name)
+        if cluster.get("VersionUpgrade"):
+            names.append(f"{self.plane.cluster_dir(cluster).name}/{model.UPGRADE_FINALIZE}")
         for name, spec in self.sidecar_specs(cluster).items():
             status = await self.plane.placement.observe(name)
             if (spec is None) == status.running or (spec is not None and status.spec_hash != spec.spec_hash()):
@@ -408,17 +416,25 @@ class ClusterReconciler:
         """Completes when every node is ready. Healing an existing cluster, a node whose process exits
         is started again (it may lose a race with its own stale session, or miss its ZooKeeper connection
         timeout on a loaded host): STARTUP_RETRIES times for a failure of its own, more for a loaded
-        host's (healing.py); each start gets the full `timeout`. A creation does not retry."""
+        host's (healing.py); each start gets the full `timeout`. A creation does not retry. A node that
+        runs but is stuck (a KRaft controller whose registration timed out) is restarted, at creation
+        too: `_restart_stuck`."""
         deadlines = {node.name: time.monotonic() + timeout for node in nodes}
         pending = list(nodes)
+        unsticking: list[str] = []          # the node restarted for being stuck, until it is ready
         while pending:
-            still = []
+            still, stuck = [], []
             for node in pending:
                 if await node.ready():
                     if node.name in self._attempts:
                         self.progressed = True          # a node this pass (re)started is back
+                    if node.name in unsticking:
+                        unsticking.remove(node.name)
                     continue
                 status = await self.plane.placement.observe(node.name)
+                reason = stuck_reason(node, status)
+                if reason:
+                    stuck.append((node, reason))
                 if not status.running:
                     if node.name not in self._attempts:          # exited before this pass started it
                         self._attempts[node.name] = StartAttempts(node, STARTUP_RETRIES + 1, exited=True)
@@ -441,11 +457,33 @@ class ClusterReconciler:
             pending = still
             if not pending:
                 return
+            if stuck:
+                await self._restart_stuck(cluster, stuck, unsticking, deadlines, timeout)
             late = [n for n in pending if time.monotonic() > deadlines[n.name]]
             if late:
                 names = ", ".join(n.name.split("/")[-1] for n in late)
                 raise ReconcileFailed("TIMEOUT", f"{what} not ready after {timeout:.0f}s: {names}")
             await asyncio.sleep(READY_POLL_INTERVAL)
+
+    async def _restart_stuck(self, cluster: dict, stuck: list, unsticking: list[str], deadlines: dict,
+                             timeout: float) -> None:
+        """Restart one of the `stuck` nodes (running, but never ready without a restart: a KRaft controller
+        whose registration Kafka will not resend, runtime/kraft.py), up to STUCK_RESTARTS times each.
+        One at a time, the Raft leader last, so the quorum keeps a majority; while the one restarted is
+        not ready yet, the others wait, their deadlines extended (what keeps them from being ready is
+        known and being fixed). Seen at creation too: two or three controllers of a fresh cluster."""
+        waiting = [(n, r) for n, r in stuck if self._stuck_restarts.get(n.name, 0) < STUCK_RESTARTS]
+        for node, _ in waiting:
+            deadlines[node.name] = max(deadlines[node.name], time.monotonic() + timeout)
+        if not waiting or (unsticking and unsticking[0] not in [n.name for n, _ in waiting]):
+            return
+        node, reason = min(waiting, key=lambda item: (getattr(item[0], "is_leader", bool)(), item[0].name))
+        self._stuck_restarts[node.name] = self._stuck_restarts.get(node.name, 0) + 1
+        self.progress(cluster, f"{_short(node)} runs but cannot get ready: {reason}; restarting it")
+        self._attempts[node.name] = StartAttempts(node, STARTUP_RETRIES + 1)
+        await self.plane.placement.replace(self.spec(cluster, node), grace=ZOOKEEPER_GRACE)
+        unsticking[:] = [node.name]
+        deadlines[node.name] = time.monotonic() + timeout
 
     async def stop_all_nodes(self, cluster: dict, *, grace: float, purge: bool = False) -> None:
         layout = self.layout(cluster)

@@ -14,7 +14,9 @@ Errors are typed. `RollRetryable`: the cluster was not healthy enough to restart
 time (nothing is broken; the caller tries again later). `RollFatal`: a node did not come back (its
 process exited on each of START_ATTEMPTS starts, or never got ready); the reason is the node's own
 error, and the caller reports it. A start that failed only because the host is loaded (a broker
-that missed its ZooKeeper connection timeout) does not use up START_ATTEMPTS (healing.py).
+that missed its ZooKeeper connection timeout) does not use up START_ATTEMPTS (healing.py). A restarted
+node that runs but is stuck (a KRaft controller whose registration Kafka will never resend) is
+restarted again, up to STUCK_RESTARTS times, instead of being waited for until READY_TIMEOUT.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ ZOOKEEPER_GRACE = 30.0
 TOPIC_CONFIG_REFRESH = 30.0
 START_ATTEMPTS = 3
 START_RETRY_DELAY = 5.0
+STUCK_RESTARTS = 3             # restarts of a node that runs but cannot become ready (kraft.py: registration)
 
 
 class RollError(Exception):
@@ -54,6 +57,16 @@ def _short(node) -> str:
     return node.name.split("/")[-1]
 
 
+def stuck_reason(node, status) -> str | None:
+    """Why the node, running as `status` says, cannot become ready without a restart (KRaft
+    controllers: a registration Kafka never resends), else None. Other node kinds are never stuck
+    that way, and neither is a node that does not run."""
+    stuck = getattr(node, "stuck", None)
+    if stuck is None or not status.running:
+        return None
+    return stuck(since=status.started_at)
+
+
 async def _wait(predicate, timeout: float, what: str, error=RollRetryable) -> None:
     deadline = time.monotonic() + timeout
     while not await predicate():
@@ -68,8 +81,16 @@ async def _wait_back(placement, node, spec, timeout: float, attempts: StartAttem
     that missed its ZooKeeper connection timeout); RollFatal once they are used up, with the node's
     own reason."""
     deadline = time.monotonic() + timeout
+    unstuck = 0
     while not await node.ready():
         status = await placement.observe(node.name)
+        reason = stuck_reason(node, status)
+        if reason and unstuck < STUCK_RESTARTS:
+            unstuck += 1
+            log.warning("%s is stuck after its restart (%s); restarting it again (%d)", node.name, reason, unstuck)
+            await placement.replace(spec, grace=ZOOKEEPER_GRACE)
+            deadline = time.monotonic() + timeout
+            continue
         if not status.running:
             if attempts.failed(status.exit_code):
                 log.info("%s exited after its restart (code %s: %s); starting it again (attempt %d)",

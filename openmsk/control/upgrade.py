@@ -28,6 +28,8 @@ from .tls import node_certificate
 log = logging.getLogger(__name__)
 
 FEATURE_TOOL_TIMEOUT = 180.0
+FEATURE_ATTEMPTS = 3
+FEATURE_RETRY_DELAY = 20.0
 _located: dict[str, KafkaDistribution] = {}
 _install_locks: dict[str, asyncio.Lock] = {}
 
@@ -174,15 +176,33 @@ async def run_tool(plane, cluster: dict, dist: KafkaDistribution, main_class: st
     return out.decode(errors="replace")
 
 
-async def raise_metadata_version(plane, cluster: dict, target: versions.KafkaLine) -> None:
+async def raise_metadata_version(plane, cluster: dict, target: versions.KafkaLine,
+                                 attempts: int = FEATURE_ATTEMPTS, delay: float = FEATURE_RETRY_DELAY) -> None:
+    """Completes when the finalized metadata.version is the target release's. A failure is retried
+    here first (a JVM tool on a loaded host can time out; a controller can still be registering), so
+    a transient one does not end the operation UPDATE_FAILED; after that it fails the step, and the
+    drift check finishes the upgrade on a later pass (reconciler.drifted: VersionUpgrade pending)."""
     from .reconciler import ReconcileFailed
     dist = node_distribution(plane, cluster)
-    try:
-        await run_tool(plane, cluster, dist, "org.apache.kafka.tools.FeatureCommand",
-                       ["upgrade", "--metadata", target.release])
-    except RuntimeError as exc:
-        raise ReconcileFailed("METADATA_VERSION_UPGRADE_FAILED", f"kafka-features upgrade --metadata "
-                              f"{target.release} failed: {exc}", retryable=True)
+    failures: list[str] = []
+    for attempt in range(1, attempts + 1):
+        try:
+            await run_tool(plane, cluster, dist, "org.apache.kafka.tools.FeatureCommand",
+                           ["upgrade", "--metadata", target.release])
+            return
+        except RuntimeError as exc:
+            failures.append(str(exc))
+        try:        # an attempt that timed out on our side may still have been applied
+            if (await finalized_metadata_version(plane, cluster) or "").startswith(target.release):
+                return
+        except RuntimeError:
+            pass
+        if attempt < attempts:
+            log.info("cluster %s: kafka-features upgrade --metadata %s failed (%s); retry %d in %.0fs",
+                     cluster["ClusterName"], target.release, failures[-1], attempt, delay)
+            await asyncio.sleep(delay)
+    raise ReconcileFailed("METADATA_VERSION_UPGRADE_FAILED", f"kafka-features upgrade --metadata "
+                          f"{target.release} failed {attempts} times: {failures[-1]}", retryable=True)
 
 
 async def finalized_metadata_version(plane, cluster: dict) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from .distribution import KAFKA_JVM_PERFORMANCE_OPTS, KafkaDistribution
@@ -44,6 +45,17 @@ _CAUGHT_UP = "InitializeNewPublishers: initializing"
 # (seen in 3.9.1 and 4.1.2) — and `kafka-features upgrade --metadata` then fails with "controller N has
 # not registered".
 _REGISTERED = "Our registration has been persisted to the metadata log"
+# ...and why a controller can stay unregistered: when the channel manager times the registration RPC
+# out before sending it (a loaded host, or the active controller restarting meanwhile), the timeout
+# handler of ControllerRegistrationManager (Scala, 3.7 to 4.1) schedules a resend but leaves its
+# pending-RPC flag set, so every resend only logs "waiting for the previous RPC to complete" and the
+# controller never registers until its process restarts. Seen at creation (two or all three
+# controllers of a fresh cluster at load ~100) and after a roll's restart.
+_REGISTRATION_TIMED_OUT = "RegistrationResponseHandler: channel manager timed out before sending the request"
+# A release whose handler does resend (Kafka's Java rewrite clears the flag) gets this long to register
+# after the timeout before its controller counts as stuck.
+REGISTRATION_STUCK_AFTER = 60.0
+_LOG_TIME = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+\]")
 
 
 @dataclass(frozen=True)
@@ -185,6 +197,15 @@ class ControllerNode:
     async def ready(self) -> bool:
         return await self.mode() in ("leader", "follower")
 
+    def stuck(self, since: float | None = None) -> str | None:
+        """Why this controller, running since `since` (epoch seconds), will not become ready without a
+        restart, or None (see `registration_stuck`)."""
+        return registration_stuck(self.workdir / "logs" / "server.log", since=since)
+
+    def is_leader(self) -> bool:
+        """Whether the last Raft transition of this run made it the leader (a stuck one restarts last)."""
+        return (last_transition(self.workdir / "logs" / "server.log") or "").startswith("Leader")
+
     def failure_reason(self) -> list[str]:
         from .nodes import _tail_errors
         errors = _tail_errors(self.workdir / "logs" / "server.log")
@@ -233,6 +254,30 @@ def run_state(log_file: Path) -> str | None:
         return None
     found = _TRANSITION.findall(text)
     return found[-1] if found else None
+
+
+def registration_stuck(log_file: Path, now: datetime | None = None, since: float | None = None) -> str | None:
+    """A reason when the current run's controller registration timed out (REGISTRATION_STUCK_AFTER
+    ago or longer) and the run has not registered since: a run in that state never registers (see
+    _REGISTRATION_TIMED_OUT), and `kafka-features upgrade` refuses to finalize while it is unregistered.
+    `since`: when the running process started (epoch seconds); a timeout logged before it is an earlier
+    process's (a restarted JVM logs its start marker only seconds later), so it does not count."""
+    run = _current_run(log_file)
+    if run is None:
+        return None
+    text = run[0]
+    at = text.rfind(_REGISTRATION_TIMED_OUT)
+    if at < 0 or _REGISTERED in text[at:]:
+        return None
+    stamp = _LOG_TIME.match(text, text.rfind("\n", 0, at) + 1)
+    if stamp is None:
+        return None                 # not openmsk's log layout: never restart a node on a guess
+    logged = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S")     # the JVM logs local time
+    if since is not None and logged < datetime.fromtimestamp(since).replace(microsecond=0):
+        return None
+    if ((now or datetime.now()) - logged).total_seconds() < REGISTRATION_STUCK_AFTER:
+        return None
+    return f"its controller registration timed out at {stamp.group(1)} and is never resent (Kafka keeps it pending)"
 
 
 async def _port_open(host: str, port: int, timeout: float = 2.0) -> bool:
