@@ -11,9 +11,20 @@ EXPECTED = ["3.6.0", "3.7.x", "3.7.x.kraft", "3.8.x", "3.8.x.kraft", "3.9.x", "3
 
 
 def test_list_kafka_versions(service):
+    from datetime import date, datetime, timezone
+
+    from openmsk.runtime import versions
     listed = service.aws("kafka", "list-kafka-versions").json["KafkaVersions"]
     assert [v["Version"] for v in listed] == EXPECTED
-    assert {v["Status"] for v in listed} == {"ACTIVE"}
+    # MSK's statuses: DEPRECATED from a line's published end of support on (3.6.0: 2026-06-01, 3.7.x:
+    # 2026-09-01), ACTIVE before and for the lines without one.
+    today = datetime.now(timezone.utc).date()
+    eos = {"3.6.0": date(2026, 6, 1), "3.7.x": date(2026, 9, 1), "3.7.x.kraft": date(2026, 9, 1)}
+    assert {v["Version"]: v["Status"] for v in listed} == \
+        {v: "DEPRECATED" if v in eos and today >= eos[v] else "ACTIVE" for v in EXPECTED}
+    assert versions.status_on(versions.line("3.6.0"), date(2026, 5, 31)) == "ACTIVE"
+    assert versions.status_on(versions.line("3.7.x.kraft"), date(2026, 9, 1)) == "DEPRECATED"
+    assert versions.status_on(versions.line("4.1.x.kraft"), date(2030, 1, 1)) == "ACTIVE"
 
 
 def test_compatible_versions_keep_the_metadata_mode(service):

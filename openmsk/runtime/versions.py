@@ -15,6 +15,7 @@ Rules (MSK developer guide, "Supported Apache Kafka versions" and "KRaft mode"):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 
 from .distribution import REPO_ROOT, KafkaDistribution
 
@@ -25,7 +26,14 @@ class KafkaLine:
     kafka: str                  # Apache Kafka release (Maven version of org.apache.kafka:kafka_2.13)
     zookeeper: str | None       # ZooKeeper release for ZooKeeper-mode lines (as that Kafka release's pom)
     pom: str                    # the pom (repository root) that lists the jar set
-    status: str = "ACTIVE"      # MSK's KafkaVersionStatus
+    # MSK's published end of support ("Supported Apache Kafka versions"): after it, MSK's
+    # KafkaVersionStatus for the version is DEPRECATED (clusters still run; MSK phases out creation).
+    end_of_support: str | None = None
+
+    @property
+    def status(self) -> str:
+        """MSK's KafkaVersionStatus today (UTC)."""
+        return status_on(self, datetime.now(timezone.utc).date())
 
     @property
     def kraft(self) -> bool:
@@ -50,9 +58,9 @@ class KafkaLine:
 _POM3, _POM4 = "pom.xml", "pom-kafka4.xml"
 
 LINES: list[KafkaLine] = [
-    KafkaLine("3.6.0", "3.6.2", "3.8.4", _POM3),
-    KafkaLine("3.7.x", "3.7.2", "3.8.4", _POM3),
-    KafkaLine("3.7.x.kraft", "3.7.2", None, _POM3),
+    KafkaLine("3.6.0", "3.6.2", "3.8.4", _POM3, end_of_support="2026-06-01"),
+    KafkaLine("3.7.x", "3.7.2", "3.8.4", _POM3, end_of_support="2026-09-01"),
+    KafkaLine("3.7.x.kraft", "3.7.2", None, _POM3, end_of_support="2026-09-01"),
     KafkaLine("3.8.x", "3.8.1", "3.8.4", _POM3),
     KafkaLine("3.8.x.kraft", "3.8.1", None, _POM3),
     KafkaLine("3.9.x", "3.9.1", "3.8.4", _POM3),
@@ -65,6 +73,12 @@ DEFAULT_VERSION = "3.9.x"
 
 # MSK version string -> Apache Kafka release (kept for callers that only need the mapping)
 SUPPORTED_VERSIONS: dict[str, str] = {line.msk_version: line.kafka for line in LINES}
+
+
+def status_on(found: KafkaLine, day: date) -> str:
+    if found.end_of_support and day >= date.fromisoformat(found.end_of_support):
+        return "DEPRECATED"
+    return "ACTIVE"
 
 
 def line(msk_version: str) -> KafkaLine:
