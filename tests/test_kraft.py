@@ -1,9 +1,12 @@
 """KRaft clusters (MSK's `.kraft` versions) for real: three controllers hidden from clients, broker-only
-brokers, TLS and SASL/SCRAM clients, ACLs through StandardAuthorizer. One module-scoped cluster, left
-as found by every test here."""
+brokers, TLS and SASL/SCRAM clients, ACLs through StandardAuthorizer, the controllers' metrics. One
+module-scoped cluster, left as found by every test here (topics and SCRAM users removed again) but the
+last, which upgrades it."""
 from __future__ import annotations
 
+import datetime
 import json
+import time
 import uuid
 
 import pytest
@@ -107,6 +110,101 @@ def _tls_and_scram(svc, arn: str, tls: dict, topic: str) -> None:
     assert not can_list(scram_args(scram, svc.ca_path, "carol", "wrong"))
     kafka.batch_disassociate_scram_secret(ClusterArn=arn, SecretArnList=[secret])
     assert wait_for(lambda: not can_list(scram_args(scram, svc.ca_path, "carol", "carol-secret")))
+
+
+def _scram_client(bootstrap: str, ca: str, user: str, password: str) -> dict:
+    return {"bootstrap.servers": bootstrap, "security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512",
+            "sasl.username": user, "sasl.password": password, "ssl.ca.location": ca}
+
+
+def _reads(config: dict, topic: str, partitions: int = 3) -> bool | None:
+    """True once a message of `topic` is fetched, False on TOPIC_AUTHORIZATION_FAILED, None if neither
+    happened within 30 s. No group offsets are committed (a fetch needs READ on the topic only)."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+    consumer = Consumer({**config, "group.id": f"acl-{uuid.uuid4().hex[:6]}", "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                    return False
+                continue
+            return True
+        return None
+    finally:
+        consumer.close()
+
+
+def test_acls_through_the_controllers(kraft):
+    """StandardAuthorizer: an ACL lives in the metadata log the controllers keep and every broker
+    enforces it. A DENY Read for a SCRAM user stops her reads of one topic; deleting it restores them."""
+    from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
+                                       ResourcePatternType, ResourceType)
+    svc, arn, _ = kraft
+    kafka = svc.client("kafka")
+    brokers = kafka.get_bootstrap_brokers(ClusterArn=arn)
+    tls = tls_config(brokers["BootstrapBrokerStringTls"], svc.ca_path)
+    topic = f"kraft-acl-{uuid.uuid4().hex[:6]}"
+    create_topic(tls, topic, partitions=3, replication=3)
+    key = svc.aws("kms", "create-key", "--description", "kraft ACLs").json["KeyMetadata"]["KeyId"]
+    secret = make_secret(svc, f"AmazonMSK_kraft_acl_{uuid.uuid4().hex[:6]}", "dave", "dave-secret", key)
+    kafka.batch_associate_scram_secret(ClusterArn=arn, SecretArnList=[secret])
+    admin = None
+    deny = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:dave", "*", AclOperation.READ,
+                      AclPermissionType.DENY)
+    try:
+        produce(tls, topic, [b"one", b"two", b"three"])
+        dave = _scram_client(kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringSaslScram"],
+                             svc.ca_path, "dave", "dave-secret")
+        assert wait_for(lambda: _reads(dave, topic) is True, timeout=180)
+        pki = svc.data_dir / "pki"      # the control plane's admin certificate (a super user on every node),
+        assert wait_for(lambda: (pki / "control-plane-admin.crt").exists(), timeout=60)     # made by the sync
+        admin = AdminClient({"bootstrap.servers": brokers["BootstrapBrokerStringTls"].replace(":9094", ":9093"),
+                             "security.protocol": "SSL", "ssl.ca.location": svc.ca_path,
+                             "ssl.certificate.location": str(pki / "control-plane-admin.crt"),
+                             "ssl.key.location": str(pki / "control-plane-admin.key")})
+        admin.create_acls([deny])[deny].result(60)
+        assert wait_for(lambda: _reads(dave, topic) is False, timeout=120)
+        everything_of_dave = AclBindingFilter(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:dave",
+                                              "*", AclOperation.ANY, AclPermissionType.ANY)
+        assert len(admin.delete_acls([everything_of_dave])[everything_of_dave].result(60)) == 1
+        admin = None
+        assert wait_for(lambda: _reads(dave, topic) is True, timeout=120)     # the deletion reached the brokers
+    finally:
+        if admin is not None:
+            everything_of_dave = AclBindingFilter(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:dave",
+                                                  "*", AclOperation.ANY, AclPermissionType.ANY)
+            admin.delete_acls([everything_of_dave])[everything_of_dave].result(60)
+        kafka.batch_disassociate_scram_secret(ClusterArn=arn, SecretArnList=[secret])
+        delete_topic(tls, topic)
+
+
+def test_kraft_controller_metrics(kraft):
+    """The controller gauges MSK publishes per cluster come from the KRaft controllers (KRaft brokers
+    have no ActiveControllerCount), and a KRaft cluster publishes no ZooKeeper metrics."""
+    svc, arn, _ = kraft
+    cloudwatch = svc.client("cloudwatch")
+    name = svc.client("kafka").describe_cluster(ClusterArn=arn)["ClusterInfo"]["ClusterName"]
+
+    def maximum(metric: str) -> float | None:
+        end = datetime.datetime.now(datetime.timezone.utc)
+        got = cloudwatch.get_metric_statistics(
+            Namespace="AWS/Kafka", MetricName=metric, Dimensions=[{"Name": "Cluster Name", "Value": name}],
+            StartTime=end - datetime.timedelta(minutes=30), EndTime=end, Period=60, Statistics=["Maximum"])
+        points = sorted(got["Datapoints"], key=lambda p: p["Timestamp"])
+        return points[-1]["Maximum"] if points else None
+
+    assert wait_for(lambda: maximum("ActiveControllerCount") == 1.0, timeout=300, interval=5)
+    assert (maximum("GlobalTopicCount") or 0) >= 1          # __consumer_offsets at least
+    assert maximum("OfflinePartitionsCount") == 0.0
+    ours = [m for page in cloudwatch.get_paginator("list_metrics").paginate(Namespace="AWS/Kafka")
+            for m in page["Metrics"] if {"Name": "Cluster Name", "Value": name} in m["Dimensions"]]
+    assert {"CpuUser", "ActiveControllerCount"} <= {m["MetricName"] for m in ours}
+    assert not [m for m in ours if m["MetricName"].startswith("ZooKeeper")]
 
 
 def test_upgrade_to_4_1_under_load(kraft):
