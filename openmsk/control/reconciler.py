@@ -18,7 +18,8 @@ from .iam_channel import BROKER_TOKEN_FILE, channel_token
 from .layout import (CLIENT_CAS, KEYSTORE, ClusterLayout, broker_listeners, broker_security_properties, client_auth,
                      dynamic_user_properties, needs_tls)
 from .public_access import PUBLIC_KEYSTORE, public_access_on, public_address, public_listener_properties
-from .roller import STUCK_RESTARTS, ZOOKEEPER_GRACE, BrokerRoller, RollError, ZooKeeperRoller, stuck_reason
+from .roller import (STUCK_CHECK_INTERVAL, STUCK_RESTARTS, ZOOKEEPER_GRACE, BrokerRoller, RollError, ZooKeeperRoller,
+                     stuck_reason)
 from .tls import broker_tls_properties, certificate_due, node_certificate
 
 if TYPE_CHECKING:
@@ -422,6 +423,7 @@ class ClusterReconciler:
         deadlines = {node.name: time.monotonic() + timeout for node in nodes}
         pending = list(nodes)
         unsticking: list[str] = []          # the node restarted for being stuck, until it is ready
+        stuck_checks: dict[str, float] = {}  # node name -> next time its log is read for being stuck
         while pending:
             still, stuck = [], []
             for node in pending:
@@ -432,9 +434,11 @@ class ClusterReconciler:
                         unsticking.remove(node.name)
                     continue
                 status = await self.plane.placement.observe(node.name)
-                reason = stuck_reason(node, status)
-                if reason:
-                    stuck.append((node, reason))
+                if time.monotonic() >= stuck_checks.get(node.name, 0.0):
+                    stuck_checks[node.name] = time.monotonic() + STUCK_CHECK_INTERVAL
+                    reason = stuck_reason(node, status)
+                    if reason:
+                        stuck.append((node, reason))
                 if not status.running:
                     if node.name not in self._attempts:          # exited before this pass started it
                         self._attempts[node.name] = StartAttempts(node, STARTUP_RETRIES + 1, exited=True)

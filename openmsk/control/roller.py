@@ -37,6 +37,7 @@ TOPIC_CONFIG_REFRESH = 30.0
 START_ATTEMPTS = 3
 START_RETRY_DELAY = 5.0
 STUCK_RESTARTS = 3             # restarts of a node that runs but cannot become ready (kraft.py: registration)
+STUCK_CHECK_INTERVAL = 5.0     # reading a node's log for that is not free: not on every readiness poll
 
 
 class RollError(Exception):
@@ -81,10 +82,13 @@ async def _wait_back(placement, node, spec, timeout: float, attempts: StartAttem
     that missed its ZooKeeper connection timeout); RollFatal once they are used up, with the node's
     own reason."""
     deadline = time.monotonic() + timeout
-    unstuck = 0
+    unstuck, next_stuck_check = 0, 0.0
     while not await node.ready():
         status = await placement.observe(node.name)
-        reason = stuck_reason(node, status)
+        reason = None
+        if time.monotonic() >= next_stuck_check:
+            next_stuck_check = time.monotonic() + STUCK_CHECK_INTERVAL
+            reason = stuck_reason(node, status)
         if reason and unstuck < STUCK_RESTARTS:
             unstuck += 1
             log.warning("%s is stuck after its restart (%s); restarting it again (%d)", node.name, reason, unstuck)
