@@ -130,7 +130,8 @@ def _reads(config: dict, topic: str, partitions: int = 3) -> bool | None:
             if msg is None:
                 continue
             if msg.error():
-                if msg.error().code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                if msg.error().code() == KafkaError.TOPIC_AUTHORIZATION_FAILED or \
+                        "authorization failed" in msg.error().str().lower():
                     return False
                 continue
             return True
