@@ -136,6 +136,71 @@ def test_rotation_restart_and_outage_lose_and_repeat_nothing(tmp_path):
     assert key.rsplit("/", 1)[1].startswith("Broker-1_") and key.endswith(".log.gz")
 
 
+def _rotate(logs: Path, backups: int, newest_highest: bool) -> None:
+    """One size-based rollover of server.log as log4j does it: log4j 1 shifts .1 -> .2 … and renames
+    server.log to .1 (newest lowest); log4j2's default strategy (fileIndex=max) renames it to the next free
+    index, or shifts the others down dropping .1 when all are used (newest highest)."""
+    if newest_highest:
+        taken = sorted(int(p.suffix[1:]) for p in logs.glob("server.log.*"))
+        if len(taken) == backups:
+            (logs / "server.log.1").unlink()
+            for i in range(2, backups + 1):
+                os.rename(logs / f"server.log.{i}", logs / f"server.log.{i - 1}")
+            os.rename(logs / "server.log", logs / f"server.log.{backups}")
+        else:
+            os.rename(logs / "server.log", logs / f"server.log.{len(taken) + 1}")
+    else:
+        (logs / f"server.log.{backups}").unlink(missing_ok=True)
+        for i in range(backups - 1, 0, -1):
+            if (logs / f"server.log.{i}").exists():
+                os.rename(logs / f"server.log.{i}", logs / f"server.log.{i + 1}")
+        os.rename(logs / "server.log", logs / "server.log.1")
+
+
+@pytest.mark.parametrize("newest_highest", [False, True], ids=["log4j1", "log4j2"])
+def test_several_rotations_while_the_shipper_is_down(tmp_path, newest_highest):
+    """A busy broker rotates server.log more than once while the control plane is down: the rest of the
+    file being read, every file rotated after it, then the new server.log, each line once and in order."""
+    logs = tmp_path / "clusters" / "u-1" / "broker-1" / "logs"
+    logs.mkdir(parents=True)
+    sink = FakeSink()
+    shipper = _shipper(tmp_path, sink)
+    expected = [f"[2026-12-03 10:00:00,{i:03d}] INFO rotated {i} (kafka.Test)" for i in range(50)]
+    _append(logs / "server.log", expected[:5])
+    shipper.ship_once([CLUSTER])
+    _append(logs / "server.log", expected[5:10])                # logged, not yet shipped
+    stamp = time.time() - 100
+    for n in range(4):                                          # four rollovers with the shipper down
+        os.utime(logs / "server.log", (stamp + n, stamp + n))    # mtime = when it was last written
+        _rotate(logs, 4, newest_highest)
+        _append(logs / "server.log", expected[10 + 10 * n:20 + 10 * n])
+    shipper = _shipper(tmp_path, sink)                          # back: a new shipper on the same files
+    for _ in range(3):
+        shipper.ship_once([CLUSTER])
+    assert sink.events["Broker-1"] == expected
+    assert _s3_lines(sink) == expected
+
+    # More rollovers than backups while down: the file being read and the first one after it are gone
+    # (log4j deleted them, nothing can bring those lines back); every backup left and server.log are shipped.
+    later = [f"[2026-12-03 10:00:01,{n:03d}] INFO later {n} (kafka.Test)" for n in range(6)]
+    for n in range(6):
+        os.utime(logs / "server.log", (stamp + 10 + n, stamp + 10 + n))
+        _rotate(logs, 4, newest_highest)
+        _append(logs / "server.log", [later[n]])
+    for _ in range(3):
+        shipper.ship_once([CLUSTER])
+    assert sink.events["Broker-1"] == expected + later[1:]
+
+    # The shipper running through many rollovers: log4j deletes the oldest backup and the new server.log
+    # often gets its inode (as on this file system): not the old file, and not the old file's batches.
+    running = [f"[2026-12-03 10:00:02,{n:03d}] INFO running {n} (kafka.Test)" for n in range(12)]
+    for n in range(12):
+        _rotate(logs, 4, newest_highest)
+        _append(logs / "server.log", [running[n]])
+        shipper.ship_once([CLUSTER])
+    assert sink.events["Broker-1"] == expected + later[1:] + running
+
+
 def test_buffer_is_bounded_and_says_so(tmp_path):
     logs = tmp_path / "clusters" / "u-1" / "broker-1" / "logs"
     logs.mkdir(parents=True)

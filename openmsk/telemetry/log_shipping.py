@@ -7,8 +7,12 @@
 Exactly once, across broker restarts, rotation, control-plane SIGKILL and destination outages:
 * a file position is the file's inode and the offset after the last complete line read. Lines read are
   written to the spool in the same transaction as the new position: a crash loses neither, repeats neither;
-* a rotated file (server.log -> server.log.1) is found again by its inode and finished before the new one;
-* every spool row carries a batch key (`<cluster uuid>/<broker>:<inode>:<offset>`) the destination applies
+* a rotated file (server.log -> server.log.1) is found again by its inode and finished before the new one,
+  after it any file rotated later (several rotations while the control plane was down), oldest first;
+* a file is its inode and its first bytes (`head`): log4j deletes the oldest backup and the next new file
+  may get its inode, which must not be taken for the old file (lines skipped) nor collide with its batches;
+* every spool row carries a batch key (`<cluster uuid>/<broker>:<inode>:<offset>:<time read>`, unique even
+  when an inode is reused; a retry re-sends the stored row with its key) the destination applies
   idempotently (CloudWatch: stored with the events in one transaction; S3: a key derived from the first
   row, overwritten by a superset on retry; Firehose: stored with the records). A row is deleted only after
   its delivery succeeded, so an outage just leaves rows in the spool: bounded per broker and destination
@@ -35,15 +39,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from .log_tail import read_new_lines
+
 log = logging.getLogger(__name__)
 
 SHIPPED_STATES = {"CREATING", "ACTIVE", "UPDATING", "HEALING", "REBOOTING_BROKER", "MAINTENANCE"}
-READ_LIMIT = 4 * 1024 * 1024          # bytes read per broker per pass (the rest next pass)
-ROTATED_MAX = 9
 _TS = re.compile(rb"^\[(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),(\d{3})\]")
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS positions (broker TEXT PRIMARY KEY, inode INTEGER NOT NULL, offset INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (broker TEXT PRIMARY KEY, inode INTEGER NOT NULL, offset INTEGER NOT NULL,
+    head BLOB);
 CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, cluster_arn TEXT NOT NULL,
     broker TEXT NOT NULL, broker_id INTEGER NOT NULL, dest TEXT NOT NULL, target TEXT NOT NULL,
     batch_key TEXT NOT NULL, created REAL NOT NULL, nbytes INTEGER NOT NULL, lines BLOB NOT NULL);
@@ -151,6 +156,9 @@ class LogShipper:
         self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(positions)")}
+        if "head" not in columns:              # a log_shipping.db from before file identities had heads
+            self._db.execute("ALTER TABLE positions ADD COLUMN head BLOB")
         self._db.commit()
 
     async def start(self, plane) -> None:
@@ -221,7 +229,7 @@ class LogShipper:
     def _tail(self, cluster: dict, broker_id: int, dests: dict, now: float) -> list:
         key = f"{cluster['Uuid']}/{broker_id}"
         db = self._db
-        row = db.execute("SELECT inode, offset FROM positions WHERE broker=?", (key,)).fetchone()
+        row = db.execute("SELECT inode, offset, head FROM positions WHERE broker=?", (key,)).fetchone()
         if row is None and not dests:
             return []                 # never shipped: nothing to keep track of
         chunks = read_new_lines(self._logs_dir(cluster, broker_id), row)
@@ -229,7 +237,9 @@ class LogShipper:
             return []
         notes = []
         with db:
-            for inode, start, end, lines in chunks:
+            for inode, start, end, lines, head in chunks:
+                if head is None:
+                    continue                  # renamed between stat and open: read again next pass
                 if lines and dests:
                     default = int(now * 1000)
                     stamped = []
@@ -242,9 +252,10 @@ class LogShipper:
                         db.execute("INSERT INTO spool(cluster_arn, broker, broker_id, dest, target, batch_key, created, "
                                    "nbytes, lines) VALUES (?,?,?,?,?,?,?,?,?)",
                                    (cluster["ClusterArn"], key, broker_id, dest, json.dumps(target),
-                                    f"{key}:{inode}:{start}", now, nbytes, payload))
-                db.execute("INSERT INTO positions(broker, inode, offset) VALUES (?,?,?) ON CONFLICT(broker) "
-                           "DO UPDATE SET inode=excluded.inode, offset=excluded.offset", (key, inode, end))
+                                    f"{key}:{inode}:{start}:{now:.6f}", now, nbytes, payload))
+                db.execute("INSERT INTO positions(broker, inode, offset, head) VALUES (?,?,?,?) ON CONFLICT(broker) "
+                           "DO UPDATE SET inode=excluded.inode, offset=excluded.offset, head=excluded.head",
+                           (key, inode, end, head))
             for dest in dests:
                 notes += self._bound(cluster, key, broker_id, dest)
         return notes
@@ -361,59 +372,3 @@ class LogShipper:
                     db.execute("DELETE FROM positions WHERE broker=?", (broker,))
         for key in [k for k in self._failing if k[0] not in live]:
             self._failing.pop(key, None)
-
-
-def read_new_lines(logs_dir: Path, position) -> list[tuple[int, int, int, list[bytes]]] | None:
-    """New complete lines since `position` ((inode, offset) or None):
-    [(inode, start offset, end offset, lines)], the rotated-away remainder of the old file first."""
-    current = logs_dir / "server.log"
-    try:
-        st = current.stat()
-    except FileNotFoundError:
-        return None
-    out = []
-    budget = READ_LIMIT
-    if position is not None and position[0] != st.st_ino:
-        old = _find_inode(logs_dir, position[0])
-        if old is not None:
-            chunk = _read(old, position[0], position[1], budget, final=True)
-            out.append(chunk)
-            if chunk[2] < old.stat().st_size:        # budget used up: finish the old file next pass
-                return out
-            budget -= chunk[2] - chunk[1]
-        start = 0
-    elif position is not None:
-        start = position[1] if position[1] <= st.st_size else 0      # truncated: from the beginning
-    else:
-        start = 0
-    out.append(_read(current, st.st_ino, start, budget, final=False))
-    return out
-
-
-def _find_inode(logs_dir: Path, inode: int) -> Path | None:
-    for i in range(1, ROTATED_MAX + 1):
-        path = logs_dir / f"server.log.{i}"
-        try:
-            if path.stat().st_ino == inode:
-                return path
-        except FileNotFoundError:
-            continue
-    return None
-
-
-def _read(path: Path, inode: int, start: int, budget: int, final: bool) -> tuple[int, int, int, list[bytes]]:
-    """Complete lines of `path` from `start` (a rotated file's last line counts even without a newline).
-    If `path` is no longer the file `inode` (rotated between stat and open), nothing is read this pass."""
-    with open(path, "rb") as f:
-        if os.fstat(f.fileno()).st_ino != inode:
-            return inode, start, start, []
-        f.seek(start)
-        data = f.read(max(0, budget))
-    cut = data.rfind(b"\n") + 1
-    if final and cut < len(data) and len(data) < budget:
-        cut = len(data)
-    body = data[:cut]
-    lines = body.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return inode, start, start + cut, [ln.rstrip(b"\r") for ln in lines]
