@@ -10,6 +10,8 @@ import uuid
 import botocore.exceptions
 import pytest
 
+from harness import Service, free_port
+
 
 def _code(exc) -> str:
     return exc.value.response["Error"]["Code"]
@@ -181,6 +183,14 @@ def test_retention_removes_expired_events(logs, group):
     logs.put_retention_policy(logGroupName=group, retentionInDays=1)
     got = logs.get_log_events(logGroupName=group, logStreamName="Broker-1", startFromHead=True)
     assert [e["message"] for e in got["events"]] == ["fresh"]
+    # The expired event is removed after the answer: the stream's stored bytes and first event follow.
+    deadline = time.monotonic() + 30
+    while True:
+        [s] = logs.describe_log_streams(logGroupName=group)["logStreams"]
+        if s["storedBytes"] == len("fresh") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert s["storedBytes"] == len("fresh") and s["firstEventTimestamp"] == now - 1000
     [g] = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
     assert g["retentionInDays"] == 1
     out = logs.put_log_events(logGroupName=group, logStreamName="Broker-1",
@@ -238,3 +248,64 @@ def test_start_live_tail_streams_new_matching_events(service, logs, group):
         with pytest.raises(botocore.exceptions.ClientError) as e:
             tail.start_live_tail(**kw)
         assert _code(e) == code, kw
+
+
+def test_filter_log_events_searches_a_bounded_slice_per_call(tmp_path):
+    """With a pattern, one FilterLogEvents call looks at a bounded number of events (here 4, set on a
+    service of the test's own) and answers with a nextToken to go on from, as CloudWatch does: a rare
+    pattern over a week of a busy broker never holds a worker thread for minutes. The CLI and boto3's
+    paginator follow the tokens and find every match."""
+    svc = Service(tmp_path / "data", free_port()).start(env={"OPENMSK_LOGS_FILTER_SCAN_EVENTS": "4"})
+    try:
+        logs = svc.client("logs")
+        logs.create_log_group(logGroupName="/scan")
+        logs.create_log_stream(logGroupName="/scan", logStreamName="Broker-1")
+        now = _now() - 60_000
+        messages = [f"{'ERROR' if i in (2, 17) else 'INFO'} line {i}" for i in range(20)]
+        logs.put_log_events(logGroupName="/scan", logStreamName="Broker-1",
+                            logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(messages)])
+        first = logs.filter_log_events(logGroupName="/scan", filterPattern="ERROR")
+        assert [e["message"] for e in first["events"]] == ["ERROR line 2"] and first["nextToken"]
+        assert first["searchedLogStreams"] == [{"logStreamName": "Broker-1", "searchedCompletely": False}]
+        second = logs.filter_log_events(logGroupName="/scan", filterPattern="ERROR", nextToken=first["nextToken"])
+        assert second["events"] == [] and second["nextToken"]          # events 4-7 searched, none matched
+        paged = [e["message"] for page in logs.get_paginator("filter_log_events").paginate(
+            logGroupName="/scan", filterPattern="ERROR") for e in page["events"]]
+        assert paged == ["ERROR line 2", "ERROR line 17"]
+        cli = svc.aws("logs", "filter-log-events", "--log-group-name", "/scan", "--filter-pattern", "?ERROR ?WARN")
+        assert cli.returncode == 0, cli.stderr
+        assert [e["message"] for e in cli.json["events"]] == ["ERROR line 2", "ERROR line 17"]
+        everything = logs.filter_log_events(logGroupName="/scan")       # no pattern: a page is all matches
+        assert len(everything["events"]) == 20 and "nextToken" not in everything
+    finally:
+        svc.stop_everything()
+
+
+def test_store_removes_expired_events_in_batches(tmp_path, monkeypatch):
+    """The store behind the API (no server needed): retention and deletions remove events a batch per
+    write transaction and keep each stream's stored bytes and first timestamp without rescanning the
+    events that stay (what keeps a week of a busy broker's log cheap to expire every minute)."""
+    from openmsk.services.logs import backend
+    monkeypatch.setattr(backend, "PURGE_BATCH", 3)
+    store = backend.LogStore(tmp_path / "logs.db")
+    store.create_group("us-east-1", "/g", kms=None, cls="STANDARD", tags={})
+    group = store.group("us-east-1", "/g")
+    store.create_stream(group["id"], "Broker-1")
+    store.create_stream(group["id"], "Broker-2")
+    one, two = store.stream(group["id"], "Broker-1"), store.stream(group["id"], "Broker-2")
+    now = _now()
+    old = now - 3 * 86400_000
+    store.ingest(group["id"], one["id"], [(old + i, f"old {i}") for i in range(7)] + [(now, "fresh one")])
+    store.ingest(group["id"], two["id"], [(old + i, f"old {i}") for i in range(4)] + [(now + 1, "fresh two")])
+    store.update_group(group["id"], retention=1)
+    assert store.expire(now) == 11
+    for stream, message, ts in ((one, "fresh one", now), (two, "fresh two", now + 1)):
+        row = store.stream(group["id"], stream["name"])
+        assert row["stored"] == len(message) and row["first_ts"] == ts
+    assert store.expire(now) == 0
+    store.ingest(group["id"], one["id"], [(now + i, f"more {i}") for i in range(10)])
+    store.delete_stream(one["id"])
+    assert store._db().execute("SELECT COUNT(*) FROM events WHERE stream_id=?", (one["id"],)).fetchone()[0] == 0
+    store.delete_group(group["id"])
+    assert store._db().execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0
+    assert store.group("us-east-1", "/g") is None

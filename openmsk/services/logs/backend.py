@@ -32,9 +32,11 @@ CREATE INDEX IF NOT EXISTS events_stream ON events(stream_id, ts, id);
 CREATE INDEX IF NOT EXISTS events_group ON events(group_id, ts, id);
 CREATE TABLE IF NOT EXISTS applied (stream_id INTEGER NOT NULL, key TEXT NOT NULL, at INTEGER NOT NULL,
     PRIMARY KEY(stream_id, key));
+CREATE INDEX IF NOT EXISTS applied_at ON applied(at);
 """
 
 DAY_MS = 86_400_000
+PURGE_BATCH = 20_000      # events deleted per write transaction: ingestion goes on between two batches
 
 
 def now_ms() -> int:
@@ -61,11 +63,22 @@ class LogStore(SqliteFile):
         return True
 
     def delete_group(self, group_id: int) -> None:
+        self._purge("group_id", group_id)
         with self._write() as db:
             db.execute("DELETE FROM applied WHERE stream_id IN (SELECT id FROM streams WHERE group_id=?)", (group_id,))
-            db.execute("DELETE FROM events WHERE group_id=?", (group_id,))
+            db.execute("DELETE FROM events WHERE group_id=?", (group_id,))       # what arrived meanwhile
             db.execute("DELETE FROM streams WHERE group_id=?", (group_id,))
             db.execute("DELETE FROM groups WHERE id=?", (group_id,))
+
+    def _purge(self, column: str, value: int) -> None:
+        """Delete a group's or stream's events a batch per transaction (a week of a busy broker is millions
+        of rows: one transaction would hold the write lock, and every writer, for as long as it takes)."""
+        while True:
+            with self._write() as db:
+                n = db.execute(f"DELETE FROM events WHERE id IN (SELECT id FROM events WHERE {column}=? LIMIT ?)",
+                               (value, PURGE_BATCH)).rowcount
+            if n < PURGE_BATCH:
+                return
 
     def groups(self, region: str, prefix: str = "", pattern: str = "") -> list[sqlite3.Row]:
         rows = self._db().execute("SELECT * FROM groups WHERE region=? AND substr(name, 1, ?)=? ORDER BY name",
@@ -96,6 +109,7 @@ class LogStore(SqliteFile):
         return True
 
     def delete_stream(self, stream_id: int) -> None:
+        self._purge("stream_id", stream_id)
         with self._write() as db:
             db.execute("DELETE FROM events WHERE stream_id=?", (stream_id,))
             db.execute("DELETE FROM applied WHERE stream_id=?", (stream_id,))
@@ -148,9 +162,26 @@ class LogStore(SqliteFile):
         rows = self._db().execute(sql + " LIMIT ?", (*args, limit)).fetchall()
         return rows[::-1] if descending else rows
 
+    def scan_bound(self, group_id: int, stream_ids: list[int] | None, start: int, end: int,
+                   after: tuple[int, int] | None, rows: int) -> tuple[int, int] | None:
+        """The (ts, id) of the `rows`-th event after `after` in the window (in (ts, id) order), or None if
+        there are fewer: how far one FilterLogEvents call searches (walking the group index only)."""
+        sql = "SELECT e.ts, e.id FROM events e WHERE e.group_id=? AND e.ts>=? AND e.ts<?"
+        args: list = [group_id, start, end]
+        if stream_ids is not None:
+            sql += f" AND e.stream_id IN ({','.join('?' * len(stream_ids))})"
+            args += stream_ids
+        if after is not None:
+            sql += " AND (e.ts>? OR (e.ts=? AND e.id>?))"
+            args += [after[0], after[0], after[1]]
+        row = self._db().execute(sql + " ORDER BY e.ts, e.id LIMIT 1 OFFSET ?", (*args, rows - 1)).fetchone()
+        return (row[0], row[1]) if row is not None else None
+
     def filter_events(self, group_id: int, stream_ids: list[int] | None, start: int, end: int,
-                      after: tuple[int, int] | None, where: str, where_args: list, limit: int) -> list[sqlite3.Row]:
-        """Matching events of a group (or of some of its streams) in [start, end), in (ts, id) order."""
+                      after: tuple[int, int] | None, where: str, where_args: list, limit: int,
+                      upto: tuple[int, int] | None = None) -> list[sqlite3.Row]:
+        """Matching events of a group (or of some of its streams) in [start, end), after `after` and up to
+        `upto` (inclusive), in (ts, id) order."""
         sql = ("SELECT e.id, e.ts, e.ingest, e.message, s.name AS stream FROM events e "
                "JOIN streams s ON s.id = e.stream_id WHERE e.group_id=? AND e.ts>=? AND e.ts<?")
         args: list = [group_id, start, end]
@@ -160,6 +191,9 @@ class LogStore(SqliteFile):
         if after is not None:
             sql += " AND (e.ts>? OR (e.ts=? AND e.id>?))"
             args += [after[0], after[0], after[1]]
+        if upto is not None:
+            sql += " AND (e.ts<? OR (e.ts=? AND e.id<=?))"
+            args += [upto[0], upto[0], upto[1]]
         if where:
             sql += " AND " + where
             args += where_args
@@ -189,20 +223,35 @@ class LogStore(SqliteFile):
         return self._db().execute(sql, (*args, limit)).fetchall()
 
     # -- retention -----------------------------------------------------------------------------------
-    def expire(self, now: int | None = None) -> int:
-        """Remove events older than their group's retention; returns how many were removed."""
+    def expire(self, now: int | None = None, group_id: int | None = None) -> int:
+        """Remove events older than their group's retention (every group's, or one's); returns how many.
+
+        Oldest first, PURGE_BATCH events per write transaction, each stream's stored bytes lowered by what
+        was removed and its first timestamp looked up in its index: the cost is the expired rows, never
+        the week of rows that stay."""
         now = now if now is not None else now_ms()
         removed = 0
-        for group in self._db().execute("SELECT id, retention FROM groups WHERE retention IS NOT NULL").fetchall():
+        sql, args = "SELECT id, retention FROM groups WHERE retention IS NOT NULL", ()
+        if group_id is not None:
+            sql, args = sql + " AND id=?", (group_id,)
+        for group in self._db().execute(sql, args).fetchall():
             cutoff = now - group["retention"] * DAY_MS
-            with self._write_lock:
-                db = self._db()
-                cur = db.execute("DELETE FROM events WHERE group_id=? AND ts<?", (group["id"], cutoff))
-                removed += cur.rowcount
-                if cur.rowcount:
-                    db.execute("UPDATE streams SET first_ts=(SELECT MIN(ts) FROM events WHERE stream_id=streams.id), "
-                               "stored=COALESCE((SELECT SUM(length(CAST(message AS BLOB))) FROM events "
-                               "WHERE stream_id=streams.id), 0) WHERE group_id=?", (group["id"],))
-        with self._write() as db:
-            db.execute("DELETE FROM applied WHERE at<?", (now - 7 * DAY_MS,))
+            while True:
+                with self._write() as db:
+                    rows = db.execute("SELECT id, stream_id, length(CAST(message AS BLOB)) AS size FROM events "
+                                      "WHERE group_id=? AND ts<? ORDER BY ts, id LIMIT ?",
+                                      (group["id"], cutoff, PURGE_BATCH)).fetchall()
+                    db.executemany("DELETE FROM events WHERE id=?", [(r["id"],) for r in rows])
+                    freed: dict[int, int] = {}
+                    for r in rows:
+                        freed[r["stream_id"]] = freed.get(r["stream_id"], 0) + r["size"]
+                    for stream_id, size in freed.items():
+                        db.execute("UPDATE streams SET stored=MAX(0, stored-?), first_ts=(SELECT MIN(ts) FROM events "
+                                   "WHERE stream_id=?) WHERE id=?", (size, stream_id, stream_id))
+                removed += len(rows)
+                if len(rows) < PURGE_BATCH:
+                    break
+        if group_id is None:
+            with self._write() as db:
+                db.execute("DELETE FROM applied WHERE at<?", (now - 7 * DAY_MS,))
         return removed

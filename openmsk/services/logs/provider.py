@@ -46,6 +46,14 @@ def not_found(message: str) -> ServiceException:
     return ServiceException("ResourceNotFoundException", message, 400)
 
 
+def filter_scan_events() -> int:
+    """Events one FilterLogEvents call with a pattern looks at before it answers with a nextToken."""
+    try:
+        return max(1, int(os.environ.get("OPENMSK_LOGS_FILTER_SCAN_EVENTS", "250000")))
+    except ValueError:
+        return 250_000
+
+
 def retention_interval() -> float:
     try:
         return max(1.0, float(os.environ.get("OPENMSK_LOGS_RETENTION_INTERVAL", "60")))
@@ -91,6 +99,7 @@ class LogsProvider(Provider):
 
     def __init__(self, store: LogStore) -> None:
         self.store = store
+        self._expiring: set[asyncio.Task] = set()        # PutRetentionPolicy's removals still running
 
     async def _run(self, fn, *args, **kw):
         return await asyncio.to_thread(fn, *args, **kw)
@@ -179,8 +188,17 @@ class LogsProvider(Provider):
                           f"constraint: Member must satisfy enum value set: [{', '.join(map(str, RETENTION_DAYS))}]")
         group = await self._group(ctx, request)
         await self._run(self.store.update_group, group["id"], retention=days)
-        await self._run(self.store.expire)
+        # Reads cut at the retention at once (_window); removing what expired can take a while on a
+        # week of a busy broker's log, so it runs on after the answer, as CloudWatch's does.
+        task = asyncio.create_task(self._run(self.store.expire, None, group["id"]))
+        self._expiring.add(task)
+        task.add_done_callback(self._expired)
         return {}
+
+    def _expired(self, task: asyncio.Task) -> None:
+        self._expiring.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("removing expired log events failed", exc_info=task.exception())
 
     @handler("DeleteRetentionPolicy")
     async def delete_retention_policy(self, ctx: RequestContext, request: dict) -> dict:
@@ -363,18 +381,27 @@ class LogsProvider(Provider):
         stream_ids = [s["id"] for s in streams] if (names or prefix) else None
         start, end = self._window(group, request)
         after = _decode(request["nextToken"]) if request.get("nextToken") else None
-        if stream_ids == []:
-            rows = []
-        else:
+        rows, bound = [], None
+        if stream_ids != []:
+            # A pattern that matches rarely would scan a week of events in one call, holding a worker thread
+            # (shared by every service) for minutes. As CloudWatch does, one call searches a bounded slice
+            # and returns a nextToken (with few or no events) to go on from; the CLI and boto3's paginator
+            # follow it.
+            if where:
+                bound = await self._run(self.store.scan_bound, group["id"], stream_ids, start, end, after,
+                                        filter_scan_events())
             rows = await self._run(self.store.filter_events, group["id"], stream_ids, start, end, after, where, args,
-                                   limit + 1)
+                                   limit + 1, upto=bound)
         more = len(rows) > limit
         rows = rows[:limit]
         out = {"events": [{"logStreamName": r["stream"], "timestamp": r["ts"], "message": r["message"],
                            "ingestionTime": r["ingest"], "eventId": f"{r['ts']:013d}{r['id']:020d}"} for r in rows],
-               "searchedLogStreams": [{"logStreamName": s["name"], "searchedCompletely": not more} for s in streams]}
+               "searchedLogStreams": [{"logStreamName": s["name"], "searchedCompletely": not more and bound is None}
+                                      for s in streams]}
         if more:
             out["nextToken"] = _encode(rows[-1]["ts"], rows[-1]["id"])
+        elif bound is not None:
+            out["nextToken"] = _encode(*bound)
         return out
 
     @handler("StartLiveTail")
