@@ -209,6 +209,14 @@ def test_virtual_hosted_addressing(service, s3, bucket):
     status, body = _send(service, _signed(service, "GET", host, "/?list-type=2", {"x-amz-content-sha256":
                                                                                  hashlib.sha256(b"").hexdigest()}))
     assert status == 200 and b"<Key>hello.txt</Key>" in body
+    # A bucket name with dots is everything before `.s3.localhost` (or `.localhost`).
+    dotted = f"logs.{bucket}.archive"
+    s3.create_bucket(Bucket=dotted)
+    for host in (f"{dotted}.s3.localhost:{service.port}", f"{dotted}.localhost:{service.port}"):
+        status, _ = _send(service, _signed(service, "PUT", host, "/k.txt", {"x-amz-content-sha256": hashlib.sha256(
+            host.encode()).hexdigest()}, host.encode()))
+        assert status == 200
+        assert s3.get_object(Bucket=dotted, Key="k.txt")["Body"].read() == host.encode()
 
 
 def _chunked(service, host, path, data: bytes, chunk: int, tamper: bool = False):

@@ -32,13 +32,20 @@ ROOT_NAMES = {"ListObjectsV2": "ListBucketResult", "ListObjects": "ListBucketRes
 
 
 def _host_bucket(host: str) -> str | None:
-    """Virtual-hosted addressing: `<bucket>.<endpoint host>`; an IP or a bare name is path-style."""
+    """Virtual-hosted addressing: `<bucket>.s3.localhost`, `<bucket>.localhost` (a bucket name may hold
+    dots) or `<bucket>.<endpoint host>`; an IP or a bare name is path-style."""
     name = host.rsplit(":", 1)[0] if not host.startswith("[") else host
     try:
         ipaddress.ip_address(name.strip("[]"))
         return None
     except ValueError:
         pass
+    name = name.lower()
+    if name == "s3.localhost":
+        return None
+    for suffix in (".s3.localhost", ".localhost"):          # bucket names may hold dots: all before the suffix
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[:-len(suffix)]
     labels = name.split(".")
     if len(labels) < 2 or labels[0] in ("s3", "localhost"):
         return None

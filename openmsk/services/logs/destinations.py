@@ -32,6 +32,12 @@ class ExternalS3:
                                    aws_access_key_id=access_key_id or "external", aws_secret_access_key=secret_access_key
                                    or "external", config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2},
                                                                 connect_timeout=5, read_timeout=30))
+        # The destination check runs while CreateCluster/UpdateMonitoring answers: one quick try.
+        self.check_client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region,
+                                         aws_access_key_id=access_key_id or "external",
+                                         aws_secret_access_key=secret_access_key or "external",
+                                         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
+                                                       connect_timeout=2, read_timeout=3))
 
     @classmethod
     def from_data_dir(cls, data_dir: Path) -> "ExternalS3 | None":
@@ -46,7 +52,7 @@ class ExternalS3:
 
     def exists(self, bucket: str) -> bool:
         try:
-            self.client.head_bucket(Bucket=bucket)
+            self.check_client.head_bucket(Bucket=bucket)
             return True
         except Exception:
             return False
