@@ -309,3 +309,29 @@ def test_store_removes_expired_events_in_batches(tmp_path, monkeypatch):
     store.delete_group(group["id"])
     assert store._db().execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0
     assert store.group("us-east-1", "/g") is None
+
+
+def test_cli_start_live_tail_follows_a_group(service, logs, group):
+    """`aws logs start-live-tail` (the v1 CLI's follow; `aws logs tail --follow` is CLI v2) prints matching
+    events as they arrive. AWS serves it on a `stream-` host prefix that cannot go in front of an IP
+    endpoint: AWS_DISABLE_HOST_PREFIX_INJECTION turns that off, as docs/logging.md says."""
+    import subprocess
+    from harness import AWS
+    arn = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["logGroupArn"]
+    tail = subprocess.Popen([AWS, "logs", "start-live-tail", "--log-group-identifiers", arn,
+                             "--log-event-filter-pattern", "followed"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**service.env, "AWS_DISABLE_HOST_PREFIX_INJECTION": "true"})
+    try:
+        for i in range(8):               # the session starts at some point: keep logging for a while
+            logs.put_log_events(logGroupName=group, logStreamName="Broker-1", logEvents=[
+                {"timestamp": _now(), "message": f"followed {i}"}, {"timestamp": _now(), "message": f"other {i}"}])
+            time.sleep(1)
+        time.sleep(2)
+    finally:
+        tail.terminate()
+        out, err = tail.communicate(timeout=30)
+    printed = [line for line in out.splitlines() if line.strip()]
+    assert printed, err
+    assert all(line.startswith("followed ") for line in printed), printed
+    numbers = [int(line.split()[1]) for line in printed]
+    assert numbers == list(range(numbers[0], 8)), printed           # from the session's start on, each once
