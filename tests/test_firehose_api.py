@@ -116,3 +116,27 @@ def test_errors(service):
     assert _code(e) in ("InvalidArgumentException", "ValidationException")
     missing = service.aws("firehose", "delete-delivery-stream", "--delivery-stream-name", "no-such-stream")
     assert missing.returncode == 255 and "ResourceNotFoundException" in missing.stderr
+
+
+def test_undeliverable_records_are_kept_24_hours(tmp_path):
+    """The store behind the API (no server needed): records a missing bucket cannot take stay buffered
+    for Firehose's 24 hours of retries, then are dropped, so the buffer is bounded."""
+    from openmsk.services.firehose.backend import FirehoseStore
+    from openmsk.services.s3 import ObjectStore
+    objects = ObjectStore(tmp_path / "s3")
+    store = FirehoseStore(tmp_path / "firehose.db", objects)
+    store.create("us-east-1", "s", {"BucketARN": "arn:aws:s3:::later", "Prefix": "",
+                                    "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0}}, {})
+    store.put_records("us-east-1", "s", [b"old\n"])
+    store.flush_due()
+    assert "bucket later does not exist" in store.stream("us-east-1", "s")["failure"]
+    with store._write() as db:                                   # "old" has waited 25 hours
+        db.execute("UPDATE records SET at=at-?", (25 * 3600,))
+    store.put_records("us-east-1", "s", [b"new\n"])
+    store.flush_due()
+    assert [bytes(r[0]) for r in store._db().execute("SELECT data FROM records")] == [b"new\n"]
+    objects.create_bucket("later", "us-east-1")
+    assert store.flush_due() == 1
+    [key] = [r["key"] for r in objects.list_objects("later", "", "", 10)]
+    assert objects.read(objects.object("later", key)) == b"new\n"
+    assert store.stream("us-east-1", "s")["failure"] is None

@@ -6,7 +6,7 @@ oldest record is IntervalInSeconds old: records concatenated as sent, GZIP-compr
 `<Prefix or ''>YYYY/MM/DD/HH/<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<id>[.gz]` (UTC, Firehose's default
 layout). The object's name derives from its first record, so a crash between writing the object and
 dropping the buffer rewrites the same object instead of duplicating records. A missing bucket keeps the
-records buffered (retried) and shows as the stream's FailureDescription.
+records buffered (retried) for 24 hours, as Firehose does, and shows as the stream's FailureDescription.
 """
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from ..periodic import PeriodicWork
 from ..sqlite_file import SqliteFile
 
 log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 24 * 3600        # how long undeliverable records are kept (Firehose's S3 retry duration)
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS streams (region TEXT NOT NULL, name TEXT NOT NULL, created REAL NOT NULL, "
@@ -93,14 +95,24 @@ class FirehoseStore(SqliteFile):
         for stream in self.all_streams():
             try:
                 written += self._flush(stream, now, force)
-            except Exception as e:           # a missing bucket: keep the records, say why
+            except Exception as e:           # a missing bucket: keep the records (24 h, as Firehose), say why
                 failure = f"{type(e).__name__}: {e}" if not isinstance(e, LookupError) else str(e)
+                dropped = self._drop_expired(stream, now)
+                if dropped:
+                    log.warning("firehose %s: %d records older than 24 hours dropped (%s)", stream["name"], dropped,
+                                failure)
                 if stream["failure"] != failure:
                     self.set_failure(stream["region"], stream["name"], failure)
             else:
                 if stream["failure"] is not None:
                     self.set_failure(stream["region"], stream["name"], None)
         return written
+
+    def _drop_expired(self, stream, now: float) -> int:
+        """Firehose retries an S3 destination for 24 hours, then discards: the buffer stays bounded."""
+        with self._write() as db:
+            return db.execute("DELETE FROM records WHERE region=? AND stream=? AND at<?",
+                              (stream["region"], stream["name"], now - RETRY_SECONDS)).rowcount
 
     def _flush(self, stream, now: float, force: bool) -> int:
         config = json.loads(stream["config"])
