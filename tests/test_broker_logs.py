@@ -201,6 +201,33 @@ def test_several_rotations_while_the_shipper_is_down(tmp_path, newest_highest):
     assert sink.events["Broker-1"] == expected + later[1:] + running
 
 
+def test_a_destination_configured_later_gets_the_lines_from_then_on(tmp_path):
+    """As on MSK: logging turned on for a running cluster (update-monitoring) delivers what the brokers log
+    from then on, not the whole server.log so far; turned off and on again, nothing logged in between."""
+    logs = tmp_path / "clusters" / "u-1" / "broker-1" / "logs"
+    logs.mkdir(parents=True)
+    sink = FakeSink()
+    shipper = _shipper(tmp_path, sink)
+    quiet = {**CLUSTER, "Spec": {}}
+    lines = [f"[2026-12-03 10:00:00,{i:03d}] INFO later-on {i} (kafka.Test)" for i in range(40)]
+    _append(logs / "server.log", lines[:10])
+    shipper.ship_once([quiet])
+    _append(logs / "server.log", lines[10:15])
+    shipper.ship_once([quiet])
+    assert sink.events == {}
+    _append(logs / "server.log", lines[15:20])            # logged just before the update
+    shipper.ship_once([quiet])
+    _append(logs / "server.log", lines[20:25])
+    shipper.ship_once([CLUSTER])                           # logging on
+    assert sink.events["Broker-1"] == lines[20:25]
+    shipper.ship_once([quiet])                             # off: lines logged meanwhile are not shipped ...
+    _append(logs / "server.log", lines[25:30])
+    shipper.ship_once([quiet])
+    _append(logs / "server.log", lines[30:40])
+    shipper.ship_once([CLUSTER])                           # ... on again: from then on
+    assert sink.events["Broker-1"] == lines[20:25] + lines[30:40]
+
+
 def test_buffer_is_bounded_and_says_so(tmp_path):
     logs = tmp_path / "clusters" / "u-1" / "broker-1" / "logs"
     logs.mkdir(parents=True)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .log_tail import read_new_lines
+from .log_tail import end_position, read_new_lines
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +230,16 @@ class LogShipper:
         key = f"{cluster['Uuid']}/{broker_id}"
         db = self._db
         row = db.execute("SELECT inode, offset, head FROM positions WHERE broker=?", (key,)).fetchone()
-        if row is None and not dests:
-            return []                 # never shipped: nothing to keep track of
+        if not dests:
+            # Nothing to ship: only keep up with where the log ends, so that a destination configured later
+            # receives the lines logged from then on (as MSK), not the whole server.log so far.
+            end = end_position(self._logs_dir(cluster, broker_id))
+            if end is not None and (row is None or tuple(row[:2]) != end[:2]):
+                with db:
+                    db.execute("INSERT INTO positions(broker, inode, offset, head) VALUES (?,?,?,?) ON CONFLICT(broker) "
+                               "DO UPDATE SET inode=excluded.inode, offset=excluded.offset, head=excluded.head",
+                               (key, *end))
+            return []
         chunks = read_new_lines(self._logs_dir(cluster, broker_id), row)
         if chunks is None:
             return []

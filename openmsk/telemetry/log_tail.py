@@ -46,6 +46,23 @@ def read_new_lines(logs_dir: Path, position) -> list[Chunk] | None:
     return out
 
 
+def end_position(logs_dir: Path) -> tuple[int, int, bytes] | None:
+    """(inode, offset after the last complete line, head) of server.log now: where shipping starts for a
+    destination configured later. None if there is no server.log (or no complete line yet)."""
+    try:
+        with open(logs_dir / "server.log", "rb") as f:
+            st = os.fstat(f.fileno())
+            tail = min(st.st_size, 1024 * 1024)
+            f.seek(st.st_size - tail)
+            end = st.st_size - tail + f.read(tail).rfind(b"\n") + 1
+            if end <= st.st_size - tail:
+                return None                   # no line end in the last MiB: decide on a later pass
+            f.seek(0)
+            return st.st_ino, end, f.read(min(HEAD_BYTES, end))
+    except FileNotFoundError:
+        return None
+
+
 def _head_of(position) -> bytes | None:
     return position[2] if len(position) > 2 else None
 
