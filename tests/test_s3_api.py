@@ -266,3 +266,44 @@ def test_wrong_payload_hash_is_refused(service, bucket):
                       {"x-amz-content-sha256": hashlib.sha256(b"one body").hexdigest()}, b"one body")
     status, body = _send(service, request, b"another!")
     assert status == 400 and b"XAmzContentSHA256Mismatch" in body
+
+
+def test_flexible_checksums_are_verified(service, s3, bucket):
+    """A checksum the client sends (boto3's ChecksumAlgorithm as a header; an aws-chunked trailer as SDKs
+    send it over HTTPS) must match the data, or the upload is refused with S3's BadDigest."""
+    import base64
+    import zlib
+    data = os.urandom(100_000)
+    put = s3.put_object(Bucket=bucket, Key="crc.bin", Body=data, ChecksumAlgorithm="SHA256")
+    assert put["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert s3.get_object(Bucket=bucket, Key="crc.bin")["Body"].read() == data
+    host = f"127.0.0.1:{service.port}"
+    wrong = base64.b64encode(zlib.crc32(b"other").to_bytes(4, "big")).decode()
+    status, body = _send(service, _signed(service, "PUT", host, f"/{bucket}/bad-header.bin", {
+        "x-amz-content-sha256": "UNSIGNED-PAYLOAD", "x-amz-checksum-crc32": wrong}, data))
+    assert status == 400 and b"<Code>BadDigest</Code>" in body, body
+
+    def trailer_upload(key: str, checksum: str):
+        chunked = (f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n"
+                   + f"x-amz-checksum-crc32:{checksum}\r\n\r\n".encode())
+        creds = service.credentials
+        amz_date = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        request = AWSRequest(method="PUT", url=f"http://{host}/{bucket}/{key}", headers={
+            "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "Content-Encoding": "aws-chunked",
+            "x-amz-trailer": "x-amz-checksum-crc32", "x-amz-decoded-content-length": str(len(data)),
+            "X-Amz-Date": amz_date})
+        request.context["timestamp"] = amz_date
+        signer = S3SigV4Auth(Credentials(creds["access_key_id"], creds["secret_access_key"]), "s3", service.region)
+        signer._modify_request_before_signing = lambda r: None       # keep the streaming claim as signed
+        signer.add_auth(request)
+        request.headers["Content-Length"] = str(len(chunked))
+        return _send(service, request, chunked)
+
+    right = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    status, body = trailer_upload("trailer.bin", right)
+    assert status == 200, body
+    assert s3.get_object(Bucket=bucket, Key="trailer.bin")["Body"].read() == data
+    status, body = trailer_upload("bad-trailer.bin", wrong)
+    assert status == 400 and b"<Code>BadDigest</Code>" in body, body
+    with pytest.raises(botocore.exceptions.ClientError):
+        s3.head_object(Bucket=bucket, Key="bad-trailer.bin")

@@ -114,7 +114,7 @@ def _auth_error(routes, err: AuthError, raw_path, headers, body, request_id) -> 
         code = _AUTH_CODES.get(protocol, {}).get(err.code, err.code)
     if protocol == "json" and "awsQueryCompatible" in route.model.metadata:
         code = _AUTH_CODES["query"].get(err.code, err.code)   # __type and x-amzn-query-error agree
-    status = 400 if code in ("XAmzContentSHA256Mismatch", "IncompleteBody") else 403
+    status = 400 if code in ("XAmzContentSHA256Mismatch", "IncompleteBody", "BadDigest") else 403
     return _error_response(route.model, protocol, None, ServiceException(code, err.message, status_code=status),
                            request_id)
 
