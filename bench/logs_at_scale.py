@@ -103,6 +103,8 @@ def calls(logs, repeat: int) -> dict:
             logGroupName=GROUP, startTime=now - 300_000, filterPattern="GroupCoordinator", limit=100), repeat),
         "FilterLogEvents never-matching term, one call": timed(lambda: logs.filter_log_events(
             logGroupName=GROUP, filterPattern="NoSuchTermAnywhere"), max(3, repeat // 10)),
+        "FilterLogEvents Broker-1, never-matching, one call": timed(lambda: logs.filter_log_events(
+            logGroupName=GROUP, logStreamNames=["Broker-1"], filterPattern="NoSuchTermAnywhere"), max(3, repeat // 10)),
         "PutLogEvents 100 events": timed(put, repeat),
     }
 
