@@ -36,7 +36,8 @@ CREATE INDEX IF NOT EXISTS applied_at ON applied(at);
 """
 
 DAY_MS = 86_400_000
-PURGE_BATCH = 20_000      # events deleted per write transaction: ingestion goes on between two batches
+PURGE_BATCH = 5_000       # events deleted per write transaction: ingestion goes on between two batches
+PURGE_PAUSE = 0.01        # seconds between two batches: the write lock is not fair, let waiting writers in
 
 
 def now_ms() -> int:
@@ -79,6 +80,7 @@ class LogStore(SqliteFile):
                                (value, PURGE_BATCH)).rowcount
             if n < PURGE_BATCH:
                 return
+            time.sleep(PURGE_PAUSE)
 
     def groups(self, region: str, prefix: str = "", pattern: str = "") -> list[sqlite3.Row]:
         rows = self._db().execute("SELECT * FROM groups WHERE region=? AND substr(name, 1, ?)=? ORDER BY name",
@@ -251,6 +253,7 @@ class LogStore(SqliteFile):
                 removed += len(rows)
                 if len(rows) < PURGE_BATCH:
                     break
+                time.sleep(PURGE_PAUSE)
         if group_id is None:
             with self._write() as db:
                 db.execute("DELETE FROM applied WHERE at<?", (now - 7 * DAY_MS,))
