@@ -202,7 +202,7 @@ def test_topics_need_running_brokers(service):
 @pytest.fixture(scope="module")
 def impatient(tmp_path_factory):
     """A service whose CreateTopic lets Kafka wait only 1 ms for the new partitions' leaders, so that
-    wait always runs out, as it does for the default 30 s on a heavily loaded host."""
+    wait always runs out, as the default 40 s can on a heavily loaded host."""
     svc = Service(tmp_path_factory.mktemp("impatient") / "data", free_port()).start(
         env={"OPENMSK_TOPIC_CREATE_WAIT_SECONDS": "0.001"})
     yield svc

@@ -164,11 +164,12 @@ class LogStore(SqliteFile):
         rows = self._db().execute(sql + " LIMIT ?", (*args, limit)).fetchall()
         return rows[::-1] if descending else rows
 
-    def scan_bound(self, group_id: int, stream_ids: list[int] | None, start: int, end: int,
-                   after: tuple[int, int] | None, rows: int) -> tuple[int, int] | None:
-        """The (ts, id) of the `rows`-th event after `after` in the window (in (ts, id) order), or None if
-        there are fewer: how far one FilterLogEvents call searches (walking the group index only)."""
-        sql = "SELECT e.ts, e.id FROM events e WHERE e.group_id=? AND e.ts>=? AND e.ts<?"
+    @staticmethod
+    def _window(group_id: int, stream_ids: list[int] | None, start: int, end: int,
+                after: tuple[int, int] | None) -> tuple[str, list]:
+        """WHERE clause and arguments of a FilterLogEvents window: the group (or some of its streams),
+        [start, end), after the (ts, id) `after` in (ts, id) order."""
+        sql = "e.group_id=? AND e.ts>=? AND e.ts<?"
         args: list = [group_id, start, end]
         if stream_ids is not None:
             sql += f" AND e.stream_id IN ({','.join('?' * len(stream_ids))})"
@@ -176,7 +177,15 @@ class LogStore(SqliteFile):
         if after is not None:
             sql += " AND (e.ts>? OR (e.ts=? AND e.id>?))"
             args += [after[0], after[0], after[1]]
-        row = self._db().execute(sql + " ORDER BY e.ts, e.id LIMIT 1 OFFSET ?", (*args, rows - 1)).fetchone()
+        return sql, args
+
+    def scan_bound(self, group_id: int, stream_ids: list[int] | None, start: int, end: int,
+                   after: tuple[int, int] | None, rows: int) -> tuple[int, int] | None:
+        """The (ts, id) of the `rows`-th event after `after` in the window (in (ts, id) order), or None if
+        there are fewer: how far one FilterLogEvents call searches (walking the group index only)."""
+        window, args = self._window(group_id, stream_ids, start, end, after)
+        row = self._db().execute(f"SELECT e.ts, e.id FROM events e WHERE {window} ORDER BY e.ts, e.id "
+                                 "LIMIT 1 OFFSET ?", (*args, rows - 1)).fetchone()
         return (row[0], row[1]) if row is not None else None
 
     def filter_events(self, group_id: int, stream_ids: list[int] | None, start: int, end: int,
@@ -184,15 +193,9 @@ class LogStore(SqliteFile):
                       upto: tuple[int, int] | None = None) -> list[sqlite3.Row]:
         """Matching events of a group (or of some of its streams) in [start, end), after `after` and up to
         `upto` (inclusive), in (ts, id) order."""
+        window, args = self._window(group_id, stream_ids, start, end, after)
         sql = ("SELECT e.id, e.ts, e.ingest, e.message, s.name AS stream FROM events e "
-               "JOIN streams s ON s.id = e.stream_id WHERE e.group_id=? AND e.ts>=? AND e.ts<?")
-        args: list = [group_id, start, end]
-        if stream_ids is not None:
-            sql += f" AND e.stream_id IN ({','.join('?' * len(stream_ids))})"
-            args += stream_ids
-        if after is not None:
-            sql += " AND (e.ts>? OR (e.ts=? AND e.id>?))"
-            args += [after[0], after[0], after[1]]
+               f"JOIN streams s ON s.id = e.stream_id WHERE {window}")
         if upto is not None:
             sql += " AND (e.ts<? OR (e.ts=? AND e.id<=?))"
             args += [upto[0], upto[0], upto[1]]
