@@ -1,7 +1,10 @@
 """The openmsk command: env, ca-cert, loopback-only serving."""
 from __future__ import annotations
 
+import shlex
 import subprocess
+import sys
+import uuid
 
 from harness import OPENMSK
 
@@ -15,8 +18,25 @@ def test_env_makes_the_plain_aws_cli_work(service):
     exports = subprocess.run([OPENMSK, "env", "--data-dir", str(service.data_dir)], capture_output=True, text=True)
     keys = [line.split("=")[0] for line in exports.stdout.splitlines()]
     assert keys == ["export AWS_ENDPOINT_URL", "export AWS_ACCESS_KEY_ID", "export AWS_SECRET_ACCESS_KEY",
-                    "export AWS_DEFAULT_REGION"]
+                    "export AWS_DEFAULT_REGION", "export AWS_DISABLE_HOST_PREFIX_INJECTION"]
     assert f"http://127.0.0.1:{service.port}" in exports.stdout
+    # With only what `openmsk env` exports, an operation AWS serves on a prefixed host (StartLiveTail,
+    # `stream-`) reaches the endpoint: boto3 with no Config of its own opens a live-tail session.
+    group = f"/env/{uuid.uuid4().hex[:6]}"
+    tail = f"""
+import boto3
+logs = boto3.client("logs")
+logs.create_log_group(logGroupName="{group}")
+arn = logs.describe_log_groups(logGroupNamePrefix="{group}")["logGroups"][0]["logGroupArn"]
+stream = logs.start_live_tail(logGroupIdentifiers=[arn])["responseStream"]
+print(sorted(next(iter(stream))))
+stream.close()
+logs.delete_log_group(logGroupName="{group}")
+"""
+    script = f'eval "$({OPENMSK} env --data-dir {service.data_dir})" && {sys.executable} -c {shlex.quote(tail)}'
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "['sessionStart']"
 
 
 def test_ca_cert_prints_the_pem_path(service):

@@ -64,8 +64,11 @@ def cmd_env(args) -> int:
         print(f"openmsk env: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
     region = args.region or config.DEFAULT_REGION
+    # Host-prefix injection off: operations AWS serves on a prefixed host (StartLiveTail's `stream-`)
+    # would otherwise be sent to `stream-127.0.0.1`, which does not resolve.
     for key, value in (("AWS_ENDPOINT_URL", _endpoint(args)), ("AWS_ACCESS_KEY_ID", creds.access_key_id),
-                       ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key), ("AWS_DEFAULT_REGION", region)):
+                       ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key), ("AWS_DEFAULT_REGION", region),
+                       ("AWS_DISABLE_HOST_PREFIX_INJECTION", "true")):
         print(f"export {key}={shlex.quote(value)}")
     return EXIT_OK
 
