@@ -1,10 +1,16 @@
 """Small helpers with no openmsk imports, shared by every layer (a leaf in the import graph)."""
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import os
 import tempfile
 from pathlib import Path
+
+
+#: The request ID (x-amzn-RequestId) of the API call being served, set by the wire layer for the call's
+#: task: an operation the call starts records it as its ClientRequestId, as MSK does.
+current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_request_id", default=None)
 
 
 def write_secret(path: Path, data: bytes) -> None:

@@ -73,15 +73,18 @@ def test_cluster_whose_brokers_cannot_start_is_failed(service):
     # Kafka itself refuses this static value at startup (num.partitions must be at least 1). A dynamic key
     # (e.g. num.io.threads) would not do: it goes through the admin API after the brokers are up.
     conf = kafka.create_configuration(Name="broken", ServerProperties=b"num.partitions=0\n")
-    arn = kafka.create_cluster(ClusterName="doomed", KafkaVersion="3.9.x", NumberOfBrokerNodes=3,
-                               ConfigurationInfo={"Arn": conf["Arn"], "Revision": 1},
-                               BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large",
-                                                    "ClientSubnets": service.default_subnets(3)})["ClusterArn"]
+    created = kafka.create_cluster(ClusterName="doomed", KafkaVersion="3.9.x", NumberOfBrokerNodes=3,
+                                   ConfigurationInfo={"Arn": conf["Arn"], "Revision": 1},
+                                   BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large",
+                                                        "ClientSubnets": service.default_subnets(3)})
+    arn = created["ClusterArn"]
     info = service.wait_state(arn, states=("FAILED",))
     assert info["StateInfo"]["Code"] == "BROKER_START_FAILURE"
     assert "num.partitions" in info["StateInfo"]["Message"]
     op = kafka.list_cluster_operations(ClusterArn=arn)["ClusterOperationInfoList"][0]
     assert op["OperationState"] == "UPDATE_FAILED" and "num.partitions" in op["ErrorInfo"]["ErrorString"]
+    # The operation names the API request that started it (the CreateCluster call's x-amzn-RequestId).
+    assert op["ClientRequestId"] == created["ResponseMetadata"]["RequestId"]
     # Nothing of a FAILED cluster keeps running; it can only be deleted.
     deadline = time.monotonic() + 30
     pids = node_pids(service, arn.rsplit("/", 1)[1])

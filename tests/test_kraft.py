@@ -1,12 +1,16 @@
 """KRaft clusters (MSK's `.kraft` versions) for real: three controllers hidden from clients, broker-only
-brokers, TLS and SASL/SCRAM clients, ACLs through StandardAuthorizer, the controllers' metrics. One
+brokers, TLS and SASL/SCRAM clients, ACLs through StandardAuthorizer, the controllers' metrics, Open
+Monitoring, a killed broker healed under load. One
 module-scoped cluster, left as found by every test here (topics and SCRAM users removed again) but the
 last, which upgrades it."""
 from __future__ import annotations
 
 import datetime
 import json
+import os
+import signal
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -14,13 +18,15 @@ import pytest
 from harness import Service, free_port, kcat
 from kafka_clients import broker_config, consume_all, create_topic, delete_topic, produce, tls_config
 from test_security import can_list, make_secret, scram_args, wait_for
+from verifying_load import VerifyingLoad
 
 VERSION = "3.9.x.kraft"
 
 
 @pytest.fixture(scope="module")
 def kraft(tmp_path_factory):
-    """A service of its own with a 3-zone KRaft cluster: TLS clients, SASL/SCRAM on, unauthenticated TLS allowed."""
+    """A service of its own with a 3-zone KRaft cluster: TLS clients, SASL/SCRAM on, unauthenticated TLS
+    allowed, Open Monitoring's two exporters on."""
     svc = Service(tmp_path_factory.mktemp("kraft") / "data", free_port()).start()
     try:
         kafka = svc.client("kafka")
@@ -28,6 +34,8 @@ def kraft(tmp_path_factory):
             ClusterName="kraft", KafkaVersion=VERSION, NumberOfBrokerNodes=3,
             BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(3)},
             ClientAuthentication={"Sasl": {"Scram": {"Enabled": True}}, "Unauthenticated": {"Enabled": True}},
+            OpenMonitoring={"Prometheus": {"JmxExporter": {"EnabledInBroker": True},
+                                           "NodeExporter": {"EnabledInBroker": True}}},
         )["ClusterArn"]
         info = svc.wait_state(arn, timeout=600)     # a loaded 2-core host: three more JVMs than ZooKeeper
         _first_consumer_group(svc, arn)
@@ -119,10 +127,21 @@ def _scram_client(bootstrap: str, ca: str, user: str, password: str) -> dict:
 
 def _reads(config: dict, topic: str, partitions: int = 3) -> bool | None:
     """True once a message of `topic` is fetched, False on TOPIC_AUTHORIZATION_FAILED, None if neither
-    happened within 30 s. No group offsets are committed (a fetch needs READ on the topic only)."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+    happened within 30 s. No group offsets are committed (a fetch needs READ on the topic only).
+
+    The metadata answer is asked first: a DENY Read also denies Describe (Describe is implied only by
+    an allowed Read), and librdkafka does not always surface that metadata error to a consumer that
+    only assign()ed partitions, so the fetch loop alone could wait out its 30 s without a verdict."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
     consumer = Consumer({**config, "group.id": f"acl-{uuid.uuid4().hex[:6]}", "enable.auto.commit": False})
     try:
+        try:
+            described = consumer.list_topics(topic, timeout=20).topics.get(topic)
+        except KafkaException:
+            return None                                 # not signed in (yet): no verdict
+        if described is not None and described.error is not None and \
+                described.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            return False
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -208,19 +227,83 @@ def test_kraft_controller_metrics(kraft):
     assert not [m for m in ours if m["MetricName"].startswith("ZooKeeper")]
 
 
+def _scrape(ip: str, port: int) -> str:
+    with urllib.request.urlopen(f"http://{ip}:{port}/metrics", timeout=120) as resp:     # a loaded host
+        assert resp.status == 200
+        return resp.read().decode()
+
+
+def test_open_monitoring_on_kraft_brokers(kraft):
+    """Open Monitoring on a KRaft cluster: each broker's JMX exporter (11001) serves that broker's Kafka
+    metrics, its node exporter (11002) the host's, as on a ZooKeeper cluster."""
+    svc, arn, info = kraft
+    prometheus = info["OpenMonitoring"]["Prometheus"]
+    assert prometheus["JmxExporter"]["EnabledInBroker"] is True and prometheus["NodeExporter"]["EnabledInBroker"] is True
+    nodes = svc.client("kafka").list_nodes(ClusterArn=arn)["NodeInfoList"]
+    ips = [n["BrokerNodeInfo"]["ClientVpcIpAddress"] for n in nodes if "BrokerNodeInfo" in n]
+    assert len(ips) == 3
+    for ip in ips:
+        jmx = _scrape(ip, 11001)
+        assert "kafka_server_ReplicaManager_Value{" in jmx, ip
+        assert "kafka_server_ZooKeeperClientMetrics" not in jmx, ip         # a KRaft broker has no ZooKeeper client
+        assert "node_cpu_seconds_total{" in _scrape(ip, 11002), ip
+
+
+def _full_isr(config: dict, topic: str) -> bool:
+    from confluent_kafka.admin import AdminClient
+    try:
+        partitions = AdminClient(config).list_topics(topic, timeout=20).topics[topic].partitions.values()
+    except Exception:                   # a broker restarting under the client: ask again
+        return False
+    return bool(partitions) and all(p.leader >= 0 and len(p.isrs) == 3 for p in partitions)
+
+
+def _pid(record) -> int | None:
+    try:
+        return json.loads(record.read_text())["pid"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def test_killed_broker_is_restarted_and_rejoins_the_isr(kraft):
+    """Healing on KRaft: broker 2 SIGKILLed under an idempotent acks=all producer (RF 3, min ISR 2). The
+    control plane starts it again, the controllers take it back, every partition returns to full ISR,
+    the cluster is ACTIVE, and no acknowledged message is lost."""
+    svc, arn, _ = kraft
+    kafka = svc.client("kafka")
+    tls = tls_config(kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"], svc.ca_path)
+    topic = f"kraft-heal-{uuid.uuid4().hex[:6]}"
+    create_topic(tls, topic, partitions=3, replication=3, topic_config={"min.insync.replicas": "2"})
+    record = next(svc.data_dir.glob("clusters/*/broker-2/node.json"))
+    killed = _pid(record)
+    assert killed is not None
+    try:
+        with VerifyingLoad(tls, topic) as load:
+            time.sleep(3)
+            os.killpg(killed, signal.SIGKILL)
+            assert wait_for(lambda: _pid(record) not in (None, killed), timeout=300, interval=1), "not restarted"
+            assert wait_for(lambda: _full_isr(tls, topic), timeout=300, interval=2), "ISR not full again"
+            time.sleep(2)
+        assert load.errors == [] and len(load.acked) > 20
+        assert load.lost() == set()
+        assert svc.wait_state(arn, timeout=300)["State"] == "ACTIVE"
+    finally:
+        delete_topic(tls, topic)
+
+
 def test_upgrade_to_4_1_under_load(kraft):
     """Last in this file (it moves the cluster on): 3.9.x.kraft -> 4.1.x.kraft with nothing lost or
     duplicated, group offsets kept, and metadata.version finalized at 4.1."""
     import subprocess
 
     from openmsk.runtime import versions
-    from test_upgrade import upgrade_under_load
+    from test_upgrade import report_duplicates, upgrade_under_load
 
     svc, arn, _ = kraft
     kafka = svc.client("kafka")
     assert kafka.get_compatible_kafka_versions(ClusterArn=arn)["CompatibleKafkaVersions"] == \
         [{"SourceVersion": VERSION, "TargetVersions": ["4.0.x.kraft", "4.1.x.kraft"]}]
-    op = upgrade_under_load(svc, arn, "4.1.x.kraft")
+    op, duplicates = upgrade_under_load(svc, arn, "4.1.x.kraft")
     assert op["OperationSteps"][0]["StepName"] == "PREPARE"
     dist = versions.install_line("4.1.x.kraft")
     tls = kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"]
@@ -232,3 +315,4 @@ def test_upgrade_to_4_1_under_load(kraft):
     assert out.returncode == 0, out.stderr[-2000:]
     line = next(l for l in out.stdout.splitlines() if "metadata.version" in l)
     assert "FinalizedVersionLevel: 4.1" in line, line
+    report_duplicates(duplicates)

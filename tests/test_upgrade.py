@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from harness import Service, free_port
-from kafka_clients import broker_config, consume_all, create_topic, produce, tls_config
+from kafka_clients import broker_config, consume_all, consume_to_end, create_topic, produce, tls_config
 from verifying_load import VerifyingLoad
 
 UPGRADE_TIMEOUT = 2400      # every node restarts once (brokers twice in ZooKeeper mode) on a loaded 2-core host
@@ -37,9 +37,10 @@ def _committed(config: dict, group: str, topic: str, partitions: int) -> dict[in
     return {tp.partition: tp.offset for tp in tps}
 
 
-def upgrade_under_load(svc, arn: str, target: str) -> dict:
-    """Upgrade `arn` to `target` while a verifying producer runs; asserts 0 lost, 0 duplicates and the
-    consumer group's offsets unchanged. Returns the finished operation."""
+def upgrade_under_load(svc, arn: str, target: str) -> tuple[dict, list[bytes]]:
+    """Upgrade `arn` to `target` while a verifying producer runs; asserts 0 lost and the consumer
+    group's offsets unchanged. Returns the finished operation and the duplicated messages (the caller
+    reports them with `report_duplicates` once its own checks have run)."""
     kafka = svc.client("kafka")
     tls = tls_config(kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"], svc.ca_path)
     topic, group = f"upgrade-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
@@ -68,19 +69,23 @@ def upgrade_under_load(svc, arn: str, target: str) -> dict:
 
     assert not load.errors, load.errors[:3]
     assert len(load.acked) > 20
-    got = consume_all(tls, topic, 30 + len(load.acked), timeout=180)
+    # Read every partition to its end: a read that stops at a count would let one duplicate hide the
+    # last message and report it lost (one CI run did exactly that).
+    got = consume_to_end(tls, topic, timeout=180)
     assert set(load.acked) - set(got) == set()                  # 0 acknowledged messages lost
     assert _committed(tls, group, topic, 3) == before           # the group kept its offsets
     described = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
     assert described["State"] == "ACTIVE"
     assert described["CurrentBrokerSoftwareInfo"]["KafkaVersion"] == target
-    duplicates = [m for m, n in Counter(got).items() if n > 1]
+    return op, [m for m, n in Counter(got).items() if n > 1]
+
+
+def report_duplicates(duplicates: list[bytes]) -> None:
+    # Known issue (docs/versions.md): a few runs at load ~100 saw 1 duplicate of 7,000+ idempotent
+    # sends (ZooKeeper and KRaft mode alike). Reported as XFAIL, never as a pass, until its cause is
+    # found; lost messages and group offsets are asserted before this.
     if duplicates:
-        # Known issue (docs/versions.md): one ZooKeeper-mode run on a host at load ~100 saw 1 duplicate
-        # of 7,000+ idempotent sends (a broker's restart failed once with a ZooKeeper connection
-        # timeout). Reported as XFAIL, never as a pass, until its cause is found.
         pytest.xfail(f"{len(duplicates)} duplicated message(s) after the upgrade: {duplicates[:5]}")
-    return op
 
 
 def test_zookeeper_upgrade_3_8_to_3_9(tmp_path):
@@ -95,11 +100,12 @@ def test_zookeeper_upgrade_3_8_to_3_9(tmp_path):
         tls = tls_config(kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"], svc.ca_path)
         assert kafka.get_compatible_kafka_versions(ClusterArn=arn)["CompatibleKafkaVersions"] == \
             [{"SourceVersion": "3.8.x", "TargetVersions": ["3.9.x"]}]
-        upgrade_under_load(svc, arn, "3.9.x")
+        _, duplicates = upgrade_under_load(svc, arn, "3.9.x")
         # Brokers run the 3.9 jars and, after the finalize roll, the 3.9 inter-broker protocol.
         config = broker_config(tls, 1)
         assert config.get("inter.broker.protocol.version", "").startswith("3.9"), config.get("inter.broker.protocol.version")
         server_log = next((tmp_path / "data" / "clusters").glob("*/broker-1/logs/server.log")).read_text(errors="replace")
         assert "Kafka version: 3.9.1" in server_log.rsplit("Registered kafka:type=kafka.Log4jController", 1)[-1]
+        report_duplicates(duplicates)
     finally:
         svc.stop_everything()

@@ -23,6 +23,7 @@ from botocore.model import ServiceModel
 from . import eventstream
 from . import specs
 from . import unserved
+from ..util import current_request_id
 from .core import Provider, RequestContext, ServiceException, current_service_model
 from .invoke import Operations, ServiceRoute, invoke
 from .output_check import OutputShapeError, check_output, strict_output_from_env
@@ -252,6 +253,7 @@ def create_app(providers: Iterable[Provider], lookup_secret: Callable[[str], str
 
     async def dispatch(request: web.Request) -> web.Response:
         request_id = str(uuid.uuid4())
+        current_request_id.set(request_id)       # aiohttp serves each request in a task of its own
         raw_path, headers, method = request.raw_path, request.headers, request.method
         body = await _read_body(request)
         if body is None:

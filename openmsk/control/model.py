@@ -12,6 +12,8 @@ import random
 import string
 import uuid
 
+from ..util import current_request_id
+
 # Cluster states (botocore ClusterState) and which of them accept update APIs.
 CREATING, ACTIVE, DELETING, FAILED, HEALING, UPDATING = "CREATING", "ACTIVE", "DELETING", "FAILED", "HEALING", "UPDATING"
 MAINTENANCE, REBOOTING_BROKER = "MAINTENANCE", "REBOOTING_BROKER"
@@ -122,6 +124,9 @@ def new_operation(cluster: dict, operation_type: str, steps: list[str], *, sourc
         "OperationType": operation_type,
         "OperationSteps": [{"StepName": s, "StepInfo": {"StepStatus": STEP_PENDING}} for s in steps],
     }
+    request_id = current_request_id.get()
+    if request_id:                      # started by an API call (not by the control plane itself)
+        op["ClientRequestId"] = request_id
     if source is not None:
         op["SourceClusterInfo"] = source
     if target is not None:
