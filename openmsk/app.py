@@ -44,6 +44,7 @@ from .services.sns import SnsBackend, SnsProvider
 from .services.iam import Authorizer, IamBackend, IamProvider
 from .services.iam.resources import Lookups
 from .services.iam.broker_auth import BrokerAuth
+from .services.iam.accounts import AccountsApi, IamAccounts
 from .control.iam_channel import channel_token
 from .services.sts import StsProvider
 
@@ -72,6 +73,11 @@ class Installation:
     admin_key_id: str = ""                 # the installation's own key: an administrator, never evaluated
     log_shipper: LogShipper | None = None  # tails broker logs into log_sink; reports delivery problems
     scaling: ScalingStore | None = None    # application-autoscaling targets/policies (MSK storage auto scaling)
+    accounts: IamAccounts | None = None    # every account's IAM (`iam` and other accounts: cross-account access)
+
+    def __post_init__(self) -> None:
+        if self.accounts is None and self.iam is not None:
+            self.accounts = IamAccounts(self.iam, self.data_dir)
 
     def providers(self) -> list[Provider]:
         """One line per AWS service served on the endpoint."""
@@ -87,25 +93,25 @@ class Installation:
             LogsProvider(self.logs),
             S3Provider(self.objects),
             FirehoseProvider(self.firehose),
-            IamProvider(self.iam),
-            StsProvider(self.iam, self.admin_key_id),
+            IamProvider(self.iam, self.accounts),
+            StsProvider(self.accounts, self.admin_key_id),
             ApplicationAutoScalingProvider(self.scaling, self.plane.clusters, self.account_id),
         ]
 
     def authorizer(self) -> Authorizer:
         """The gateway's authorize(ctx) hook (IAM policy evaluation of every request)."""
-        return Authorizer(self.iam, self.admin_key_id, authorization_lookups(self),
+        return Authorizer(self.accounts, self.admin_key_id, authorization_lookups(self),
                           resource_policy=ClusterPolicyStore(self.store).policy_document)
 
     def broker_auth(self, admin_secret) -> BrokerAuth:
         """What the brokers' MSK IAM plugin asks (SASL verification, kafka-cluster:* decisions)."""
-        return BrokerAuth(self.iam, self.admin_key_id, admin_secret, self.plane.load_cluster,
+        return BrokerAuth(self.accounts, self.admin_key_id, admin_secret, self.plane.load_cluster,
                           ClusterPolicyStore(self.store).policy_document, channel_token(self.data_dir))
 
     def internal_routes(self) -> list:
         """openmsk's own signed routes (method, path, fn(region, payload) -> dict)."""
         return (OperatorApi(self.plane, self.log_shipper.delivery if self.log_shipper else None).routes()
-                + InstanceApi(self.plane).routes())
+                + InstanceApi(self.plane).routes() + AccountsApi(self.accounts).routes())
 
 
 def authorization_lookups(inst: Installation) -> Lookups:

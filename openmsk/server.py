@@ -24,7 +24,7 @@ async def serve(host: str, port: int, data_dir: Path, *, stop_data_plane_on_exit
     admin = {creds.access_key_id: creds.secret_access_key}
 
     def lookup(key_id: str) -> str | None:      # the installation's key, else IAM users' keys and sessions
-        return admin.get(key_id) or installation.iam.secret(key_id)
+        return admin.get(key_id) or installation.accounts.secret(key_id)   # every account's keys
     broker_auth = installation.broker_auth(admin.get)
     app = create_app(installation.providers(), lookup, account_id=config.ACCOUNT_ID,
                      authorize=installation.authorizer(), internal_lookup_secret=admin.get,

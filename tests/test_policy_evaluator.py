@@ -183,3 +183,32 @@ def test_trust_policy_validation():
                                                     "Resource": "*"}}), trust=True)
     with pytest.raises(BackendError, match="Principal"):
         policy_docs.parse(json.dumps({"Statement": {"Effect": "Allow", "Action": "sts:AssumeRole"}}), trust=True)
+
+
+def test_cross_account_needs_identity_and_resource_policy():
+    """AWS's cross-account evaluation (IAM User Guide, "Cross-account policy evaluation logic"): a principal of
+    another account needs an Allow in its identity policy AND in the resource policy; the same account, either."""
+    from openmsk.services.iam.authorizer import decide
+    cluster = "arn:aws:kafka:us-east-1:123456789012:cluster/c/u-1"
+    allow_all = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kafka-cluster:*",
+                                                          "Resource": "*"}]}
+
+    def grant(principal, effect="Allow"):
+        return {"Version": "2012-10-17", "Statement": [{"Effect": effect, "Principal": {"AWS": principal},
+                                                        "Action": "kafka-cluster:Connect", "Resource": cluster}]}
+
+    bob = {"Arn": "arn:aws:iam::210987654321:user/bob", "Policies": [allow_all], "Account": "210987654321"}
+    carol = {**bob, "Arn": "arn:aws:iam::210987654321:user/carol", "Policies": []}
+    local = {"Arn": "arn:aws:iam::123456789012:user/dave", "Policies": [], "Account": "123456789012"}
+    ctx = {}
+
+    def run(principal, policy):
+        return decide(principal, "123456789012", "kafka-cluster:Connect", cluster, ctx, policy)
+    assert run(bob, None) == IMPLICIT_DENY                                  # identity only: not enough
+    assert run(bob, grant(bob["Arn"])) == ALLOW                              # both
+    assert run(bob, grant("210987654321")) == ALLOW                          # the account in the resource policy
+    assert run(bob, grant("arn:aws:iam::210987654321:root")) == ALLOW
+    assert run(bob, grant("arn:aws:iam::111122223333:root")) == IMPLICIT_DENY    # another account named
+    assert run(carol, grant(carol["Arn"])) == IMPLICIT_DENY                  # resource only: not enough
+    assert run(bob, grant(bob["Arn"], "Deny")) == DENY
+    assert run(local, grant(local["Arn"])) == ALLOW                          # same account: the resource policy suffices

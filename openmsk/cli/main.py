@@ -15,12 +15,12 @@ import urllib.request
 from pathlib import Path
 
 from .. import config
-from . import (ca_cert, cds, client_config, create, describe, exec_instance, logs, rebalance, status, versions, wait, zk,
+from . import (account, ca_cert, cds, client_config, create, describe, exec_instance, logs, rebalance, status, versions, wait, zk,
                zone)
 from .common import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, CliError
 
 COMMAND_MODULES = (ca_cert, status, describe, create, wait, client_config, zk, logs, zone, exec_instance, versions,
-                   rebalance, cds)
+                   rebalance, cds, account)
 
 
 def _data_dir(args) -> Path:

@@ -256,9 +256,9 @@ async def detail_page(view: View) -> web.Response:
     info = await view.cluster()
     arn, p = info["ClusterArn"], provisioned(info)
     nodes, ops, zones = await asyncio.gather(
-        view.call("kafka", "ListNodes", ClusterArn=arn), view.call("kafka", "ListClusterOperations", ClusterArn=arn),
+        _or_empty(view.call("kafka", "ListNodes", ClusterArn=arn), "NodeInfoList"),
+        _or_empty(view.call("kafka", "ListClusterOperations", ClusterArn=arn), "ClusterOperationInfoList"),
         zones_of(view))
-    nodes, ops = nodes["NodeInfoList"], ops["ClusterOperationInfoList"]
     kraft = is_kraft(info) or bool(controller_nodes(nodes))
     # The slower parts (Kafka metadata, quorum probes, metrics, the action forms' choices) at once.
     meta, disk, quorum, access, actions = await asyncio.gather(
@@ -356,6 +356,14 @@ async def _kafka_metadata(view: View, info: dict) -> dict:
         raise
     except Exception as exc:          # the brokers may be restarting: the page still renders
         return {"error": str(exc)}
+
+
+async def _or_empty(coro, key: str) -> list:
+    """A list the API refuses for this cluster (MSK Serverless has no nodes or V1 operations) is empty."""
+    try:
+        return (await coro)[key]
+    except ServiceException:
+        return []
 
 
 async def _safe(coro) -> Markup:

@@ -85,6 +85,18 @@ def broker_security_properties(cluster: dict, broker_dir: Path, principals: list
     return props
 
 
+#: MSK Serverless's topic rules (plugins/msk-iam ServerlessTopicPolicy): KRaft controllers apply topic policies.
+SERVERLESS_TOPIC_POLICY = "dev.openmsk.iam.ServerlessTopicPolicy"
+
+
+def serverless_controller_properties(cluster: dict) -> dict[str, str]:
+    """A serverless cluster's controllers refuse what MSK Serverless refuses on topics (services/kafka/serverless.py)."""
+    if cluster.get("ClusterType") != "SERVERLESS":
+        return {}
+    return {"create.topic.policy.class.name": SERVERLESS_TOPIC_POLICY,
+            "alter.config.policy.class.name": SERVERLESS_TOPIC_POLICY}
+
+
 def encryption_in_transit(cluster: dict) -> dict:
     enc = (cluster["Spec"].get("EncryptionInfo") or {}).get("EncryptionInTransit") or {}
     return {"ClientBroker": enc.get("ClientBroker", "TLS"), "InCluster": enc.get("InCluster", True)}

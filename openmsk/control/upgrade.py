@@ -22,7 +22,7 @@ from pathlib import Path
 from ..runtime import versions
 from ..runtime.distribution import DistributionMissing, KafkaDistribution
 from ..runtime.pki import write_secret
-from .layout import KEYSTORE, broker_listeners, broker_security_properties, client_auth
+from .layout import KEYSTORE, broker_listeners, broker_security_properties, client_auth, serverless_controller_properties
 from .tls import node_certificate
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ def controller_spec_kwargs(reconciler, cluster: dict, node, renew: bool) -> dict
         principals += [f"CN=c-{c['NodeId']},O=openmsk" for c in cluster.get("Controllers") or []]
         props = broker_security_properties(cluster, node.workdir, principals)
         node.config.extra.update({k: v for k, v in props.items() if k in ("authorizer.class.name", "super.users")})
+    node.config.extra.update(serverless_controller_properties(cluster))
     jvm_opts, files = [], {}
     for extension in plane.broker_extensions:       # telemetry's JMX agent: KRaft controller metrics
         opts, extra = extension(cluster, node)

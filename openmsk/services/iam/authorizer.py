@@ -12,6 +12,7 @@ rest-xml), UnauthorizedOperation (ec2) -- HTTP 403, with AWS's message.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Callable
 
 from ...api.core import RequestContext, ServiceException
@@ -51,6 +52,7 @@ def resource_policy_decision(policy: dict | None, principal_arn: str, account_id
 
 
 def request_context(principal: dict, account_id: str, region: str, source_ip: str) -> dict:
+    account_id = principal.get("Account", account_id)         # the principal's own account
     context = {"aws:PrincipalArn": principal["Arn"], "aws:userid": principal["UserId"],
                "aws:SecureTransport": False, "aws:RequestedRegion": region,
                "aws:CurrentTime": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -66,19 +68,28 @@ def request_context(principal: dict, account_id: str, region: str, source_ip: st
 
 def decide(principal: dict, account_id: str, action: str, resource: str, context: dict,
            resource_policy: dict | None = None) -> str:
-    """Identity policies + an optional resource policy (same account: union of Allows, any Deny wins)."""
+    """Identity policies + an optional resource policy of the resource's account `account_id`. Same account:
+    union of Allows; a principal of another account (principal["Account"]): both must allow, as IAM's
+    cross-account evaluation. Any explicit Deny wins."""
     identity = evaluate(principal["Policies"], action, resource, context)
     if identity == DENY:
         return DENY
-    by_resource = resource_policy_decision(resource_policy, principal["Arn"], account_id, action, resource, context)
+    own_account = principal.get("Account", account_id)
+    by_resource = resource_policy_decision(resource_policy, principal["Arn"], own_account, action, resource, context)
     if by_resource == DENY:
         return DENY
+    if own_account != account_id:
+        return ALLOW if identity == ALLOW and by_resource == ALLOW else IMPLICIT_DENY
     return ALLOW if ALLOW in (identity, by_resource) else IMPLICIT_DENY
 
 
-def denial_message(principal_arn: str, action: str, resource: str, decision: str) -> str:
-    why = "with an explicit deny in an identity-based policy" if decision == DENY else \
-        "because no identity-based policy allows the " + action + " action"
+def denial_message(principal_arn: str, action: str, resource: str, decision: str, cross_account: bool = False) -> str:
+    if decision == DENY:
+        why = "with an explicit deny in an identity-based policy"
+    elif cross_account:
+        why = "because no resource-based policy allows the " + action + " action"
+    else:
+        why = "because no identity-based policy allows the " + action + " action"
     return f"User: {principal_arn} is not authorized to perform: {action} on resource: {resource} {why}"
 
 
@@ -98,16 +109,27 @@ class Authorizer:
         principal = self.iam.principal(ctx.access_key_id)
         if principal is None or not token_matches(principal, ctx.headers.get("X-Amz-Security-Token")):
             raise access_denied(ctx, "The security token included in the request is invalid.")
-        target = request_target(ctx.service, ctx.operation_name, params or {}, ctx.region, self.iam.account_id,
-                                self.lookups)
+        # IAM and STS act on the caller's own account (another account's administrator manages its own
+        # identities); every other service's resources belong to the installation's account.
+        account, lookups = self.iam.account_id, self.lookups
+        own = principal.get("Account", account)
+        if ctx.service in ("iam", "sts") and own != account:
+            backend = self.iam.backend(own)
+            account = own
+            lookups = replace(lookups, iam_arn=lambda kind, name: (
+                backend.user(name) if kind == "user" else backend.role(name))["Arn"])
+        target = request_target(ctx.service, ctx.operation_name, params or {}, ctx.region, account, lookups)
         if target.action in ALWAYS_ALLOWED:
             return
-        context = {**request_context(principal, self.iam.account_id, ctx.region, ctx.source_ip), **target.context}
+        context = {**request_context(principal, account, ctx.region, ctx.source_ip), **target.context}
         for resource in target.resources:
             policy = self.resource_policy(resource) if resource != "*" else None
-            decision = decide(principal, self.iam.account_id, target.action, resource, context, policy)
+            # sts:AssumeRole: the role's trust policy is its resource policy, checked by the STS provider
+            decision = decide(principal, own if target.action == "sts:AssumeRole" else account, target.action,
+                              resource, context, policy)
             if decision != ALLOW:
-                raise access_denied(ctx, denial_message(principal["Arn"], target.action, resource, decision))
+                raise access_denied(ctx, denial_message(principal["Arn"], target.action, resource, decision,
+                                                        cross_account=own != account))
 
     def caller(self, key_id: str) -> dict | None:
         """{"Arn", "UserId"} of a caller (None: the installation's administrator key)."""

@@ -5,6 +5,7 @@ CLI prints them decoded too). Paging: Marker/MaxItems with IsTruncated.
 """
 from __future__ import annotations
 
+from contextvars import ContextVar
 from urllib.parse import quote
 
 from ...api.core import Provider, RequestContext, ServiceException, handler
@@ -51,11 +52,33 @@ def _key(doc: dict) -> dict:
             "CreateDate": as_datetime(doc["CreateDate"])}
 
 
+#: The IamBackend of the calling account, for the request being handled (IamProvider.dispatch_table).
+_CALLER_BACKEND: ContextVar[IamBackend] = ContextVar("iam_caller_backend")
+
+
 class IamProvider(MapsBackendErrors, Provider):
+    """Every handler acts on the caller's own account's IAM: the installation's, or another account's when an
+    identity of that account calls (services/iam/accounts.py; `accounts` is None with one account)."""
     service_name = "iam"
 
-    def __init__(self, backend: IamBackend) -> None:
-        self.iam = backend
+    def __init__(self, backend: IamBackend, accounts=None) -> None:
+        self._home, self._accounts = backend, accounts
+
+    @property
+    def iam(self) -> IamBackend:
+        return _CALLER_BACKEND.get(self._home)
+
+    def dispatch_table(self) -> dict:
+        def in_callers_account(fn):
+            async def call(ctx: RequestContext, request: dict) -> dict:
+                backend = self._accounts.backend_for_key(ctx.access_key_id) if self._accounts else self._home
+                token = _CALLER_BACKEND.set(backend)
+                try:
+                    return await fn(ctx, request)
+                finally:
+                    _CALLER_BACKEND.reset(token)
+            return call
+        return {op: in_callers_account(fn) for op, fn in super().dispatch_table().items()}
 
     def _policy(self, doc: dict) -> dict:
         out = {k: doc[k] for k in ("PolicyName", "PolicyId", "Arn", "Path", "DefaultVersionId", "IsAttachable")}

@@ -17,7 +17,7 @@ from ...control.plane import ControlPlane
 from ..acm_pca import PrivateCertificateAuthorities
 from ..common import page_result, page_window, paginate
 from ..secretsmanager import SecretStore
-from . import views
+from . import serverless, views
 from .broker_changes import BrokerChangeHandlers
 from .configuration_store import ConfigurationStore
 from .connectivity import ConnectivityHandlers
@@ -59,10 +59,11 @@ class KafkaProvider(VersionHandlers, SecurityHandlers, ConfigurationHandlers, Mo
         cluster = self.plane.load_cluster(arn)
         if cluster is None or cluster["Region"] != ctx.region or cluster["AccountId"] != ctx.account_id:
             raise not_found(f"The cluster {arn} does not exist.", parameter)
+        serverless.refuse_provisioned_only(cluster, ctx.operation_name)
         return cluster
 
     # -- clusters --------------------------------------------------------------------------------
-    def _create(self, ctx: RequestContext, name: str, spec: dict, tags: dict) -> dict:
+    def _create(self, ctx: RequestContext, name: str, spec: dict, tags: dict, serverless_body: dict | None = None) -> dict:
         check_cluster_name(name)
         check_kafka_version(spec["KafkaVersion"])
         subnets = check_broker_node_group(spec["BrokerNodeGroupInfo"], spec["NumberOfBrokerNodes"],
@@ -75,7 +76,8 @@ class KafkaProvider(VersionHandlers, SecurityHandlers, ConfigurationHandlers, Mo
         if any(c["ClusterName"] == name for c in self.plane.clusters(ctx.region)):
             raise conflict(f"A cluster named {name} already exists.", "clusterName")
 
-        cluster_uuid = f"{uuid.uuid4()}-{len(self.plane.clusters(ctx.region)) % 25 + 1}"
+        # MSK's cluster ids end in -<n> (provisioned) or -s<n> (serverless)
+        cluster_uuid = f"{uuid.uuid4()}-{'s' if serverless_body else ''}{len(self.plane.clusters(ctx.region)) % 25 + 1}"
         volume = ((spec["BrokerNodeGroupInfo"].get("StorageInfo") or {}).get("EbsStorageInfo") or {}).get("VolumeSize")
         vpc_id = next(iter(subnets.values()))["VpcId"]
         default_sg = next(g["GroupId"] for g in self.plane.network.security_groups(ctx.region)
@@ -89,6 +91,8 @@ class KafkaProvider(VersionHandlers, SecurityHandlers, ConfigurationHandlers, Mo
             "VolumeSize": volume or DEFAULT_VOLUME_GIB, "DefaultSecurityGroups": [default_sg],
             "ServerProperties": server_properties, "Events": [],
         }
+        if serverless_body is not None:
+            cluster.update(ClusterType=serverless.SERVERLESS, Serverless=serverless_body)
         place_nodes(cluster, subnets, cluster["Slot"], self.plane.address_allocator(ctx.region))
         for broker in cluster["Brokers"]:
             broker["NodeArn"] = model.node_arn(cluster, str(uuid.uuid4()))
@@ -107,10 +111,15 @@ class KafkaProvider(VersionHandlers, SecurityHandlers, ConfigurationHandlers, Mo
 
     @handler("CreateClusterV2")
     async def create_cluster_v2(self, ctx: RequestContext, request: dict) -> dict:
+        if request.get("Serverless") and request.get("Provisioned"):
+            raise bad_request("Specify either Provisioned or Serverless, not both.", "provisioned")
         if request.get("Serverless"):
-            raise bad_request("Serverless clusters are not supported by openmsk; specify Provisioned.", "serverless")
+            spec, body = serverless.provisioned_spec(request["Serverless"], self.plane.network, ctx.region)
+            cluster = self._create(ctx, request["ClusterName"], spec, request.get("Tags") or {}, serverless_body=body)
+            return {"ClusterArn": cluster["ClusterArn"], "ClusterName": cluster["ClusterName"],
+                    "State": cluster["State"], "ClusterType": serverless.SERVERLESS}
         if not request.get("Provisioned"):
-            raise bad_request("Specify Provisioned (openmsk runs provisioned clusters).", "provisioned")
+            raise bad_request("Specify either Provisioned or Serverless.", "provisioned")
         spec = copy.deepcopy(request["Provisioned"])
         for member in ("BrokerNodeGroupInfo", "KafkaVersion", "NumberOfBrokerNodes"):
             if member not in spec:
@@ -139,14 +148,17 @@ class KafkaProvider(VersionHandlers, SecurityHandlers, ConfigurationHandlers, Mo
         start, limit = page_window(request, bad_token=self._bad_token)
         docs, total = self.plane.clusters_page(ctx.region, ctx.account_id, request.get("ClusterNameFilter") or "",
                                                offset=start, limit=limit)
-        return page_result([views.cluster_info(c) for c in docs], "ClusterInfoList", start, limit, total)
+        # V1 shows provisioned clusters only (serverless ones are seen through ListClustersV2)
+        return page_result([views.cluster_info(c) for c in docs if not serverless.is_serverless(c)],
+                           "ClusterInfoList", start, limit, total)
 
     @handler("ListClustersV2")
     async def list_clusters_v2(self, ctx: RequestContext, request: dict) -> dict:
         type_filter = request.get("ClusterTypeFilter")
         if type_filter and type_filter not in ("PROVISIONED", "SERVERLESS"):
             raise bad_request("ClusterTypeFilter must be PROVISIONED or SERVERLESS.", "clusterTypeFilter")
-        clusters = [] if type_filter == "SERVERLESS" else self._listed(ctx, request)
+        clusters = [c for c in self._listed(ctx, request)
+                    if not type_filter or serverless.operation_cluster_type(c) == type_filter]
         return paginate([views.cluster_v2(c) for c in clusters], request, "ClusterInfoList", bad_token=self._bad_token)
 
     @handler("DeleteCluster")

@@ -108,6 +108,8 @@ def cluster_info(cluster: dict) -> dict:
 
 
 def cluster_v2(cluster: dict) -> dict:
+    if cluster.get("ClusterType") == "SERVERLESS":      # services/kafka/serverless.py
+        return {**_common(cluster), "ClusterType": "SERVERLESS", "Serverless": cluster["Serverless"]}
     return {**_common(cluster), "ClusterType": "PROVISIONED", "Provisioned": _provisioned_body(cluster)}
 
 

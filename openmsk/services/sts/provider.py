@@ -23,11 +23,17 @@ class StsProvider(MapsBackendErrors, Provider):
     service_name = "sts"
 
     def __init__(self, iam: IamBackend, admin_key_id: str) -> None:
-        self.iam, self.admin_key_id = iam, admin_key_id
+        self.iam, self.admin_key_id = iam, admin_key_id      # iam: IamAccounts (every account) or one IamBackend
+
+    def _backend(self, account_id: str) -> IamBackend | None:
+        if hasattr(self.iam, "backend"):
+            return self.iam.backend(account_id)
+        return self.iam if account_id == self.iam.account_id else None
 
     def _caller(self, ctx: RequestContext) -> dict:
         if ctx.access_key_id == self.admin_key_id:
-            return {"Arn": f"arn:aws:iam::{self.iam.account_id}:root", "UserId": self.iam.account_id}
+            return {"Arn": f"arn:aws:iam::{self.iam.account_id}:root", "UserId": self.iam.account_id,
+                    "Account": self.iam.account_id}
         principal = self.iam.principal(ctx.access_key_id)
         if principal is None:
             raise ServiceException("InvalidClientTokenId", "The security token included in the request is invalid.",
@@ -37,7 +43,7 @@ class StsProvider(MapsBackendErrors, Provider):
     @handler("GetCallerIdentity")
     async def get_caller_identity(self, ctx: RequestContext, r: dict) -> dict:
         caller = self._caller(ctx)
-        return {"UserId": caller["UserId"], "Account": self.iam.account_id, "Arn": caller["Arn"]}
+        return {"UserId": caller["UserId"], "Account": caller.get("Account", self.iam.account_id), "Arn": caller["Arn"]}
 
     @handler("AssumeRole")
     async def assume_role(self, ctx: RequestContext, r: dict) -> dict:
@@ -51,13 +57,15 @@ class StsProvider(MapsBackendErrors, Provider):
                                                       "pattern: [\\w+=,.@-]*")
         denied = ServiceException("AccessDenied", f"User: {caller['Arn']} is not authorized to perform: "
                                                   f"sts:AssumeRole on resource: {r['RoleArn']}", status_code=403)
-        role = self.iam.store.get("iam-role", match.group(3).lower())
-        if role is None or match.group(1) != self.iam.account_id or role["Arn"] != r["RoleArn"]:
+        # the role may be in another account than the caller's: its trust policy decides (cross-account roles)
+        backend = self._backend(match.group(1))
+        role = backend.store.get("iam-role", match.group(3).lower()) if backend is not None else None
+        if role is None or role["Arn"] != r["RoleArn"]:
             raise denied
 
         trusted = False
         for stmt in statements(json.loads(role["AssumeRolePolicyDocument"])):
-            if not principal_matches(stmt, [caller["Arn"]], self.iam.account_id):
+            if not principal_matches(stmt, [caller["Arn"]], caller.get("Account", self.iam.account_id)):
                 continue
             if not statement_applies({**stmt, "Resource": "*"}, "sts:AssumeRole", "*", {"aws:PrincipalArn": caller["Arn"]}):
                 continue
@@ -70,7 +78,7 @@ class StsProvider(MapsBackendErrors, Provider):
         if duration > role["MaxSessionDuration"]:
             raise ServiceException("ValidationError", f"The requested DurationSeconds exceeds the MaxSessionDuration "
                                                       f"set for this role.")
-        creds = self.iam.create_session(role, r["RoleSessionName"], duration)
+        creds = backend.create_session(role, r["RoleSessionName"], duration)
         return {"Credentials": {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")},
                 "AssumedRoleUser": {"AssumedRoleId": creds["AssumedRoleId"], "Arn": creds["Arn"]}}
 
@@ -86,5 +94,5 @@ class StsProvider(MapsBackendErrors, Provider):
         if not 900 <= duration <= 129600:
             raise ServiceException("ValidationError", "1 validation error detected: Value at 'durationSeconds' "
                                    "failed to satisfy constraint: Member must have value between 900 and 129600")
-        creds = self.iam.create_user_session(caller["UserName"], duration)
+        creds = self._backend(caller.get("Account", self.iam.account_id)).create_user_session(caller["UserName"], duration)
         return {"Credentials": {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")}}

@@ -1,0 +1,219 @@
+"""MSK Serverless (CreateClusterV2 `Serverless`) and cross-account access through a cluster policy, on one real
+serverless cluster (module-scoped: a small KRaft cluster, 2 brokers + 3 controllers) with real clients: boto3
+and the aws CLI for the API, confluent-kafka with aws-msk-iam-sasl-signer-python tokens on 9098. The last test
+deletes the cluster."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+from harness import OPENMSK, Service, free_port
+from kafka_clients import consume_all, produce
+from test_msk_iam import arns, iam_config, produce_errors
+
+OTHER_ACCOUNT = "210987654321"
+
+
+def describe_v2(svc: Service, arn: str) -> dict:
+    return svc.client("kafka").describe_cluster_v2(ClusterArn=arn)["ClusterInfo"]
+
+
+def wait_v2(svc: Service, arn: str, state: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            info = describe_v2(svc, arn)
+        except ClientError as exc:
+            if state == "GONE" and exc.response["Error"]["Code"] == "NotFoundException":
+                return {}
+            raise
+        if info["State"] == state:
+            return info
+        assert info["State"] not in ("FAILED",), info
+        assert time.monotonic() < deadline, f"cluster still {info['State']} after {timeout}s"
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def serverless(tmp_path_factory):
+    """A service of its own with one serverless cluster: (service, arn, describe-cluster-v2 info, security group)."""
+    svc = Service(tmp_path_factory.mktemp("serverless") / "data", free_port()).start()
+    try:
+        ec2 = svc.client("ec2")
+        subnets = svc.default_subnets(2)
+        vpc = ec2.describe_subnets(SubnetIds=subnets)["Subnets"][0]["VpcId"]
+        group = ec2.create_security_group(GroupName="kafka-clients", Description="clients", VpcId=vpc)["GroupId"]
+        created = svc.client("kafka").create_cluster_v2(ClusterName="serverless", Tags={"team": "data"}, Serverless={
+            "VpcConfigs": [{"SubnetIds": subnets, "SecurityGroupIds": [group]}],
+            "ClientAuthentication": {"Sasl": {"Iam": {"Enabled": True}}}})
+        assert created["ClusterType"] == "SERVERLESS" and created["State"] == "CREATING"
+        info = wait_v2(svc, created["ClusterArn"], "ACTIVE", timeout=900)   # 5 JVMs on a loaded 2-core host
+        yield svc, created["ClusterArn"], info, (subnets, group)
+    finally:
+        svc.stop_everything()
+
+
+def test_serverless_requests_msk_refuses(serverless):
+    svc, _arn, _info, (subnets, group) = serverless
+    kafka = svc.client("kafka")
+    for bad, why in (
+            ({"VpcConfigs": [{"SubnetIds": subnets}], "ClientAuthentication": {"Sasl": {"Iam": {"Enabled": False}}}},
+             "only IAM"),
+            ({"VpcConfigs": [{"SubnetIds": subnets[:1]}], "ClientAuthentication": {"Sasl": {"Iam": {"Enabled": True}}}},
+             "at least two different Availability Zones"),
+            ({"VpcConfigs": [{"SubnetIds": ["subnet-0000000000000000f", subnets[1]]}],
+              "ClientAuthentication": {"Sasl": {"Iam": {"Enabled": True}}}}, "does not exist")):
+        with pytest.raises(ClientError) as err:
+            kafka.create_cluster_v2(ClusterName="refused", Serverless=bad)
+        assert err.value.response["Error"]["Code"] == "BadRequestException" and why in str(err.value)
+    # the aws CLI, the same rule (IAM is MSK Serverless's only client authentication)
+    out = svc.aws("kafka", "create-cluster-v2", "--cluster-name", "refused", "--serverless",
+                  json.dumps({"VpcConfigs": [{"SubnetIds": subnets}]}))
+    assert out.returncode == 255 and "BadRequestException" in out.stderr and "only IAM" in out.stderr
+    names = [c["ClusterName"] for c in kafka.list_clusters_v2()["ClusterInfoList"]]
+    assert names == ["serverless"]
+
+
+def test_serverless_cluster_shows_what_msk_shows(serverless):
+    svc, arn, info, (subnets, group) = serverless
+    kafka = svc.client("kafka")
+    assert arn.split("/")[-1].rsplit("-", 1)[1].startswith("s")            # MSK's serverless cluster ids: -s<n>
+    assert info["ClusterType"] == "SERVERLESS" and "Provisioned" not in info and info["Tags"] == {"team": "data"}
+    assert info["Serverless"] == {"VpcConfigs": [{"SubnetIds": subnets, "SecurityGroupIds": [group]}],
+                                  "ClientAuthentication": {"Sasl": {"Iam": {"Enabled": True}}}}
+    listed = kafka.list_clusters_v2(ClusterTypeFilter="SERVERLESS")["ClusterInfoList"]
+    assert [c["ClusterArn"] for c in listed] == [arn] and listed[0]["ClusterType"] == "SERVERLESS"
+    assert kafka.list_clusters_v2(ClusterTypeFilter="PROVISIONED")["ClusterInfoList"] == []
+    assert kafka.list_clusters()["ClusterInfoList"] == []                   # V1 lists provisioned clusters only
+    # one endpoint: SASL/IAM on 9098, nothing else
+    brokers = kafka.get_bootstrap_brokers(ClusterArn=arn)
+    assert set(brokers) - {"ResponseMetadata"} == {"BootstrapBrokerStringSaslIam"}
+    assert all(h.endswith(":9098") for h in brokers["BootstrapBrokerStringSaslIam"].split(","))
+    # what MSK serves for provisioned clusters only
+    version = info["CurrentVersion"]
+    for call in (lambda: kafka.describe_cluster(ClusterArn=arn),
+                 lambda: kafka.update_broker_count(ClusterArn=arn, CurrentVersion=version, TargetNumberOfBrokerNodes=4),
+                 lambda: kafka.update_broker_storage(ClusterArn=arn, CurrentVersion=version, TargetBrokerEBSVolumeInfo=[
+                     {"KafkaBrokerNodeId": "All", "VolumeSizeGB": 2000}]),
+                 lambda: kafka.list_nodes(ClusterArn=arn)):
+        with pytest.raises(ClientError) as err:
+            call()
+        assert err.value.response["Error"]["Code"] == "BadRequestException"
+        assert "isn't supported for serverless clusters" in err.value.response["Error"]["Message"]
+    out = svc.aws("kafka", "describe-cluster-v2", "--cluster-arn", arn)
+    assert out.returncode == 0 and json.loads(out.stdout)["ClusterInfo"]["ClusterType"] == "SERVERLESS"
+
+
+def _policy_violation(future) -> str:
+    with pytest.raises(KafkaException) as err:
+        future.result(60)
+    assert err.value.args[0].code() == KafkaError.POLICY_VIOLATION, err.value
+    return err.value.args[0].str()
+
+
+def test_serverless_produce_consume_and_msk_serverless_topic_rules(serverless):
+    svc, arn, _info, _ = serverless
+    boot = svc.client("kafka").get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringSaslIam"]
+    admin_config = iam_config(boot, svc.ca_path, svc.credentials["access_key_id"], svc.credentials["secret_access_key"])
+    admin = AdminClient(admin_config)
+    topic = f"events-{uuid.uuid4().hex[:6]}"
+    admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=2,
+                                  config={"retention.ms": "-1", "max.message.bytes": "8388608"})])[topic].result(60)
+    messages = [f"e{i}".encode() for i in range(10)]
+    produce(admin_config, topic, messages)
+    assert sorted(consume_all(admin_config, topic, len(messages), timeout=600)) == sorted(messages)
+    # MSK Serverless's topic rules, with the error Kafka clients get (POLICY_VIOLATION)
+    assert "8 MiB" in _policy_violation(admin.create_topics([NewTopic(
+        "too-big", num_partitions=1, replication_factor=2, config={"max.message.bytes": "8388609"})])["too-big"])
+    assert "segment.bytes" in _policy_violation(admin.create_topics([NewTopic(
+        "segments", num_partitions=1, replication_factor=2, config={"segment.bytes": "1048576"})])["segments"])
+    assert "2400" in _policy_violation(admin.create_topics([NewTopic(
+        "wide", num_partitions=2401, replication_factor=2)])["wide"])
+    resource = ConfigResource("topic", topic, set_config={"segment.ms": "60000"})
+    _policy_violation(admin.alter_configs([resource])[resource])
+    names = set(admin.list_topics(timeout=30).topics)
+    assert topic in names and not names & {"too-big", "segments", "wide"}
+
+
+def _openmsk(svc: Service, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([OPENMSK, *args, "--data-dir", str(svc.data_dir)], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_a_cluster_policy_grants_another_accounts_user(serverless):
+    """Cross-account access as AWS evaluates it: the other account's identity policy AND the cluster policy."""
+    svc, arn, _info, _ = serverless
+    kafka = svc.client("kafka")
+    boot = kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringSaslIam"]
+    a = arns(arn)
+    created = _openmsk(svc, "account", "create", OTHER_ACCOUNT)
+    assert created.returncode == 0, created.stderr
+    root = json.loads(created.stdout)["Account"]
+    assert root["AccountId"] == OTHER_ACCOUNT
+    # the other account's administrator makes its users with the ordinary IAM API
+    other_iam = svc.client("iam", region="us-east-1", key=root["AccessKeyId"], secret=root["SecretAccessKey"])
+    kafka_actions = {"Effect": "Allow", "Action": ["kafka-cluster:Connect", "kafka-cluster:DescribeTopic",
+                                                   "kafka-cluster:WriteData", "kafka-cluster:ReadData",
+                                                   "kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"],
+                     "Resource": [a["cluster"], a["topic"], a["group"]]}
+    keys = {}
+    for name, statements in (("bob", [kafka_actions]), ("carol", [])):
+        user = other_iam.create_user(UserName=name)["User"]
+        assert user["Arn"] == f"arn:aws:iam::{OTHER_ACCOUNT}:user/{name}"
+        if statements:
+            other_iam.put_user_policy(UserName=name, PolicyName="kafka", PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": statements}))
+        key = other_iam.create_access_key(UserName=name)["AccessKey"]
+        keys[name] = (key["AccessKeyId"], key["SecretAccessKey"])
+    who = svc.client("sts", key=keys["bob"][0], secret=keys["bob"][1]).get_caller_identity()
+    assert who["Account"] == OTHER_ACCOUNT and who["Arn"] == f"arn:aws:iam::{OTHER_ACCOUNT}:user/bob"
+    assert [u["UserName"] for u in svc.client("iam", region="us-east-1").list_users()["Users"]] == []  # not ours
+    topic = f"shared-{uuid.uuid4().hex[:6]}"
+    admin = iam_config(boot, svc.ca_path, svc.credentials["access_key_id"], svc.credentials["secret_access_key"])
+    client = AdminClient(admin)       # keep a reference: a destroyed handle fails its futures
+    client.create_topics([NewTopic(topic, num_partitions=1, replication_factor=2)])[topic].result(60)
+    bob = iam_config(boot, svc.ca_path, *keys["bob"])
+    carol = iam_config(boot, svc.ca_path, *keys["carol"])
+    refused = (KafkaError._MSG_TIMED_OUT, KafkaError._AUTHENTICATION, KafkaError.TOPIC_AUTHORIZATION_FAILED)
+
+    # 1. no cluster policy: bob's own account allows him, the cluster's account does not
+    errors = produce_errors(bob, topic, 1)
+    assert errors and errors[0] is not None and errors[0].code() in refused
+    with pytest.raises(ClientError) as err:                     # nor may he call the cluster's account's API
+        svc.client("kafka", key=keys["bob"][0], secret=keys["bob"][1]).list_clusters_v2()
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+
+    # 2. the cluster policy grants bob (and carol, who has no identity policy) the data-plane actions
+    grant = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": [f"arn:aws:iam::{OTHER_ACCOUNT}:user/bob",
+                                                 f"arn:aws:iam::{OTHER_ACCOUNT}:user/carol"]},
+        "Action": ["kafka-cluster:*"], "Resource": [a["cluster"], a["topic"], a["group"]]}]}
+    kafka.put_cluster_policy(ClusterArn=arn, Policy=json.dumps(grant))
+    produce(bob, topic, [b"from-another-account"])
+    assert consume_all(bob, topic, 1, timeout=300) == [b"from-another-account"]
+    errors = produce_errors(carol, topic, 1)                    # her own account never allowed her anything
+    assert errors and errors[0] is not None and errors[0].code() in refused
+
+    # 3. the policy deleted: bob's new connections are refused again
+    kafka.delete_cluster_policy(ClusterArn=arn)
+    time.sleep(3)                                               # the brokers' 2 s decision cache
+    errors = produce_errors(bob, topic, 1)
+    assert errors and errors[0] is not None and errors[0].code() in refused
+    log = svc.log_path.read_text(errors="replace")
+    assert "MSK IAM authentication refused" in log            # the reason is in openmsk's log, the secrets are not
+    assert root["SecretAccessKey"] not in log and keys["bob"][1] not in log
+
+
+def test_delete_serverless_cluster(serverless):
+    svc, arn, _info, _ = serverless
+    out = svc.aws("kafka", "delete-cluster", "--cluster-arn", arn)
+    assert out.returncode == 0 and json.loads(out.stdout)["State"] == "DELETING", out.stderr
+    wait_v2(svc, arn, "GONE", timeout=300)
+    assert svc.client("kafka").list_clusters_v2()["ClusterInfoList"] == []
