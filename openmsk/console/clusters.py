@@ -256,9 +256,8 @@ async def detail_page(view: View) -> web.Response:
     info = await view.cluster()
     arn, p = info["ClusterArn"], provisioned(info)
     nodes, ops, zones = await asyncio.gather(
-        _or_empty(view.call("kafka", "ListNodes", ClusterArn=arn), "NodeInfoList"),
-        _or_empty(view.call("kafka", "ListClusterOperations", ClusterArn=arn), "ClusterOperationInfoList"),
-        zones_of(view))
+        _provisioned_list(view, info, "ListNodes", "NodeInfoList"),
+        _provisioned_list(view, info, "ListClusterOperations", "ClusterOperationInfoList"), zones_of(view))
     kraft = is_kraft(info) or bool(controller_nodes(nodes))
     # The slower parts (Kafka metadata, quorum probes, metrics, the action forms' choices) at once.
     meta, disk, quorum, access, actions = await asyncio.gather(
@@ -358,12 +357,12 @@ async def _kafka_metadata(view: View, info: dict) -> dict:
         return {"error": str(exc)}
 
 
-async def _or_empty(coro, key: str) -> list:
-    """A list the API refuses for this cluster (MSK Serverless has no nodes or V1 operations) is empty."""
-    try:
-        return (await coro)[key]
-    except ServiceException:
+async def _provisioned_list(view: View, info: dict, operation: str, key: str) -> list:
+    """ListNodes / ListClusterOperations, which MSK serves for provisioned clusters only (a serverless cluster:
+    none, services/kafka/serverless.py)."""
+    if info.get("ClusterType") == "SERVERLESS":
         return []
+    return (await view.call("kafka", operation, ClusterArn=info["ClusterArn"]))[key]
 
 
 async def _safe(coro) -> Markup:
