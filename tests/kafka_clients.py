@@ -62,19 +62,25 @@ def consume_to_end(config: dict, topic: str, timeout: float = 120) -> list[bytes
     """Every message the topic holds now: each partition read from its start up to the high watermark
     taken when reading began. Unlike consume_all it does not stop at a count, so a duplicate (which an
     idempotent producer can still write when its epoch is bumped) cannot hide a missing message."""
+    return [value for _, _, value in read_to_end(config, topic, timeout)]
+
+
+def read_to_end(config: dict, topic: str, timeout: float = 120) -> list[tuple[int, int, bytes]]:
+    """consume_to_end with each message's (partition, offset): a value stored twice in the log shows
+    at two offsets, one the client delivered twice at the same offset."""
     consumer = Consumer({**config, "group.id": f"t-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False})
     try:
         partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions if ends[p] > 0])
         pending = {p for p, end in ends.items() if end > 0}
-        got: list[bytes] = []
+        got: list[tuple[int, int, bytes]] = []
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
             msg = consumer.poll(1.0)
             if msg is None or msg.error():
                 continue
-            got.append(msg.value())
+            got.append((msg.partition(), msg.offset(), msg.value()))
             if msg.offset() + 1 >= ends[msg.partition()]:
                 pending.discard(msg.partition())
         assert not pending, f"partitions {sorted(pending)} of {topic} not read to their end in {timeout}s"

@@ -1,6 +1,6 @@
 """KRaft clusters (MSK's `.kraft` versions) for real: three controllers hidden from clients, broker-only
-brokers, TLS and SASL/SCRAM clients, ACLs through StandardAuthorizer, the controllers' metrics, Open
-Monitoring, a killed broker healed under load. One
+brokers, TLS, SASL/SCRAM and mTLS clients, ACLs through StandardAuthorizer, the controllers' metrics,
+Open Monitoring, a killed broker healed under load. One
 module-scoped cluster, left as found by every test here (topics and SCRAM users removed again) but the
 last, which upgrades it."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from harness import Service, free_port, kcat
 from kafka_clients import broker_config, consume_all, create_topic, delete_topic, produce, tls_config
-from test_security import can_list, make_secret, scram_args, wait_for
+from test_security import _active_pca, _client_cert, can_list, make_secret, scram_args, wait_for
 from verifying_load import VerifyingLoad
 
 VERSION = "3.9.x.kraft"
@@ -25,15 +25,17 @@ VERSION = "3.9.x.kraft"
 
 @pytest.fixture(scope="module")
 def kraft(tmp_path_factory):
-    """A service of its own with a 3-zone KRaft cluster: TLS clients, SASL/SCRAM on, unauthenticated TLS
-    allowed, Open Monitoring's two exporters on."""
+    """A service of its own with a 3-zone KRaft cluster: TLS clients, SASL/SCRAM on, mTLS with an ACM PCA
+    CA, unauthenticated TLS allowed, Open Monitoring's two exporters on."""
     svc = Service(tmp_path_factory.mktemp("kraft") / "data", free_port()).start()
     try:
         kafka = svc.client("kafka")
+        ca_arn, _ = _active_pca(svc)
         arn = kafka.create_cluster(
             ClusterName="kraft", KafkaVersion=VERSION, NumberOfBrokerNodes=3,
             BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(3)},
-            ClientAuthentication={"Sasl": {"Scram": {"Enabled": True}}, "Unauthenticated": {"Enabled": True}},
+            ClientAuthentication={"Sasl": {"Scram": {"Enabled": True}}, "Unauthenticated": {"Enabled": True},
+                                  "Tls": {"CertificateAuthorityArnList": [ca_arn], "Enabled": True}},
             OpenMonitoring={"Prometheus": {"JmxExporter": {"EnabledInBroker": True},
                                            "NodeExporter": {"EnabledInBroker": True}}},
         )["ClusterArn"]
@@ -225,6 +227,51 @@ def test_kraft_controller_metrics(kraft):
             for m in page["Metrics"] if {"Name": "Cluster Name", "Value": name} in m["Dimensions"]]
     assert "ActiveControllerCount" in {m["MetricName"] for m in ours}
     assert not [m for m in ours if m["MetricName"].startswith("ZooKeeper")]
+
+
+def test_mtls_clients_of_the_pca_and_no_others(kraft, tmp_path):
+    """mTLS on KRaft brokers: a certificate the cluster's ACM PCA issued is accepted on 9094 (and the
+    broker takes its subject as the principal: a DENY for that principal refuses it), a certificate of
+    another CA is refused at the handshake."""
+    from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
+                                       ResourcePatternType, ResourceType)
+    svc, arn, info = kraft
+    [ca_arn] = info["ClientAuthentication"]["Tls"]["CertificateAuthorityArnList"]
+    bootstrap = svc.client("kafka").get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"]
+    tls = tls_config(bootstrap, svc.ca_path)
+    topic = f"kraft-mtls-{uuid.uuid4().hex[:6]}"
+    create_topic(tls, topic, partitions=1, replication=3)
+    key, cert = _client_cert(svc, ca_arn, tmp_path)
+    mtls = {**tls, "ssl.key.location": key, "ssl.certificate.location": cert}
+    pki = svc.data_dir / "pki"
+    admin = None
+    deny = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:CN=orders-service", "*",
+                      AclOperation.READ, AclPermissionType.DENY)
+    try:
+        produce(mtls, topic, [b"signed"])
+        assert _reads(mtls, topic, partitions=1) is True
+        from openmsk.runtime.pki import CertificateAuthority, write_secret
+        other = CertificateAuthority(tmp_path / "other").issue("intruder", server=False)
+        write_secret(tmp_path / "other.key", other.key_pem)
+        (tmp_path / "other.pem").write_bytes(other.cert_pem)
+        intruder = kcat("-L", "-b", bootstrap, "-X", "security.protocol=ssl", "-X", f"ssl.ca.location={svc.ca_path}",
+                        "-X", f"ssl.key.location={tmp_path / 'other.key'}",
+                        "-X", f"ssl.certificate.location={tmp_path / 'other.pem'}", "-m", "10")
+        assert intruder.returncode != 0
+        # The principal is the certificate's subject: a DENY Read for it refuses this client only.
+        assert wait_for(lambda: (pki / "control-plane-admin.crt").exists(), timeout=60)
+        admin = AdminClient({"bootstrap.servers": bootstrap.replace(":9094", ":9093"), "security.protocol": "SSL",
+                             "ssl.ca.location": svc.ca_path,
+                             "ssl.certificate.location": str(pki / "control-plane-admin.crt"),
+                             "ssl.key.location": str(pki / "control-plane-admin.key")})
+        admin.create_acls([deny])[deny].result(60)
+        assert wait_for(lambda: _reads(mtls, topic, partitions=1) is False, timeout=120)
+    finally:
+        if admin is not None:
+            mine = AclBindingFilter(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:CN=orders-service",
+                                    "*", AclOperation.ANY, AclPermissionType.ANY)
+            admin.delete_acls([mine])[mine].result(60)
+        delete_topic(tls, topic)
 
 
 def _scrape(ip: str, port: int) -> str:
