@@ -62,6 +62,9 @@ def test_restart_mid_create_then_adopt_then_heal(private_service):
     assert sorted(consume_all(config, topic, len(messages))) == sorted(messages)
     log = svc.log_path.read_text()
     assert "broker-2 exited unexpectedly" in log
+    # Its registration was removed rather than waited out (the supervisor reacts within a second or two;
+    # the dead session lives 18 s).
+    assert "removed the dead broker 2's ZooKeeper registration (/brokers/ids/2" in log
 
     # With the control plane away, every node stops (`openmsk down`); the next start restarts them,
     # reporting HEALING until they run, and the data is all there.

@@ -18,6 +18,7 @@ from .iam_channel import BROKER_TOKEN_FILE, channel_token
 from .layout import (CLIENT_CAS, KEYSTORE, ClusterLayout, broker_listeners, broker_security_properties, client_auth,
                      dynamic_user_properties, needs_tls)
 from .public_access import PUBLIC_KEYSTORE, public_access_on, public_address, public_listener_properties
+from .registrations import release_dead_broker
 from .roller import (STUCK_CHECK_INTERVAL, STUCK_RESTARTS, ZOOKEEPER_GRACE, BrokerRoller, RollError, ZooKeeperRoller,
                      stuck_reason)
 from .tls import broker_tls_properties, certificate_due, node_certificate
@@ -204,11 +205,16 @@ class ClusterReconciler:
         """Completes when every broker process is running.
 
         A broker that died keeps its ZooKeeper registration (an ephemeral znode) until its session
-        expires; starting it again before that fails with NodeExists. So before restarting one, wait
-        until the surviving brokers no longer list it."""
-        brokers = self.configured_brokers(cluster, self.layout(cluster))
+        expires; starting it again before that fails with NodeExists. So before restarting one, its
+        registration is removed (registrations.py: the controller fails it over now), and the surviving
+        brokers must no longer list it (at once then; after the session's expiry if the removal failed)."""
+        layout = self.layout(cluster)
+        brokers = self.configured_brokers(cluster, layout)
         for broker in brokers:
             if not (await self.plane.placement.observe(broker.name)).running:
+                released = await release_dead_broker(self.plane, cluster, layout, broker)
+                if released:
+                    self.progress(cluster, released)
                 await self.wait_deregistered(broker, [b for b in brokers if b is not broker])
                 try:
                     await storage.volume_ready(self.plane, cluster, broker)
@@ -447,6 +453,10 @@ class ClusterReconciler:
                     if retry:
                         log.info("%s exited during startup (%s); retry %d", node.name, attempts.last, attempts.count)
                         await asyncio.sleep(STARTUP_RETRY_DELAY)
+                        if _short(node).startswith("broker-"):      # it may have registered before it died
+                            released = await release_dead_broker(self.plane, cluster, self.layout(cluster), node)
+                            if released:
+                                self.progress(cluster, released)
                         await self.plane.placement.apply(self.spec(cluster, node))
                         deadlines[node.name] = time.monotonic() + timeout
                         still.append(node)
