@@ -1,19 +1,24 @@
 """Network layouts compared: produce throughput and connection set-up through the namespace/bridge/nftables
 path vs the loopback layout, and how fast a security-group change reaches the wire.
 
-  .venv/bin/python bench/network.py [--reps 3] [--records 100000] [--record-size 1024] [--connects 500]
+  .venv/bin/python bench/network.py [--warmup 2] [--reps 4] [--records 100000] [--record-size 1024]
+                                    [--connects 500]
 
-(about 12 minutes on 2 cores; needs root). Two services of its own, one after the other, each with one
-3-broker, 3-zone cluster with MSK's defaults (TLS to clients, TLS in cluster):
+(about 15 minutes on 2 cores; needs root). Two services of its own, both up for the whole run, each with
+one 3-broker, 3-zone cluster with MSK's defaults (TLS to clients, TLS in cluster):
   loopback    OPENMSK_NETWORK=loopback: brokers on 127.(10+zone).<slot>.<n>
   namespaces  OPENMSK_NETWORK=namespaces: each node in its namespace on the VPC bridge, the cluster in
               a security group that admits the default group (the host)
-Per layout: `kafka-producer-perf-test.sh` (acks=all, a fresh 3-partition RF-3 topic per run, one warm-up
-run discarded, median MB/s of --reps) and --connects TCP handshakes from the host to a broker's 9094
-(p50/p99 ms). Namespaces only: rule-change-to-enforcement, measured by an instance (`openmsk exec`) that
-connects to a broker every 5 ms; time from AuthorizeSecurityGroupIngress's answer to its first
-established connection, and from RevokeSecurityGroupIngress's answer to its first refused attempt
-(median of 5 each). Ratios printed: throughput namespaces / loopback (target >= 0.95), handshake p50.
+Throughput: `kafka-producer-perf-test.sh` (acks=all, a fresh 3-partition RF-3 topic per run). First a
+warm-up phase (--warmup rounds of one full-size run per layout, alternating, discarded: the brokers'
+JIT, page cache and TLS session state settle; a first comparison done without it saw every run rise
+over the previous one). Then --reps interleaved repetitions, loopback then namespaces in each, so a
+drift of the machine's load hits both layouts alike; each repetition's ratio is printed as it ends and
+the verdict is the median of the per-repetition ratios (target >= 0.95). Then --connects TCP
+handshakes from the host to a broker's 9094 per layout (p50/p99 ms). Namespaces only:
+rule-change-to-enforcement, measured by an instance (`openmsk exec`) that connects to a broker every
+5 ms; time from AuthorizeSecurityGroupIngress's answer to its first established connection, and from
+RevokeSecurityGroupIngress's answer to its first refused attempt (median of 5 each).
 Results go to bench/results/network.json.
 """
 from __future__ import annotations
@@ -98,7 +103,8 @@ def cluster(service: Service, groups: list[str] | None = None) -> tuple[str, str
     return arn, kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"]
 
 
-def measure_layout(name: str, args, workdir: Path) -> tuple[dict, Service]:
+def start_layout(name: str, workdir: Path) -> tuple[dict, Service]:
+    """A service in layout `name` with one ACTIVE cluster; the result dict gets its bootstrap string."""
     service = Service(workdir / name / "data", free_port()).start(env={"OPENMSK_NETWORK": name})
     groups = None
     if name == "namespaces":
@@ -111,16 +117,39 @@ def measure_layout(name: str, args, workdir: Path) -> tuple[dict, Service]:
             "UserIdGroupPairs": [{"GroupId": default["SecurityGroups"][0]["GroupId"]}]}])
         groups = [group]
     started = time.monotonic()
-    arn, bootstrap = cluster(service, groups)
-    result = {"cluster_active_s": round(time.monotonic() - started, 1), "bootstrap": bootstrap}
-    props = client_props(service, workdir / f"{name}.properties")
-    perf_run(bootstrap, props, f"warmup-{name}", args.records // 4, args.record_size)
-    runs = [perf_run(bootstrap, props, f"perf-{name}-{i}", args.records, args.record_size) for i in range(args.reps)]
-    result.update(mb_per_s_runs=runs, mb_per_s=statistics.median(runs))
-    host, port = bootstrap.split(",")[0].rsplit(":", 1)
-    result["handshake"] = handshakes(host, int(port), args.connects)
-    result["arn"] = arn
+    try:
+        arn, bootstrap = cluster(service, groups)
+    except BaseException:
+        service.stop_everything()
+        raise
+    result = {"cluster_active_s": round(time.monotonic() - started, 1), "bootstrap": bootstrap, "arn": arn,
+              "props": str(client_props(service, workdir / f"{name}.properties"))}
     return result, service
+
+
+def interleaved_throughput(layouts: dict[str, dict], args) -> dict:
+    """Warm-up rounds, then --reps repetitions of (loopback, namespaces); per-repetition MB/s and ratios."""
+    names = ("loopback", "namespaces")
+    run = lambda name, tag: perf_run(layouts[name]["bootstrap"], Path(layouts[name]["props"]),  # noqa: E731
+                                     f"perf-{name}-{tag}", args.records, args.record_size)
+    warmup: dict[str, list[float]] = {n: [] for n in names}
+    for i in range(args.warmup):
+        for name in names:
+            warmup[name].append(run(name, f"warmup{i}"))
+        print(f"warm-up {i + 1}/{args.warmup}: loopback {warmup['loopback'][-1]:.2f} MB/s, "
+              f"namespaces {warmup['namespaces'][-1]:.2f} MB/s (discarded)", flush=True)
+    reps = []
+    for i in range(args.reps):
+        rep = {"load_average": os.getloadavg()[0]}
+        for name in names:
+            rep[name] = run(name, f"rep{i}")
+        rep["ratio"] = round(rep["namespaces"] / rep["loopback"], 3)
+        reps.append(rep)
+        print(f"rep {i + 1}/{args.reps}: loopback {rep['loopback']:.2f} MB/s, namespaces {rep['namespaces']:.2f} MB/s, "
+              f"ratio {rep['ratio']:.3f} (load {rep['load_average']:.1f})", flush=True)
+    medians = {n: statistics.median(r[n] for r in reps) for n in names}
+    return {"warmup_mb_per_s": warmup, "reps": reps, "median_mb_per_s": medians,
+            "median_ratio": round(statistics.median(r["ratio"] for r in reps), 3)}
 
 
 def enforcement_times(service: Service, bootstrap: str, rounds: int = 5) -> dict:
@@ -153,7 +182,8 @@ def enforcement_times(service: Service, bootstrap: str, rounds: int = 5) -> dict
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=2, help="discarded rounds (one run per layout each)")
+    parser.add_argument("--reps", type=int, default=4, help="interleaved repetitions (loopback, namespaces)")
     parser.add_argument("--records", type=int, default=100000)
     parser.add_argument("--record-size", type=int, default=1024)
     parser.add_argument("--connects", type=int, default=500)
@@ -162,21 +192,25 @@ def main() -> int:
     results: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "load_average_at_start": load}
     with tempfile.TemporaryDirectory(prefix="openmsk-bench-net-") as tmp:
         workdir = Path(tmp)
-        for name in ("loopback", "namespaces"):
-            service = None
-            try:
-                results[name], service = measure_layout(name, args, workdir)
-                if name == "namespaces":
-                    results["enforcement"] = enforcement_times(service, results[name]["bootstrap"])
-            finally:
-                if service is not None:
-                    service.stop_everything()
-            print(json.dumps({name: results[name]}, indent=2), flush=True)
+        services: dict[str, Service] = {}
+        try:
+            for name in ("loopback", "namespaces"):
+                results[name], services[name] = start_layout(name, workdir)
+                print(f"{name}: cluster ACTIVE in {results[name]['cluster_active_s']} s", flush=True)
+            results["throughput"] = interleaved_throughput(results, args)
+            for name in ("loopback", "namespaces"):
+                host, port = results[name]["bootstrap"].split(",")[0].rsplit(":", 1)
+                results[name]["handshake"] = handshakes(host, int(port), args.connects)
+            results["enforcement"] = enforcement_times(services["namespaces"], results["namespaces"]["bootstrap"])
+        finally:
+            for service in services.values():
+                service.stop_everything()
     results["load_average_at_end"] = os.getloadavg()
-    ratio = results["namespaces"]["mb_per_s"] / results["loopback"]["mb_per_s"]
-    results["throughput_ratio"] = round(ratio, 3)
+    ratio = results["throughput"]["median_ratio"]
+    results["throughput_ratio"] = ratio
     print(json.dumps(results, indent=2))
-    print(f"produce throughput namespaces/loopback: {ratio:.3f} (target >= 0.95: {'met' if ratio >= 0.95 else 'NOT met'})")
+    print(f"produce throughput namespaces/loopback, median of {args.reps} interleaved repetitions: {ratio:.3f} "
+          f"(target >= 0.95: {'met' if ratio >= 0.95 else 'NOT met'})")
     print(f"TCP handshake p50 ms: loopback {results['loopback']['handshake']['p50_ms']}, "
           f"namespaces {results['namespaces']['handshake']['p50_ms']}")
     print(f"rule change to enforcement (median s): authorize {results['enforcement']['authorize_median_s']}, "
