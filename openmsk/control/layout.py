@@ -246,7 +246,7 @@ class ClusterLayout:
         machine = instance_type(self.cluster["Spec"]["BrokerNodeGroupInfo"]["InstanceType"])
         brokers = []
         for b in self.cluster["Brokers"]:
-            public = public_listeners(self.cluster, client_listeners(self.cluster), b["BrokerId"])
+            public = public_listeners(self.cluster, client_listeners(self.cluster), b["BrokerId"], b["Address"])
             config = BrokerConfig(
                 broker_id=b["BrokerId"], rack=b["ZoneId"], host=b["Address"], listeners=[*listeners, *public],
                 inter_broker_listener=inter, log_dir="", zookeeper_connect=self.zookeeper_connect(),

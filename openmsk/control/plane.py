@@ -86,6 +86,9 @@ class ControlPlane:
         self.broker_extensions: list = []
         # Coroutines run after start() / before stop(): background subsystems (metric collection).
         self.background_services: list = []
+        if self.vpc.enabled:                # brokers' public addresses relayed into their namespaces
+            from .public_relays import PublicRelays
+            self.background_services.append(PublicRelays())
 
     @property
     def volumes(self) -> LoopVolumes:

@@ -8,6 +8,7 @@ hostname). MSK's preconditions (DG public-access) are checked by the service bef
 """
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from ..runtime import addressing
@@ -30,11 +31,16 @@ def public_address(cluster: dict, broker_id: int) -> str:
     return addressing.public_address(cluster["Slot"], broker_id)
 
 
-def public_listeners(cluster: dict, client_listeners: list[Listener], broker_id: int) -> list[Listener]:
+def public_listeners(cluster: dict, client_listeners: list[Listener], broker_id: int,
+                     node_address: str | None = None) -> list[Listener]:
+    """Bound to the public address in the loopback layout; in the namespace layout (a node address outside
+    127.0.0.0/8) bound to the node's own address and advertised as the public one, which the control
+    plane relays there (public_relays.py)."""
     if not public_access_on(cluster):
         return []
     host = public_address(cluster, broker_id)
-    return [Listener(PUBLIC_TWINS[l.name][0], l.protocol, PUBLIC_TWINS[l.name][1], host=host)
+    bind = node_address if node_address and not ipaddress.ip_address(node_address).is_loopback else None
+    return [Listener(PUBLIC_TWINS[l.name][0], l.protocol, PUBLIC_TWINS[l.name][1], host=host, bind=bind)
             for l in client_listeners if l.name in PUBLIC_TWINS]
 
 

@@ -97,6 +97,7 @@ class Listener:
     protocol: str      # Kafka security protocol: PLAINTEXT, SSL, SASL_SSL
     port: int
     host: str | None = None   # bind/advertise address when not the broker's own (public access)
+    bind: str | None = None   # bind address when not `host` (public access relayed into a namespace)
 
 
 @dataclass
@@ -123,7 +124,7 @@ class BrokerConfig:
         props.update({
             "broker.id": str(self.broker_id),
             "broker.rack": self.rack,
-            "listeners": ",".join(f"{l.name}://{l.host or self.host}:{l.port}" for l in self.listeners),
+            "listeners": ",".join(f"{l.name}://{l.bind or l.host or self.host}:{l.port}" for l in self.listeners),
             "advertised.listeners": ",".join(f"{l.name}://{l.host or self.host}:{l.port}" for l in self.listeners),
             "listener.security.protocol.map": ",".join(f"{l.name}:{l.protocol}" for l in self.listeners),
             "inter.broker.listener.name": self.inter_broker_listener,
