@@ -59,12 +59,23 @@ def _claim_path(cidr: str) -> Path:
     return _claims() / cidr.replace("/", "_")
 
 
-def _claimed_by_other(cidr: str, owner: str) -> bool:
+def _claim_owner(cidr: str) -> str | None:
     try:
-        doc = json.loads(_claim_path(cidr).read_text())
+        return json.loads(_claim_path(cidr).read_text()).get("data_dir")
     except (OSError, ValueError):
-        return False
-    return doc.get("data_dir") != owner and (Path(doc.get("data_dir", "/nonexistent")) / "openmsk.db").exists()
+        return None
+
+
+def _claimed_by_other(cidr: str, owner: str) -> bool:
+    other = _claim_owner(cidr)
+    return other is not None and other != owner and (Path(other) / "openmsk.db").exists()
+
+
+def _owner_is_up(data_dir: str) -> bool:
+    """Whether an installation has kernel objects now (its host interface or a namespace): it is running,
+    or crashed without `openmsk down`. One that is merely stopped has none."""
+    names = netns.Names.for_data_dir(data_dir)
+    return netns.link_exists(names.host_interface()) or any(ns.startswith(names.prefix) for ns in netns.namespaces())
 
 
 class VpcRuntime:
@@ -106,28 +117,40 @@ class VpcRuntime:
         return netns.host_conflict(cidr, ignore_interface=self.names.host_interface())
 
     def choose_default_cidr(self, region: str) -> str:
+        """A /16 no other installation claims and the host does not use. Claims outlive their service as
+        long as its data directory does (it may start again, its VPC's block stored); when every candidate
+        is claimed (a test suite leaves dozens of data directories behind), the oldest claim of an
+        installation that is down is taken over, rather than failing."""
         if not self.enabled:
             return LOOPBACK_VPC_CIDR
         owner = str(self.data_dir)
         for cidr in CANDIDATE_CIDRS:
-            if _claimed_by_other(cidr, owner):
-                continue
-            conflict = self.host_conflict(cidr)
-            if conflict:
-                log.info("default VPC: %s overlaps %s on this host; trying the next range", cidr, conflict)
-                continue
-            try:
-                fd = os.open(_claim_path(cidr), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            except OSError:
-                continue
-            with os.fdopen(fd, "w") as fh:
-                json.dump({"data_dir": owner, "region": region}, fh)
-            if _claimed_by_other(cidr, owner):
-                continue
-            if cidr != CANDIDATE_CIDRS[0]:
-                log.warning("default VPC of %s uses %s: 172.31.0.0/16 is in use on this host", region, cidr)
-            return cidr
+            if not _claimed_by_other(cidr, owner) and self._claim(cidr, owner, region):
+                return cidr
+        stale = [c for c in CANDIDATE_CIDRS if not _owner_is_up(_claim_owner(c) or owner)]
+        for cidr in sorted(stale, key=lambda c: _claim_path(c).stat().st_mtime if _claim_path(c).exists() else 0):
+            log.warning("default VPC: every candidate /16 is claimed; taking over %s from %s (stopped)",
+                        cidr, _claim_owner(cidr))
+            if self._claim(cidr, owner, region, take_over=True):
+                return cidr
         raise RuntimeError("no free /16 for a default VPC on this host")
+
+    def _claim(self, cidr: str, owner: str, region: str, take_over: bool = False) -> bool:
+        conflict = self.host_conflict(cidr)
+        if conflict:
+            log.info("default VPC: %s overlaps %s on this host; trying the next range", cidr, conflict)
+            return False
+        try:
+            fd = os.open(_claim_path(cidr), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError:
+            return False
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"data_dir": owner, "region": region}, fh)
+        if (_claim_owner(cidr) != owner) if take_over else _claimed_by_other(cidr, owner):
+            return False                        # (another installation wrote its claim at the same moment)
+        if cidr != CANDIDATE_CIDRS[0]:
+            log.warning("default VPC of %s uses %s: 172.31.0.0/16 is in use on this host", region, cidr)
+        return True
 
     # -- addresses -------------------------------------------------------------------------------
     def vpc_of_subnet(self, subnet: dict) -> dict:

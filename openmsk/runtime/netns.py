@@ -105,6 +105,11 @@ def exists(namespace: str) -> bool:
     return os.path.exists(os.path.join(NETNS_DIR, namespace))
 
 
+def link_exists(name: str) -> bool:
+    """An interface of the host's namespace (read from sysfs: no process)."""
+    return os.path.exists(f"/sys/class/net/{name}")
+
+
 def _link_exists(namespace: str | None, name: str) -> bool:
     args = ["ip"] + (["-n", namespace] if namespace else []) + ["link", "show", "dev", name]
     return _run(*args, check=False).returncode == 0
