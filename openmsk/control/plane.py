@@ -279,6 +279,7 @@ class ControlPlane:
         cluster.update(State=state, ActiveOperationArn=op["OperationArn"], CurrentVersion=model.new_current_version())
         self.store.put("operation", op["OperationArn"], op, region=cluster["Region"], parent=cluster["ClusterArn"])
         self.save_cluster(cluster)
+        self.vpc.request_sync()              # brokers added by the update: the cluster's nodes must admit them
         self.submit(cluster["ClusterArn"])
         return op
 

@@ -20,9 +20,8 @@ from __future__ import annotations
 import logging
 import uuid
 
-from ..runtime import addressing
 from . import model, storage
-from .layout import dynamic_user_properties
+from .layout import dynamic_user_properties, node_address
 from .rebalance import RebalanceFailed, Rebalancer, partitions_on
 from .roller import BrokerRoller, RollError
 
@@ -36,9 +35,10 @@ def zone_of_subnets(cluster: dict) -> list[str]:
     return list(cluster["Spec"]["BrokerNodeGroupInfo"]["ClientSubnets"])
 
 
-def add_brokers(cluster: dict, subnets_by_id: dict[str, dict], target: int) -> list[int]:
+def add_brokers(cluster: dict, subnets_by_id: dict[str, dict], target: int, allocate=None) -> list[int]:
     """Append broker entries up to `target` brokers (round robin over the client subnets, ids after the
-    highest); returns the new ids."""
+    highest), addressed as at creation (`allocate`: plane.address_allocator, the namespace layout's
+    addresses of the subnet); returns the new ids."""
     subnets = zone_of_subnets(cluster)
     next_id = max(b["BrokerId"] for b in cluster["Brokers"]) + 1
     created = []
@@ -49,7 +49,7 @@ def add_brokers(cluster: dict, subnets_by_id: dict[str, dict], target: int) -> l
             raise ValueError("no broker address left in the cluster's subnet slot")
         cluster["Brokers"].append({
             "BrokerId": broker_id, "SubnetId": subnet["SubnetId"], "ZoneId": subnet["AvailabilityZoneId"],
-            "Address": addressing.node_address(subnet["CidrBlock"], cluster["Slot"], broker_id),
+            "Address": node_address(subnet, cluster["Slot"], broker_id, allocate),
             "NodeArn": model.node_arn(cluster, str(uuid.uuid4())), "EniId": f"eni-{uuid.uuid4().hex[:17]}",
             "AddedToClusterTime": model.now_iso()})
         created.append(broker_id)
@@ -157,6 +157,7 @@ async def remove_leaving(reconciler, cluster: dict) -> None:
     fresh = plane.load_cluster(cluster["ClusterArn"])
     fresh["Brokers"] = [b for b in fresh["Brokers"] if b["BrokerId"] not in leaving]
     plane.save_cluster(fresh)
+    plane.vpc.request_sync()                # their addresses are no longer the cluster's
     cluster["Brokers"] = fresh["Brokers"]
     reconciler.progress(cluster, f"brokers {', '.join(map(str, sorted(leaving)))} removed")
 

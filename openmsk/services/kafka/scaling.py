@@ -61,9 +61,10 @@ class ScalingHandlers:
         if target > current:
             subnets = {s: self.plane.network.subnet(ctx.region, s) for s in cluster["Spec"]["BrokerNodeGroupInfo"]["ClientSubnets"]}
             try:
-                created = add_brokers(cluster, subnets, target)
+                created = add_brokers(cluster, subnets, target, self.plane.address_allocator(ctx.region))
             except ValueError as exc:
-                raise bad_request(f"The cluster cannot grow to {target} brokers: {exc}.", "targetNumberOfBrokerNodes")
+                raise bad_request(f"The cluster cannot grow to {target} brokers: {getattr(exc, 'message', exc)}.",
+                                  "targetNumberOfBrokerNodes")
             kind, info = INCREASE, {"CreatedBrokerIds": [float(b) for b in created]}
             steps = [*BASE_STEPS, *([model.REBALANCE_PARTITIONS] if drain else [])]
         else:
