@@ -145,23 +145,26 @@ def _cluster_dir(service, info: dict) -> Path:
 
 def test_zone_down_and_up_go_through_the_service(service, shared_cluster):
     """The CLI asks the running service (signed POST /_openmsk/v1/zone-outage); the control plane
-    freezes the zone's nodes through the placement driver and thaws them again. Kept well under
-    ZooKeeper's 18 s session timeout, so the shared cluster is left as found."""
+    cuts the zone's nodes off (namespace layout: their links to the VPC bridge go down) or freezes them
+    through the placement driver (loopback layout), and undoes it. Kept well under ZooKeeper's 18 s
+    session timeout, so the shared cluster is left as found."""
     from openmsk.control import zones
     cluster_dir = _cluster_dir(service, shared_cluster)
     node_dirs = [cluster_dir / "broker-3", cluster_dir / "zookeeper-3"]
+    links = json.loads((service.data_dir / "network.json").read_text())["mode"] == "namespaces"
+    down_verb, up_verb, state = ("cut off", "reconnected", "cut off") if links else ("froze", "thawed", "frozen")
     try:
         down = openmsk(service, "zone", "down", "shared", "use1-az3")
         assert down.returncode == 0, down.stderr
-        assert "zone use1-az3 of shared is down: froze" in down.stdout
+        assert f"zone use1-az3 of shared is down: {down_verb}" in down.stdout
         assert "b-3" in down.stdout and "z-3" in down.stdout
-        assert [zones.process_state(d) for d in node_dirs] == ["frozen", "frozen"]
+        assert [zones.process_state(d) for d in node_dirs] == [state, state]
         assert zones.process_state(cluster_dir / "broker-1") == "running"
         assert set(zones.outages(cluster_dir)) == {"use1-az3"}
     finally:
         up = openmsk(service, "zone", "up", "shared", "use1-az3")
     assert up.returncode == 0, up.stderr
-    assert "zone use1-az3 of shared is up: thawed" in up.stdout and "b-3" in up.stdout and "z-3" in up.stdout
+    assert f"zone use1-az3 of shared is up: {up_verb}" in up.stdout and "b-3" in up.stdout and "z-3" in up.stdout
     assert [zones.process_state(d) for d in node_dirs] == ["running", "running"]
     assert zones.outages(cluster_dir) == {}
 
