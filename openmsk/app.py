@@ -108,10 +108,14 @@ class Installation:
         return BrokerAuth(self.accounts, self.admin_key_id, admin_secret, self.plane.load_cluster,
                           ClusterPolicyStore(self.store).policy_document, channel_token(self.data_dir))
 
+    def operator_api(self) -> OperatorApi:
+        """openmsk's operator API: served on its signed routes, and read by the console (log delivery)."""
+        return OperatorApi(self.plane, self.log_shipper.delivery if self.log_shipper else None)
+
     def internal_routes(self) -> list:
         """openmsk's own signed routes (method, path, fn(region, payload) -> dict)."""
-        return (OperatorApi(self.plane, self.log_shipper.delivery if self.log_shipper else None).routes()
-                + InstanceApi(self.plane).routes() + AccountsApi(self.accounts).routes())
+        return (self.operator_api().routes() + InstanceApi(self.plane).routes()
+                + AccountsApi(self.accounts).routes())
 
 
 def authorization_lookups(inst: Installation) -> Lookups:

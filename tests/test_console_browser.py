@@ -1,8 +1,9 @@
 """The web console (issue 16) in a real browser -- Debian's headless chromium driven by Selenium through
 Debian's chromedriver: sign in, create a cluster from the form and watch it become ACTIVE without
 reloading, create a topic, produce with confluent-kafka and see the bytes-in chart move, browse the
-messages, reset a group's offsets (previewed first) and see the lag change, and an IAM user refused
-exactly as the same API call would be."""
+messages, reset a group's offsets (previewed first) and see the lag change, page through the broker logs
+newest first, see a broken log destination on the cluster's page, and an IAM user refused exactly as the
+same API call would be."""
 from __future__ import annotations
 
 import json
@@ -135,6 +136,43 @@ def test_console_journey_in_a_real_browser(console_service):
         browser.click_and_wait(driver, driver.find_element(By.XPATH, "//button[.='Apply this reset']"))
         assert "Reset 3 partition offsets" in driver.find_element(By.CSS_SELECTOR, ".flash.ok").text
         assert driver.find_element(By.ID, "total-lag").text == "2000"
+
+        # Broker logs: newest first, older pages through the link, the filter box; 450 events of our own
+        # in one stream among the brokers' (pages of 300).
+        logs, kafka = svc.client("logs"), svc.client("kafka")
+        group = "/console-e2e/brokers"
+        logs.create_log_group(logGroupName=group)
+        current = kafka.describe_cluster_v2(ClusterArn=arn)["ClusterInfo"]["CurrentVersion"]
+        kafka.update_monitoring(ClusterArn=arn, CurrentVersion=current, LoggingInfo={
+            "BrokerLogs": {"CloudWatchLogs": {"Enabled": True, "LogGroup": group}}})
+        svc.wait_state(arn, timeout=600)
+        logs.create_log_stream(logGroupName=group, logStreamName="console-paging")
+        first = int(time.time() * 1000) - 600_000
+        logs.put_log_events(logGroupName=group, logStreamName="console-paging", logEvents=[
+            {"timestamp": first + i * 1000, "message": f"paging event {i:03d}"} for i in range(450)])
+        driver.get(cluster_url + "/logs")
+        driver.find_element(By.ID, "f-filter").send_keys("paging event")
+        browser.click_and_wait(driver, driver.find_element(By.XPATH, "//button[.='Filter']"))
+
+        def log_messages() -> list[str]:
+            return [c.text for c in driver.find_elements(By.CSS_SELECTOR, "table.logs tbody tr td:nth-child(3)")]
+        newest = log_messages()
+        assert len(newest) == 300 and newest[0] == "paging event 449" and newest[-1] == "paging event 150", newest[:3]
+        browser.click_and_wait(driver, driver.find_element(By.ID, "older-events"))
+        older = log_messages()
+        assert len(older) == 150 and older[0] == "paging event 149" and older[-1] == "paging event 000", older[:3]
+        assert driver.find_elements(By.ID, "range-start") and not driver.find_elements(By.ID, "older-events")
+        assert driver.find_element(By.ID, "f-filter").get_attribute("value") == "paging event"
+
+        # A destination that breaks shows on the cluster's page: the log group deleted under the shipper.
+        assert not driver.find_elements(By.ID, "log-delivery-problem")
+        logs.delete_log_group(logGroupName=group)
+        kafka.create_topic(ClusterArn=arn, TopicName="e2e-while-missing", PartitionCount=2, ReplicationFactor=2)
+        driver.get(cluster_url)
+        problem = _wait(driver, lambda: driver.find_element(By.ID, "log-delivery-problem").text, 240,
+                        "the log delivery problem on the cluster page", reload_every=15)
+        assert "CloudWatch Logs log group" in problem and group in problem, problem
+        assert "FAILING" in driver.find_element(By.ID, "logging").text
 
         # An IAM user allowed to read MSK, but not to create topics nor read data, sees the refusals.
         iam = svc.client("iam")

@@ -230,6 +230,41 @@ def test_query_protocol(service, query_protocol_env):
     assert "(InvalidParameterValue)" in bad.stderr
 
 
+def test_buckets_summed_in_sqlite_match_the_merged_points(tmp_path):
+    """GetMetricData/GetMetricStatistics without percentiles sum the buckets in SQLite (store.aggregate):
+    the same n/sum/min/max, per period, over one or several series, as merging the stored points; read
+    from a worker thread (the provider's handlers run there) as well as the main one."""
+    import random
+    import threading
+
+    from openmsk.services.cloudwatch.query import buckets
+    store = MetricStore(tmp_path / "metrics.db")
+    now = time.time()
+    rng = random.Random(7)
+    entries = []
+    for t in range(0, 3600, 20):
+        for d in ("1", "2", "3"):
+            sample = Bucket()
+            sample.add(rng.uniform(-5, 100))
+            entries.append(("M", {"D": d}, "Count", now - 3600 + t, sample, True))
+    store.write("us-east-1", "Test", entries)
+    ids = [s.id for s in store.series("us-east-1", "Test", "M")]
+    for chosen in ([ids[0]], ids):
+        for period, start in ((60, now - 3600), (300, now - 3000), (10, now - 600)):
+            merged = buckets(store, chosen, start, now, period)
+            summed = buckets(store, chosen, start, now, period, values=False)
+            in_thread = []
+            worker = threading.Thread(target=lambda: in_thread.append(
+                buckets(store, chosen, start, now, period, values=False)))
+            worker.start()
+            worker.join()
+            assert merged and [t for t, _ in merged] == [t for t, _ in summed] == [t for t, _ in in_thread[0]]
+            for (_, a), (_, b), (_, c) in zip(merged, summed, in_thread[0]):
+                assert (a.n, round(a.sum, 6), a.min, a.max) == (b.n, round(b.sum, 6), b.min, b.max) \
+                    == (c.n, round(c.sum, 6), c.min, c.max)
+    store.close()
+
+
 def test_store_retention_and_rollups(tmp_path):
     """1-minute points live 15 days, 5-minute 63 days, 1-hour 455 days; series idle longer are dropped."""
     store = MetricStore(tmp_path / "metrics.db")

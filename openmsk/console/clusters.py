@@ -12,6 +12,7 @@ from aiohttp import web
 from ..api.core import ServiceException
 from ..control import model
 from .html import Markup, badge, button, copyable, field, form, link, select, table, tag
+from .metrics import delivery_note, delivery_problems
 from .web import BASE, SECURITY_HEADERS, View, cluster_tabs, cluster_url
 
 log = logging.getLogger("openmsk.console")
@@ -252,6 +253,18 @@ async def _broker_metrics(view: View, info: dict) -> dict:
     return {int(r["Id"][1:]): r["Values"][0] for r in result["MetricDataResults"] if r.get("Values")}
 
 
+def _delivery_state(delivery: list[dict], label: str, target: dict | None) -> Markup | str:
+    """A broker-log target's delivery as the log shipper sees it (a failure, or lines still to send)."""
+    if not (target or {}).get("Enabled"):
+        return "–"
+    row = next((r for r in delivery if r["Destination"].startswith(label)), None)
+    if row is not None and row.get("Failing"):
+        return tag("span", badge("FAILING"), " ", row["Failing"])
+    if row is not None and row.get("BufferedBatches"):
+        return f"delivering ({row['BufferedBatches']} batches waiting)"
+    return badge("OK")
+
+
 async def detail_page(view: View) -> web.Response:
     info = await view.cluster()
     arn, p = info["ClusterArn"], provisioned(info)
@@ -260,9 +273,9 @@ async def detail_page(view: View) -> web.Response:
         _provisioned_list(view, info, "ListClusterOperations", "ClusterOperationInfoList"), zones_of(view))
     kraft = is_kraft(info) or bool(controller_nodes(nodes))
     # The slower parts (Kafka metadata, quorum probes, metrics, the action forms' choices) at once.
-    meta, disk, quorum, access, actions = await asyncio.gather(
+    meta, disk, quorum, access, actions, delivery = await asyncio.gather(
         _kafka_metadata(view, info), _broker_metrics(view, info), _quorum(view, info, nodes),
-        _safe(bootstrap_block(view, info)), _actions(view, info, nodes))
+        _safe(bootstrap_block(view, info)), _actions(view, info, nodes), delivery_problems(view, info))
     registered = set(meta.get("brokers") or [])
     broker_rows = []
     for n in sorted(broker_nodes(nodes), key=lambda n: n["BrokerNodeInfo"]["BrokerId"]):
@@ -328,12 +341,15 @@ async def detail_page(view: View) -> web.Response:
         tag("section", tag("h2", "Networking"),
             table(["Subnet", "Zone"], [[s, zones.get(s, "?")] for s in (p.get("BrokerNodeGroupInfo") or {}).get("ClientSubnets", [])]),
             table(["Security group", "Name", "Inbound rules"], sg_rows, empty="No security groups."), class_="card"),
-        tag("section", tag("h2", "Logging"),
-            table(["Target", "Enabled", "Destination"],
-                  [["CloudWatch Logs", str(logs.get("CloudWatchLogs", {}).get("Enabled", False)), logs.get("CloudWatchLogs", {}).get("LogGroup", "")],
-                   ["Firehose", str(logs.get("Firehose", {}).get("Enabled", False)), logs.get("Firehose", {}).get("DeliveryStream", "")],
-                   ["S3", str(logs.get("S3", {}).get("Enabled", False)), f"{logs.get('S3', {}).get('Bucket', '')}/{logs.get('S3', {}).get('Prefix', '')}"]]),
-            class_="card"),
+        tag("section", tag("h2", "Logging"), delivery_note(delivery),
+            table(["Target", "Enabled", "Destination", "Delivery"],
+                  [["CloudWatch Logs", str(logs.get("CloudWatchLogs", {}).get("Enabled", False)), logs.get("CloudWatchLogs", {}).get("LogGroup", ""),
+                    _delivery_state(delivery, "CloudWatch Logs", logs.get("CloudWatchLogs"))],
+                   ["Firehose", str(logs.get("Firehose", {}).get("Enabled", False)), logs.get("Firehose", {}).get("DeliveryStream", ""),
+                    _delivery_state(delivery, "Firehose", logs.get("Firehose"))],
+                   ["S3", str(logs.get("S3", {}).get("Enabled", False)), f"{logs.get('S3', {}).get('Bucket', '')}/{logs.get('S3', {}).get('Prefix', '')}",
+                    _delivery_state(delivery, "S3", logs.get("S3"))]]),
+            id="logging", data_refresh=True, class_="card"),
         tag("section", tag("h2", "Tags"), table(["Key", "Value"], [[k, v] for k, v in sorted((info.get("Tags") or {}).items())],
                                                 empty="No tags."), class_="card"),
         tag("section", tag("h2", "Operations"), table(["Type", "State", "Started", "Ended", "Error"], op_rows,

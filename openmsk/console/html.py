@@ -56,7 +56,7 @@ def badge(text: str) -> Markup:
             "UPDATING": "busy", "HEALING": "warn", "REBOOTING_BROKER": "busy", "MAINTENANCE": "busy",
             "UPDATE_IN_PROGRESS": "busy", "UPDATE_COMPLETE": "ok", "ALARM": "bad", "FAILED": "bad",
             "UPDATE_FAILED": "bad", "REBOOT_IN_PROGRESS": "busy", "REBOOT_COMPLETE": "ok", "REBOOT_FAILED": "bad",
-            "DELETING": "warn", "INSUFFICIENT_DATA": "warn", "EMPTY": "warn",
+            "DELETING": "warn", "INSUFFICIENT_DATA": "warn", "EMPTY": "warn", "FAILING": "bad",
             "imok": "ok", "leader": "ok", "follower": "ok"}.get(text, "plain")
     return tag("span", text, class_=f"badge {kind}")
 

@@ -32,18 +32,21 @@ def _b64(data) -> str | None:
     return None if data is None else base64.b64encode(data).decode()
 
 
-def _ends(admin, partitions, spec) -> dict:
+def _ends(admin, partitions, *specs) -> dict | tuple[dict, ...]:
+    """{(topic, partition): offset} per OffsetSpec, the specs' requests all in flight at once."""
     from confluent_kafka import TopicPartition
-    if not partitions:
-        return {}
-    futures = admin.list_offsets({TopicPartition(t, p): spec for t, p in partitions}, request_timeout=TIMEOUT)
-    out = {}
-    for tp, future in futures.items():
-        try:
-            out[(tp.topic, tp.partition)] = future.result(TIMEOUT).offset
-        except Exception:
-            continue
-    return out
+    futures = [admin.list_offsets({TopicPartition(t, p): spec for t, p in partitions}, request_timeout=TIMEOUT)
+               if partitions else {} for spec in specs]
+    found = []
+    for batch in futures:
+        out = {}
+        for tp, future in batch.items():
+            try:
+                out[(tp.topic, tp.partition)] = future.result(TIMEOUT).offset
+            except Exception:
+                continue
+        found.append(out)
+    return found[0] if len(found) == 1 else tuple(found)
 
 
 def _committed(admin, group: str) -> list:
@@ -55,18 +58,24 @@ def _committed(admin, group: str) -> list:
 
 def _groups(admin) -> list:
     """[{group, state, members, topics, lag}] of every consumer group."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
     from confluent_kafka.admin import OffsetSpec
     listed = admin.list_consumer_groups(request_timeout=TIMEOUT).result(TIMEOUT)
     ids = sorted(g.group_id for g in listed.valid)
-    described = {}
-    if ids:
-        for gid, future in admin.describe_consumer_groups(ids, request_timeout=TIMEOUT).items():
-            try:
-                described[gid] = future.result(TIMEOUT)
-            except Exception:
-                continue
-    committed = {g: [tp for tp in _committed(admin, g) if tp.offset >= 0] for g in ids}
+    describing = admin.describe_consumer_groups(ids, request_timeout=TIMEOUT) if ids else {}
+    # One OffsetFetch per group (the client takes one group per call), all in flight at once: 20 groups
+    # cost one round trip, not 20 in a row.
+    pending = {g: admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g)], request_timeout=TIMEOUT)[g]
+               for g in ids}
+    committed = {g: [tp for tp in future.result(TIMEOUT).topic_partitions or [] if not tp.error and tp.offset >= 0]
+                 for g, future in pending.items()}
     ends = _ends(admin, {(tp.topic, tp.partition) for tps in committed.values() for tp in tps}, OffsetSpec.latest())
+    described = {}
+    for gid, future in describing.items():
+        try:
+            described[gid] = future.result(TIMEOUT)
+        except Exception:
+            continue
     out = []
     for gid in ids:
         d = described.get(gid)
@@ -123,8 +132,7 @@ def _reset(admin, group: str, topic: str | None, to: str, timestamp_ms: int | No
     spec = {"earliest": OffsetSpec.earliest(), "latest": OffsetSpec.latest()}.get(to)
     if spec is None:
         spec = OffsetSpec.for_timestamp(int(timestamp_ms))
-    targets = _ends(admin, set(current), spec)
-    latest = _ends(admin, set(current), OffsetSpec.latest())
+    targets, latest = _ends(admin, set(current), spec, OffsetSpec.latest())
     rows = []
     for (t, p), offset in sorted(current.items()):
         target = targets.get((t, p), -1)
@@ -145,35 +153,45 @@ def _reset(admin, group: str, topic: str | None, to: str, timestamp_ms: int | No
     return {"rows": rows, "applied": apply}
 
 
-def _browse(admin, config: dict, topic: str, partition: int | None, mode: str, count: int,
+def _browser(consumers: dict, key: str, config: dict):
+    """The message browser's Consumer of a cluster, kept between requests (creating one, with its
+    connections to every broker, was most of a browse); it never subscribes nor commits, only assigns."""
+    from confluent_kafka import Consumer
+    if key not in consumers:
+        consumers[key] = Consumer({**config, "group.id": "openmsk-console-browser", "enable.auto.commit": False,
+                                   "enable.partition.eof": True, "fetch.wait.max.ms": 100,
+                                   "client.id": "openmsk-console", "log_level": 3})
+    return consumers[key]
+
+
+def _browse(admin, consumer, topic: str, partition: int | None, mode: str, count: int,
             offset: int | None, timestamp_ms: int | None) -> dict:
     """Up to `count` messages: the latest, from an offset, or from a timestamp."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import KafkaError, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
     count = max(1, min(int(count), BROWSE_LIMIT))
     parts = _topic_partitions(admin, topic)
     if partition is not None:
         if partition not in parts:
-            from confluent_kafka import KafkaError, KafkaException
+            from confluent_kafka import KafkaException
             raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART,
                                             f"Topic {topic} has no partition {partition}."))
         parts = [partition]
-    consumer = Consumer({**config, "group.id": "openmsk-console-browser", "enable.auto.commit": False,
-                         "enable.partition.eof": True, "client.id": "openmsk-console", "log_level": 3})
-    try:
-        marks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=TIMEOUT) for p in parts}
-        starts = {}
-        if mode == "timestamp":
-            found = consumer.offsets_for_times([TopicPartition(topic, p, int(timestamp_ms)) for p in parts],
-                                               timeout=TIMEOUT)
-            starts = {tp.partition: (tp.offset if tp.offset >= 0 else marks[tp.partition][1]) for tp in found}
-        elif mode == "offset":
-            starts = {p: min(max(int(offset), marks[p][0]), marks[p][1]) for p in parts}
-        else:
-            starts = {p: max(marks[p][0], marks[p][1] - count) for p in parts}
-        live = [TopicPartition(topic, p, starts[p]) for p in parts if starts[p] < marks[p][1]]
-        messages = []
-        if live:
-            consumer.assign(live)
+    wanted = {(topic, p) for p in parts}
+    lows, highs = _ends(admin, wanted, OffsetSpec.earliest(), OffsetSpec.latest())
+    marks = {p: (lows.get((topic, p), 0), highs.get((topic, p), 0)) for p in parts}
+    if mode == "timestamp":
+        found = _ends(admin, wanted, OffsetSpec.for_timestamp(int(timestamp_ms)))
+        starts = {p: found[(topic, p)] if found.get((topic, p), -1) >= 0 else marks[p][1] for p in parts}
+    elif mode == "offset":
+        starts = {p: min(max(int(offset), marks[p][0]), marks[p][1]) for p in parts}
+    else:
+        starts = {p: max(marks[p][0], marks[p][1] - count) for p in parts}
+    live = [TopicPartition(topic, p, starts[p]) for p in parts if starts[p] < marks[p][1]]
+    messages = []
+    if live:
+        consumer.assign(live)
+        try:
             pending = {tp.partition for tp in live}
             deadline = time.monotonic() + TIMEOUT
             per_partition = {p: 0 for p in pending}
@@ -182,10 +200,14 @@ def _browse(admin, config: dict, topic: str, partition: int | None, mode: str, c
                 if msg is None:
                     continue
                 p = msg.partition()
-                if msg.error():
-                    pending.discard(p)          # partition EOF (or an error): done with it
+                if msg.topic() != topic or p not in pending:
                     continue
-                if p not in pending:
+                if msg.error():
+                    # the partition's end (a control record can be the last offset), or an error: done with it
+                    if msg.error().code() != KafkaError._PARTITION_EOF or msg.offset() >= marks[p][1]:
+                        pending.discard(p)
+                    continue
+                if msg.offset() < starts[p]:
                     continue
                 per_partition[p] += 1
                 if msg.offset() + 1 >= marks[p][1] or (mode != "latest" and per_partition[p] >= count):
@@ -193,18 +215,18 @@ def _browse(admin, config: dict, topic: str, partition: int | None, mode: str, c
                 messages.append({"partition": p, "offset": msg.offset(), "timestamp": msg.timestamp()[1],
                                  "key": _b64(msg.key()), "value": _b64(msg.value()),
                                  "headers": [[k, _b64(v)] for k, v in (msg.headers() or [])]})
-        if mode == "latest":
-            # A producer's burst shares one millisecond across partitions, where timestamps give no order:
-            # among equal timestamps a message nearer its partition's end counts as later, so the latest N
-            # keep the newest of every partition (not the tail of the highest-numbered one).
-            messages.sort(key=lambda m: (m["timestamp"], m["offset"] - marks[m["partition"]][1], m["partition"]))
-            messages = messages[-count:]
-        else:
-            messages.sort(key=lambda m: (m["timestamp"], m["partition"], m["offset"]))
-            messages = messages[:count]
-        return {"messages": messages, "watermarks": {str(p): list(m) for p, m in marks.items()}}
-    finally:
-        consumer.close()
+        finally:
+            consumer.unassign()
+    if mode == "latest":
+        # A producer's burst shares one millisecond across partitions, where timestamps give no order:
+        # among equal timestamps a message nearer its partition's end counts as later, so the latest N
+        # keep the newest of every partition (not the tail of the highest-numbered one).
+        messages.sort(key=lambda m: (m["timestamp"], m["offset"] - marks[m["partition"]][1], m["partition"]))
+        messages = messages[-count:]
+    else:
+        messages.sort(key=lambda m: (m["timestamp"], m["partition"], m["offset"]))
+        messages = messages[:count]
+    return {"messages": messages, "watermarks": {str(p): list(m) for p, m in marks.items()}}
 
 
 def _cluster(admin) -> dict:
@@ -213,7 +235,7 @@ def _cluster(admin) -> dict:
     return {"brokers": sorted(n.id for n in d.nodes), "controller": d.controller.id if d.controller else None}
 
 
-def _handle(admins: dict, request: dict) -> dict:
+def _handle(admins: dict, consumers: dict, request: dict) -> dict:
     from confluent_kafka.admin import AdminClient
     config = request["config"]
     key = json.dumps(config, sort_keys=True)
@@ -229,16 +251,17 @@ def _handle(admins: dict, request: dict) -> dict:
     if action == "reset":
         return _reset(admin, **args)
     if action == "browse":
-        return _browse(admin, config, **args)
+        return _browse(admin, _browser(consumers, key, config), **args)
     raise ValueError(f"unknown action {action}")
 
 
 def main() -> None:
     from confluent_kafka import KafkaException
     admins: dict = {}
+    consumers: dict = {}
     for line in sys.stdin:
         try:
-            reply = {"ok": _handle(admins, json.loads(line))}
+            reply = {"ok": _handle(admins, consumers, json.loads(line))}
         except KafkaException as exc:
             err = exc.args[0]
             reply = {"error": {"code": err.name(), "message": err.str()}}

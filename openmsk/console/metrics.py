@@ -2,14 +2,17 @@
 broker logs (CloudWatch Logs FilterLogEvents on the cluster's log group) -- all as the signed-in user."""
 from __future__ import annotations
 
+import asyncio
+
 import datetime as dt
 import time
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from ..api.core import ServiceException
 from .charts import line_chart
-from .html import badge, button, field, link, select, table, tag
+from .html import Markup, badge, button, field, link, select, table, tag
 from .web import View, cluster_tabs, cluster_url
 
 NS = "AWS/Kafka"
@@ -91,16 +94,19 @@ async def metrics_page(view: View) -> web.Response:
     end = time.time()
     start = end - seconds
     name = info["ClusterName"]
-    try:
-        alarms = (await view.call("monitoring", "DescribeAlarms"))["MetricAlarms"]
-    except ServiceException:
-        alarms = []
+    async def cluster_alarms() -> list:
+        try:
+            return (await view.call("monitoring", "DescribeAlarms"))["MetricAlarms"]
+        except ServiceException:
+            return []
+    # The reads run side by side: the metric reads run in the CloudWatch provider's worker threads.
+    alarms, listed = await asyncio.gather(cluster_alarms(), cluster_metrics(view, name))
     alarms = [a for a in alarms if a.get("Namespace") == NS and _dims(a).get("Cluster Name") == name]
-    listed = await cluster_metrics(view, name)
     topics = sorted({d["Topic"] for _, d in listed if "Topic" in d and "Consumer Group" not in d})
+    every_series = await asyncio.gather(*[_chart_series(view, listed, names, stat, topic, start, end, period)
+                                          for _, _, _, names, stat in CHARTS])
     charts = []
-    for chart_id, title, unit, names, stat in CHARTS:
-        series = await _chart_series(view, listed, names, stat, topic, start, end, period)
+    for (chart_id, title, unit, names, stat), series in zip(CHARTS, every_series):
         thresholds = [(a["AlarmName"], a["Threshold"], a.get("StateValue", "")) for a in alarms
                       if a.get("MetricName") in names]
         charts.append(line_chart(chart_id, title, unit, series, start, end, thresholds))
@@ -119,6 +125,77 @@ async def metrics_page(view: View) -> web.Response:
                      tabs=cluster_tabs(info, "Metrics"), live=True)
 
 
+LOG_PAGE = 300           # events per page of the broker logs
+LOG_CALLS = 60           # FilterLogEvents calls one page may make (a rare pattern over a long range)
+
+
+async def _window_events(view: View, params: dict, lo: int, hi: int, room: int, budget: list) -> list | None:
+    """Every event of [lo, hi) (oldest first, following nextToken), or None when there are more than
+    `room` or the page's call budget ran out before the window was read to its end."""
+    got, token = [], None
+    while True:
+        if budget[0] <= 0:
+            return None
+        budget[0] -= 1
+        call = {**params, "startTime": lo, "endTime": hi, "limit": min(10_000, room + 1 - len(got))}
+        if token:
+            call["nextToken"] = token
+        result = await view.call("logs", "FilterLogEvents", **call)
+        got += result.get("events", [])
+        if len(got) > room:
+            return None
+        token = result.get("nextToken")
+        if not token:
+            return got
+
+
+async def newest_events(view: View, params: dict, oldest: int, before: int) -> tuple[list, int | None]:
+    """The newest LOG_PAGE events in [oldest, before), newest first, and where the next (older) page
+    ends (None when the range is read to its start). FilterLogEvents reads forward in time, so the page
+    reads back from `before` in windows: one that holds more than the page has room for is narrowed, one
+    that fits is taken whole and the next, older one is wider. Pages therefore meet exactly: a page
+    covers [its last window's start, before)."""
+    events: list = []
+    hi, width, budget = before, 60_000, [LOG_CALLS]
+    while len(events) < LOG_PAGE and hi > oldest:
+        lo = max(oldest, hi - width)
+        got = await _window_events(view, params, lo, hi, LOG_PAGE - len(events), budget)
+        if got is None and budget[0] <= 0:
+            break                                   # out of calls: this page ends at hi
+        if got is None and hi - lo > 1:
+            width = max(1, (hi - lo) // 8)          # too many for the page: a narrower window
+            continue
+        if got is None:                             # one millisecond holds more than the room: take it whole
+            got = (await view.call("logs", "FilterLogEvents", **params, startTime=lo, endTime=hi,
+                                   limit=10_000)).get("events", [])
+        events = got + events
+        hi, width = lo, width * 4
+    return list(reversed(events)), (hi if hi > oldest else None)
+
+
+def _utc(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="milliseconds")[:23]
+
+
+async def delivery_problems(view: View, info: dict) -> list[dict]:
+    """The cluster's broker-log destinations that fail or hold a backlog: what `openmsk status` shows,
+    read through the same operator route code (services/operator.py), for a user who may describe the
+    cluster (the caller has already made DescribeClusterV2 as that user)."""
+    return (await view.console.operator.delivery(view.region, {"ClusterArn": info["ClusterArn"]}))["Destinations"]
+
+
+def delivery_note(rows: list[dict]) -> Markup | str:
+    """A visible alert per failing destination (and the backlog it keeps until it works again)."""
+    failing = [r for r in rows if r.get("Failing")]
+    if not failing:
+        return ""
+    return tag("div", tag("strong", "Broker log delivery is failing"),
+               tag("ul", *[tag("li", f"{r['Destination']}: {r['Failing']} ({r['BufferedBatches']} batches, "
+                                     f"{r['BufferedBytes']} bytes kept to deliver when it works again)")
+                           for r in failing]),
+               class_="flash error", role="alert", id="log-delivery-problem")
+
+
 async def logs_page(view: View) -> web.Response:
     info = await view.cluster()
     q = view.request.query
@@ -127,22 +204,37 @@ async def logs_page(view: View) -> web.Response:
     logging_info = ((info.get("Provisioned") or {}).get("LoggingInfo") or {}).get("BrokerLogs") or {}
     cw = logging_info.get("CloudWatchLogs") or {}
     crumbs = [link(cluster_url(info), info["ClusterName"]), "Broker logs"]
+    problem = delivery_note(await delivery_problems(view, info))
     if not cw.get("Enabled") or not cw.get("LogGroup"):
-        body = tag("p", "This cluster does not deliver broker logs to CloudWatch Logs. Turn it on with "
-                        "UpdateMonitoring (LoggingInfo.BrokerLogs.CloudWatchLogs) to read them here.", class_="empty")
+        body = tag("div", problem,
+                   tag("p", "This cluster does not deliver broker logs to CloudWatch Logs. Turn it on with "
+                            "UpdateMonitoring (LoggingInfo.BrokerLogs.CloudWatchLogs) to read them here.",
+                       class_="empty"))
         return view.page("Broker logs", body, crumbs=crumbs, tabs=cluster_tabs(info, "Broker logs"))
-    params = {"logGroupName": cw["LogGroup"], "limit": 10000,          # the newest 300 of up to 10,000
-              "startTime": int((time.time() - RANGES[window][0]) * 1000)}
+    now = int(time.time() * 1000)
+    oldest = now - RANGES[window][0] * 1000
+    try:
+        before = min(int(q.get("before", "")), now + 1)
+    except ValueError:
+        before = now + 1
+    params = {"logGroupName": cw["LogGroup"]}
     if text:
         params["filterPattern"] = text if text.startswith(("{", "[", '"')) else f'"{text}"'
-    result = await view.call("logs", "FilterLogEvents", **params)
-    rows = [[dt.datetime.fromtimestamp(e["timestamp"] / 1000, dt.timezone.utc).isoformat(timespec="seconds")[:19],
-             e.get("logStreamName", ""), tag("code", e.get("message", ""))]
-            for e in reversed(result.get("events", [])[-300:])]                 # newest first
+    events, older = await newest_events(view, params, oldest, before)
+    rows = [[_utc(e["timestamp"]), e.get("logStreamName", ""), tag("code", e.get("message", ""))] for e in events]
     controls = tag("form", field("Filter (text or a CloudWatch Logs filter pattern)", "filter", value=text),
                    select("Time range", "range", [(k, f"last {k}") for k in RANGES], window),
                    button("Filter", kind="small"), method="get", class_="filter")
-    body = tag("div", controls, tag("p", f"Log group {cw['LogGroup']}", class_="muted"),
+    here = cluster_url(info, "/logs")
+    keep = {"filter": text, "range": window}
+    paging = [link(f"{here}?{urlencode({**keep, 'before': older})}", "Older events", id="older-events",
+                   class_="btn small")] if older is not None else [
+        tag("span", f"Start of the range (last {window}).", class_="muted", id="range-start")]
+    if before <= now:
+        paging.insert(0, link(f"{here}?{urlencode(keep)}", "Newest events", id="newest-events", class_="btn small"))
+    span = (f"events before {_utc(before)} UTC" if before <= now else "events up to now")
+    body = tag("div", problem, controls, tag("p", f"Log group {cw['LogGroup']}; {span}, newest first.", class_="muted"),
                table(["Time (UTC)", "Stream", "Message"], rows, empty="No matching log events.", cls="grid logs",
-                     caption=f"{len(rows)} events, newest first"))
+                     caption=f"{len(rows)} events, newest first"),
+               tag("nav", *paging, class_="paging", aria_label="Older and newer log events"))
     return view.page("Broker logs", body, crumbs=crumbs, tabs=cluster_tabs(info, "Broker logs"))

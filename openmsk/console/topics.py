@@ -189,8 +189,10 @@ async def messages_page(view: View) -> web.Response:
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.timezone.utc)
         args["timestamp_ms"] = int(when.timestamp() * 1000)
-    described = await view.call("kafka", "DescribeTopic", ClusterArn=info["ClusterArn"], TopicName=topic)
-    result = await view.kafka(info, "browse", "ReadData", **args)
+    # DescribeTopic (admin pool) and the browse (Kafka worker) run side by side.
+    described, result = await asyncio.gather(
+        view.call("kafka", "DescribeTopic", ClusterArn=info["ClusterArn"], TopicName=topic),
+        view.kafka(info, "browse", "ReadData", **args))
     rows = []
     for m in result["messages"]:
         when = dt.datetime.fromtimestamp(m["timestamp"] / 1000, dt.timezone.utc).isoformat(timespec="milliseconds")

@@ -146,6 +146,7 @@ class Console:
         self.account_id = installation.account_id
         self.sessions = Sessions(lookup_secret)
         self.worker = KafkaWorker()
+        self.operator = installation.operator_api()     # broker-log delivery problems, as `openmsk status`
         self.zookeeper_probes: dict = {}      # cluster ARN -> (monotonic time, rendered probe table)
 
     # -- the gate ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import time
 
 from . import defaults, rules
 from .evaluation import evaluate, evaluate_composite, period_of
+from .query import SeriesCache
 
 log = logging.getLogger(__name__)
 
@@ -24,24 +25,6 @@ HIGH_RES_TICK = 10.0
 CHUNK = 50
 STATE_FIELDS = ("StateValue", "StateReason", "StateReasonData", "StateUpdatedTimestamp", "StateTransitionedTimestamp",
                 "History", "TriggeringChildren")
-
-
-class _PassView:
-    """The metric store as one pass sees it: series lookups by name are cached for the pass (1,000
-    alarms over one metric name would otherwise re-read its series list 1,000 times)."""
-
-    def __init__(self, store) -> None:
-        self._store = store
-        self._series: dict[tuple, list] = {}
-
-    def series(self, region, namespace=None, metric=None, since=None):
-        key = (region, namespace, metric, since)
-        if key not in self._series:
-            self._series[key] = self._store.series(region, namespace, metric, since=since)
-        return self._series[key]
-
-    def points(self, *args, **kwargs):
-        return self._store.points(*args, **kwargs)
 
 
 class AlarmEvaluator:
@@ -120,7 +103,7 @@ class AlarmEvaluator:
         if not high_resolution_only:
             self.alarms.high_resolution = any(period_of(d) < 60 for d in docs if d.get("AlarmRule") is None)
         composites = [d for d in docs if d.get("AlarmRule") is not None]
-        metrics = _PassView(self.metrics)
+        metrics = SeriesCache(self.metrics)
         for i, doc in enumerate(docs, 1):
             if i % CHUNK == 0:
                 yield

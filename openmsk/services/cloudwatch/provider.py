@@ -7,6 +7,7 @@ MissingParameter), which the gateway sends in the request's protocol (JSON 1.0 o
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
@@ -21,8 +22,8 @@ from .alarms import AlarmHandlers
 from .backend import AlarmBackend
 from .mute_rules import MuteRuleHandlers
 from .query import (MAX_DATAPOINTS, STATISTICS, buckets, check_extended, check_period, combination,
-                               datapoints_requested, epoch, find_series, invalid, missing, normalize_dims,
-                               percentile, series_unit, statistic)
+                               SeriesCache, datapoints_requested, epoch, find_series, invalid, missing,
+                               needs_values, normalize_dims, percentile, series_unit, statistic)
 
 LIST_PAGE = 500
 
@@ -50,8 +51,13 @@ class CloudWatchProvider(AlarmHandlers, MuteRuleHandlers, Provider):
         self.alarms = alarms
 
     # -- GetMetricStatistics -----------------------------------------------------------------------
+    # The metric reads run in a worker thread (each with its own SQLite connection): a GetMetricData over
+    # hundreds of series (the console's metrics page) must not hold the event loop the API is served from.
     @handler("GetMetricStatistics")
     async def get_metric_statistics(self, ctx: RequestContext, request: dict) -> dict:
+        return await asyncio.to_thread(self._get_metric_statistics, ctx, request)
+
+    def _get_metric_statistics(self, ctx: RequestContext, request: dict) -> dict:
         stats, extended = request.get("Statistics") or [], request.get("ExtendedStatistics") or []
         if stats and extended:
             raise combination("The parameters Statistics and ExtendedStatistics are mutually exclusive; "
@@ -74,7 +80,7 @@ class CloudWatchProvider(AlarmHandlers, MuteRuleHandlers, Provider):
         ids = find_series(self.store, ctx.region, namespace, metric, dims, request.get("Unit"))
         unit = request.get("Unit") or series_unit(self.store, ctx.region, namespace, metric, ids) or "None"
         points = []
-        for ts, bucket in buckets(self.store, ids, start, end, period):
+        for ts, bucket in buckets(self.store, ids, start, end, period, values=bool(extended)):
             point = {"Timestamp": _ts(ts), "Unit": unit}
             for stat in stats:
                 point[stat] = statistic(bucket, stat)
@@ -86,6 +92,9 @@ class CloudWatchProvider(AlarmHandlers, MuteRuleHandlers, Provider):
     # -- GetMetricData -----------------------------------------------------------------------------
     @handler("GetMetricData")
     async def get_metric_data(self, ctx: RequestContext, request: dict) -> dict:
+        return await asyncio.to_thread(self._get_metric_data, ctx, request)
+
+    def _get_metric_data(self, ctx: RequestContext, request: dict) -> dict:
         queries = request["MetricDataQueries"]
         if len(queries) > MAX_QUERIES:
             raise invalid(f"The collection MetricDataQueries must not have a size greater than {MAX_QUERIES}.")
@@ -94,6 +103,7 @@ class CloudWatchProvider(AlarmHandlers, MuteRuleHandlers, Provider):
             raise invalid("The parameter StartTime must be less than the parameter EndTime.")
         max_points = request.get("MaxDatapoints") or MAX_GMD_DATAPOINTS
         seen: set[str] = set()
+        store = SeriesCache(self.store)          # one read of each metric name's series for all queries
         values: dict[str, dict[float, float]] = {}
         labels: dict[str, str] = {}
         for i, q in enumerate(queries, 1):
@@ -108,7 +118,7 @@ class CloudWatchProvider(AlarmHandlers, MuteRuleHandlers, Provider):
                 raise combination(f"Exactly one element of {where}.MetricStat and {where}.Expression "
                                   "must be specified.")
             if q.get("MetricStat"):
-                values[q["Id"]] = self._metric_stat(ctx, q["MetricStat"], start, end, f"{where}.MetricStat")
+                values[q["Id"]] = self._metric_stat(ctx, store, q["MetricStat"], start, end, f"{where}.MetricStat")
                 labels[q["Id"]] = q.get("Label") or q["MetricStat"]["Metric"]["MetricName"]
         for q in queries:
             if q.get("Expression"):
@@ -129,7 +139,7 @@ class CloudWatchProvider(AlarmHandlers, MuteRuleHandlers, Provider):
                             "Values": [v for _, v in series], "StatusCode": status})
         return {"MetricDataResults": results, "Messages": []}
 
-    def _metric_stat(self, ctx, stat: dict, start: float, end: float, where: str) -> dict[float, float]:
+    def _metric_stat(self, ctx, store, stat: dict, start: float, end: float, where: str) -> dict[float, float]:
         metric, period, name = stat["Metric"], stat["Period"], stat["Stat"]
         check_period(period, f"{where}.Period")
         if name not in STATISTICS and percentile(name) is None:
@@ -137,9 +147,9 @@ class CloudWatchProvider(AlarmHandlers, MuteRuleHandlers, Provider):
         if not metric.get("Namespace") or not metric.get("MetricName"):
             raise missing(f"The parameters {where}.Metric.Namespace and {where}.Metric.MetricName are required.")
         dims = normalize_dims(metric["Namespace"], metric.get("Dimensions"), f"{where}.Metric.Dimensions")
-        ids = find_series(self.store, ctx.region, metric["Namespace"], metric["MetricName"], dims, stat.get("Unit"))
+        ids = find_series(store, ctx.region, metric["Namespace"], metric["MetricName"], dims, stat.get("Unit"))
         out = {}
-        for ts, bucket in buckets(self.store, ids, start, end, period):
+        for ts, bucket in buckets(store, ids, start, end, period, values=needs_values(name)):
             value = statistic(bucket, name)
             if value is not None:
                 out[float(ts)] = value
@@ -148,6 +158,9 @@ class CloudWatchProvider(AlarmHandlers, MuteRuleHandlers, Provider):
     # -- ListMetrics -------------------------------------------------------------------------------
     @handler("ListMetrics")
     async def list_metrics(self, ctx: RequestContext, request: dict) -> dict:
+        return await asyncio.to_thread(self._list_metrics, ctx, request)
+
+    def _list_metrics(self, ctx: RequestContext, request: dict) -> dict:
         recent = request.get("RecentlyActive")
         since = int(time.time()) - (3 * 3600 if recent == "PT3H" else TWO_WEEKS)
         namespace = request.get("Namespace")

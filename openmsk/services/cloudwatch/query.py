@@ -90,6 +90,33 @@ def resolution(start: float, period: int, now: float) -> int:
     return HOUR
 
 
+class SeriesCache:
+    """The metric store as one request or one alarm pass sees it: the series list of a metric name is
+    read once (a GetMetricData of 500 queries over one metric, or 1,000 alarms over it, would otherwise
+    re-read and re-parse it each time)."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self._series: dict[tuple, list] = {}
+
+    def series(self, region, namespace=None, metric=None, since=None):
+        key = (region, namespace, metric, since)
+        if key not in self._series:
+            self._series[key] = self._store.series(region, namespace, metric, since=since)
+        return self._series[key]
+
+    def points(self, *args, **kwargs):
+        return self._store.points(*args, **kwargs)
+
+    def aggregate(self, *args, **kwargs):
+        return self._store.aggregate(*args, **kwargs)
+
+
+def needs_values(stat: str) -> bool:
+    """Whether a statistic reads the samples' values (percentiles) rather than n/sum/min/max."""
+    return stat not in STATISTICS
+
+
 def find_series(store: MetricStore, region: str, namespace: str, metric: str, dims: dict[str, str],
                 unit: str | None) -> list[int]:
     candidates = [s for s in store.series(region, namespace, metric) if unit is None or s.unit == unit]
@@ -108,8 +135,9 @@ def series_unit(store: MetricStore, region: str, namespace: str, metric: str, id
 
 
 def buckets(store: MetricStore, ids: list[int], start: float, end: float, period: int,
-            now: float | None = None) -> list[tuple[int, Bucket]]:
-    """Aggregate the stored points of `ids` into `period`-long buckets from the rounded StartTime."""
+            now: float | None = None, values: bool = True) -> list[tuple[int, Bucket]]:
+    """Aggregate the stored points of `ids` into `period`-long buckets from the rounded StartTime
+    (`values`: keep the sample values, which only percentile statistics read)."""
     now = time.time() if now is None else now
     res = resolution(start, period, now)
     if period % res:
@@ -117,6 +145,10 @@ def buckets(store: MetricStore, ids: list[int], start: float, end: float, period
     first = int(start) // res * res
     if period < 60:
         first = int(start) // period * period
+    if not ids:
+        return []
+    if not values:
+        return store.aggregate(ids, res, first, int(math.ceil(end)), period)
     grouped: dict[int, Bucket] = {}
     for ts, bucket in store.points(ids, res, first, int(math.ceil(end))):
         key = first + (ts - first) // period * period
