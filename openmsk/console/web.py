@@ -146,8 +146,12 @@ class Console:
         self.account_id = installation.account_id
         self.sessions = Sessions(lookup_secret)
         self.worker = KafkaWorker()
-        self.operator = installation.operator_api()     # broker-log delivery problems, as `openmsk status`
         self.zookeeper_probes: dict = {}      # cluster ARN -> (monotonic time, rendered probe table)
+
+    @property
+    def operator(self):
+        """openmsk's operator API (broker-log delivery problems, as `openmsk status` reads them)."""
+        return self.installation.operator_api()
 
     # -- the gate ----------------------------------------------------------------------------------
     def gate(self, fn):
