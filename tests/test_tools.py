@@ -143,7 +143,8 @@ def test_reset_of_an_active_group_is_refused(tls):
             time.sleep(2)
         assert "Stable" in state.stdout, state.stdout + state.stderr
         out = tool("kafka-consumer-groups.sh", "--bootstrap-server", bootstrap, "--command-config", config,
-                   "--group", group, "--reset-offsets", "--to-earliest", "--execute", "--topic", topic)
+                   "--group", group, "--reset-offsets", "--to-earliest", "--execute", "--topic", topic,
+                   "--timeout", "60000")   # the tool's 5 s default for FindCoordinator is short on a loaded host
         assert f"Assignments can only be reset if the group '{group}' is inactive" in out.stdout + out.stderr
     finally:
         os.killpg(consumer.pid, 15)
