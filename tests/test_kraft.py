@@ -17,7 +17,8 @@ import pytest
 
 from harness import Service, free_port, kcat
 from kafka_clients import broker_config, consume_all, create_topic, delete_topic, produce, tls_config
-from test_security import _active_pca, _client_cert, can_list, make_secret, scram_args, wait_for
+from test_security import (_active_pca, _client_cert, can_list, foreign_certificate_refused, make_secret,
+                           scram_args, wait_for)
 from verifying_load import VerifyingLoad
 
 VERSION = "3.9.x.kraft"
@@ -161,11 +162,31 @@ def _reads(config: dict, topic: str, partitions: int = 3) -> bool | None:
         consumer.close()
 
 
+def _control_plane_admin(svc, bootstrap_tls: str):
+    """An AdminClient with the control plane's own certificate (a super user on every node), on the
+    replication listener; the certificate is made by the SCRAM sync."""
+    from confluent_kafka.admin import AdminClient
+    pki = svc.data_dir / "pki"
+    assert wait_for(lambda: (pki / "control-plane-admin.crt").exists(), timeout=60)
+    return AdminClient({"bootstrap.servers": bootstrap_tls.replace(":9094", ":9093"), "security.protocol": "SSL",
+                        "ssl.ca.location": svc.ca_path, "ssl.certificate.location": str(pki / "control-plane-admin.crt"),
+                        "ssl.key.location": str(pki / "control-plane-admin.key")})
+
+
+def _deny_read(topic: str, principal: str):
+    """A DENY Read ACL for `principal` on `topic`, and the filter matching every ACL of it there."""
+    from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
+                                       ResourcePatternType, ResourceType)
+    deny = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, principal, "*", AclOperation.READ,
+                      AclPermissionType.DENY)
+    everything = AclBindingFilter(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, principal, "*",
+                                  AclOperation.ANY, AclPermissionType.ANY)
+    return deny, everything
+
+
 def test_acls_through_the_controllers(kraft):
     """StandardAuthorizer: an ACL lives in the metadata log the controllers keep and every broker
     enforces it. A DENY Read for a SCRAM user stops her reads of one topic; deleting it restores them."""
-    from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
-                                       ResourcePatternType, ResourceType)
     svc, arn, _ = kraft
     kafka = svc.client("kafka")
     brokers = kafka.get_bootstrap_brokers(ClusterArn=arn)
@@ -176,30 +197,20 @@ def test_acls_through_the_controllers(kraft):
     secret = make_secret(svc, f"AmazonMSK_kraft_acl_{uuid.uuid4().hex[:6]}", "dave", "dave-secret", key)
     kafka.batch_associate_scram_secret(ClusterArn=arn, SecretArnList=[secret])
     admin = None
-    deny = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:dave", "*", AclOperation.READ,
-                      AclPermissionType.DENY)
+    deny, everything_of_dave = _deny_read(topic, "User:dave")
     try:
         produce(tls, topic, [b"one", b"two", b"three"])
         dave = _scram_client(kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringSaslScram"],
                              svc.ca_path, "dave", "dave-secret")
         assert wait_for(lambda: _reads(dave, topic) is True, timeout=180)
-        pki = svc.data_dir / "pki"      # the control plane's admin certificate (a super user on every node),
-        assert wait_for(lambda: (pki / "control-plane-admin.crt").exists(), timeout=60)     # made by the sync
-        admin = AdminClient({"bootstrap.servers": brokers["BootstrapBrokerStringTls"].replace(":9094", ":9093"),
-                             "security.protocol": "SSL", "ssl.ca.location": svc.ca_path,
-                             "ssl.certificate.location": str(pki / "control-plane-admin.crt"),
-                             "ssl.key.location": str(pki / "control-plane-admin.key")})
+        admin = _control_plane_admin(svc, brokers["BootstrapBrokerStringTls"])
         admin.create_acls([deny])[deny].result(60)
         assert wait_for(lambda: _reads(dave, topic) is False, timeout=120)
-        everything_of_dave = AclBindingFilter(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:dave",
-                                              "*", AclOperation.ANY, AclPermissionType.ANY)
         assert len(admin.delete_acls([everything_of_dave])[everything_of_dave].result(60)) == 1
         admin = None
         assert wait_for(lambda: _reads(dave, topic) is True, timeout=120)     # the deletion reached the brokers
     finally:
         if admin is not None:
-            everything_of_dave = AclBindingFilter(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:dave",
-                                                  "*", AclOperation.ANY, AclPermissionType.ANY)
             admin.delete_acls([everything_of_dave])[everything_of_dave].result(60)
         kafka.batch_disassociate_scram_secret(ClusterArn=arn, SecretArnList=[secret])
         delete_topic(tls, topic)
@@ -233,8 +244,6 @@ def test_mtls_clients_of_the_pca_and_no_others(kraft, tmp_path):
     """mTLS on KRaft brokers: a certificate the cluster's ACM PCA issued is accepted on 9094 (and the
     broker takes its subject as the principal: a DENY for that principal refuses it), a certificate of
     another CA is refused at the handshake."""
-    from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
-                                       ResourcePatternType, ResourceType)
     svc, arn, info = kraft
     [ca_arn] = info["ClientAuthentication"]["Tls"]["CertificateAuthorityArnList"]
     bootstrap = svc.client("kafka").get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"]
@@ -243,34 +252,19 @@ def test_mtls_clients_of_the_pca_and_no_others(kraft, tmp_path):
     create_topic(tls, topic, partitions=1, replication=3)
     key, cert = _client_cert(svc, ca_arn, tmp_path)
     mtls = {**tls, "ssl.key.location": key, "ssl.certificate.location": cert}
-    pki = svc.data_dir / "pki"
     admin = None
-    deny = AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:CN=orders-service", "*",
-                      AclOperation.READ, AclPermissionType.DENY)
+    deny, everything_of_the_client = _deny_read(topic, "User:CN=orders-service")
     try:
         produce(mtls, topic, [b"signed"])
         assert _reads(mtls, topic, partitions=1) is True
-        from openmsk.runtime.pki import CertificateAuthority, write_secret
-        other = CertificateAuthority(tmp_path / "other").issue("intruder", server=False)
-        write_secret(tmp_path / "other.key", other.key_pem)
-        (tmp_path / "other.pem").write_bytes(other.cert_pem)
-        intruder = kcat("-L", "-b", bootstrap, "-X", "security.protocol=ssl", "-X", f"ssl.ca.location={svc.ca_path}",
-                        "-X", f"ssl.key.location={tmp_path / 'other.key'}",
-                        "-X", f"ssl.certificate.location={tmp_path / 'other.pem'}", "-m", "10")
-        assert intruder.returncode != 0
+        assert foreign_certificate_refused(svc, bootstrap, tmp_path)
         # The principal is the certificate's subject: a DENY Read for it refuses this client only.
-        assert wait_for(lambda: (pki / "control-plane-admin.crt").exists(), timeout=60)
-        admin = AdminClient({"bootstrap.servers": bootstrap.replace(":9094", ":9093"), "security.protocol": "SSL",
-                             "ssl.ca.location": svc.ca_path,
-                             "ssl.certificate.location": str(pki / "control-plane-admin.crt"),
-                             "ssl.key.location": str(pki / "control-plane-admin.key")})
+        admin = _control_plane_admin(svc, bootstrap)
         admin.create_acls([deny])[deny].result(60)
         assert wait_for(lambda: _reads(mtls, topic, partitions=1) is False, timeout=120)
     finally:
         if admin is not None:
-            mine = AclBindingFilter(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:CN=orders-service",
-                                    "*", AclOperation.ANY, AclPermissionType.ANY)
-            admin.delete_acls([mine])[mine].result(60)
+            admin.delete_acls([everything_of_the_client])[everything_of_the_client].result(60)
         delete_topic(tls, topic)
 
 

@@ -170,6 +170,18 @@ def _client_cert(svc, ca_arn: str, tmp_path) -> tuple[str, str]:
     return str(key_path), str(cert_path)
 
 
+def foreign_certificate_refused(svc, bootstrap: str, tmp_path) -> bool:
+    """Whether kcat presenting a client certificate of a CA the cluster does not trust is refused."""
+    from openmsk.runtime.pki import CertificateAuthority, write_secret
+    other = CertificateAuthority(tmp_path / "other").issue("intruder", server=False)
+    write_secret(tmp_path / "other.key", other.key_pem)
+    (tmp_path / "other.pem").write_bytes(other.cert_pem)
+    intruder = kcat("-L", "-b", bootstrap, "-X", "security.protocol=ssl", "-X", f"ssl.ca.location={svc.ca_path}",
+                    "-X", f"ssl.key.location={tmp_path / 'other.key'}",
+                    "-X", f"ssl.certificate.location={tmp_path / 'other.pem'}", "-m", "10")
+    return intruder.returncode != 0
+
+
 def test_update_security_turns_on_mtls_with_a_rolling_restart(secure, tmp_path):
     svc, arn = secure
     kafka = svc.client("kafka")
@@ -252,11 +264,4 @@ def test_update_security_turns_on_mtls_with_a_rolling_restart(secure, tmp_path):
                      "-t", topic, "-o", "beginning", "-c", "5", "-e", "-q")
     assert with_cert.returncode == 0 and with_cert.stdout.count(b"\n") == 5
     # A certificate from another CA (the installation CA) is not a client identity here.
-    from openmsk.runtime.pki import CertificateAuthority, write_secret
-    other = CertificateAuthority(tmp_path / "other").issue("intruder", server=False)
-    write_secret(tmp_path / "other.key", other.key_pem)
-    (tmp_path / "other.pem").write_bytes(other.cert_pem)
-    intruder = kcat("-L", "-b", tls, "-X", "security.protocol=ssl", "-X", f"ssl.ca.location={svc.ca_path}",
-                    "-X", f"ssl.key.location={tmp_path / 'other.key'}",
-                    "-X", f"ssl.certificate.location={tmp_path / 'other.pem'}", "-m", "10")
-    assert intruder.returncode != 0
+    assert foreign_certificate_refused(svc, tls, tmp_path)
