@@ -30,6 +30,7 @@ from .services.ec2 import Ec2Provider
 from .services.kafka import KafkaProvider
 from .services.kafka.configuration_store import ConfigurationStore
 from .services.kafka.policies import ClusterPolicyStore
+from .services.kafka.vpc_connections import VpcConnectionStore
 from .services.kafka.storage import StorageScaling
 from .services.kms import KeyStore, KmsProvider
 from .services.logs import LogStore, LogsProvider, RetentionSweeper, retention_interval
@@ -83,7 +84,8 @@ class Installation:
         """One line per AWS service served on the endpoint."""
         return [
             KafkaProvider(self.plane, self.configurations, self.secrets, self.client_cas).with_topics(
-                TopicAdmin(self.plane), ClusterPolicyStore(self.store)).with_log_destinations(self.log_sink),
+                TopicAdmin(self.plane), ClusterPolicyStore(self.store)).with_log_destinations(self.log_sink)
+            .with_vpc_connections(VpcConnectionStore(self.store)),
             Ec2Provider(self.plane.network, self.plane.clusters),
             CloudWatchProvider(self.metrics, self.alarms),
             SnsProvider(self.sns),

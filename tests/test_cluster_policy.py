@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from openmsk.services.kafka.vpc_connections import policy_allows, vpc_connectivity_problem
+
 POLICY = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"AWS": "123456789012"},
     "Action": ["kafka:CreateVpcConnection", "kafka:GetBootstrapBrokers", "kafka:DescribeCluster",
@@ -116,3 +118,74 @@ def test_configurations_refuse_keys_msk_manages(service):
         assert kafka.describe_configuration(Arn=arn)["LatestRevision"]["Revision"] == 1
     finally:
         kafka.delete_configuration(Arn=arn)
+
+
+def test_multi_vpc_refused_on_an_unauthenticated_cluster_and_bad_connection_input(service, shared_cluster):
+    """Multi-VPC private connectivity, MSK's refusals (the shared cluster is unauthenticated): no
+    VpcConnectivity for it, no connection to it, unknown connections are NotFound / BadRequest."""
+    kafka = service.client("kafka")
+    arn = shared_cluster["ClusterArn"]
+    version = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["CurrentVersion"]
+    with pytest.raises(kafka.exceptions.BadRequestException) as err:
+        kafka.update_connectivity(ClusterArn=arn, CurrentVersion=version, ConnectivityInfo={
+            "VpcConnectivity": {"ClientAuthentication": {"Sasl": {"Iam": {"Enabled": True}}}}})
+    assert "unauthenticated clusters" in err.value.response["Error"]["Message"]
+    info = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
+    assert info["CurrentVersion"] == version and "VpcConnectivity" not in info["BrokerNodeGroupInfo"]["ConnectivityInfo"]
+
+    vpc = service.client("ec2").describe_vpcs()["Vpcs"][0]["VpcId"]
+    subnets = service.default_subnets(2)
+    good = {"TargetClusterArn": arn, "Authentication": "SASL_IAM", "VpcId": vpc, "ClientSubnets": subnets,
+            "SecurityGroups": []}
+    for change, fragment in (({"TargetClusterArn": arn.replace("/shared/", "/nosuch/")}, "does not exist"),
+                             ({"Authentication": "PLAINTEXT"}, "SASL_IAM, SASL_SCRAM, TLS"),
+                             ({}, "not turned on for multi-VPC")):
+        with pytest.raises(kafka.exceptions.BadRequestException) as err:
+            kafka.create_vpc_connection(**{**good, **change})
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert fragment in err.value.response["Error"]["Message"]
+    unknown = "arn:aws:kafka:us-east-1:000000000000:vpc-connection/000000000000/shared/abc-1"
+    for call in (kafka.describe_vpc_connection, kafka.delete_vpc_connection):
+        with pytest.raises(kafka.exceptions.NotFoundException) as err:
+            call(Arn=unknown)
+        assert unknown in err.value.response["Error"]["Message"]
+    with pytest.raises(kafka.exceptions.BadRequestException) as err:
+        kafka.reject_client_vpc_connection(ClusterArn=arn, VpcConnectionArn=unknown)
+    assert "not a client VPC connection" in err.value.response["Error"]["Message"]
+    assert kafka.list_client_vpc_connections(ClusterArn=arn)["ClientVpcConnections"] == []
+    cli = service.aws("kafka", "list-vpc-connections")
+    assert cli.returncode == 0, cli.stderr
+    assert cli.json["VpcConnections"] == []
+
+
+def _cluster_doc(auth: dict, props: str = "", version: str = "3.9.x", instance: str = "kafka.m5.large") -> dict:
+    return {"Spec": {"KafkaVersion": version, "ClientAuthentication": auth,
+                     "BrokerNodeGroupInfo": {"InstanceType": instance}}, "ServerProperties": props}
+
+
+def test_multi_vpc_preconditions_and_cross_account_policy():
+    """No service: MSK's preconditions for VpcConnectivity and the cluster-policy check of a cross-account
+    CreateVpcConnection."""
+    iam = {"Sasl": {"Iam": {"Enabled": True}}}
+    scram = {"Sasl": {"Scram": {"Enabled": True}}}
+    on = {"iam": True, "scram": False, "tls": False}
+    assert vpc_connectivity_problem(_cluster_doc(iam), on) is None
+    assert "unauthenticated clusters" in vpc_connectivity_problem(_cluster_doc({}), on)
+    assert "2.7.1" in vpc_connectivity_problem(_cluster_doc(iam, version="2.6.2"), on)
+    assert "t3.small" in vpc_connectivity_problem(_cluster_doc(iam, instance="kafka.t3.small"), on)
+    assert "SASL/IAM client authentication is not turned on" in vpc_connectivity_problem(_cluster_doc(scram), on)
+    scram_on = {"iam": False, "scram": True, "tls": False}
+    assert "allow.everyone.if.no.acl.found to false" in vpc_connectivity_problem(_cluster_doc(scram), scram_on)
+    assert vpc_connectivity_problem(_cluster_doc(scram, "allow.everyone.if.no.acl.found=false"), scram_on) is None
+
+    cluster = POLICY["Statement"][0]["Resource"]
+    assert policy_allows(POLICY, "123456789012", "kafka:CreateVpcConnection", cluster)
+    assert not policy_allows(POLICY, "210987654321", "kafka:CreateVpcConnection", cluster)
+    assert not policy_allows(None, "123456789012", "kafka:CreateVpcConnection", cluster)
+    assert not policy_allows(POLICY, "123456789012", "kafka:CreateVpcConnection", cluster.replace("testing", "x"))
+    wildcard = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kafka:*",
+         "Resource": "*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "kafka:CreateVpcConnection", "Resource": cluster}]}
+    assert policy_allows(wildcard, "123456789012", "kafka:GetBootstrapBrokers", cluster)
+    assert not policy_allows(wildcard, "123456789012", "kafka:CreateVpcConnection", cluster)

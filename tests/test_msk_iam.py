@@ -240,3 +240,114 @@ def test_no_secret_key_reaches_a_broker(iam_cluster):
         if path.is_file() and path.stat().st_size < 50_000_000:
             data = path.read_bytes()
             assert not any(s.encode() in data for s in secrets), path
+
+
+def _until(what, predicate, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.5)
+
+
+def test_multi_vpc_connection_lifecycle(iam_cluster):
+    """Multi-VPC private connectivity, the API (the data path is not built: docs/networking.md): the cluster
+    side (UpdateConnectivity VpcConnectivity, an UPDATE_CONNECTIVITY operation that rolls nothing), a managed
+    VPC connection from another VPC CREATING -> AVAILABLE, seen by both sides, MSK's refusals, and the
+    owner's reject and the client's delete."""
+    svc, arn = iam_cluster
+    kafka, ec2 = svc.client("kafka"), svc.client("ec2")
+    info = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
+    zones = info["BrokerNodeGroupInfo"]["ZoneIds"]
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.77.{16 * i}.0/20", AvailabilityZoneId=z)["Subnet"]["SubnetId"]
+               for i, z in enumerate(zones)]
+    group = ec2.create_security_group(GroupName="clients", Description="multi-vpc clients", VpcId=vpc)["GroupId"]
+    request = {"TargetClusterArn": arn, "Authentication": "SASL_IAM", "VpcId": vpc, "ClientSubnets": subnets,
+               "SecurityGroups": [group], "Tags": {"team": "apps"}}
+
+    def refused(call, fragment, **kw):
+        with pytest.raises(kafka.exceptions.BadRequestException) as err:
+            call(**kw)
+        assert fragment in err.value.response["Error"]["Message"], err.value.response["Error"]["Message"]
+
+    refused(kafka.create_vpc_connection, "not turned on for multi-VPC", **request)
+    scram = {"VpcConnectivity": {"ClientAuthentication": {"Sasl": {"Scram": {"Enabled": True}}}}}
+    refused(kafka.update_connectivity, "SASL/SCRAM client authentication is not turned on", ClusterArn=arn,
+            CurrentVersion=info["CurrentVersion"], ConnectivityInfo=scram)
+
+    # the cluster side: IAM on for multi-VPC
+    iam_on = {"VpcConnectivity": {"ClientAuthentication": {"Sasl": {"Iam": {"Enabled": True}}}}}
+    op_arn = kafka.update_connectivity(ClusterArn=arn, CurrentVersion=info["CurrentVersion"],
+                                       ConnectivityInfo=iam_on)["ClusterOperationArn"]
+    svc.wait_state(arn, timeout=300)
+    op = kafka.describe_cluster_operation(ClusterOperationArn=op_arn)["ClusterOperationInfo"]
+    assert op["OperationType"] == "UPDATE_CONNECTIVITY" and op["OperationState"] == "UPDATE_COMPLETE"
+    assert op["TargetClusterInfo"]["ConnectivityInfo"]["VpcConnectivity"]["ClientAuthentication"]["Sasl"]["Iam"] == \
+        {"Enabled": True}
+    assert op["SourceClusterInfo"]["ConnectivityInfo"]["VpcConnectivity"]["ClientAuthentication"]["Sasl"]["Iam"] == \
+        {"Enabled": False}
+    info = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
+    connectivity = info["BrokerNodeGroupInfo"]["ConnectivityInfo"]
+    assert connectivity["PublicAccess"] == {"Type": "DISABLED"}
+    assert connectivity["VpcConnectivity"]["ClientAuthentication"] == {
+        "Sasl": {"Scram": {"Enabled": False}, "Iam": {"Enabled": True}}, "Tls": {"Enabled": False}}
+    refused(kafka.update_connectivity, "already has these", ClusterArn=arn, CurrentVersion=info["CurrentVersion"],
+            ConnectivityInfo=iam_on)
+
+    # MSK's rules for a connection
+    other = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
+    foreign_group = next(g["GroupId"] for g in other if g["VpcId"] != vpc)
+    for change, fragment in (({"ClientSubnets": subnets[:1]}, "at least two Availability Zones"),
+                             ({"ClientSubnets": [subnets[0], svc.default_subnets(2)[1]]}, "not in " + vpc),
+                             ({"SecurityGroups": [foreign_group]}, "not in " + vpc),
+                             ({"Authentication": "TLS"}, "TLS is not turned on for multi-VPC"),
+                             ({"VpcId": "vpc-0000000000000000a"}, "does not exist")):
+        refused(kafka.create_vpc_connection, fragment, **{**request, **change})
+
+    created = svc.aws("kafka", "create-vpc-connection", "--target-cluster-arn", arn, "--authentication", "SASL_IAM",
+                      "--vpc-id", vpc, "--client-subnets", *subnets, "--security-groups", group, "--tags", "team=apps")
+    assert created.returncode == 0, created.stderr
+    conn = created.json["VpcConnectionArn"]
+    assert created.json["State"] == "CREATING" and conn.startswith("arn:aws:kafka:us-east-1:")
+    described = _until("AVAILABLE", lambda: (lambda d: d if d["State"] == "AVAILABLE" else None)(
+        kafka.describe_vpc_connection(Arn=conn)))
+    assert described["TargetClusterArn"] == arn and described["Subnets"] == subnets
+    assert described["SecurityGroups"] == [group] and described["Tags"] == {"team": "apps"}
+    refused(kafka.create_vpc_connection, "already has a SASL_IAM connection", **request)
+    mine = kafka.list_vpc_connections()["VpcConnections"]
+    assert [(c["VpcConnectionArn"], c["State"], c["VpcId"]) for c in mine] == [(conn, "AVAILABLE", vpc)]
+    clients = kafka.list_client_vpc_connections(ClusterArn=arn)["ClientVpcConnections"]
+    assert [(c["VpcConnectionArn"], c["Authentication"], c["Owner"]) for c in clients] == \
+        [(conn, "SASL_IAM", svc.client("sts").get_caller_identity()["Account"])]
+    # no bootstrap string that would not answer (the data path is not built)
+    assert not [k for k in kafka.get_bootstrap_brokers(ClusterArn=arn) if "VpcConnectivity" in k]
+
+    # IAM cannot be turned off for multi-VPC while a connection uses it
+    version = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["CurrentVersion"]
+    iam_off = {"VpcConnectivity": {"ClientAuthentication": {"Sasl": {"Iam": {"Enabled": False}}}}}
+    refused(kafka.update_connectivity, "RejectClientVpcConnection", ClusterArn=arn, CurrentVersion=version,
+            ConnectivityInfo=iam_off)
+
+    # the owner rejects it; the client deletes it
+    assert kafka.reject_client_vpc_connection(ClusterArn=arn, VpcConnectionArn=conn)["ResponseMetadata"][
+        "HTTPStatusCode"] == 200
+    assert kafka.describe_vpc_connection(Arn=conn)["State"] in ("REJECTING", "REJECTED")
+    _until("REJECTED", lambda: kafka.describe_vpc_connection(Arn=conn)["State"] == "REJECTED")
+    refused(kafka.reject_client_vpc_connection, "only an AVAILABLE connection", ClusterArn=arn, VpcConnectionArn=conn)
+    assert kafka.delete_vpc_connection(Arn=conn)["State"] == "DELETING"
+
+    def gone():
+        try:
+            kafka.describe_vpc_connection(Arn=conn)
+        except kafka.exceptions.NotFoundException:
+            return True
+        return False
+    _until("deleted", gone)
+    assert kafka.list_client_vpc_connections(ClusterArn=arn)["ClientVpcConnections"] == []
+    kafka.update_connectivity(ClusterArn=arn, CurrentVersion=version, ConnectivityInfo=iam_off)
+    svc.wait_state(arn, timeout=300)
+    assert not kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["BrokerNodeGroupInfo"]["ConnectivityInfo"][
+        "VpcConnectivity"]["ClientAuthentication"]["Sasl"]["Iam"]["Enabled"]

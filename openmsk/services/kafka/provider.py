@@ -29,6 +29,7 @@ from .policies import PolicyHandlers
 from .scaling import ScalingHandlers
 from .topics import TopicHandlers
 from .versions import VersionHandlers
+from .vpc_connections import VpcConnectionHandlers
 from .validation import (bad_request, check_broker_node_group, check_cluster_name, check_kafka_version,
                          check_logging, check_security, conflict, not_found)
 
@@ -38,7 +39,7 @@ DEFAULT_VOLUME_GIB = 1000          # MSK console default; the API requires nothi
 
 class KafkaProvider(VersionHandlers, SecurityHandlers, ConfigurationHandlers, MonitoringHandlers, TopicHandlers, PolicyHandlers,
                     BrokerChangeHandlers, StorageHandlers, ConnectivityHandlers, ScalingHandlers,
-                    Provider):
+                    VpcConnectionHandlers, Provider):
     service_name = "kafka"
 
     def __init__(self, plane: ControlPlane, configurations: ConfigurationStore, secrets: SecretStore,

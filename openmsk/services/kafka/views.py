@@ -22,7 +22,7 @@ def broker_node_group_info(cluster: dict) -> dict:
         "SecurityGroups": list(spec.get("SecurityGroups") or cluster.get("DefaultSecurityGroups") or []),
         "StorageInfo": {"EbsStorageInfo": {"VolumeSize": cluster["VolumeSize"], **(
             {"ProvisionedThroughput": cluster["ProvisionedThroughput"]} if cluster.get("ProvisionedThroughput") else {})}},
-        "ConnectivityInfo": spec.get("ConnectivityInfo") or {"PublicAccess": {"Type": "DISABLED"}},
+        "ConnectivityInfo": {"PublicAccess": {"Type": "DISABLED"}, **(spec.get("ConnectivityInfo") or {})},
         "ZoneIds": sorted({b["ZoneId"] for b in cluster["Brokers"]}),
     }
     return info
