@@ -24,6 +24,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness import Service, free_port  # noqa: E402
 
 TARGET_MS = 300.0
@@ -41,12 +42,89 @@ def timed(fn, reps: int) -> dict:
             "max_ms": round(samples[-1], 1)}
 
 
+def server_timing(header: str) -> dict:
+    """Server-Timing `name;dur=ms;desc="n calls", ...` -> {name: ms}."""
+    out = {}
+    for part in header.split(","):
+        fields = dict(f.strip().partition("=")[::2] for f in part.split(";")[1:])
+        out[part.split(";")[0].strip()] = float(fields.get("dur", 0))
+    return out
+
+
+def cold_vs_kept(s, pages: dict, reps: int) -> dict:
+    """The groups and metrics pages loaded alternately afresh (`Cache-Control: no-cache`, a hard reload:
+    every Kafka/metric read made, as every load was before the console kept results) and as a plain
+    reload (the kept results, when still valid), interleaved so both see the same load; with what each
+    waited for, from the page's Server-Timing header."""
+    out = {}
+    for name in ("groups", "metrics"):
+        samples = {"cold": [], "kept": []}
+        parts = {"cold": {}, "kept": {}}
+        s.get(pages[name])
+        for _ in range(reps):
+            for arm, headers in (("cold", {"Cache-Control": "no-cache"}), ("kept", {})):
+                t = time.perf_counter()
+                r = s.get(pages[name], headers=headers)
+                samples[arm].append((time.perf_counter() - t) * 1000)
+                assert r.status_code == 200, (name, r.status_code)
+                for k, v in server_timing(r.headers.get("Server-Timing", "")).items():
+                    parts[arm].setdefault(k, []).append(v)
+        row = {arm: {"median_ms": round(statistics.median(v), 1),
+                     "waited_for_median_ms": {k: round(statistics.median(x), 1) for k, x in parts[arm].items()}}
+               for arm, v in samples.items()}
+        row["ratio_cold_to_kept"] = round(row["cold"]["median_ms"] / max(row["kept"]["median_ms"], 0.1), 2)
+        out[name] = row
+        print("cold vs kept", name, json.dumps(row), flush=True)
+    return out
+
+
+def _groups_three_rounds(admin) -> list:
+    """The groups list as the console built it before (main 2056953): ListGroups, then DescribeGroups |
+    OffsetFetch per group, then ListOffsets of the committed partitions -- three rounds in a row."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    from confluent_kafka.admin import OffsetSpec
+    from openmsk.console.kafka_worker import TIMEOUT, _ends
+    listed = admin.list_consumer_groups(request_timeout=TIMEOUT).result(TIMEOUT)
+    ids = sorted(g.group_id for g in listed.valid)
+    describing = admin.describe_consumer_groups(ids, request_timeout=TIMEOUT) if ids else {}
+    pending = {g: admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g)], request_timeout=TIMEOUT)[g]
+               for g in ids}
+    committed = {g: [tp for tp in f.result(TIMEOUT).topic_partitions or [] if not tp.error and tp.offset >= 0]
+                 for g, f in pending.items()}
+    ends = _ends(admin, {(tp.topic, tp.partition) for tps in committed.values() for tp in tps}, OffsetSpec.latest())
+    described = {g: f.result(TIMEOUT) for g, f in describing.items()}
+    return [{"group": g, "state": described[g].state.name, "members": len(described[g].members),
+             "topics": sorted({tp.topic for tp in committed[g]}),
+             "lag": sum(max(0, ends.get((tp.topic, tp.partition), tp.offset) - tp.offset) for tp in committed[g])}
+            for g in ids]
+
+
+def groups_rounds(boot: str, reps: int) -> dict:
+    """The worker's groups list (2 rounds of requests) against the former 3-round one, called directly
+    with one AdminClient, interleaved; both must give the same groups and lags."""
+    from confluent_kafka.admin import AdminClient
+    from openmsk.console.kafka_worker import _groups
+    admin = AdminClient({"bootstrap.servers": boot})
+    assert _groups(admin) == _groups_three_rounds(admin)
+    samples = {"three_rounds_before": [], "two_rounds_after": []}
+    for _ in range(reps):
+        for arm, fn in (("three_rounds_before", _groups_three_rounds), ("two_rounds_after", _groups)):
+            t = time.perf_counter()
+            fn(admin)
+            samples[arm].append((time.perf_counter() - t) * 1000)
+    row = {arm: round(statistics.median(v), 1) for arm, v in samples.items()}
+    row["ratio_after_to_before"] = round(row["two_rounds_after"] / max(row["three_rounds_before"], 0.1), 2)
+    print("groups list rounds", json.dumps(row), flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=10)
     parser.add_argument("--topics", type=int, default=50)
     parser.add_argument("--groups", type=int, default=20)
     args = parser.parse_args()
+    load_at_start = os.getloadavg()
     svc = Service(Path(tempfile.mkdtemp(prefix="openmsk-bench-console-")) / "data", free_port()).start()
     try:
         kafka = svc.client("kafka")
@@ -101,6 +179,8 @@ def main() -> None:
             row["target_met"] = row["median_ms"] < TARGET_MS
             results[name] = row
             print(name, json.dumps(row), flush=True)
+        results["cold_vs_kept"] = cold_vs_kept(s, pages, args.reps)
+        results["groups_rounds"] = groups_rounds(boot, args.reps)
         # Console requests must not hold the API: ListClustersV2 timed while a thread keeps loading the
         # three heaviest pages, against the same call's idle median above.
         import threading
@@ -109,7 +189,7 @@ def main() -> None:
         def hammer() -> None:
             while not stop.is_set():
                 for name in ("metrics", "groups", "messages"):
-                    s.get(pages[name])
+                    s.get(pages[name], headers={"Cache-Control": "no-cache"})     # every read made
         loader = threading.Thread(target=hammer, daemon=True)
         loader.start()
         try:
@@ -122,6 +202,7 @@ def main() -> None:
                              "ratio": round(busy["median_ms"] / max(idle, 0.1), 2)}
         print("api while console busy", json.dumps(api_while_console), flush=True)
         summary = {"topics": len(topics), "groups": args.groups, "reps": args.reps, "load_average": os.getloadavg(),
+                   "load_average_at_start": load_at_start,
                    "pages": results, "api_while_console_busy": api_while_console}
         out = Path(__file__).resolve().parent / "results"
         out.mkdir(exist_ok=True)

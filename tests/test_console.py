@@ -155,9 +155,15 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     _, _, rest = arns["console-kraft"].partition(":cluster/")
     created = s.post(f"{svc.endpoint}/console/clusters/{rest}/topics",
                      data={"csrf": token, "name": "kraft-topic", "partitions": "2", "replication": "2"})
-    # The answer is the topic's page, which says 404 while the brokers have not learnt of the topic yet
-    # (a loaded host); the creation itself is confirmed either way.
-    assert created.status_code in (200, 404) and "Created topic kraft-topic" in created.text, created.text[-2000:]
+    # The answer is the topics list (never the topic's page, a 404 until the brokers know the topic): the
+    # flash, and the topic listed -- as CREATING, on a live-refreshing list, until the brokers list it.
+    assert created.status_code == 200 and "<h1>Topics</h1>" in created.text, created.text[-2000:]
+    assert created.url.endswith("/topics?created=kraft-topic"), created.url
+    assert "Created topic kraft-topic" in created.text and 'id="topic-list" data-refresh' in created.text
+    assert 'id="creating-topic">kraft-topic<' in created.text or '/topics/kraft-topic">kraft-topic<' in created.text
+    # What the page waited for, in its Server-Timing header (bench/console.py reads it).
+    timing = created.headers.get("Server-Timing", "")
+    assert re.search(r'kafka\.ListTopics;dur=[0-9.]+;desc="1 calls"', timing) and "total;dur=" in timing, timing
     deadline = time.monotonic() + 120        # CREATING: the brokers learn of a new topic from the controller
     while True:
         topic = s.get(f"{svc.endpoint}/console/clusters/{rest}/topics/kraft-topic")
@@ -229,3 +235,36 @@ def test_an_unexpected_error_is_the_consoles_error_page(caplog):
     failures = [r for r in caplog.records if "failed (reference" in r.getMessage()]
     assert [re.search(r"reference ([0-9a-f]{8})", r.getMessage()).group(1) for r in failures] == shown
     assert all(r.exc_info and r.exc_info[0] is KeyError for r in failures)        # logged with the traceback
+
+
+def test_kept_results_single_flight_expiry_hard_reload_and_drop():
+    """console/cache.py: one read for concurrent asks, kept for its TTL, never for a hard reload, dropped
+    on demand, and a failed read is not kept."""
+    import asyncio
+
+    from openmsk.console.cache import Memo
+
+    async def run() -> None:
+        memo, calls = Memo(), []
+
+        async def make():
+            calls.append(1)
+            await asyncio.sleep(0.05)
+            return len(calls)
+        first, second = await asyncio.gather(memo.get(("k",), 60, make), memo.get(("k",), 60, make))
+        assert first[0] == second[0] == 1 and len(calls) == 1            # single flight
+        assert (await memo.get(("k",), 60, make))[0] == 1                 # kept
+        assert (await memo.get(("k",), 60, make, fresh=True))[0] == 2     # a hard reload reads afresh
+        assert (await memo.get(("k",), 60, make))[0] == 2                 # ... and its read is kept
+        memo.drop(lambda key: key[0] == "k")
+        assert (await memo.get(("k",), 60, make))[0] == 3
+        assert (await memo.get(("j",), 0, make))[0] == 4                  # TTL 0: never kept
+        assert (await memo.get(("j",), 0, make))[0] == 5
+
+        async def fails():
+            calls.append(1)
+            raise RuntimeError("brokers away")
+        with pytest.raises(RuntimeError):
+            await memo.get(("f",), 60, fails)
+        assert (await memo.get(("f",), 60, make))[0] == 7                 # the failure was not kept
+    asyncio.run(run())

@@ -11,17 +11,25 @@ from .html import badge, button, field, form, link, select, seg, table, tag
 from .web import View, cluster_tabs, cluster_url
 
 
+# The groups list (every group's state, members and lag: 3 rounds of Kafka requests, 1-2 s on a loaded
+# host) is kept this long: reloading it, or coming back to it from a group, costs nothing meanwhile.
+GROUPS_TTL = 5.0
+
+
 def _group_url(info: dict, group: str, suffix: str = "") -> str:
     return cluster_url(info, f"/groups/{seg(group)}{suffix}")
 
 
 async def list_page(view: View) -> web.Response:
     info = await view.cluster()
-    groups = await view.kafka(info, "groups", "DescribeGroup")
+    groups = await view.kafka(info, "groups", "DescribeGroup", ttl=GROUPS_TTL)
     rows = [[link(_group_url(info, g["group"]), g["group"]), badge(g["state"]), g["members"],
              ", ".join(g["topics"]), g["lag"]] for g in groups]
-    body = table(["Group", "State", "Members", "Topics", "Total lag (messages)"], rows, empty="No consumer groups.",
-                 caption=f"{len(groups)} consumer groups")
+    as_of = dt.datetime.fromtimestamp(view.as_of, dt.timezone.utc).strftime("%H:%M:%S")
+    body = tag("div", table(["Group", "State", "Members", "Topics", "Total lag (messages)"], rows,
+                            empty="No consumer groups.", caption=f"{len(groups)} consumer groups"),
+               tag("p", f"As read from the brokers at {as_of} UTC (kept up to {GROUPS_TTL:.0f} s; a group's own "
+                        "page and a hard reload read them afresh).", class_="muted", id="groups-as-of"))
     return view.page("Consumer groups", body, crumbs=[link(cluster_url(info), info["ClusterName"]), "Consumer groups"],
                      tabs=cluster_tabs(info, "Consumer groups"))
 
@@ -96,5 +104,6 @@ async def reset_action(view: View) -> web.Response:
     group = view.request.match_info["group"]
     args = _reset_args(view.form, group)
     done = await view.kafka(info, "reset", "AlterGroup", apply=True, **args)
+    view.console.memo.drop(lambda key: key[:2] == ("kafka", info["ClusterArn"]))     # the lag it listed moved
     view.redirect(_group_url(info, group), "ok",
                   f"Reset {len(done['rows'])} partition offsets of {group} to {args['to']}.")

@@ -99,12 +99,26 @@ async def metrics_page(view: View) -> web.Response:
             return (await view.call("monitoring", "DescribeAlarms"))["MetricAlarms"]
         except ServiceException:
             return []
+
+    async def read_charts() -> tuple:
+        listed = await cluster_metrics(view, name)
+        topics = sorted({d["Topic"] for _, d in listed if "Topic" in d and "Consumer Group" not in d})
+        every_series = await asyncio.gather(*[_chart_series(view, listed, names, stat, topic, start, end, period)
+                                              for _, _, _, names, stat in CHARTS])
+        return topics, every_series, start, end
+
+    # The chart data is kept until the metric store is written again (collection, PutMetricData, pruning)
+    # or the range moves on by a period: a page in that time would read the same points. The IAM decisions
+    # of ListMetrics and GetMetricData are made for every request; the alarms are read every time.
+    generation = getattr(view.console.installation.metrics, "generation", None)
+    view.check("cloudwatch:ListMetrics")
+    view.check("cloudwatch:GetMetricData")
+    key = ("metrics", view.region, name, window, topic, generation, int(end // period))
+    charted = view.console.memo.get(key, period if generation is not None else 0.0, read_charts,
+                                    fresh=view.fresh or generation is None)
     # The reads run side by side: the metric reads run in the CloudWatch provider's worker threads.
-    alarms, listed = await asyncio.gather(cluster_alarms(), cluster_metrics(view, name))
+    alarms, ((topics, every_series, start, end), _) = await asyncio.gather(cluster_alarms(), charted)
     alarms = [a for a in alarms if a.get("Namespace") == NS and _dims(a).get("Cluster Name") == name]
-    topics = sorted({d["Topic"] for _, d in listed if "Topic" in d and "Consumer Group" not in d})
-    every_series = await asyncio.gather(*[_chart_series(view, listed, names, stat, topic, start, end, period)
-                                          for _, _, _, names, stat in CHARTS])
     charts = []
     for (chart_id, title, unit, names, stat), series in zip(CHARTS, every_series):
         thresholds = [(a["AlarmName"], a["Threshold"], a.get("StateValue", "")) for a in alarms
@@ -220,7 +234,14 @@ async def logs_page(view: View) -> web.Response:
     params = {"logGroupName": cw["LogGroup"]}
     if text:
         params["filterPattern"] = text if text.startswith(("{", "[", '"')) else f'"{text}"'
-    events, older = await newest_events(view, params, oldest, before)
+    try:
+        events, older = await newest_events(view, params, oldest, before)
+    except ServiceException as exc:
+        if exc.code != "ResourceNotFoundException":
+            raise
+        body = tag("div", problem, tag("p", f"The log group {cw['LogGroup']} does not exist: {exc.message}",
+                                       class_="empty", id="log-group-missing"))
+        return view.page("Broker logs", body, crumbs=crumbs, tabs=cluster_tabs(info, "Broker logs"))
     rows = [[_utc(e["timestamp"]), e.get("logStreamName", ""), tag("code", e.get("message", ""))] for e in events]
     controls = tag("form", field("Filter (text or a CloudWatch Logs filter pattern)", "filter", value=text),
                    select("Time range", "range", [(k, f"last {k}") for k in RANGES], window),

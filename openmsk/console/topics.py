@@ -6,6 +6,7 @@ import asyncio
 import base64
 import datetime as dt
 import json
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -39,6 +40,10 @@ async def list_page(view: View) -> web.Response:
     rows = [[link(_topic_url(info, t["TopicName"]), t["TopicName"]), t["PartitionCount"], t["ReplicationFactor"],
              badge("UNDER-REPLICATED") if t.get("OutOfSyncReplicaCount") else badge("OK"),
              t.get("OutOfSyncReplicaCount", 0)] for t in topics]
+    created = view.request.query.get("created", "")
+    pending = bool(created) and created not in {t["TopicName"] for t in topics}
+    if pending:                      # just created here; the brokers do not list it yet (see create_action)
+        rows.insert(0, [tag("span", created, id="creating-topic"), "–", "–", badge("CREATING"), "–"])
     create = form(cluster_url(info, "/topics"), view.csrf, tag("h2", "Create topic"),
                   field("Topic name", "name", required=True, pattern="[a-zA-Z0-9._-]{1,249}"),
                   field("Partitions", "partitions", type="number", value="3", min="1", required=True),
@@ -49,10 +54,12 @@ async def list_page(view: View) -> web.Response:
                   button("Create topic", kind="primary"), class_="card inline")
     search = tag("form", field("Filter by name prefix", "filter", value=prefix), button("Filter", kind="small"),
                  method="get", class_="filter")
-    body = tag("div", search, table(["Topic", "Partitions", "Replication factor", "Replicas", "Out of sync"], rows,
-                                    empty="No topics.", caption=f"{len(topics)} topics"), create)
+    listing = tag("div", table(["Topic", "Partitions", "Replication factor", "Replicas", "Out of sync"], rows,
+                               empty="No topics.", caption=f"{len(topics)} topics"),
+                  id="topic-list", data_refresh=bool(created) or None)      # live until (and once) listed
+    body = tag("div", search, listing, create)
     return view.page("Topics", body, crumbs=[link(cluster_url(info), info["ClusterName"]), "Topics"],
-                     tabs=cluster_tabs(info, "Topics"))
+                     tabs=cluster_tabs(info, "Topics"), live=bool(created))
 
 
 async def create_action(view: View) -> web.Response:
@@ -65,24 +72,12 @@ async def create_action(view: View) -> web.Response:
         params["Configs"] = configs
     await view.call("kafka", "CreateTopic", **params)
     name = params["TopicName"]
-    # CreateTopic answers once the controller took the topic (MSK's Status CREATING); the broker that
-    # DescribeTopic asks may learn of it a moment later (KRaft brokers follow the metadata log), so the
-    # topic's page is shown once it is there -- else the list, rather than a NotFoundException page.
-    for delay in TOPIC_VISIBLE_DELAYS:
-        try:
-            await view.call("kafka", "DescribeTopic", ClusterArn=info["ClusterArn"], TopicName=name)
-            break
-        except ServiceException as exc:
-            if exc.code != "NotFoundException":
-                break                   # e.g. not allowed to describe it: the topic's page says so
-            await asyncio.sleep(delay)
-    else:
-        view.redirect(cluster_url(info, "/topics"), "ok", f"Created topic {name}; the brokers are still "
-                                                          "propagating it.")
-    view.redirect(_topic_url(info, name), "ok", f"Created topic {name}.")
-
-
-TOPIC_VISIBLE_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 3.0)      # ~10 s in all
+    # CreateTopic answers once the controller took the topic (MSK's Status CREATING); the brokers learn of
+    # it a moment later (seconds on a loaded host), and until then its own page would be a 404. So the
+    # answer is the topics list, which shows the new topic as CREATING and refreshes itself until the
+    # brokers list it (then its name links to its page).
+    view.redirect(cluster_url(info, f"/topics?{urlencode({'created': name})}"), "ok",
+                  f"Created topic {name}. It is listed as CREATING until the brokers know it.")
 
 
 def _int(value):

@@ -7,6 +7,7 @@ validation, IAM authorization and provider handler as the same AWS API call. Kaf
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
@@ -19,6 +20,7 @@ from aiohttp import web
 from .. import config
 from ..api.core import ServiceException
 from ..api.invoke import Operations
+from .cache import Memo
 from .html import Markup, button, field, form, h, link, select, seg, tag
 from .kafka_worker import KafkaCallError, KafkaWorker
 from .sessions import COOKIE, Session, Sessions
@@ -44,6 +46,19 @@ class View:
         self.console, self.request, self.session, self.form = console, request, session, form
         self.identity = session.identity(request.remote or "")
         self.started = time.perf_counter()
+        self.as_of = time.time()                # when the Kafka data a page shows was read (kafka(ttl=...))
+        self.waited: dict[str, list] = {}       # what the page waited for: name -> [ms, calls] (Server-Timing)
+
+    @property
+    def fresh(self) -> bool:
+        """A hard reload (`Cache-Control: no-cache`, as browsers send it): no kept result is used."""
+        return "no-cache" in self.request.headers.get("Cache-Control", "") or \
+            "no-cache" in self.request.headers.get("Pragma", "")
+
+    def timed(self, name: str, started: float) -> None:
+        entry = self.waited.setdefault(name, [0.0, 0])
+        entry[0] += (time.perf_counter() - started) * 1000
+        entry[1] += 1
 
     @property
     def csrf(self) -> str:
@@ -54,7 +69,11 @@ class View:
         return self.session.region
 
     async def call(self, service: str, operation: str, **params) -> dict:
-        return await self.console.operations.call(self.identity, service, operation, params)
+        started = time.perf_counter()
+        try:
+            return await self.console.operations.call(self.identity, service, operation, params)
+        finally:
+            self.timed(f"{service}.{operation}", started)
 
     def check(self, action: str, **params) -> None:
         self.console.operations.check_action(self.identity, action, params)
@@ -68,15 +87,29 @@ class View:
         info = await self.call("kafka", "DescribeClusterV2", ClusterArn=self.cluster_arn(m["name"], m["uuid"]))
         return info["ClusterInfo"]
 
-    async def kafka(self, cluster: dict, action: str, kafka_action: str, **args) -> dict:
+    async def kafka(self, cluster: dict, action: str, kafka_action: str, *, ttl: float = 0.0, **args) -> dict:
         """A Kafka data-plane call on `cluster` after the IAM decisions for `kafka-cluster:Connect` and
-        `kafka-cluster:<kafka_action>` on the cluster, topic or group ARN (as MSK's IAM access control)."""
+        `kafka-cluster:<kafka_action>` on the cluster, topic or group ARN (as MSK's IAM access control).
+        With `ttl`, a result of the same call made less than `ttl` seconds ago is answered (the decisions
+        are still made for this user first); `self.as_of` is when the answered result was read."""
         names = {k: v for k, v in (("Topic", args.get("topic")), ("Group", args.get("group"))) if v}
-        self.check("kafka-cluster:Connect", ClusterArn=cluster["ClusterArn"])
-        self.check(f"kafka-cluster:{kafka_action}", ClusterArn=cluster["ClusterArn"], **names)
-        doc = self.console.plane.load_cluster(cluster["ClusterArn"])
+        arn = cluster["ClusterArn"]
+        self.check("kafka-cluster:Connect", ClusterArn=arn)
+        self.check(f"kafka-cluster:{kafka_action}", ClusterArn=arn, **names)
+        doc = self.console.plane.load_cluster(arn)
         from ..control.scram import admin_config
-        return await self.console.worker.call(admin_config(self.console.plane, doc), action, **args)
+        config = admin_config(self.console.plane, doc)
+        started = time.perf_counter()
+        try:
+            if not ttl:
+                self.as_of = time.time()
+                return await self.console.worker.call(config, action, **args)
+            key = ("kafka", arn, action, json.dumps([config, args], sort_keys=True))
+            value, self.as_of = await self.console.memo.get(
+                key, ttl, lambda: self.console.worker.call(config, action, **args), fresh=self.fresh)
+            return value
+        finally:
+            self.timed(f"kafka.{action}", started)
 
     def redirect(self, url: str, kind: str = "", text: str = "") -> web.Response:
         if text:
@@ -112,7 +145,10 @@ class View:
                     data_csrf=self.csrf),
                 tag("footer", f"Rendered in {took:.0f} ms · region {self.region}")),
             lang="en")
-        return web.Response(text=doc, status=status, content_type="text/html", headers=SECURITY_HEADERS)
+        timing = ", ".join([f"{n};dur={ms:.1f};desc=\"{calls} calls\"" for n, (ms, calls) in self.waited.items()] +
+                           [f"total;dur={took:.1f}"])
+        return web.Response(text=doc, status=status, content_type="text/html",
+                            headers={**SECURITY_HEADERS, "Server-Timing": timing})
 
 
 def _safe_next(target: str | None) -> str:
@@ -146,6 +182,7 @@ class Console:
         self.account_id = installation.account_id
         self.sessions = Sessions(lookup_secret)
         self.worker = KafkaWorker()
+        self.memo = Memo()                    # short-lived Kafka/metric results (cache.py)
         self.zookeeper_probes: dict = {}      # cluster ARN -> (monotonic time, rendered probe table)
 
     @property

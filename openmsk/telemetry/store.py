@@ -138,6 +138,7 @@ class MetricStore:
         self._write_lock = threading.Lock()
         self._ids: dict[tuple, int] = {}
         self._last_prune = 0.0
+        self.generation = 0                     # +1 per committed write or prune: readers' caches key on it
         self._local = threading.local()         # per-thread read connections (_reader)
 
     def close(self) -> None:
@@ -182,6 +183,7 @@ class MetricStore:
                         db.execute("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                    (sid, res, start, *bucket.to_row()))
                 db.execute("COMMIT")
+                self.generation += 1
             except BaseException:
                 db.execute("ROLLBACK")
                 self._ids.clear()          # ids of series inserted by the rolled-back transaction are void
@@ -204,6 +206,7 @@ class MetricStore:
             db.execute("DELETE FROM series WHERE id=?", (sid,))
         if gone:
             self._ids.clear()
+        self.generation += 1
 
     # -- reading -------------------------------------------------------------------------------
     def series(self, region: str | None, namespace: str | None = None, metric: str | None = None,
