@@ -111,8 +111,8 @@ async def metrics_page(view: View) -> web.Response:
     # or the range moves on by a period: a page in that time would read the same points. The IAM decisions
     # of ListMetrics and GetMetricData are made for every request; the alarms are read every time.
     generation = getattr(view.console.installation.metrics, "generation", None)
-    view.check("cloudwatch:ListMetrics")
-    view.check("cloudwatch:GetMetricData")
+    view.check("monitoring:ListMetrics")       # cloudwatch:ListMetrics, as the API call
+    view.check("monitoring:GetMetricData")
     key = ("metrics", view.region, name, window, topic, generation, int(end // period))
     charted = view.console.memo.get(key, period if generation is not None else 0.0, read_charts,
                                     fresh=view.fresh or generation is None)
