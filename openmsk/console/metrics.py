@@ -113,7 +113,7 @@ async def metrics_page(view: View) -> web.Response:
     generation = getattr(view.console.installation.metrics, "generation", None)
     view.check("monitoring:ListMetrics")       # cloudwatch:ListMetrics, as the API call
     view.check("monitoring:GetMetricData")
-    key = ("metrics", view.region, name, window, topic, generation, int(end // period))
+    key = ("metrics", info["ClusterArn"], window, topic, generation, int(end // period))
     charted = view.console.memo.get(key, period if generation is not None else 0.0, read_charts,
                                     fresh=view.fresh or generation is None)
     # The reads run side by side: the metric reads run in the CloudWatch provider's worker threads.

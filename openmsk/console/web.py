@@ -7,6 +7,7 @@ validation, IAM authorization and provider handler as the same AWS API call. Kaf
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -104,7 +105,8 @@ class View:
             if not ttl:
                 self.as_of = time.time()
                 return await self.console.worker.call(config, action, **args)
-            key = ("kafka", arn, action, json.dumps([config, args], sort_keys=True))
+            # keyed by a digest: the client config may hold the admin's SCRAM password
+            key = ("kafka", arn, action, hashlib.sha256(json.dumps([config, args], sort_keys=True).encode()).hexdigest())
             value, self.as_of = await self.console.memo.get(
                 key, ttl, lambda: self.console.worker.call(config, action, **args), fresh=self.fresh)
             return value
