@@ -178,6 +178,23 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     partitions = re.search(r"<caption>Partitions</caption>.*?</table>", topic.text, re.S)
     assert partitions and partitions.group(0).count("<tr>") == 1 + 2 and "(?)" not in partitions.group(0)
 
+    # The client configuration download (TLS, the default listener) names the API's bootstrap string and
+    # holds no secret; the Tags form adds and removes a tag through TagResource/UntagResource.
+    _, _, zk_rest = arns["console-zk"].partition(":cluster/")
+    props = s.get(f"{svc.endpoint}/console/clusters/{zk_rest}/client.properties?auth=tls")
+    assert props.status_code == 200 and "attachment" in props.headers["Content-Disposition"], props.text[:500]
+    tls = kafka.get_bootstrap_brokers(ClusterArn=arns["console-zk"])["BootstrapBrokerStringTls"]
+    assert f"bootstrap.servers={tls}\n" in props.text and "security.protocol=SSL" in props.text
+    assert svc.credentials["secret_access_key"] not in props.text
+    token = CSRF.search(zk).group(1)
+    tagged = s.post(f"{svc.endpoint}/console/clusters/{zk_rest}/action/tag",
+                    data={"csrf": token, "key": "team", "value": "payments"})
+    assert tagged.status_code == 200 and "Tags updated." in tagged.text, tagged.text[-2000:]
+    assert kafka.list_tags_for_resource(ResourceArn=arns["console-zk"])["Tags"] == {"team": "payments"}
+    assert ">team<" in _section(tagged.text, "Tags") and ">payments<" in _section(tagged.text, "Tags")
+    s.post(f"{svc.endpoint}/console/clusters/{zk_rest}/action/tag", data={"csrf": token, "key": "team", "remove": "1"})
+    assert kafka.list_tags_for_resource(ResourceArn=arns["console-zk"])["Tags"] == {}
+
 
 def test_an_unexpected_error_is_the_consoles_error_page(caplog):
     """A bug in a handler (any exception that is not the API's own error) answers the console's error page
