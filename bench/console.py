@@ -69,8 +69,11 @@ def cold_vs_kept(s, pages: dict, reps: int) -> dict:
                 assert r.status_code == 200, (name, r.status_code)
                 for k, v in server_timing(r.headers.get("Server-Timing", "")).items():
                     parts[arm].setdefault(k, []).append(v)
+        # per part: the median over the loads that made it (a summed dur: the 7 chart reads run side by
+        # side, so GetMetricData can exceed the page's total) and how many of the loads made it
         row = {arm: {"median_ms": round(statistics.median(v), 1),
-                     "waited_for_median_ms": {k: round(statistics.median(x), 1) for k, x in parts[arm].items()}}
+                     "waited_for_median_ms": {k: round(statistics.median(x), 1) for k, x in parts[arm].items()},
+                     "loads_making_it": {k: len(x) for k, x in parts[arm].items()}}
                for arm, v in samples.items()}
         row["ratio_cold_to_kept"] = round(row["cold"]["median_ms"] / max(row["kept"]["median_ms"], 0.1), 2)
         out[name] = row
