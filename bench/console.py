@@ -5,8 +5,11 @@ offsets on 3 topics), signs in to the console and loads each page `--reps` times
 server-side HTML complete (what a browser waits for before it paints; static files are cached). The
 baseline, measured in the same run, is the API call a page cannot do without, made with boto3
 (ListTopics for the topics page, ListClustersV2 for the clusters page ...): the ratio says what the
-console adds on top of the API. Last, the API's ListClustersV2 is timed again while a thread keeps
-loading the metrics, groups and messages pages: console requests must not hold the API's event loop.
+console adds on top of the API. Then the groups and metrics pages loaded alternately afresh (a hard
+reload, `Cache-Control: no-cache`) and as plain reloads (their kept results), with what each waited for
+from the Server-Timing header; and the groups list's Kafka part, 2 rounds of requests against the former
+3, called directly and interleaved. Last, the API's ListClustersV2 is timed again while a thread keeps
+loading the metrics, groups and messages pages afresh: console requests must not hold the event loop.
 
     .venv/bin/python bench/console.py [--reps 10]
 """
