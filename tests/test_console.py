@@ -4,6 +4,8 @@ cookie is HttpOnly/SameSite=Strict, and no secret reaches a URL or the log. The 
 browser is tests/test_console_browser.py."""
 from __future__ import annotations
 
+import base64
+import json
 import re
 import time
 
@@ -177,6 +179,29 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     # Its partition table: each replica with its broker's zone (from ListNodes' brokers), none unknown.
     partitions = re.search(r"<caption>Partitions</caption>.*?</table>", topic.text, re.S)
     assert partitions and partitions.group(0).count("<tr>") == 1 + 2 and "(?)" not in partitions.group(0)
+
+    # Configure (UpdateTopic: partitions 2 -> 3 and a config) and delete (DeleteTopic, name typed to
+    # confirm) from the topic's page; the API sees both (polled: the brokers apply them asynchronously).
+    topic_url = f"{svc.endpoint}/console/clusters/{rest}/topics/kraft-topic"
+    token = CSRF.search(topic.text).group(1)
+    updated = s.post(topic_url + "/update", data={"csrf": token, "partitions": "3", "configs": "retention.ms=3600000"})
+    assert updated.status_code == 200 and "Updated topic kraft-topic." in updated.text, updated.text[-2000:]
+    deadline = time.monotonic() + 120
+    while True:
+        described = kafka.describe_topic(ClusterArn=arns["console-kraft"], TopicName="kraft-topic")
+        configs = json.loads(base64.b64decode(described.get("Configs") or "e30="))
+        if (described["PartitionCount"] == 3 and configs.get("retention.ms") == "3600000") or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert described["PartitionCount"] == 3 and configs.get("retention.ms") == "3600000", (described, configs)
+    refused = s.post(topic_url + "/delete", data={"csrf": token, "confirm": "not-the-name"})
+    assert "Type the topic&#x27;s name" in refused.text or "Type the topic's name" in refused.text, refused.text[-2000:]
+    deleted = s.post(topic_url + "/delete", data={"csrf": token, "confirm": "kraft-topic"})
+    assert deleted.status_code == 200 and "Deleting topic kraft-topic." in deleted.text, deleted.text[-2000:]
+    deadline = time.monotonic() + 120
+    while "kraft-topic" in [t["TopicName"] for t in kafka.list_topics(ClusterArn=arns["console-kraft"])["Topics"]]:
+        assert time.monotonic() < deadline, "kraft-topic still listed 120 s after the console deleted it"
+        time.sleep(1)
 
     # The client configuration download (TLS, the default listener) names the API's bootstrap string and
     # holds no secret; the Tags form adds and removes a tag through TagResource/UntagResource.
