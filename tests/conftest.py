@@ -3,10 +3,21 @@ tests that leave them as they found them; tests that change a cluster make their
 from __future__ import annotations
 
 import json
+import os
+from functools import lru_cache
+from pathlib import Path
 
 import pytest
 
 from harness import Service, free_port
+
+# The suite's clusters live minutes, not months: brokers and controllers at C1 only (OPENMSK_JVM_PROFILE,
+# runtime/jvm_flags.py) halve their start-up CPU and quarter their idle CPU, and the Kafka command-line
+# tools the tests run (each a JVM of a few seconds) get the same tier and the serial collector. Only
+# the JIT tier and collector change, never what Kafka does; both can be overridden from outside.
+os.environ.setdefault("OPENMSK_JVM_PROFILE", "light")
+os.environ.setdefault("KAFKA_JVM_PERFORMANCE_OPTS",
+                      "-server -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.awt.headless=true")
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +62,37 @@ SLOW_FIRST = (
 )
 
 
+@lru_cache(maxsize=None)
+def uses_shared_cluster(path) -> bool:
+    try:
+        return "shared_cluster" in Path(path).read_text()
+    except OSError:
+        return False
+
+
 def pytest_collection_modifyitems(items):
     def rank(item) -> int:
+        if uses_shared_cluster(item.path):
+            return -1               # the shared-cluster unit below: the longest, so it starts first
         name = item.path.name
         return SLOW_FIRST.index(name) if name in SLOW_FIRST else len(SLOW_FIRST)
     items.sort(key=rank)                # stable: order within a file is kept
+
+
+# --dist loadfile, with one change: every file that uses `shared_cluster` is ONE unit of work, run by
+# one worker, so the session-scoped cluster is created once per run instead of once per worker that
+# happens to get one of those files (each copy is six JVMs started and kept for the whole run). Every
+# other file stays its own unit: a file never splits across workers, so its module fixtures are created
+# once. (xdist's own --dist loadgroup cannot do this under pytest 9: it renames node ids through an
+# attribute pytest 9 no longer reads.)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+    root = Path(config.rootpath)
+
+    class SharedClusterAsOneUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "shared_cluster" if uses_shared_cluster(root / path) else path
+    return SharedClusterAsOneUnit(config, log)

@@ -20,6 +20,7 @@ BIN = Path(sys.executable).parent
 OPENMSK = str(BIN / "openmsk")
 AWS = str(BIN / "aws")
 KCAT = shutil.which("kcat") or "kcat"
+START_TIMEOUT = 120        # seconds for `openmsk serve` to answer its health check
 
 
 def alive(pid: int) -> bool:
@@ -73,7 +74,8 @@ class Service:
                                       *extra], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                      env=serve_env)
         log.close()
-        deadline = time.monotonic() + 30
+        # Generous: a Python start-up importing botocore's models takes seconds at a load of 50-100.
+        deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"openmsk serve exited: {self.log_path.read_text()[-2000:]}")
@@ -83,7 +85,7 @@ class Service:
                         return self
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("openmsk serve did not become healthy in 30s")
+        raise RuntimeError(f"openmsk serve did not become healthy in {START_TIMEOUT}s")
 
     def kill(self, sig=signal.SIGKILL) -> None:
         if self.proc and self.proc.poll() is None:

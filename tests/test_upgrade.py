@@ -54,7 +54,7 @@ def upgrade_under_load(svc, arn: str, target: str) -> tuple[dict, list[str]]:
     assert sum(max(offset, 0) for offset in before.values()) == 30, before
 
     info = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
-    with VerifyingLoad(tls, topic, interval=0.05) as load:
+    with VerifyingLoad(tls, topic, interval=0.25) as load:       # ~20 messages/s
         time.sleep(3)
         op_arn = kafka.update_cluster_kafka_version(ClusterArn=arn, CurrentVersion=info["CurrentVersion"],
                                                     TargetKafkaVersion=target)["ClusterOperationArn"]

@@ -43,10 +43,19 @@ def _service_up(endpoint: str) -> bool:
 
 
 def cmd_serve(args) -> int:
+    from ..runtime.jvm_flags import UnknownProfile, jvm_profile
     from ..server import serve
+    try:
+        profile = jvm_profile()         # refused here, not when the first broker starts
+    except UnknownProfile as exc:
+        print(f"openmsk serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     data_dir = _data_dir(args)
     data_dir.mkdir(parents=True, exist_ok=True)
     _setup_logging(args.log_level, data_dir)
+    if profile != "standard":
+        logging.getLogger("openmsk").info("JVM profile %s (OPENMSK_JVM_PROFILE): brokers and controllers "
+                                          "at C1 only", profile)
     on_ready = None
     if args.demo:
         from .demo import run_demo

@@ -1,13 +1,18 @@
 """JVM options chosen for a short start-up of small nodes on a laptop (issue 15; measured with
-bench/startup_levers.py, figures in bench/README.md).
+bench/startup_levers.py and bench/jvm_profile.py, figures in bench/README.md).
 
-Only options that change how fast a JVM gets going, never what Kafka or ZooKeeper do:
+Only options that change how fast a JVM gets going and what it costs, never what Kafka or ZooKeeper do:
 * ZooKeeper: `-XX:TieredStopAtLevel=1` (C1 only). A ZooKeeper node of a 3-broker cluster handles a
   few requests a second; C2 compiling its start-up paths costs more CPU than it ever saves.
-* Brokers: Kafka's own flags (KAFKA_JVM_PERFORMANCE_OPTS) stay as they are: the data path needs C2,
-  and G1 keeps produce latencies flat (the options measured and not kept are listed in
-  bench/README.md).
-`OPENMSK_STARTUP_FLAGS=0` leaves them out (the benchmarks' by-hand baseline).
+* Brokers and KRaft controllers: Kafka's own flags (KAFKA_JVM_PERFORMANCE_OPTS) stay as they are by
+  default: the data path at full speed needs C2, and G1 keeps produce latencies flat.
+
+`OPENMSK_JVM_PROFILE=light` (for CI and laptops running many short-lived clusters, and what the test
+suite uses): brokers and controllers at C1 only too. A young broker spends most of its CPU in the C2
+compiler; at C1 a 3+3 cluster reaches ACTIVE with about half the broker CPU and idles at about a
+quarter of it, for a lower peak throughput (bench/README.md "JVM profile"). Kafka's behaviour is the
+same: only the JIT tier changes. `standard` (the default) or unset = Kafka's flags.
+`OPENMSK_STARTUP_FLAGS=0` leaves all of these out (the benchmarks' by-hand baseline).
 """
 from __future__ import annotations
 
@@ -16,10 +21,30 @@ import os
 STARTUP_FLAGS: dict[str, list[str]] = {
     "zookeeper": ["-XX:TieredStopAtLevel=1"],
     "broker": [],
+    "controller": [],
 }
+
+PROFILES: dict[str, dict[str, list[str]]] = {
+    "standard": {},
+    "light": {"broker": ["-XX:TieredStopAtLevel=1"], "controller": ["-XX:TieredStopAtLevel=1"]},
+}
+
+
+class UnknownProfile(ValueError):
+    pass
+
+
+def jvm_profile() -> str:
+    """The profile named by `OPENMSK_JVM_PROFILE` (unset or empty = standard)."""
+    name = os.environ.get("OPENMSK_JVM_PROFILE", "").strip().lower() or "standard"
+    if name not in PROFILES:
+        raise UnknownProfile(f"OPENMSK_JVM_PROFILE={name!r}: expected one of {', '.join(PROFILES)}")
+    return name
 
 
 def startup_flags(kind: str) -> list[str]:
     if os.environ.get("OPENMSK_STARTUP_FLAGS", "1") == "0":
         return []
-    return list(STARTUP_FLAGS.get(kind, []))
+    flags = list(STARTUP_FLAGS.get(kind, []))
+    flags += [f for f in PROFILES[jvm_profile()].get(kind, []) if f not in flags]
+    return flags

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .distribution import KAFKA_JVM_PERFORMANCE_OPTS, KafkaDistribution
+from .jvm_flags import startup_flags
 from .kafka_config import MSK_DEFAULTS, render_properties
 from .log4j import broker_log4j
 from .placement import NodeSpec
@@ -164,7 +165,8 @@ class ControllerNode:
         }
         command = dist.java_command(
             "kafka.Kafka", [str(workdir / "server.properties")],
-            heap=CONTROLLER_HEAP, jvm_opts=[*KAFKA_JVM_PERFORMANCE_OPTS, *_COMMON_JVM_OPTS, *(extra_jvm_opts or [])],
+            heap=CONTROLLER_HEAP,
+            jvm_opts=[*KAFKA_JVM_PERFORMANCE_OPTS, *_COMMON_JVM_OPTS, *startup_flags("controller"), *(extra_jvm_opts or [])],
             log4j_config=workdir / log4j_name, logs_dir=workdir / "logs")
         command = format_wrapper(self.config.quorum.cluster_id, workdir, workdir / "server.properties", dist, command)
         return NodeSpec(self.name, "controller", workdir, command, files, dict(secret_files or {}),

@@ -1,0 +1,45 @@
+"""OPENMSK_JVM_PROFILE (runtime/jvm_flags.py): `light` puts brokers and KRaft controllers at C1 only
+(what this suite runs with, tests/conftest.py), `standard` keeps Kafka's own flags, anything else is
+refused by `openmsk serve` before it starts anything."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+from harness import OPENMSK, free_port
+from openmsk.runtime import jvm_flags
+
+C1 = "-XX:TieredStopAtLevel=1"
+
+
+def test_profiles_choose_the_jit_tier(monkeypatch):
+    monkeypatch.setenv("OPENMSK_JVM_PROFILE", "standard")
+    assert C1 not in jvm_flags.startup_flags("broker") and C1 not in jvm_flags.startup_flags("controller")
+    assert C1 in jvm_flags.startup_flags("zookeeper")          # ZooKeeper is at C1 in every profile
+    monkeypatch.delenv("OPENMSK_JVM_PROFILE")
+    assert jvm_flags.jvm_profile() == "standard"
+    monkeypatch.setenv("OPENMSK_JVM_PROFILE", " Light ")
+    assert jvm_flags.startup_flags("broker") == [C1] and jvm_flags.startup_flags("controller") == [C1]
+    assert jvm_flags.startup_flags("zookeeper") == [C1]         # not twice
+    monkeypatch.setenv("OPENMSK_STARTUP_FLAGS", "0")            # the benchmarks' by-hand baseline
+    assert jvm_flags.startup_flags("broker") == []
+
+
+def test_serve_refuses_an_unknown_profile(tmp_path):
+    result = subprocess.run([OPENMSK, "serve", "--data-dir", str(tmp_path / "data"), "--port", str(free_port())],
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "OPENMSK_JVM_PROFILE": "turbo"},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "OPENMSK_JVM_PROFILE='turbo'" in result.stderr and "standard, light" in result.stderr
+    assert not (tmp_path / "data").exists()                     # refused before it touched anything
+
+
+def test_the_shared_clusters_brokers_run_the_light_profile(service, shared_cluster):
+    cluster_dir = service.data_dir / "clusters" / shared_cluster["ClusterArn"].rsplit("/", 1)[1]
+    records = sorted(cluster_dir.glob("broker-*/node.json"))
+    assert len(records) == 3
+    for record in records:
+        pid = json.loads(record.read_text())["pid"]
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = fh.read().split(b"\0")
+        assert b"kafka.Kafka" in argv and C1.encode() in argv, record
