@@ -12,7 +12,8 @@ import pytest
 from harness import Service, free_port
 
 # The suite's clusters live minutes, not months: brokers and controllers at C1 only (OPENMSK_JVM_PROFILE,
-# runtime/jvm_flags.py) halve their start-up CPU and quarter their idle CPU, and the Kafka command-line
+# runtime/jvm_flags.py) use 0.5-0.8x the CPU (bench/README.md "JVM profile"; no test here pushes TLS
+# throughput, which C1 cuts 25x), and the Kafka command-line
 # tools the tests run (each a JVM of a few seconds) get the same tier and the serial collector. Only
 # the JIT tier and collector change, never what Kafka does; both can be overridden from outside.
 os.environ.setdefault("OPENMSK_JVM_PROFILE", "light")

@@ -9,9 +9,10 @@ Only options that change how fast a JVM gets going and what it costs, never what
 
 `OPENMSK_JVM_PROFILE=light` (for CI and laptops running many short-lived clusters, and what the test
 suite uses): brokers and controllers at C1 only too. A young broker spends most of its CPU in the C2
-compiler; at C1 a 3+3 cluster reaches ACTIVE with about half the broker CPU and idles at about a
-quarter of it, for a lower peak throughput (bench/README.md "JVM profile"). Kafka's behaviour is the
-same: only the JIT tier changes. `standard` (the default) or unset = Kafka's flags.
+compiler; at C1 a 3+3 cluster reaches ACTIVE with ~0.8x the broker CPU, idles at ~0.7x and serves a
+light load at ~0.5x, but TLS throughput falls 25x (the AES-GCM intrinsics are C2-only), so it is not
+for load (bench/README.md "JVM profile"). Kafka's behaviour is the same: only the JIT tier changes.
+`standard` (the default) or unset = Kafka's flags.
 `OPENMSK_STARTUP_FLAGS=0` leaves all of these out (the benchmarks' by-hand baseline).
 """
 from __future__ import annotations
