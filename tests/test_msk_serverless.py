@@ -5,17 +5,18 @@ deletes the cluster."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
 
 import pytest
 from botocore.exceptions import ClientError
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from harness import OPENMSK, Service, free_port
-from kafka_clients import consume_all, produce
+from harness import OPENMSK, REPO, Service, free_port
+from kafka_clients import broker_config, cluster_nodes, consume_all, produce
 from test_msk_iam import arns, iam_config, produce_errors
 
 OTHER_ACCOUNT = "210987654321"
@@ -109,6 +110,11 @@ def test_serverless_cluster_shows_what_msk_shows(serverless):
         assert "isn't supported for serverless clusters" in err.value.response["Error"]["Message"]
     out = svc.aws("kafka", "describe-cluster-v2", "--cluster-arn", arn)
     assert out.returncode == 0 and json.loads(out.stdout)["ClusterInfo"]["ClusterType"] == "SERVERLESS"
+    # the cluster's operations (its creation) are a serverless cluster's: ClusterType SERVERLESS, no Provisioned
+    ops = kafka.list_cluster_operations_v2(ClusterArn=arn)["ClusterOperationInfoList"]
+    assert ops and {o["ClusterType"] for o in ops} == {"SERVERLESS"}, ops
+    one = kafka.describe_cluster_operation_v2(ClusterOperationArn=ops[-1]["OperationArn"])["ClusterOperationInfo"]
+    assert one["ClusterType"] == "SERVERLESS" and "Provisioned" not in one and one["OperationType"] == "CREATE"
 
 
 def _policy_violation(future) -> str:
@@ -138,8 +144,81 @@ def test_serverless_produce_consume_and_msk_serverless_topic_rules(serverless):
         "wide", num_partitions=2401, replication_factor=2)])["wide"])
     resource = ConfigResource("topic", topic, set_config={"segment.ms": "60000"})
     _policy_violation(admin.alter_configs([resource])[resource])
+    # the cluster's partition quota counts the cluster's topics: 120 partitions in compacted topics, so with 61
+    # of them a compacted topic of 60 more is refused (each alone is within the per-topic limit)
+    compacted = {"cleanup.policy": "compact"}
+    first = f"compacted-{uuid.uuid4().hex[:6]}"
+    admin.create_topics([NewTopic(first, num_partitions=61, replication_factor=2, config=compacted)])[first].result(120)
+    reason = _policy_violation(admin.create_topics([NewTopic(
+        "compacted-more", num_partitions=60, replication_factor=2, config=compacted)])["compacted-more"])
+    assert "the cluster has 61 partitions in compacted topics" in reason and "at most 120" in reason, reason
+    admin.create_topics([NewTopic("compacted-fits", num_partitions=59, replication_factor=2,
+                                  config=compacted)])["compacted-fits"].result(120)          # 61 + 59 = 120
     names = set(admin.list_topics(timeout=30).topics)
-    assert topic in names and not names & {"too-big", "segments", "wide"}
+    assert topic in names and not names & {"too-big", "segments", "wide", "compacted-more"}
+    for name, future in admin.delete_topics([first, "compacted-fits"]).items():
+        future.result(120)
+
+
+def test_serverless_quotas_are_kafka_quotas_and_a_flooding_producer_is_throttled(serverless, tmp_path):
+    """MSK Serverless's quotas with Kafka's mechanisms: default client quotas (5 MiB/s in, 10 MiB/s out: the
+    per-partition figures) and the brokers' connection limits (3000 connections, 100 attempts/s per cluster)."""
+    from openmsk.runtime.distribution import msk_iam_client_dir
+    svc, arn, _info, _ = serverless
+    boot = svc.client("kafka").get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringSaslIam"]
+    key, secret = svc.credentials["access_key_id"], svc.credentials["secret_access_key"]
+    config = iam_config(boot, svc.ca_path, key, secret)
+    # the connection limits, shared by the brokers (DescribeConfigs, as any admin client reads them)
+    nodes = cluster_nodes(config)
+    for node in nodes:
+        settings = broker_config(config, node.id)
+        assert settings["max.connections"] == str(3000 // len(nodes)), settings["max.connections"]
+        assert settings["max.connection.creation.rate"] == str(100 // len(nodes))
+    # the default client quotas (DescribeClientQuotas, with Kafka's own kafka-configs.sh and aws-msk-iam-auth)
+    props = tmp_path / "client.properties"
+    props.write_text("security.protocol=SASL_SSL\nsasl.mechanism=AWS_MSK_IAM\n"
+                     "sasl.jaas.config=software.amazon.msk.auth.iam.IAMLoginModule required;\n"
+                     "sasl.client.callback.handler.class=software.amazon.msk.auth.iam.IAMClientCallbackHandler\n"
+                     f"ssl.truststore.type=PEM\nssl.truststore.location={svc.ca_path}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(CLASSPATH=f"{msk_iam_client_dir()}/*", AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID=key,
+               AWS_SECRET_ACCESS_KEY=secret, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+               KAFKA_HEAP_OPTS="-Xmx256m")
+    described = subprocess.run([REPO / "bin" / "kafka-configs.sh", "--bootstrap-server", boot, "--command-config",
+                                str(props), "--describe", "--entity-type", "users", "--entity-default",
+                                "--entity-type", "clients", "--entity-default"],
+                               text=True, capture_output=True, env=env, timeout=300)
+    assert described.returncode == 0, described.stderr[-2000:]
+    assert "producer_byte_rate=5242880.0" in described.stdout and "consumer_byte_rate=1.048576E7" in described.stdout, \
+        described.stdout
+
+    # a producer writing one partition faster than 5 MiB/s is throttled: the brokers report throttle time
+    topic = f"flood-{uuid.uuid4().hex[:6]}"
+    client = AdminClient(config)
+    client.create_topics([NewTopic(topic, num_partitions=1, replication_factor=2)])[topic].result(60)
+    throttled: list[float] = []
+
+    def stats(text: str) -> None:
+        for broker in json.loads(text).get("brokers", {}).values():
+            if (broker.get("throttle") or {}).get("max", 0) > 0:
+                throttled.append(broker["throttle"]["max"])
+
+    producer = Producer({**config, "statistics.interval.ms": 500, "stats_cb": stats, "linger.ms": 20,
+                         "compression.type": "none", "acks": "1", "queue.buffering.max.kbytes": 65536})
+    payload = os.urandom(256 * 1024)
+    sent, deadline = 0, time.monotonic() + 600
+    # Kafka measures a quota over its sample windows (11 x 1 s): flooding faster than 5 MiB/s for ~10 s gets
+    # throttled; a loaded host may need longer to send that much, so the bound is bytes and a generous deadline
+    while not throttled and sent < 2 * 1024 ** 3 and time.monotonic() < deadline:
+        try:
+            producer.produce(topic, payload)
+            sent += len(payload)
+        except BufferError:
+            producer.poll(0.2)
+        producer.poll(0)
+    producer.flush(300)
+    assert throttled, f"no throttle time reported after {sent / 2 ** 20:.0f} MiB"
+    client.delete_topics([topic])[topic].result(120)
 
 
 def _openmsk(svc: Service, *args: str) -> subprocess.CompletedProcess:
@@ -209,6 +288,27 @@ def test_a_cluster_policy_grants_another_accounts_user(serverless):
     log = svc.log_path.read_text(errors="replace")
     assert "MSK IAM authentication refused" in log            # the reason is in openmsk's log, the secrets are not
     assert root["SecretAccessKey"] not in log and keys["bob"][1] not in log
+
+    # 4. the accounts: listed, the other one deleted; its keys (root and users') stop working at once
+    listed = _openmsk(svc, "account", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["Accounts"] == [{"AccountId": "123456789012", "Default": True},
+                                                     {"AccountId": OTHER_ACCOUNT, "Default": False}]
+    kept = _openmsk(svc, "account", "delete", "123456789012")
+    assert kept.returncode != 0 and "cannot be deleted" in kept.stderr, (kept.stdout, kept.stderr)
+    deleted = _openmsk(svc, "account", "delete", OTHER_ACCOUNT)
+    assert deleted.returncode == 0 and json.loads(deleted.stdout)["Account"]["AccountId"] == OTHER_ACCOUNT, \
+        deleted.stderr
+    for key_id, secret in (keys["bob"], (root["AccessKeyId"], root["SecretAccessKey"])):
+        with pytest.raises(ClientError) as err:
+            svc.client("sts", key=key_id, secret=secret).get_caller_identity()
+        assert err.value.response["Error"]["Code"] == "InvalidClientTokenId", err.value.response
+    errors = produce_errors(bob, topic, 1)                      # nor on the brokers
+    assert errors and errors[0] is not None and errors[0].code() in refused
+    listed = json.loads(_openmsk(svc, "account", "list").stdout)["Accounts"]
+    assert [a["AccountId"] for a in listed] == ["123456789012"]
+    again = _openmsk(svc, "account", "delete", OTHER_ACCOUNT)
+    assert again.returncode != 0 and "does not exist" in again.stderr
 
 
 def test_delete_serverless_cluster(serverless):

@@ -89,12 +89,36 @@ def broker_security_properties(cluster: dict, broker_dir: Path, principals: list
 SERVERLESS_TOPIC_POLICY = "dev.openmsk.iam.ServerlessTopicPolicy"
 
 
+#: MSK Serverless's quotas (MSK developer guide, "MSK Serverless quota"), per cluster / per partition.
+SERVERLESS_MAX_CONNECTIONS = 3000                   # client connections per cluster
+SERVERLESS_MAX_CONNECTION_RATE = 100                # connection attempts per second per cluster
+SERVERLESS_PARTITION_INGRESS = 5 * 1024 * 1024      # bytes/s written to one partition
+SERVERLESS_PARTITION_EGRESS = 10 * 1024 * 1024      # bytes/s read from one partition
+#: Kafka's byte-rate quotas, the default for every (user, client id) pair (each broker enforces it on what the
+#: client sends it / fetches from it): MSK Serverless's per-partition figures (control/serverless_quotas.py).
+SERVERLESS_CLIENT_QUOTAS = {"producer_byte_rate": SERVERLESS_PARTITION_INGRESS,
+                            "consumer_byte_rate": SERVERLESS_PARTITION_EGRESS}
+
+
 def serverless_controller_properties(cluster: dict) -> dict[str, str]:
-    """A serverless cluster's controllers refuse what MSK Serverless refuses on topics (services/kafka/serverless.py)."""
+    """A serverless cluster's controllers refuse what MSK Serverless refuses on topics (services/kafka/serverless.py).
+    ServerlessTopicPolicy counts the cluster's partitions (its 2400 / 120 compacted quota) by asking the brokers'
+    replication listener (9093) as the controller itself (its certificate, a super user on the brokers)."""
     if cluster.get("ClusterType") != "SERVERLESS":
         return {}
     return {"create.topic.policy.class.name": SERVERLESS_TOPIC_POLICY,
-            "alter.config.policy.class.name": SERVERLESS_TOPIC_POLICY}
+            "alter.config.policy.class.name": SERVERLESS_TOPIC_POLICY,
+            "openmsk.serverless.bootstrap.servers": ",".join(f"{b['Address']}:9093" for b in cluster["Brokers"])}
+
+
+def serverless_broker_properties(cluster: dict) -> dict[str, str]:
+    """MSK Serverless's connection quotas as Kafka's broker-wide connection limits (KIP-402, KIP-612; Kafka
+    exempts the inter-broker listener from both): the cluster's figures shared evenly by its brokers."""
+    if cluster.get("ClusterType") != "SERVERLESS":
+        return {}
+    brokers = max(1, int(cluster["Spec"]["NumberOfBrokerNodes"]))
+    return {"max.connections": str(SERVERLESS_MAX_CONNECTIONS // brokers),
+            "max.connection.creation.rate": str(SERVERLESS_MAX_CONNECTION_RATE // brokers)}
 
 
 def encryption_in_transit(cluster: dict) -> dict:

@@ -12,11 +12,11 @@ import shutil
 import time
 from typing import TYPE_CHECKING
 
-from . import broker_configs, model, scaling, storage, upgrade
+from . import broker_configs, model, scaling, serverless_quotas, storage, upgrade
 from .healing import StartAttempts
 from .iam_channel import BROKER_TOKEN_FILE, channel_token
 from .layout import (CLIENT_CAS, KEYSTORE, ClusterLayout, broker_listeners, broker_security_properties, client_auth,
-                     dynamic_user_properties, needs_tls)
+                     dynamic_user_properties, needs_tls, serverless_broker_properties)
 from .public_access import PUBLIC_KEYSTORE, public_access_on, public_address, public_listener_properties
 from .registrations import release_dead_broker
 from .roller import (STUCK_CHECK_INTERVAL, STUCK_RESTARTS, ZOOKEEPER_GRACE, BrokerRoller, RollError, ZooKeeperRoller,
@@ -105,6 +105,9 @@ class ClusterReconciler:
             # After brokers are up: credentials go through Kafka's admin API into ZooKeeper.
             if client_auth(cluster)["scram"] or cluster.get("ScramApplied"):
                 await self.step(cluster, model.SYNC_SCRAM_USERS, self.scram_users_synced)
+            # MSK Serverless's throughput quotas: Kafka's default client quotas, set once through the admin API.
+            if serverless_quotas.pending(cluster):
+                await self.serverless_quotas_applied(cluster)
             # Broker count changes and reboots, when the active operation lists their steps.
             await scaling.operation_steps(self, cluster)
         except ReconcileFailed as failure:
@@ -127,6 +130,8 @@ class ClusterReconciler:
                 names.append(node.name)
         if cluster.get("VersionUpgrade"):
             names.append(f"{self.plane.cluster_dir(cluster).name}/{model.UPGRADE_FINALIZE}")
+        if serverless_quotas.pending(cluster):
+            names.append(f"{self.plane.cluster_dir(cluster).name}/client-quotas")
         for name, spec in self.sidecar_specs(cluster).items():
             status = await self.plane.placement.observe(name)
             if (spec is None) == status.running or (spec is not None and status.spec_hash != spec.spec_hash()):
@@ -326,6 +331,16 @@ class ClusterReconciler:
             elif status.spec_hash != spec.spec_hash():
                 await placement.replace(spec, grace=5.0)
 
+    async def serverless_quotas_applied(self, cluster: dict) -> None:
+        """Completes when a serverless cluster's default client quotas are MSK Serverless's (serverless_quotas.py)."""
+        try:
+            await serverless_quotas.apply(self.plane, cluster)
+        except RuntimeError as exc:
+            log.warning("cluster %s: client quotas not applied: %s", cluster["ClusterName"], exc)
+            raise ReconcileFailed("CLIENT_QUOTAS_FAILED", f"MSK Serverless's client quotas could not be set: {exc}",
+                                  retryable=True)
+        self.progress(cluster, "MSK Serverless client quotas set: " + serverless_quotas.describe())
+
     async def scram_users_synced(self, cluster: dict) -> None:
         """Completes when the brokers' SCRAM-SHA-512 users are exactly those of the associated secrets."""
         from .scram import sync_scram_users
@@ -361,6 +376,7 @@ class ClusterReconciler:
                 broker.config.extra_managed.update(
                     public_listener_properties(broker.config.extra_managed, public, broker.workdir))
             broker.config.extra_managed.update(upgrade.broker_overrides(cluster))
+            broker.config.extra_managed.update(serverless_broker_properties(cluster))
             broker.probe_port = 9093        # the replication listener exists on every broker
             broker.probe_ssl = self.plane.probe_ssl_context if inter == "REPLICATION_SECURE" else None
         return brokers

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
 from pathlib import Path
 
 from ..runtime import versions
@@ -57,7 +58,17 @@ def node_distribution(plane, cluster: dict, node=None) -> KafkaDistribution:
 
 async def ensure_jars(reconciler, cluster: dict) -> None:
     """Completes when the cluster's version's jar set is cached (fetched now, with progress as cluster
-    events, if it is not)."""
+    events, if it is not), and, for a cluster with IAM clients, the broker plugin built from this checkout's
+    plugins/msk-iam sources (scripts/install builds it; its directory is named by the sources' content hash)."""
+    if client_auth(cluster)["iam"]:
+        from ..runtime.distribution import install_msk_iam_plugin
+        try:
+            await asyncio.to_thread(install_msk_iam_plugin)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            from .reconciler import ReconcileFailed
+            raise ReconcileFailed("KAFKA_VERSION_UNAVAILABLE",
+                                  f"the MSK IAM broker plugin (plugins/msk-iam) could not be built: {exc}",
+                                  retryable=True)
     msk_version = cluster["Spec"]["KafkaVersion"]
     try:
         locate(msk_version)

@@ -7,6 +7,7 @@ This module only locates that set and builds `java` command lines the way `kafka
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -59,8 +60,9 @@ class KafkaDistribution:
     @property
     def classpath(self) -> str:
         # kafka-run-class.sh puts every jar of libs/ on the classpath; a wildcard keeps the command short.
-        # openmsk's own broker plugins (the MSK IAM listener/authorizer) come after Kafka's jars.
-        return f"{self.lib_dir / '*'}{os.pathsep}{plugins_dir() / '*'}"
+        # openmsk's own broker plugins (the MSK IAM listener/authorizer) come after Kafka's jars: the build of
+        # this checkout's plugin sources (msk_iam_plugin_dir(): one directory per source content hash).
+        return f"{self.lib_dir / '*'}{os.pathsep}{msk_iam_plugin_dir() / '*'}"
 
     @staticmethod
     def java() -> str:
@@ -129,6 +131,23 @@ def plugins_dir() -> Path:
     return cache_dir() / "plugins"
 
 
+def msk_iam_plugin_digest() -> str:
+    """A content hash of plugins/msk-iam's sources (pom.xml and src/, Maven's target/ excluded): 16 hex digits."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in PLUGIN_SOURCES.rglob("*") if p.is_file() and "target" not in
+                       p.relative_to(PLUGIN_SOURCES).parts):
+        digest.update(path.relative_to(PLUGIN_SOURCES).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def msk_iam_plugin_dir() -> Path:
+    """Where this checkout's plugin jar lives: `plugins/msk-iam-<content hash>/`. Worktrees (or installations)
+    with different plugin sources share the cache without clobbering each other's jar, and a broker's classpath
+    names the directory of the sources its openmsk was started from."""
+    return plugins_dir() / f"msk-iam-{msk_iam_plugin_digest()}"
+
+
 def msk_iam_client_dir() -> Path:
     """aws-msk-iam-auth and its dependencies: put `<dir>/*` on CLASSPATH for the Kafka tools."""
     return cache_dir() / "clients" / "aws-msk-iam-auth"
@@ -143,15 +162,15 @@ def _mvn(args: list[str], cwd: Path | None = None) -> None:
 
 
 def install_msk_iam_plugin() -> Path:
-    """Build plugins/msk-iam into the plugins cache (again only when a source is newer than the jar)."""
-    jar = plugins_dir() / "openmsk-msk-iam.jar"
-    sources = [p for p in PLUGIN_SOURCES.rglob("*") if p.is_file() and "target" not in p.parts]
-    if jar.exists() and all(p.stat().st_mtime <= jar.stat().st_mtime for p in sources):
+    """Build plugins/msk-iam into its content-addressed directory of the plugins cache (msk_iam_plugin_dir();
+    nothing to do when that directory already has the jar: the same sources were built before)."""
+    jar = msk_iam_plugin_dir() / "openmsk-msk-iam.jar"
+    if jar.exists():
         return jar
     _mvn(["-f", str(PLUGIN_SOURCES / "pom.xml"), "package"])
-    plugins_dir().mkdir(parents=True, exist_ok=True)
-    # copy + rename: running brokers keep reading the jar they opened (overwriting it in place corrupts them)
-    tmp = jar.with_suffix(".jar.tmp")
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    # copy + rename: a jar appears whole or not at all (two installs of the same sources may race here)
+    tmp = jar.with_suffix(f".jar.{os.getpid()}.tmp")
     shutil.copyfile(PLUGIN_SOURCES / "target" / "openmsk-msk-iam.jar", tmp)
     os.replace(tmp, jar)
     return jar

@@ -1,7 +1,8 @@
 """Other AWS accounts on one installation: the identities cross-account access needs.
 
 The installation is one account (config.ACCOUNT_ID, its generated key is that account's root). A second
-account is created by `openmsk account create <12 digits>` (the operator route below, installation key only):
+account is created by `openmsk account create <12 digits>` (listed by `account list`, removed with its
+identities and keys by `account delete <id>`) (the operator route below, installation key only):
 it gets its own IAM (an IamBackend over `<data>/accounts/<id>/iam.db`, its keys as 0600 files under that
 directory) and a root access key (`<data>/accounts/<id>/root-key.json`, 0600, written atomically). With that
 key the account's administrator uses the ordinary IAM and STS APIs, which act on *its* account's users,
@@ -26,6 +27,8 @@ from ...util import write_secret
 from .backend import KEY, SESSION, IamBackend, _rand
 
 ACCOUNTS_PATH = "/_openmsk/v1/accounts"
+ACCOUNTS_LIST_PATH = ACCOUNTS_PATH + "/list"
+ACCOUNTS_DELETE_PATH = ACCOUNTS_PATH + "/delete"
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 ROOT_KEY = "root-key.json"
 #: the root user may do everything in its own account (it is never refused by its own account's policies)
@@ -68,6 +71,33 @@ class IamAccounts:
 
     def accounts(self) -> list[str]:
         return [self.account_id, *sorted(self._others)]
+
+    def list_accounts(self) -> list[dict]:
+        """Every account of the installation, the installation's own (default) first."""
+        return [{"AccountId": a, "Default": a == self.account_id} for a in self.accounts()]
+
+    def delete_account(self, account_id: str) -> dict:
+        """Removes another account with everything of its IAM (users, roles, policies, keys): its root key and
+        its users' keys and sessions stop working at once (SigV4 no longer finds their secrets). The
+        installation's own account cannot be deleted. Cluster policies naming the account's principals are
+        left as they are (as on AWS: a policy may name principals that no longer exist; they match nobody)."""
+        if not isinstance(account_id, str) or not ACCOUNT_ID.match(account_id):
+            raise ServiceException("ValidationException", "An account id is 12 digits.", 400)
+        if account_id == self.account_id:
+            raise ServiceException("ValidationException", f"The account {account_id} is the installation's own "
+                                   "(default) account; it cannot be deleted.", 400)
+        backend = self._others.get(account_id)
+        if backend is None:
+            raise ServiceException("NoSuchEntity", f"The account {account_id} does not exist.", 404)
+        # copy-on-write: a request being authorized elsewhere iterates the old dicts undisturbed
+        self._others = {a: b for a, b in self._others.items() if a != account_id}
+        self._roots = {k: v for k, v in self._roots.items() if v[0] != account_id}
+        import shutil
+        folder = self.dir / account_id
+        (folder / ROOT_KEY).unlink(missing_ok=True)        # first: a crash mid-way leaves no account to reopen
+        backend.store.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        return {"AccountId": account_id}
 
     def backend(self, account_id: str) -> IamBackend | None:
         return self.home if account_id == self.account_id else self._others.get(account_id)
@@ -124,13 +154,21 @@ class IamAccounts:
 
 
 class AccountsApi:
-    """`openmsk account create`: POST /_openmsk/v1/accounts {"AccountId"} (the installation key only)."""
+    """`openmsk account create|list|delete` (the installation key only): POST /_openmsk/v1/accounts {"AccountId"},
+    POST /_openmsk/v1/accounts/list {}, POST /_openmsk/v1/accounts/delete {"AccountId"}."""
 
     def __init__(self, accounts: IamAccounts) -> None:
         self.accounts = accounts
 
     def routes(self) -> list[tuple[str, str, object]]:
-        return [("POST", ACCOUNTS_PATH, self.create)]
+        return [("POST", ACCOUNTS_PATH, self.create), ("POST", ACCOUNTS_LIST_PATH, self.list),
+                ("POST", ACCOUNTS_DELETE_PATH, self.delete)]
 
     async def create(self, region: str, request: dict) -> dict:
         return self.accounts.create_account(request.get("AccountId"))
+
+    async def list(self, region: str, request: dict) -> dict:
+        return {"Accounts": self.accounts.list_accounts()}
+
+    async def delete(self, region: str, request: dict) -> dict:
+        return self.accounts.delete_account(request.get("AccountId"))

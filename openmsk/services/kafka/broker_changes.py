@@ -13,6 +13,7 @@ from __future__ import annotations
 from ...api.core import RequestContext, handler
 from ...control import model
 from ..common import paginate
+from . import serverless
 from .validation import INSTANCE_TYPES, bad_request, conflict, not_found
 
 CONFIGURATION_STEPS = [*model.CREATE_STEPS, model.APPLY_DYNAMIC_CONFIGS, model.ROLL_BROKERS]
@@ -34,9 +35,11 @@ def require_updatable(cluster: dict, current_version: str) -> None:
         raise bad_request(STALE_VERSION, "currentVersion")
 
 
-def operation_v2(op: dict, summary: bool = False) -> dict:
-    """A stored ClusterOperationInfo as ClusterOperationV2 (or its summary for the list)."""
-    out = {"ClusterArn": op["ClusterArn"], "ClusterType": "PROVISIONED",
+def operation_v2(op: dict, summary: bool = False, cluster_type: str = serverless.PROVISIONED) -> dict:
+    """A stored ClusterOperationInfo as ClusterOperationV2 (or its summary for the list). `cluster_type`: the
+    cluster's (ClusterOperationV2[Summary].ClusterType); a serverless cluster's operation has no `Provisioned`
+    member (its steps and broker-level source/target are provisioned-cluster details)."""
+    out = {"ClusterArn": op["ClusterArn"], "ClusterType": cluster_type,
            "StartTime": model.parse_iso(op["CreationTime"]), "OperationArn": op["OperationArn"],
            "OperationState": op["OperationState"], "OperationType": op["OperationType"]}
     if op.get("EndTime"):
@@ -45,6 +48,8 @@ def operation_v2(op: dict, summary: bool = False) -> dict:
         return out
     if op.get("ErrorInfo"):
         out["ErrorInfo"] = dict(op["ErrorInfo"])
+    if cluster_type == serverless.SERVERLESS:
+        return out
     provisioned = {"OperationSteps": list(op.get("OperationSteps") or [])}
     for key in ("SourceClusterInfo", "TargetClusterInfo"):
         if op.get(key) is not None:
@@ -94,7 +99,8 @@ class BrokerChangeHandlers:
     async def list_cluster_operations_v2(self, ctx: RequestContext, request: dict) -> dict:
         cluster = self._cluster(ctx, request["ClusterArn"])
         ops = sorted(self.plane.operations(cluster["ClusterArn"]), key=lambda o: o["CreationTime"], reverse=True)
-        return paginate([operation_v2(o, summary=True) for o in ops], request, "ClusterOperationInfoList",
+        kind = serverless.operation_cluster_type(cluster)
+        return paginate([operation_v2(o, summary=True, cluster_type=kind) for o in ops], request, "ClusterOperationInfoList",
                         bad_token=self._bad_token)
 
     @handler("DescribeClusterOperationV2")
@@ -103,5 +109,6 @@ class BrokerChangeHandlers:
         op = self.plane.get_operation(arn)
         if op is None or arn.split(":")[3] != ctx.region:
             raise not_found(f"The cluster operation {arn} does not exist.", "clusterOperationArn")
-        return {"ClusterOperationInfo": operation_v2(op)}
+        kind = serverless.operation_cluster_type(self.plane.load_cluster(op["ClusterArn"]))
+        return {"ClusterOperationInfo": operation_v2(op, cluster_type=kind)}
 

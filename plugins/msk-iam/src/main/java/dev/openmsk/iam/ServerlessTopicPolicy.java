@@ -1,8 +1,18 @@
 package dev.openmsk.iam;
 
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.ListTopicsOptions;
+import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.PolicyViolationException;
 import org.apache.kafka.server.policy.AlterConfigPolicy;
@@ -15,10 +25,16 @@ import org.apache.kafka.server.policy.CreateTopicPolicy;
  *
  * <p>Only the topic-level properties MSK Serverless lets users set may be set (cleanup.policy, compression.type,
  * max.message.bytes up to 8 MiB, message.timestamp.difference.max.ms, message.timestamp.type, retention.bytes,
- * retention.ms); a topic has at most 2400 partitions (the cluster's partition quota), a compacted one at most 120.
+ * retention.ms); the cluster has at most 2400 partitions, of which at most 120 in compacted topics (MSK
+ * Serverless's partition quota): a new topic's partitions are added to those of the cluster's topics, which the
+ * policy counts by asking the brokers (an Admin client on their replication listener, as the controller itself:
+ * {@code openmsk.serverless.bootstrap.servers} and the controller listener's own certificate, a super user on the
+ * brokers). When the brokers cannot answer within a few seconds the count is skipped (logged) rather than
+ * holding the controller's event thread longer; the per-topic limits still apply. CreatePartitions is not a
+ * CreateTopics request: Kafka runs no topic policy for it, so a partition increase is not counted.
  * Kafka's internal topics (names starting with "__") are created by the brokers with their own settings and are
- * not checked. Broker resources are not checked here: openmsk's control plane is their only writer on a
- * serverless cluster (clients have no broker listener to reach them with another identity).
+ * neither checked nor counted. Broker resources are not checked here: openmsk's control plane is their only writer
+ * on a serverless cluster (clients have no broker listener to reach them with another identity).
  */
 public class ServerlessTopicPolicy implements CreateTopicPolicy, AlterConfigPolicy {
     static final Set<String> EDITABLE = Set.of("cleanup.policy", "compression.type", "max.message.bytes",
@@ -27,8 +43,87 @@ public class ServerlessTopicPolicy implements CreateTopicPolicy, AlterConfigPoli
     static final int MAX_PARTITIONS = 2400;
     static final int MAX_COMPACTED_PARTITIONS = 120;
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ServerlessTopicPolicy.class);
+    static final long COUNT_TIMEOUT_MS = 4000;
+    private Map<String, Object> adminConfig;
+    private Admin admin;
+
     @Override
     public void configure(Map<String, ?> configs) {
+        Object servers = configs.get("openmsk.serverless.bootstrap.servers");
+        if (servers == null || String.valueOf(servers).isEmpty()) {
+            return;
+        }
+        String prefix = "listener.name.controller.";
+        Map<String, Object> admin = new HashMap<>();
+        admin.put("bootstrap.servers", String.valueOf(servers));
+        admin.put("security.protocol", "SSL");
+        for (String key : List.of("ssl.keystore.type", "ssl.keystore.location", "ssl.truststore.type",
+                "ssl.truststore.location", "ssl.enabled.protocols")) {
+            Object value = configs.get(prefix + key);
+            if (value != null) {
+                admin.put(key, String.valueOf(value));
+            }
+        }
+        admin.put("client.id", "openmsk-serverless-topic-policy");
+        admin.put("request.timeout.ms", (int) COUNT_TIMEOUT_MS);
+        admin.put("default.api.timeout.ms", (int) COUNT_TIMEOUT_MS);
+        admin.put("retries", 0);
+        this.adminConfig = admin;
+    }
+
+    private synchronized Admin admin() {
+        if (admin == null && adminConfig != null) {
+            admin = Admin.create(adminConfig);
+        }
+        return admin;
+    }
+
+    /** {total partitions, partitions of compacted topics} of the cluster's non-internal topics, or null. */
+    private long[] clusterPartitions(boolean needCompacted) {
+        Admin client = admin();
+        if (client == null) {
+            return null;
+        }
+        try {
+            Collection<String> names = client.listTopics(new ListTopicsOptions().listInternal(false)).names()
+                    .get(COUNT_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+            List<String> topics = new ArrayList<>();
+            for (String name : names) {
+                if (!name.startsWith("__")) {
+                    topics.add(name);
+                }
+            }
+            if (topics.isEmpty()) {
+                return new long[]{0, 0};
+            }
+            Map<String, TopicDescription> described = client.describeTopics(topics).allTopicNames()
+                    .get(COUNT_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+            long total = 0;
+            for (TopicDescription d : described.values()) {
+                total += d.partitions().size();
+            }
+            long compacted = 0;
+            if (needCompacted) {
+                List<ConfigResource> resources = new ArrayList<>();
+                for (String t : described.keySet()) {
+                    resources.add(new ConfigResource(ConfigResource.Type.TOPIC, t));
+                }
+                Map<ConfigResource, Config> configs = client.describeConfigs(resources).all()
+                        .get(COUNT_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+                for (Map.Entry<ConfigResource, Config> e : configs.entrySet()) {
+                    ConfigEntry policy = e.getValue().get("cleanup.policy");
+                    if (policy != null && policy.value() != null && policy.value().contains("compact")) {
+                        compacted += described.get(e.getKey().name()).partitions().size();
+                    }
+                }
+            }
+            return new long[]{total, compacted};
+        } catch (Exception e) {
+            LOG.warn("MSK Serverless partition quota: the cluster's partitions could not be counted ({}); "
+                    + "only the per-topic limits were checked", e.toString());
+            return null;
+        }
     }
 
     @Override
@@ -46,6 +141,24 @@ public class ServerlessTopicPolicy implements CreateTopicPolicy, AlterConfigPoli
         if (partitions != null && partitions > max) {
             throw new PolicyViolationException("MSK Serverless allows at most " + max + " partitions for a "
                     + (compacted ? "compacted " : "") + "topic; " + request.topic() + " asks for " + partitions + ".");
+        }
+        if (partitions == null) {
+            return;
+        }
+        long[] existing = clusterPartitions(compacted);
+        if (existing == null) {
+            return;
+        }
+        if (existing[0] + partitions > MAX_PARTITIONS) {
+            throw new PolicyViolationException("Cannot create topic " + request.topic() + ": the cluster has "
+                    + existing[0] + " partitions and MSK Serverless allows at most " + MAX_PARTITIONS
+                    + " partitions per cluster; " + request.topic() + " asks for " + partitions + ".");
+        }
+        if (compacted && existing[1] + partitions > MAX_COMPACTED_PARTITIONS) {
+            throw new PolicyViolationException("Cannot create topic " + request.topic() + ": the cluster has "
+                    + existing[1] + " partitions in compacted topics and MSK Serverless allows at most "
+                    + MAX_COMPACTED_PARTITIONS + " compacted partitions per cluster; " + request.topic()
+                    + " asks for " + partitions + ".");
         }
     }
 
@@ -84,6 +197,10 @@ public class ServerlessTopicPolicy implements CreateTopicPolicy, AlterConfigPoli
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (admin != null) {
+            admin.close(java.time.Duration.ofSeconds(2));
+            admin = null;
+        }
     }
 }
