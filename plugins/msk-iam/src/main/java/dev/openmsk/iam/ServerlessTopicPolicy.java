@@ -31,7 +31,7 @@ import org.apache.kafka.server.policy.CreateTopicPolicy;
  * {@code openmsk.serverless.bootstrap.servers} and the controller listener's own certificate, a super user on the
  * brokers). When the brokers cannot answer within a few seconds the count is skipped (logged) rather than
  * holding the controller's event thread longer; the per-topic limits still apply. CreatePartitions is not a
- * CreateTopics request: Kafka runs no topic policy for it, so a partition increase is not counted.
+ * CreateTopics request: this policy does not see it, so a partition increase is not counted.
  * Kafka's internal topics (names starting with "__") are created by the brokers with their own settings and are
  * neither checked nor counted. Broker resources are not checked here: openmsk's control plane is their only writer
  * on a serverless cluster (clients have no broker listener to reach them with another identity).
