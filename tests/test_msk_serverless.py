@@ -149,6 +149,13 @@ def test_serverless_produce_consume_and_msk_serverless_topic_rules(serverless):
     compacted = {"cleanup.policy": "compact"}
     first = f"compacted-{uuid.uuid4().hex[:6]}"
     admin.create_topics([NewTopic(first, num_partitions=61, replication_factor=2, config=compacted)])[first].result(120)
+    # the policy counts what the brokers know: wait until every broker's metadata has the new topic
+    for host in boot.split(","):
+        one = AdminClient({**admin_config, "bootstrap.servers": host})
+        deadline = time.monotonic() + 120
+        while len(getattr(one.list_topics(first, timeout=30).topics.get(first), "partitions", None) or {}) != 61:
+            assert time.monotonic() < deadline, f"{first} not in {host}'s metadata"
+            time.sleep(0.5)
     reason = _policy_violation(admin.create_topics([NewTopic(
         "compacted-more", num_partitions=60, replication_factor=2, config=compacted)])["compacted-more"])
     assert "the cluster has 61 partitions in compacted topics" in reason and "at most 120" in reason, reason
