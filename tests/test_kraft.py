@@ -1,6 +1,7 @@
 """KRaft clusters (MSK's `.kraft` versions) for real: three controllers hidden from clients, broker-only
-brokers, TLS, SASL/SCRAM and mTLS clients, ACLs through StandardAuthorizer, the controllers' metrics,
-Open Monitoring, a killed broker healed under load. One
+brokers, TLS, SASL/SCRAM, IAM and mTLS clients, ACLs through StandardAuthorizer (IAM's ACL delegate
+here), the controllers' metrics, Open Monitoring, broker logs in CloudWatch Logs, a killed broker healed
+under load. One
 module-scoped cluster, left as found by every test here (topics and SCRAM users removed again) but the
 last, which upgrades it."""
 from __future__ import annotations
@@ -22,23 +23,28 @@ from test_security import (_active_pca, _client_cert, can_list, foreign_certific
 from verifying_load import VerifyingLoad
 
 VERSION = "3.9.x.kraft"
+LOG_GROUP = "/aws/msk/kraft-broker-logs"
 
 
 @pytest.fixture(scope="module")
 def kraft(tmp_path_factory):
-    """A service of its own with a 3-zone KRaft cluster: TLS clients, SASL/SCRAM on, mTLS with an ACM PCA
-    CA, unauthenticated TLS allowed, Open Monitoring's two exporters on."""
+    """A service of its own with a 3-zone KRaft cluster: TLS clients, SASL/SCRAM and IAM on, mTLS with an
+    ACM PCA CA, unauthenticated TLS allowed, Open Monitoring's two exporters on, broker logs to CloudWatch
+    Logs (one cluster for every KRaft feature test: a cluster is minutes of a loaded host)."""
     svc = Service(tmp_path_factory.mktemp("kraft") / "data", free_port()).start()
     try:
         kafka = svc.client("kafka")
         ca_arn, _ = _active_pca(svc)
+        svc.client("logs").create_log_group(logGroupName=LOG_GROUP)      # MSK does not create it
         arn = kafka.create_cluster(
             ClusterName="kraft", KafkaVersion=VERSION, NumberOfBrokerNodes=3,
             BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(3)},
-            ClientAuthentication={"Sasl": {"Scram": {"Enabled": True}}, "Unauthenticated": {"Enabled": True},
+            ClientAuthentication={"Sasl": {"Scram": {"Enabled": True}, "Iam": {"Enabled": True}},
+                                  "Unauthenticated": {"Enabled": True},
                                   "Tls": {"CertificateAuthorityArnList": [ca_arn], "Enabled": True}},
             OpenMonitoring={"Prometheus": {"JmxExporter": {"EnabledInBroker": True},
                                            "NodeExporter": {"EnabledInBroker": True}}},
+            LoggingInfo={"BrokerLogs": {"CloudWatchLogs": {"Enabled": True, "LogGroup": LOG_GROUP}}},
         )["ClusterArn"]
         info = svc.wait_state(arn, timeout=600)     # a loaded 2-core host: three more JVMs than ZooKeeper
         _first_consumer_group(svc, arn)
@@ -266,6 +272,64 @@ def test_mtls_clients_of_the_pca_and_no_others(kraft, tmp_path):
         if admin is not None:
             admin.delete_acls([everything_of_the_client])[everything_of_the_client].result(60)
         delete_topic(tls, topic)
+
+
+def test_iam_clients_on_kraft_brokers(kraft):
+    """MSK IAM on a KRaft cluster (IamKRaftAuthorizer, StandardAuthorizer its ACL delegate): signer-token
+    clients on 9098 produce and consume as their IAM policies allow, a reader's produce is refused with
+    TOPIC_AUTHORIZATION_FAILED, and the other listeners keep working beside it (the fixture's TLS/SCRAM
+    tests)."""
+    from confluent_kafka import KafkaError
+
+    from test_msk_iam import allow, arns, iam_config, produce_errors, setup, user_with
+    svc, arn, info = kraft
+    assert info["ClientAuthentication"]["Sasl"]["Iam"]["Enabled"] is True
+    boot, ca, admin = setup(svc, arn)
+    a = arns(arn)
+    topic = f"kraft-iam-{uuid.uuid4().hex[:6]}"
+    suffix = uuid.uuid4().hex[:6]
+    create_topic(admin, topic, partitions=3, replication=3)
+    try:
+        writer = user_with(svc, f"kraft-writer-{suffix}", [allow(["Connect"], [a["cluster"]]),
+                                                           allow(["DescribeTopic", "WriteData"], [a["topic"]])])
+        reader = user_with(svc, f"kraft-reader-{suffix}", [allow(["Connect"], [a["cluster"]]),
+                                                           allow(["DescribeTopic", "ReadData"], [a["topic"]]),
+                                                           allow(["AlterGroup", "DescribeGroup"], [a["group"]])])
+        messages = [f"iam-{i}".encode() for i in range(20)]
+        produce(iam_config(boot, ca, *writer), topic, messages)
+        assert sorted(consume_all(iam_config(boot, ca, *reader), topic, len(messages))) == sorted(messages)
+        errors = produce_errors(iam_config(boot, ca, *reader), topic, 3)
+        assert errors and all(e is not None and e.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED for e in errors)
+    finally:
+        delete_topic(admin, topic)
+
+
+def test_kraft_broker_logs_arrive_in_cloudwatch_logs(kraft):
+    """LoggingInfo.BrokerLogs on a KRaft cluster: each broker's log (a broker-only KafkaRaftServer's lines)
+    arrives in the log group's `Broker-<id>` stream, every line of the file exactly once; no stream for
+    the controllers (MSK hides them)."""
+    from test_broker_logs import _shipped_exactly_once, _wait_shipped
+    svc, arn, info = kraft
+    assert info["LoggingInfo"]["BrokerLogs"]["CloudWatchLogs"] == {"Enabled": True, "LogGroup": LOG_GROUP}
+    logs = svc.client("logs")
+    cluster_uuid = arn.rsplit("/", 1)[1]
+    brokers = [1, 2, 3]
+
+    def started():
+        found = svc.aws("logs", "filter-log-events", "--log-group-name", LOG_GROUP, "--filter-pattern",
+                        '"Kafka Server started"')
+        assert found.returncode == 0, found.stderr
+        return found.json["events"]
+    assert wait_for(lambda: {e["logStreamName"] for e in started()} >= {"Broker-1", "Broker-2", "Broker-3"},
+                    timeout=180, interval=2)
+    assert all("KafkaRaftServer" in e["message"] for e in started())         # broker-only KRaft nodes
+    before, shipped, after = _wait_shipped(svc, logs, LOG_GROUP, cluster_uuid, brokers, timeout=300)
+    for b in brokers:
+        assert any("process.roles = broker" in line for line in shipped[b]), b      # KafkaConfig values
+        assert _shipped_exactly_once(shipped[b], before[b], after[b]), b
+    streams = {s["logStreamName"] for page in logs.get_paginator("describe_log_streams").paginate(
+        logGroupName=LOG_GROUP) for s in page["logStreams"]}
+    assert streams == {"Broker-1", "Broker-2", "Broker-3"}
 
 
 def _scrape(ip: str, port: int) -> str:
