@@ -86,3 +86,73 @@ def test_unfetchable_release_is_reported(tmp_path, monkeypatch):
         distribution.install("0.0.404-openmsk-test")
     assert "could not be fetched" in str(err.value)
     assert not list((tmp_path / "lib").iterdir())
+
+
+def _broker_config_names(dist) -> set[str]:
+    """Every broker setting a Kafka release knows, from its own jars (the ConfigDef its docs print)."""
+    import re
+    import subprocess
+    html = subprocess.run([dist.java(), "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData", "-cp",
+                           dist.classpath, "kafka.server.KafkaConfig"],
+                          capture_output=True, text=True, timeout=300).stdout
+    return set(re.findall(r'<h4><a id="([^"]+)"></a>', html))
+
+
+def test_msk_default_configuration_per_version():
+    """MSK's default configuration (docs: "Default Amazon MSK configuration") is one table for every
+    version; what differs per version is which of its rows apply: the ZooKeeper rows only to ZooKeeper
+    clusters (Kafka 4 has no such settings at all), everything else being the Kafka release's own
+    default. What openmsk renders for each version's brokers and controllers must therefore be settings
+    that release knows (checked against its jars), with MSK's values, and no ZooKeeper setting on a KRaft
+    node. Two releases are asked (one JVM each, ~30 s at load 50): the default version's (its ZooKeeper
+    and KRaft lines; `scripts/install` caches it) and the newest Kafka 4 line whose jars are cached
+    (KRaft only, ZooKeeper settings gone from Kafka); the rendering does not depend on the release
+    otherwise."""
+    from openmsk.runtime import kraft, versions
+    from openmsk.runtime.distribution import DistributionMissing
+    from openmsk.runtime.kafka_config import MSK_DEFAULTS, BrokerConfig, Listener
+
+    # Read by the authorizer (AclAuthorizer / StandardAuthorizer), not by KafkaConfig.
+    authorizer_keys = {"allow.everyone.if.no.acl.found"}
+    quorum = kraft.KRaftQuorum("MkU3OEVBNTcwNTJENDM2Qg", ((1001, "127.0.0.5"), (1002, "127.0.0.6"),
+                                                          (1003, "127.0.0.7")))
+    default = versions.line(versions.DEFAULT_VERSION).kafka
+    newest4 = None
+    for found in reversed(versions.LINES):
+        try:
+            if found.kafka.startswith("4.") and versions.locate(found.msk_version):
+                newest4 = found.kafka
+                break
+        except DistributionMissing:
+            continue
+    checked, names_by_release = [], {}
+    for found in versions.LINES:
+        if found.kafka not in (default, newest4):
+            continue
+        dist = versions.locate(found.msk_version)
+        if found.kafka not in names_by_release:
+            names_by_release[found.kafka] = _broker_config_names(dist)
+        known = names_by_release[found.kafka]
+        assert len(known) > 250, found.kafka
+        broker = BrokerConfig(1, "use1-az1", "127.0.0.1", [Listener("TLS", "SSL", 9094)], "TLS", "/data",
+                              "" if found.kraft else "127.0.0.2:2182", 3, 3,
+                              kraft_cluster_id=quorum.cluster_id if found.kraft else None).properties()
+        nodes = [broker]
+        if found.kraft:
+            broker.update(kraft.broker_properties(quorum, 1))
+            nodes.append(kraft.ControllerConfig(1001, "use1-az1", "127.0.0.5", quorum, "/data").properties())
+        for props in nodes:
+            unknown = sorted(k for k in props if k not in known and k not in authorizer_keys)
+            assert unknown == [], (found.msk_version, props.get("process.roles"), unknown)
+            for key, value in MSK_DEFAULTS.items():
+                if not key.startswith("zookeeper."):
+                    assert props[key] == value, (found.msk_version, key)
+            zookeeper = sorted(k for k in props if k.startswith("zookeeper."))
+            if found.kraft:
+                assert zookeeper == [], (found.msk_version, zookeeper)
+            else:
+                assert props["zookeeper.session.timeout.ms"] == "18000" and props["zookeeper.set.acl"] == "false"
+        assert (broker["default.replication.factor"], broker["min.insync.replicas"]) == ("3", "2")    # 3 zones
+        checked.append(found.msk_version)
+    assert {versions.DEFAULT_VERSION, versions.DEFAULT_VERSION + ".kraft"} <= set(checked), checked
+    print("checked against their jars:", checked)
