@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..runtime import versions
 from ..runtime.distribution import DistributionMissing, KafkaDistribution
+from ..runtime.msk_iam_config import KRAFT_ACL_AUTHORIZER, KRAFT_AUTHORIZER
 from ..runtime.pki import write_secret
 from .layout import KEYSTORE, broker_listeners, broker_security_properties, client_auth, serverless_controller_properties
 from .tls import node_certificate
@@ -114,6 +115,12 @@ def controller_spec_kwargs(reconciler, cluster: dict, node, renew: bool) -> dict
         principals += [f"CN=c-{c['NodeId']},O=openmsk" for c in cluster.get("Controllers") or []]
         props = broker_security_properties(cluster, node.workdir, principals)
         node.config.extra.update({k: v for k, v in props.items() if k in ("authorizer.class.name", "super.users")})
+        if node.config.extra.get("authorizer.class.name") == KRAFT_AUTHORIZER:
+            # With IAM on, brokers run the IAM authorizer, which decides on the IAM listeners only and passes
+            # everything else to StandardAuthorizer. A controller has no IAM listener (clients never reach
+            # it; forwarded requests arrive on CONTROLLER), so it runs the delegate itself: the IAM one would
+            # only delegate, and it needs the control-plane channel settings controllers do not get.
+            node.config.extra["authorizer.class.name"] = KRAFT_ACL_AUTHORIZER
     node.config.extra.update(serverless_controller_properties(cluster))
     jvm_opts, files = [], {}
     for extension in plane.broker_extensions:       # telemetry's JMX agent: KRaft controller metrics
