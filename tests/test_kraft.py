@@ -325,7 +325,7 @@ def test_kraft_broker_logs_arrive_in_cloudwatch_logs(kraft):
     assert all("KafkaRaftServer" in e["message"] for e in started())         # broker-only KRaft nodes
     before, shipped, after = _wait_shipped(svc, logs, LOG_GROUP, cluster_uuid, brokers, timeout=300)
     for b in brokers:
-        assert any("process.roles = broker" in line for line in shipped[b]), b      # KafkaConfig values
+        assert any("process.roles = [broker]" in line for line in shipped[b]), b    # KafkaConfig values
         assert _shipped_exactly_once(shipped[b], before[b], after[b]), b
     streams = {s["logStreamName"] for page in logs.get_paginator("describe_log_streams").paginate(
         logGroupName=LOG_GROUP) for s in page["logStreams"]}
