@@ -94,9 +94,10 @@ def test_public_access_serves_scram_clients_on_public_addresses(service):
         creator.create_topics([NewTopic(topic, 2, 2)])[topic].result(60)
 
         with VerifyingLoad(config, topic) as load:
-            with pytest.raises(kafka.exceptions.BadRequestException, match="VpcConnectivity"):
+            # refused, and nothing started: multi-VPC IAM on a cluster without IAM client authentication
+            with pytest.raises(kafka.exceptions.BadRequestException, match="SASL/IAM client authentication is not"):
                 kafka.update_connectivity(ClusterArn=arn, CurrentVersion=info["CurrentVersion"], ConnectivityInfo={
-                    "VpcConnectivity": {"ClientAuthentication": {"Sasl": {"Scram": {"Enabled": True}}}}})
+                    "VpcConnectivity": {"ClientAuthentication": {"Sasl": {"Iam": {"Enabled": True}}}}})
             op_arn = kafka.update_connectivity(ClusterArn=arn, CurrentVersion=info["CurrentVersion"],
                                                ConnectivityInfo={"PublicAccess": {"Type": "SERVICE_PROVIDED_EIPS"}}
                                                )["ClusterOperationArn"]

@@ -38,6 +38,10 @@ REBALANCE_TIMEOUT = 1800.0
 TOOL_TIMEOUT = 180.0
 PROGRESS_INTERVAL = 2.0
 EXECUTE_ATTEMPTS = 4
+EXECUTE_RETRY_DELAY = 2.0
+# What a reassignment tool run that may succeed when repeated says (a broker died or is not back yet).
+RETRIABLE = ("Unknown broker", "TimeoutException", "NetworkException", "DisconnectException",
+             "NotControllerException", "LeaderNotAvailableException", "did not finish within")
 REASSIGN_TOOL = "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"
 ELECTION_TOOL = "org.apache.kafka.tools.LeaderElectionCommand"
 
@@ -279,18 +283,22 @@ class Rebalancer:
 
     async def _execute(self, common: list[str]) -> None:
         """Submit the reassignment. Kafka refuses one naming a broker that is not registered ("Unknown
-        broker id"): a broker that died is restarted (on its address and storage) and, once every broker
-        is registered again, the same plan is submitted again."""
+        broker id"), and the tool gives up when a broker dies under one of its admin calls (it sets the
+        throttles first, then submits): a broker that died is restarted (on its address and storage)
+        and, once every broker is registered again, the same plan is submitted again, with
+        `--additional` so that a first attempt which got as far as Kafka does not refuse the second."""
         for attempt in range(1, EXECUTE_ATTEMPTS + 1):
             await self._heal()
             try:
                 await run_tool(self.plane, self.cluster, REASSIGN_TOOL,
-                               [*common, "--execute", "--throttle", str(throttle_bytes())])
+                               [*common, "--execute", "--throttle", str(throttle_bytes()),
+                                *(["--additional"] if attempt > 1 else [])])
                 return
             except RebalanceFailed as exc:
-                if "Unknown broker" not in str(exc) or attempt == EXECUTE_ATTEMPTS:
+                if not any(sign in str(exc) for sign in RETRIABLE) or attempt == EXECUTE_ATTEMPTS:
                     raise
                 log.info("cluster %s: %s; healing and submitting again", self.cluster["ClusterName"], exc)
+                await asyncio.sleep(EXECUTE_RETRY_DELAY)
 
     async def _heal(self) -> None:
         """Every broker running and registered (a dead one restarted on its address and storage)."""
