@@ -70,6 +70,23 @@ def iam_cluster(iam_update):
     return iam_update[:2]
 
 
+def iam_tool_config(directory: Path, ca: str, key: str, secret: str) -> tuple[Path, dict]:
+    """MSK's documented client.properties for the Kafka (Java) tools and their environment: aws-msk-iam-auth
+    on the CLASSPATH, the user's key as the only AWS credentials the default chain can find."""
+    from openmsk.runtime.distribution import msk_iam_client_dir
+    props = directory / "client.properties"
+    props.write_text("security.protocol=SASL_SSL\nsasl.mechanism=AWS_MSK_IAM\n"
+                     "sasl.jaas.config=software.amazon.msk.auth.iam.IAMLoginModule required;\n"
+                     "sasl.client.callback.handler.class=software.amazon.msk.auth.iam.IAMClientCallbackHandler\n"
+                     f"ssl.truststore.type=PEM\nssl.truststore.location={ca}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(CLASSPATH=f"{msk_iam_client_dir()}/*", AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID=key,
+               AWS_SECRET_ACCESS_KEY=secret, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+               KAFKA_HEAP_OPTS="-Xmx256m")
+    return props, env
+
+
+
 def test_update_security_turns_iam_on_by_rolling_without_losing_acknowledged_messages(iam_update):
     svc, arn, before, operation, load = iam_update
     assert "BootstrapBrokerStringSaslIam" not in before
@@ -172,7 +189,6 @@ def test_a_revoked_permission_bites_on_a_live_connection(iam_cluster):
 
 def test_console_tools_with_aws_msk_iam_auth(iam_cluster, tmp_path):
     """MSK's documented client.properties for the Java tools, aws-msk-iam-auth on their CLASSPATH."""
-    from openmsk.runtime.distribution import msk_iam_client_dir
     svc, arn = iam_cluster
     boot, ca, admin = setup(svc, arn)
     a = arns(arn)
@@ -182,15 +198,7 @@ def test_console_tools_with_aws_msk_iam_auth(iam_cluster, tmp_path):
                                            allow(["DescribeTopic", "WriteData", "ReadData"], [a["topic"]]),
                                            allow(["WriteDataIdempotently"], [a["cluster"]]),
                                            allow(["AlterGroup", "DescribeGroup"], [a["group"]])])
-    props = tmp_path / "client.properties"
-    props.write_text("security.protocol=SASL_SSL\nsasl.mechanism=AWS_MSK_IAM\n"
-                     "sasl.jaas.config=software.amazon.msk.auth.iam.IAMLoginModule required;\n"
-                     "sasl.client.callback.handler.class=software.amazon.msk.auth.iam.IAMClientCallbackHandler\n"
-                     f"ssl.truststore.type=PEM\nssl.truststore.location={ca}\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(CLASSPATH=f"{msk_iam_client_dir()}/*", AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID=key,
-               AWS_SECRET_ACCESS_KEY=secret, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-               KAFKA_HEAP_OPTS="-Xmx256m")
+    props, env = iam_tool_config(tmp_path, ca, key, secret)
     bin_dir = REPO / "bin"
     sent = "\n".join(f"line-{i}" for i in range(5)) + "\n"
     produced = subprocess.run([bin_dir / "kafka-console-producer.sh", "--bootstrap-server", boot, "--topic", topic,

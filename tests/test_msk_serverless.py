@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from harness import OPENMSK, REPO, Service, free_port
 from kafka_clients import broker_config, cluster_nodes, consume_all, produce
-from test_msk_iam import arns, iam_config, produce_errors
+from test_msk_iam import arns, iam_config, iam_tool_config, produce_errors
 
 OTHER_ACCOUNT = "210987654321"
 
@@ -173,7 +173,6 @@ def test_serverless_produce_consume_and_msk_serverless_topic_rules(serverless):
 def test_serverless_quotas_are_kafka_quotas_and_a_flooding_producer_is_throttled(serverless, tmp_path):
     """MSK Serverless's quotas with Kafka's mechanisms: default client quotas (5 MiB/s in, 10 MiB/s out: the
     per-partition figures) and the brokers' connection limits (3000 connections, 100 attempts/s per cluster)."""
-    from openmsk.runtime.distribution import msk_iam_client_dir
     svc, arn, _info, _ = serverless
     boot = svc.client("kafka").get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringSaslIam"]
     key, secret = svc.credentials["access_key_id"], svc.credentials["secret_access_key"]
@@ -185,15 +184,7 @@ def test_serverless_quotas_are_kafka_quotas_and_a_flooding_producer_is_throttled
         assert settings["max.connections"] == str(3000 // len(nodes)), settings["max.connections"]
         assert settings["max.connection.creation.rate"] == str(100 // len(nodes))
     # the default client quotas (DescribeClientQuotas, with Kafka's own kafka-configs.sh and aws-msk-iam-auth)
-    props = tmp_path / "client.properties"
-    props.write_text("security.protocol=SASL_SSL\nsasl.mechanism=AWS_MSK_IAM\n"
-                     "sasl.jaas.config=software.amazon.msk.auth.iam.IAMLoginModule required;\n"
-                     "sasl.client.callback.handler.class=software.amazon.msk.auth.iam.IAMClientCallbackHandler\n"
-                     f"ssl.truststore.type=PEM\nssl.truststore.location={svc.ca_path}\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(CLASSPATH=f"{msk_iam_client_dir()}/*", AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID=key,
-               AWS_SECRET_ACCESS_KEY=secret, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-               KAFKA_HEAP_OPTS="-Xmx256m")
+    props, env = iam_tool_config(tmp_path, svc.ca_path, key, secret)
     described = subprocess.run([REPO / "bin" / "kafka-configs.sh", "--bootstrap-server", boot, "--command-config",
                                 str(props), "--describe", "--entity-type", "users", "--entity-default",
                                 "--entity-type", "clients", "--entity-default"],

@@ -295,6 +295,13 @@ def all_user_properties(cluster: dict) -> dict[str, str]:
     return parse_properties(text) if text else {}
 
 
+def acls_enforced(cluster: dict) -> bool:
+    """The cluster's configuration sets allow.everyone.if.no.acl.found=false (MSK's precondition for
+    public access and multi-VPC connectivity with SASL/SCRAM or mTLS)."""
+    value = all_user_properties(cluster).get("allow.everyone.if.no.acl.found", "true")
+    return value.strip().lower() == "false"
+
+
 def dynamic_user_properties(cluster: dict) -> dict[str, str]:
     """The keys of the configuration revision Kafka updates without a restart: applied cluster-wide
     through the admin API (control/broker_configs.py), never written to server.properties."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 
 from ...api.core import RequestContext, handler
-from ...control.layout import all_user_properties, client_auth, encryption_in_transit
+from ...control.layout import acls_enforced, client_auth, encryption_in_transit
 from .broker_changes import require_updatable
 from .validation import bad_request
 from .vpc_connections import (vpc_connectivity_document, vpc_connectivity_of, vpc_connectivity_problem,
@@ -34,8 +34,7 @@ def public_access_problem(cluster: dict) -> str | None:
     if transit["ClientBroker"] != "TLS":
         return ("Public access requires plaintext traffic between clients and brokers to be off "
                 "(EncryptionInTransit.ClientBroker must be TLS).")
-    if (auth["scram"] or auth["tls"]) and \
-            all_user_properties(cluster).get("allow.everyone.if.no.acl.found", "true").strip().lower() != "false":
+    if (auth["scram"] or auth["tls"]) and not acls_enforced(cluster):
         return ("With SASL/SCRAM or mTLS access control, set Apache Kafka ACLs for the cluster and then update its "
                 "configuration to set allow.everyone.if.no.acl.found to false before turning on public access.")
     return None

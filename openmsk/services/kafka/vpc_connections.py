@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 
 from ...api.core import RequestContext, ServiceException, handler
 from ...control import model
-from ...control.layout import all_user_properties, client_auth
+from ...control.layout import acls_enforced, client_auth
 from ..common import paginate
 from .validation import bad_request, not_found
 
@@ -85,8 +85,7 @@ def vpc_connectivity_problem(cluster: dict, wanted: dict) -> str | None:
         if on and not auth[key]:
             return (f"{names[key]} client authentication is not turned on for this cluster, so it cannot be turned on "
                     "for multi-VPC private connectivity.")
-    if (wanted["scram"] or wanted["tls"]) and \
-            all_user_properties(cluster).get("allow.everyone.if.no.acl.found", "true").strip().lower() != "false":
+    if (wanted["scram"] or wanted["tls"]) and not acls_enforced(cluster):
         return ("With SASL/SCRAM or mTLS for multi-VPC private connectivity, set Apache Kafka ACLs for the cluster and "
                 "then update its configuration to set allow.everyone.if.no.acl.found to false.")
     return None
