@@ -33,6 +33,32 @@ def _dims(metric: dict) -> dict:
     return {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
 
 
+def alarm_metrics(alarm: dict) -> list[tuple[str, dict]]:
+    """(metric name, dimensions) of the AWS/Kafka metrics an alarm reads: its one metric, or those of its
+    metric math (MSK's recommended CPU alarm is CpuUser + CpuSystem, services/cloudwatch/defaults.py)."""
+    if alarm.get("MetricName"):
+        return [(alarm["MetricName"], _dims(alarm))] if alarm.get("Namespace") == NS else []
+    metrics = [((m.get("MetricStat") or {}).get("Metric") or {}) for m in alarm.get("Metrics") or []]
+    return [(m["MetricName"], _dims(m)) for m in metrics if m.get("Namespace") == NS and m.get("MetricName")]
+
+
+def alarm_metric_label(alarm: dict) -> str:
+    """What the alarm watches: its metric, or its metric math's returned expression (label or formula)."""
+    if alarm.get("MetricName"):
+        return alarm["MetricName"]
+    shown = next((m for m in alarm.get("Metrics") or [] if m.get("ReturnData", True) and m.get("Expression")), {})
+    return shown.get("Label") or shown.get("Expression") or " + ".join(n for n, _ in alarm_metrics(alarm))
+
+
+def draws_on(alarm: dict, names: tuple) -> bool:
+    """An alarm's threshold belongs on a chart of `names` when it watches one of them, or is metric math
+    over exactly the chart's metrics (the CPU chart sums CpuUser and CpuSystem, as the CPU alarm does)."""
+    if alarm.get("MetricName"):
+        return alarm["MetricName"] in names
+    read = {n for n, _ in alarm_metrics(alarm)}
+    return bool(read) and read == set(names)
+
+
 def _series_label(dims: dict) -> str:
     if "Consumer Group" in dims:
         return f"{dims['Consumer Group']} / {dims.get('Topic', '')}"
@@ -118,17 +144,17 @@ async def metrics_page(view: View) -> web.Response:
                                     fresh=view.fresh or generation is None)
     # The reads run side by side: the metric reads run in the CloudWatch provider's worker threads.
     alarms, ((topics, every_series, start, end), _) = await asyncio.gather(cluster_alarms(), charted)
-    alarms = [a for a in alarms if a.get("Namespace") == NS and _dims(a).get("Cluster Name") == name]
+    alarms = [a for a in alarms if any(d.get("Cluster Name") == name for _, d in alarm_metrics(a))]
     charts = []
     for (chart_id, title, unit, names, stat), series in zip(CHARTS, every_series):
         thresholds = [(a["AlarmName"], a["Threshold"], a.get("StateValue", "")) for a in alarms
-                      if a.get("MetricName") in names]
+                      if draws_on(a, names) and a.get("Threshold") is not None]
         charts.append(line_chart(chart_id, title, unit, series, start, end, thresholds))
     picker = tag("form",
                  select("Time range", "range", [(k, f"last {k}") for k in RANGES], window, data_autosubmit="1"),
                  select("Topic", "topic", [("", "all topics (per broker)")] + topics, topic, data_autosubmit="1"),
                  button("Show", kind="small"), method="get", class_="filter")
-    alarm_rows = [[a["AlarmName"], badge(a.get("StateValue", "")), a.get("MetricName"),
+    alarm_rows = [[a["AlarmName"], badge(a.get("StateValue", "")), alarm_metric_label(a),
                    f"{a.get('ComparisonOperator', '')} {a.get('Threshold')}",
                    (a.get("StateReason") or "")[:160]] for a in alarms]
     body = tag("div", picker, tag("div", *charts, class_="charts"),
