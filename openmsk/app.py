@@ -22,6 +22,7 @@ from .api.core import Provider
 from .control.plane import ControlPlane
 from .control.store import Store
 from .control.topic_admin import TopicAdmin
+from .control.vpc_endpoints import VpcEndpoints
 from .services.acm_pca import AcmPcaProvider, PrivateCertificateAuthorities
 from .services.application_autoscaling import ApplicationAutoScalingProvider, ScalingStore, StorageAutoScaler
 from .services.application_autoscaling.backend import storage_utilization
@@ -160,6 +161,8 @@ def build(data_dir: Path, account_id: str = config.ACCOUNT_ID, *, admin_key_id: 
     scaling = ScalingStore(store)
     plane.background_services.append(StorageAutoScaler(scaling, storage_utilization(metrics), plane.clusters,
                                                        StorageScaling(plane).grow))
+    if plane.vpc.enabled:      # multi-VPC connections' endpoints in their client VPCs (namespace layout)
+        plane.background_services.append(VpcEndpoints(VpcConnectionStore(store)))
     return Installation(data_dir, account_id, store, keys, secrets, client_cas, ConfigurationStore(store),
                         plane, metrics, alarms, sns, logs, log_sink, objects, firehose,
                         iam=IamBackend(store, data_dir, account_id), admin_key_id=admin_key_id,

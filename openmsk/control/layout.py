@@ -23,6 +23,7 @@ from ..runtime.msk_iam_config import iam_properties
 from ..runtime.nodes import BrokerProcess, ZooKeeperNode
 from ..runtime.versions import is_kraft
 from ..runtime.zookeeper_config import ZooKeeperConfig
+from .multi_vpc import multi_vpc_listeners
 from .public_access import public_listeners
 
 KEYSTORE = "tls/keystore.pem"     # per node, 0600: PKCS#8 key + certificate chain (Kafka/ZooKeeper PEM keystore)
@@ -271,8 +272,10 @@ class ClusterLayout:
         brokers = []
         for b in self.cluster["Brokers"]:
             public = public_listeners(self.cluster, client_listeners(self.cluster), b["BrokerId"], b["Address"])
+            multi_vpc = multi_vpc_listeners(self.cluster, client_listeners(self.cluster), b["BrokerId"], b["Address"])
             config = BrokerConfig(
-                broker_id=b["BrokerId"], rack=b["ZoneId"], host=b["Address"], listeners=[*listeners, *public],
+                broker_id=b["BrokerId"], rack=b["ZoneId"], host=b["Address"],
+                listeners=[*listeners, *public, *multi_vpc],
                 inter_broker_listener=inter, log_dir="", zookeeper_connect=self.zookeeper_connect(),
                 zone_count=self.zone_count, broker_count=len(self.cluster["Brokers"]),
                 user_properties=self.user_properties(), instance_defaults=machine.broker_properties())

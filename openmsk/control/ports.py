@@ -18,3 +18,9 @@ class ScramSecrets(Protocol):
 class ClientCertificateAuthorities(Protocol):
     def ca_certificate_pem(self, ca_arn: str) -> bytes:
         """PEM certificate of an ACM PCA certificate authority, for the brokers' client truststore."""
+
+
+class VpcConnections(Protocol):
+    def with_data_path(self) -> list[dict]:
+        """Client VPC connections that should reach their cluster now (MSK state AVAILABLE), each with
+        VpcConnectionArn, TargetClusterArn, Authentication, VpcId, ClientSubnets, SecurityGroups, Region."""

@@ -17,7 +17,9 @@ from .healing import StartAttempts
 from .iam_channel import BROKER_TOKEN_FILE, channel_token
 from .layout import (CLIENT_CAS, KEYSTORE, ClusterLayout, broker_listeners, broker_security_properties, client_auth,
                      dynamic_user_properties, needs_tls, serverless_broker_properties)
-from .public_access import PUBLIC_KEYSTORE, public_access_on, public_address, public_listener_properties
+from . import multi_vpc as multi_vpc_mod
+from .public_access import (PUBLIC_KEYSTORE, PUBLIC_TWINS, public_access_on, public_address,
+                            public_listener_properties)
 from .registrations import release_dead_broker
 from .roller import (STUCK_CHECK_INTERVAL, STUCK_RESTARTS, ZOOKEEPER_GRACE, BrokerRoller, RollError, ZooKeeperRoller,
                      stuck_reason)
@@ -41,6 +43,9 @@ READY_POLL_INTERVAL = 0.1          # a refused connection or a `srvr` costs next
 
 def _short(node) -> str:
     return node.name.split("/")[-1]
+
+
+PUBLIC_TWIN_NAMES = {twin for twin, _ in PUBLIC_TWINS.values()}
 
 
 class ReconcileFailed(Exception):
@@ -371,10 +376,14 @@ class ClusterReconciler:
                 broker.config.extra_managed.update(broker_tls_properties(self.plane.ca, broker.workdir, inter))
             broker.config.extra_managed.update(broker_security_properties(
                 cluster, broker.workdir, principals, endpoint_file=str(self.plane.data_dir / "endpoint.json")))
-            public = [l for l in broker.config.listeners if l.host]       # public access (public_access.py)
+            public = [l for l in broker.config.listeners if l.name in PUBLIC_TWIN_NAMES]   # public_access.py
             if public:
                 broker.config.extra_managed.update(
                     public_listener_properties(broker.config.extra_managed, public, broker.workdir))
+            multi_vpc = [l for l in broker.config.listeners if l.name in multi_vpc_mod.TWIN_NAMES]   # multi_vpc.py
+            if multi_vpc:
+                broker.config.extra_managed.update(
+                    multi_vpc_mod.multi_vpc_listener_properties(broker.config.extra_managed, multi_vpc, broker.workdir))
             broker.config.extra_managed.update(upgrade.broker_overrides(cluster))
             broker.config.extra_managed.update(serverless_broker_properties(cluster))
             broker.probe_port = 9093        # the replication listener exists on every broker
@@ -422,6 +431,11 @@ class ClusterReconciler:
             secrets[PUBLIC_KEYSTORE] = node_certificate(
                 self.plane.ca, broker.workdir / "public", f"b-{broker.config.broker_id}",
                 public_address(cluster, broker.config.broker_id), renew=renew)
+        if any(multi_vpc_mod.vpc_connectivity_on(cluster).values()):   # SANs: its multi-VPC addresses
+            addresses = multi_vpc_mod.all_addresses(cluster, broker.config.broker_id, broker.config.host)
+            secrets[multi_vpc_mod.MULTI_VPC_KEYSTORE] = node_certificate(
+                self.plane.ca, broker.workdir / "vpc", f"b-{broker.config.broker_id}", addresses[0],
+                extra_ips=addresses[1:], renew=renew)
         if client_auth(cluster)["iam"]:     # the IAM plugin's channel to the control plane (not an AWS key)
             secrets[BROKER_TOKEN_FILE] = channel_token(self.plane.data_dir).encode()
         return secrets

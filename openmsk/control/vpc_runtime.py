@@ -26,11 +26,13 @@ from ..runtime import netns
 from ..runtime.distribution import cache_dir
 from ..runtime.placement import NodeSpec
 from . import firewall
+from .multi_vpc import ENDPOINT_RANGE
 from .network import LOOPBACK_VPC_CIDR, Network, NetworkError, is_loopback_cidr, new_id
 from .security_groups import SecurityGroups
 
 log = logging.getLogger(__name__)
 
+ENDPOINT_KIND = "vpc-endpoint"   # control/vpc_endpoints.py: one per client VPC connection with a data path
 HOST_OFFSET = 4          # the host instance: .4 of the first zone's default subnet (.1-.3 reserved, as AWS)
 FIRST_NODE_OFFSET = 10
 CANDIDATE_CIDRS = ([f"172.{n}.0.0/16" for n in range(31, 15, -1)]
@@ -174,6 +176,8 @@ class VpcRuntime:
                          *cluster.get("Controllers", [])]:
                 used.add(node.get("Address"))
         used |= {i["Address"] for i in self.store.list("instance") if i.get("VpcId") == vpc_id}
+        for endpoint in self.store.list(ENDPOINT_KIND):        # multi-VPC endpoints: both sides
+            used |= {endpoint["ClientAddress"], endpoint["ServiceAddress"]}
         return used
 
     def allocator(self, region: str, extra_used: set[str] | None = None):
@@ -240,16 +244,24 @@ class VpcRuntime:
     def _model(self) -> tuple[list[firewall.Endpoint], dict[str, list[dict]], dict[str, set[str]]]:
         endpoints: list[firewall.Endpoint] = []
         members: dict[str, set[str]] = {}
+        vpc_endpoints = self.store.list(ENDPOINT_KIND)
         for cluster in self.store.list("cluster"):
             vpc = self.cluster_vpc(cluster)
             if not self.enforced(vpc):
                 continue
             addresses, groups = self.cluster_addresses(cluster), self.cluster_groups(cluster)
+            # multi-VPC endpoints' relays reach the brokers from their service side, whatever the groups (as MSK's)
+            relays = {e["ServiceAddress"] for e in vpc_endpoints if e["ClusterArn"] == cluster["ClusterArn"]}
             for address in addresses:
                 endpoints.append(firewall.Endpoint(self.names.node_namespace(vpc["VpcId"], address), address,
-                                                   groups, addresses))
+                                                   groups, addresses | relays))
             for group in groups:
                 members.setdefault(group, set()).update(addresses)
+        for endpoint in vpc_endpoints:        # a connection's endpoint, behind the connection's groups
+            endpoints.append(firewall.Endpoint(endpoint["ClientNamespace"], endpoint["ClientAddress"],
+                                               endpoint["SecurityGroups"], managed=False))
+            for group in endpoint["SecurityGroups"]:
+                members.setdefault(group, set()).add(endpoint["ClientAddress"])
         for instance in self.store.list("instance"):
             endpoints.append(firewall.Endpoint(instance["Namespace"], instance["Address"], instance["SecurityGroups"],
                                                managed=False))
@@ -302,6 +314,8 @@ class VpcRuntime:
     # -- lifecycle -------------------------------------------------------------------------------
     def wanted_namespaces(self) -> set[str]:
         wanted = {i["Namespace"] for i in self.store.list("instance")}
+        for endpoint in self.store.list(ENDPOINT_KIND):
+            wanted |= {endpoint["ClientNamespace"], endpoint["ServiceNamespace"]}
         for vpc in self.store.list("vpc"):
             if self.enforced(vpc):
                 wanted.add(self.names.vpc_namespace(vpc["VpcId"]))
@@ -376,7 +390,8 @@ class VpcRuntime:
         rules = self.rulesets()
         await asyncio.to_thread(netns.ensure_endpoint, netns.Attachment(
             namespace, self.names.vpc_namespace(vpc["VpcId"]), address,
-            ipaddress.ip_network(vpc["CidrBlock"]).prefixlen, rules.get(namespace, "")))
+            ipaddress.ip_network(vpc["CidrBlock"]).prefixlen, rules.get(namespace, ""),
+            onlink=(ENDPOINT_RANGE,)))       # multi-VPC endpoints' addresses are on the instance's segment
         await self.sync()                        # the others now see it as a member of its groups
         return doc
 

@@ -98,6 +98,7 @@ class Listener:
     port: int
     host: str | None = None   # bind/advertise address when not the broker's own (public access)
     bind: str | None = None   # bind address when not `host` (public access relayed into a namespace)
+    advertised_port: int | None = None   # when clients reach it on another port (multi-VPC relays)
 
 
 @dataclass
@@ -125,7 +126,8 @@ class BrokerConfig:
             "broker.id": str(self.broker_id),
             "broker.rack": self.rack,
             "listeners": ",".join(f"{l.name}://{l.bind or l.host or self.host}:{l.port}" for l in self.listeners),
-            "advertised.listeners": ",".join(f"{l.name}://{l.host or self.host}:{l.port}" for l in self.listeners),
+            "advertised.listeners": ",".join(f"{l.name}://{l.host or self.host}:{l.advertised_port or l.port}"
+                                              for l in self.listeners),
             "listener.security.protocol.map": ",".join(f"{l.name}:{l.protocol}" for l in self.listeners),
             "inter.broker.listener.name": self.inter_broker_listener,
             "log.dirs": self.log_dir,

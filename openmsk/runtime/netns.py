@@ -70,6 +70,8 @@ class Attachment:
     address: str
     prefixlen: int
     ruleset: str = ""
+    extra_addresses: tuple[str, ...] = ()   # more /32s on eth0 (a multi-VPC endpoint's advertised addresses)
+    onlink: tuple[str, ...] = ()            # ranges routed on eth0's segment (instances: the multi-VPC range)
 
 
 def capability() -> str | None:
@@ -157,7 +159,12 @@ def ensure_endpoint(attachment: Attachment) -> None:
     current = _run("ip", "-n", ns, "-j", "addr", "show", "dev", "eth0").stdout
     if f'"{attachment.address}"' not in current:
         _run("ip", "-n", ns, "addr", "add", f"{attachment.address}/{attachment.prefixlen}", "dev", "eth0")
+    for extra in attachment.extra_addresses:
+        if f'"{extra}"' not in current:
+            _run("ip", "-n", ns, "addr", "add", f"{extra}/32", "dev", "eth0")
     _run("ip", "-n", ns, "link", "set", "eth0", "up")
+    for cidr in attachment.onlink:
+        _run("ip", "-n", ns, "route", "replace", cidr, "dev", "eth0", "scope", "link")
     if attachment.ruleset and not fresh:
         apply_ruleset(ns, attachment.ruleset)
 

@@ -1,7 +1,10 @@
 """Plain TCP relays (asyncio): listen on one address:port, pipe every connection to another, bytes
 untouched (TLS stays end to end between client and broker). Used for brokers' public addresses in the
 namespace layout (control/public_relays.py): the address a client "outside the VPC" dials is on the
-host, the listener it reaches is inside the broker's namespace.
+host, the listener it reaches is inside the broker's namespace. An endpoint may also name a network
+namespace, (namespace, address, port): the socket is then made inside it (runtime/netns_sockets.py;
+multi-VPC endpoints, control/vpc_endpoints.py). A relay that is removed also ends the connections it
+carries (a deleted VPC connection cuts its clients off).
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import logging
 
 log = logging.getLogger(__name__)
 
-Endpoint = tuple[str, int]
+Endpoint = tuple  # (address, port) on the host, or (namespace, address, port)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -29,6 +32,7 @@ class Relays:
 
     def __init__(self) -> None:
         self._servers: dict[Endpoint, tuple[Endpoint, asyncio.base_events.Server]] = {}
+        self._live: dict[Endpoint, set[asyncio.StreamWriter]] = {}
 
     @property
     def mapping(self) -> dict[Endpoint, Endpoint]:
@@ -38,27 +42,44 @@ class Relays:
         for listen in [l for l, (t, _) in self._servers.items() if wanted.get(l) != t]:
             _, server = self._servers.pop(listen)
             server.close()
+            for w in self._live.pop(listen, set()):
+                w.close()
         for listen, target in wanted.items():
             if listen in self._servers:
                 continue
             try:
-                server = await asyncio.start_server(self._handler(target), *listen, reuse_address=True)
+                if len(listen) == 3:
+                    from .netns_sockets import listening_socket
+                    sock = await listening_socket(*listen)
+                    server = await asyncio.start_server(self._handler(listen, target), sock=sock)
+                else:
+                    server = await asyncio.start_server(self._handler(listen, target), *listen, reuse_address=True)
             except OSError as exc:
-                log.warning("relay %s:%d -> %s:%d: %s", *listen, *target, exc)
+                log.warning("relay %s -> %s: %s", listen, target, exc)
                 continue
             self._servers[listen] = (target, server)
 
-    def _handler(self, target: Endpoint):
+    def _handler(self, listen: Endpoint, target: Endpoint):
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            live = self._live.setdefault(listen, set())
+            live.add(writer)
             try:
-                up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*target), timeout=30)
+                if len(target) == 3:
+                    from .netns_sockets import open_connection
+                    connect = open_connection(*target)
+                else:
+                    connect = asyncio.open_connection(*target)
+                up_reader, up_writer = await asyncio.wait_for(connect, timeout=30)
             except (OSError, asyncio.TimeoutError):
+                live.discard(writer)
                 writer.close()              # the client sees the connection end, as with a refused one
                 return
+            live.add(up_writer)
             try:
                 await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
             finally:
                 for w in (writer, up_writer):
+                    live.discard(w)
                     w.close()
         return handle
 

@@ -170,6 +170,7 @@ class KafkaProvider(VersionHandlers, SecurityHandlers, ConfigurationHandlers, Mo
                               f"{cluster['CurrentVersion']}.", "currentVersion")
         if cluster["State"] != model.DELETING:
             self.plane.delete_cluster(cluster)
+            self.deactivate_vpc_connections(cluster)      # vpc_connections.py: their data path goes with it
         return {"ClusterArn": cluster["ClusterArn"], "State": model.DELETING}
 
     @handler("GetBootstrapBrokers")

@@ -69,10 +69,25 @@ class SecurityHandlers:
         if not client_auth({"Spec": spec})["scram"] and cluster.get("ScramSecrets"):
             raise bad_request("Disassociate the cluster's SCRAM secrets before turning SASL/SCRAM off.",
                               "clientAuthentication")
+        self._check_vpc_connectivity_kept(cluster, spec)
         source = _mutable_security(cluster)
         cluster["Spec"] = spec
         op = self.plane.start_update(cluster, "UPDATE_SECURITY", _mutable_security(cluster), source)
         return {"ClusterArn": cluster["ClusterArn"], "ClusterOperationArn": op["OperationArn"]}
+
+    @staticmethod
+    def _check_vpc_connectivity_kept(cluster: dict, spec: dict) -> None:
+        """An authentication type multi-VPC private connectivity uses cannot be turned off for the cluster: its
+        multi-VPC listeners and the clients' VPC connections depend on it (turn it off there first)."""
+        from ...control.multi_vpc import vpc_connectivity_on
+        after = client_auth({"Spec": spec})
+        names = {"iam": "SASL/IAM", "scram": "SASL/SCRAM", "tls": "TLS"}
+        for key, on in vpc_connectivity_on(cluster).items():
+            if on and not after[key]:
+                raise bad_request(f"{names[key]} client authentication is turned on for multi-VPC private connectivity "
+                                  f"on this cluster, so it cannot be turned off. Turn it off for multi-VPC private "
+                                  "connectivity first (UpdateConnectivity, ConnectivityInfo.VpcConnectivity).",
+                                  "clientAuthentication")
 
     # -- SASL/SCRAM secrets ---------------------------------------------------------------------
     def _secret_problem(self, ctx: RequestContext, arn: str) -> str | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ...control import model
+from ...control.multi_vpc import multi_vpc_bootstrap
 from ...control.public_access import public_bootstrap
 from ...control.layout import (IAM_PORT, PLAINTEXT_PORT, SCRAM_PORT, TLS_PORT, ZK_PORT, ZK_TLS_PORT, client_auth,
                                client_listeners, zookeeper_tls_only)
@@ -130,6 +131,7 @@ def bootstrap_brokers(cluster: dict) -> dict:
     if "CLIENT_IAM" in ports:
         out["BootstrapBrokerStringSaslIam"] = joined(IAM_PORT)
     out.update(public_bootstrap(cluster))
+    out.update(multi_vpc_bootstrap(cluster))
     return out
 
 

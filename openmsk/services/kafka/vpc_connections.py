@@ -15,9 +15,10 @@ The connection is a document of this service (kind `vpc-connection`). Its lifecy
 CREATING -> AVAILABLE, REJECTING -> REJECTED, DELETING -> (gone); each transition completes
 `SETTLE_SECONDS` after it began (a read computes it; the next change stores it).
 
-The data path (bootstrap strings on the multi-VPC ports reachable from the client VPC) is not built
-yet: GetBootstrapBrokers does not return the BootstrapBrokerStringVpcConnectivity* strings, so that no
-client is handed addresses that do not answer (docs/networking.md, "Multi-VPC private connectivity").
+The data path: the brokers' multi-VPC listeners and bootstrap strings are control/multi_vpc.py; in the
+namespace layout an AVAILABLE connection gets an endpoint in its client VPC (control/vpc_endpoints.py,
+which reads the connections through `with_data_path`, control/ports.py). DeleteCluster leaves the
+cluster's connections INACTIVE (DEACTIVATING first); their owners delete them.
 """
 from __future__ import annotations
 
@@ -145,9 +146,23 @@ class VpcConnectionStore:
     def list(self, region: str, cluster_arn: str | None = None) -> list[dict]:
         return self.store.list(KIND, region=region, parent=cluster_arn)
 
+    def with_data_path(self) -> list[dict]:
+        """control/ports.py VpcConnections: the connections that are AVAILABLE now (their endpoints,
+        control/vpc_endpoints.py, exist exactly while they are)."""
+        return [d for d in self.store.list(KIND) if settled(d)["State"] == "AVAILABLE"]
+
 
 def _elapsed(since: str) -> float:
     return (datetime.now(timezone.utc) - model.parse_iso(since)).total_seconds()
+
+
+def settled(doc: dict) -> dict:
+    """The connection as it is now: a pending transition whose time has come applied to the copy returned
+    (State None: deleted)."""
+    pending = doc.get("Pending")
+    if pending and _elapsed(doc["Since"]) >= SETTLE_SECONDS:
+        doc = {**doc, "State": None if pending == "DELETED" else pending, "Pending": None}
+    return doc
 
 
 class VpcConnectionHandlers:
@@ -172,12 +187,8 @@ class VpcConnectionHandlers:
         doc = self._docs().get(arn)
         if doc is None:
             return None
-        pending = doc.get("Pending")
-        if pending and _elapsed(doc["Since"]) >= SETTLE_SECONDS:
-            if pending == "DELETED":
-                return None
-            doc["State"], doc["Pending"] = pending, None
-        return doc
+        doc = settled(doc)
+        return doc if doc["State"] is not None else None
 
     def _purge_deleted(self, region: str) -> None:
         for doc in self._docs().list(region):
@@ -192,6 +203,15 @@ class VpcConnectionHandlers:
         docs = self._docs().list(region, cluster_arn)
         out = [self._connection(d["VpcConnectionArn"]) for d in docs]
         return sorted((d for d in out if d is not None), key=lambda d: d["CreationTime"])
+
+    def deactivate_vpc_connections(self, cluster: dict) -> None:
+        """DeleteCluster: the cluster's client connections lose their data path and become INACTIVE
+        (DEACTIVATING first), as MSK's connections do when their authentication type is turned off on the
+        cluster; their owners delete them."""
+        if self.vpc_connection_docs is None:
+            return
+        for doc in self.active_vpc_connections(cluster["ClusterArn"], cluster["Region"]):
+            self._save_connection(doc, "DEACTIVATING", "INACTIVE")
 
     def active_vpc_connections(self, cluster_arn: str, region: str) -> list[dict]:
         """Connections to a cluster that are not rejected or going away."""
@@ -293,9 +313,9 @@ class VpcConnectionHandlers:
     @handler("DeleteVpcConnection")
     async def delete_vpc_connection(self, ctx: RequestContext, request: dict) -> dict:
         doc = self._owned_connection(ctx, request["Arn"])
-        if doc["State"] in ("CREATING", "DELETING"):
+        if doc["State"] in ("CREATING", "DELETING", "DEACTIVATING", "REJECTING"):
             raise bad_request(f"The VPC connection is {doc['State']}; it can be deleted when it is AVAILABLE, "
-                              "REJECTED or FAILED.", "arn")
+                              "INACTIVE, REJECTED or FAILED.", "arn")
         self._save_connection(doc, "DELETING", "DELETED")
         return {"VpcConnectionArn": doc["VpcConnectionArn"], "State": "DELETING"}
 
