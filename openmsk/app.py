@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import config, telemetry
 from .api.core import Provider
+from .control.channel_relays import ControlPlaneChannelRelays
 from .control.plane import ControlPlane
 from .control.store import Store
 from .control.topic_admin import TopicAdmin
@@ -161,8 +162,9 @@ def build(data_dir: Path, account_id: str = config.ACCOUNT_ID, *, admin_key_id: 
     scaling = ScalingStore(store)
     plane.background_services.append(StorageAutoScaler(scaling, storage_utilization(metrics), plane.clusters,
                                                        StorageScaling(plane).grow))
-    if plane.vpc.enabled:      # multi-VPC connections' endpoints in their client VPCs (namespace layout)
-        plane.background_services.append(VpcEndpoints(VpcConnectionStore(store)))
+    if plane.vpc.enabled:      # namespace layout: the brokers' channel to the control plane (MSK IAM), and
+        # multi-VPC connections' endpoints in their client VPCs
+        plane.background_services += [ControlPlaneChannelRelays(), VpcEndpoints(VpcConnectionStore(store))]
     return Installation(data_dir, account_id, store, keys, secrets, client_cas, ConfigurationStore(store),
                         plane, metrics, alarms, sns, logs, log_sink, objects, firehose,
                         iam=IamBackend(store, data_dir, account_id), admin_key_id=admin_key_id,

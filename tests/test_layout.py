@@ -59,3 +59,36 @@ def test_iam_listeners_private_and_public_are_decided_by_the_iam_authorizer(tmp_
     assert twin["openmsk.iam.listeners"] == "CLIENT_IAM,CLIENT_IAM_PUBLIC"
     assert twin["listener.name.client_iam_public.oauthbearer.sasl.server.callback.handler.class"] == \
         "dev.openmsk.iam.IamOAuthBearerValidator"
+
+
+def test_multi_vpc_twins_per_layout_and_bootstrap_strings(tmp_path):
+    """VpcConnectivity on for SASL/IAM and TLS: twins of exactly those listeners. Loopback layout: bound on
+    127.(251+t).<slot>.<id>:14000+id; namespace layout: bound on the node's VPC address (a port per type),
+    advertised as 100.(64+t).<slot>.<id>:14000+id (the endpoints' addresses, control/vpc_endpoints.py)."""
+    from openmsk.control.layout import broker_security_properties
+    from openmsk.control.multi_vpc import multi_vpc_bootstrap, multi_vpc_listener_properties, multi_vpc_listeners
+    from openmsk.runtime.kafka_config import BrokerConfig
+    doc = cluster("TLS", True, {"Sasl": {"Iam": {"Enabled": True}, "Scram": {"Enabled": True}},
+                                "Tls": {"CertificateAuthorityArnList": ["arn:ca"]}})
+    doc["Spec"]["KafkaVersion"] = "3.9.x"
+    doc.update(ClusterArn="arn:aws:kafka:us-east-1:123456789012:cluster/c/u-1", Slot=7, State="ACTIVE")
+    doc["Spec"]["BrokerNodeGroupInfo"] = {"ConnectivityInfo": {"VpcConnectivity": {"ClientAuthentication": {
+        "Sasl": {"Iam": {"Enabled": True}, "Scram": {"Enabled": False}}, "Tls": {"Enabled": True}}}}}
+    loop = multi_vpc_listeners(doc, client_listeners(doc), 2, "127.11.7.2")
+    assert [(l.name, l.host, l.port, l.bind) for l in loop] == [
+        ("CLIENT_SECURE_VPCE", "127.251.7.2", 14002, None), ("CLIENT_IAM_VPCE", "127.253.7.2", 14002, None)]
+    wired = multi_vpc_listeners(doc, client_listeners(doc), 2, "172.31.16.11")
+    assert [(l.name, l.host, l.port, l.bind, l.advertised_port) for l in wired] == [
+        ("CLIENT_SECURE_VPCE", "100.64.7.2", 14094, "172.31.16.11", 14002),
+        ("CLIENT_IAM_VPCE", "100.66.7.2", 14098, "172.31.16.11", 14002)]
+    props = BrokerConfig(2, "use1-az2", "172.31.16.11", wired, "REPLICATION_SECURE", "", "", 2, 2).properties()
+    assert "CLIENT_IAM_VPCE://172.31.16.11:14098" in props["listeners"]
+    assert "CLIENT_IAM_VPCE://100.66.7.2:14002" in props["advertised.listeners"]
+    private = broker_security_properties(doc, tmp_path, ["CN=b-1"], endpoint_file="/data/endpoint.json")
+    twins = multi_vpc_listener_properties(private, wired, tmp_path)
+    assert twins["openmsk.iam.listeners"] == "CLIENT_IAM,CLIENT_IAM_VPCE"
+    assert twins["listener.name.client_secure_vpce.ssl.client.auth"] == "required"      # mTLS, as on 9094
+    doc["Brokers"] = [{"BrokerId": 1, "Address": "127.11.7.1"}, {"BrokerId": 2, "Address": "127.12.7.2"}]
+    assert multi_vpc_bootstrap(doc) == {
+        "BootstrapBrokerStringVpcConnectivityTls": "127.251.7.1:14001,127.251.7.2:14002",
+        "BootstrapBrokerStringVpcConnectivitySaslIam": "127.253.7.1:14001,127.253.7.2:14002"}

@@ -261,10 +261,10 @@ def _until(what, predicate, timeout: float = 60.0):
 
 
 def test_multi_vpc_connection_lifecycle(iam_cluster):
-    """Multi-VPC private connectivity, the API (the data path is not built: docs/networking.md): the cluster
-    side (UpdateConnectivity VpcConnectivity, an UPDATE_CONNECTIVITY operation that rolls nothing), a managed
-    VPC connection from another VPC CREATING -> AVAILABLE, seen by both sides, MSK's refusals, and the
-    owner's reject and the client's delete."""
+    """Multi-VPC private connectivity, the API (the data path has its own file, test_multi_vpc.py): the
+    cluster side (UpdateConnectivity VpcConnectivity, an UPDATE_CONNECTIVITY operation that rolls the brokers
+    onto their multi-VPC listeners), a managed VPC connection from another VPC CREATING -> AVAILABLE, seen by
+    both sides, MSK's refusals, and the owner's reject and the client's delete."""
     svc, arn = iam_cluster
     kafka, ec2 = svc.client("kafka"), svc.client("ec2")
     info = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
@@ -330,8 +330,11 @@ def test_multi_vpc_connection_lifecycle(iam_cluster):
     clients = kafka.list_client_vpc_connections(ClusterArn=arn)["ClientVpcConnections"]
     assert [(c["VpcConnectionArn"], c["Authentication"], c["Owner"]) for c in clients] == \
         [(conn, "SASL_IAM", svc.client("sts").get_caller_identity()["Account"])]
-    # no bootstrap string that would not answer (the data path is not built)
-    assert not [k for k in kafka.get_bootstrap_brokers(ClusterArn=arn) if "VpcConnectivity" in k]
+    # MSK's multi-VPC bootstrap string for IAM only (one port per broker: 14000 + id), whatever the layout
+    strings = kafka.get_bootstrap_brokers(ClusterArn=arn)
+    assert [k for k in strings if "VpcConnectivity" in k] == ["BootstrapBrokerStringVpcConnectivitySaslIam"]
+    assert [p.rsplit(":", 1)[1] for p in strings["BootstrapBrokerStringVpcConnectivitySaslIam"].split(",")] == \
+        ["14001", "14002"]
 
     # IAM cannot be turned off for multi-VPC while a connection uses it
     version = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["CurrentVersion"]

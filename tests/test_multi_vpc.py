@@ -161,11 +161,15 @@ def test_client_vpc_produces_and_consumes_through_its_connection_and_loses_it_wh
     creds = svc.credentials
     subnet = mvpc["subnets"][0]
 
-    def produced():
+    deadline = time.monotonic() + 300
+    while True:             # (the endpoint is up within a second of AVAILABLE; a loaded host may be slower)
         proc = run_in(svc, subnet, [mvpc["apps"]], ["-c", CLIENT, bootstrap, svc.ca_path, creds["access_key_id"],
                                                      creds["secret_access_key"], "through-endpoint"])
-        return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
-    result = until("a client of the client VPC produces and consumes", produced, timeout=300)
+        if proc.returncode == 0:
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            break
+        assert time.monotonic() < deadline, f"no client of the client VPC produced and consumed: {proc.stderr[-3000:]}"
+        time.sleep(2)
     assert result["brokers"] == bootstrap.split(",")          # the brokers advertise their multi-VPC addresses
     assert result["consumed"] == sorted(f"m-{i}" for i in range(20))
 

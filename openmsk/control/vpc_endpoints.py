@@ -113,7 +113,7 @@ class VpcEndpoints:
                     or not (netns.exists(doc["ClientNamespace"]) and netns.exists(doc["ServiceNamespace"])):
                 doc.update(Addresses=addresses, SecurityGroups=list(conn["SecurityGroups"]))
                 store.put(ENDPOINT_KIND, arn, doc, region=conn["Region"], parent=cluster["ClusterArn"])
-                await asyncio.to_thread(self._wire, plane, doc)
+                await self._wire(plane, doc)
                 changed = True
             for b in brokers:
                 listen = (doc["ClientNamespace"], advertised_address(cluster, b["BrokerId"], t, b["Address"]),
@@ -144,17 +144,17 @@ class VpcEndpoints:
                 "SecurityGroups": list(conn["SecurityGroups"]), "Addresses": []}
 
     @staticmethod
-    def _wire(plane, doc: dict) -> None:
-        vpc = plane.vpc
+    async def _wire(plane, doc: dict) -> None:
+        vpc = plane.vpc                         # (the store is read on the event loop's thread only)
         client_vpc, cluster_vpc = plane.store.get("vpc", doc["ClientVpcId"]), plane.store.get("vpc", doc["ClusterVpcId"])
         vpc.ensure_vpc(client_vpc)
         vpc.ensure_vpc(cluster_vpc)
         rules = vpc.rulesets()
-        netns.ensure_endpoint(netns.Attachment(
+        await asyncio.to_thread(netns.ensure_endpoint, netns.Attachment(
             doc["ClientNamespace"], vpc.names.vpc_namespace(doc["ClientVpcId"]), doc["ClientAddress"],
             ipaddress.ip_network(client_vpc["CidrBlock"]).prefixlen, rules.get(doc["ClientNamespace"], ""),
             extra_addresses=tuple(doc["Addresses"])))
-        netns.ensure_endpoint(netns.Attachment(
+        await asyncio.to_thread(netns.ensure_endpoint, netns.Attachment(
             doc["ServiceNamespace"], vpc.names.vpc_namespace(doc["ClusterVpcId"]), doc["ServiceAddress"],
             ipaddress.ip_network(cluster_vpc["CidrBlock"]).prefixlen))
         log.info("multi-VPC endpoint of %s: %s in %s, relaying from %s in %s", doc["VpcConnectionArn"],

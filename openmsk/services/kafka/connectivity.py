@@ -4,8 +4,8 @@ SASL/SCRAM or mTLS, `allow.everyone.if.no.acl.found=false` in the cluster's conf
 public listeners are governed by ACLs). Public access cannot be set at creation (validation.py).
 The public listeners themselves are control/public_access.py; turning it on or off rolls the brokers.
 `VpcConnectivity` turns multi-VPC private connectivity on or off per authentication type
-(vpc_connections.py has MSK's preconditions and the managed VPC connections); it rolls nothing (the
-data path is not built yet: docs/networking.md).
+(vpc_connections.py has MSK's preconditions and the managed VPC connections); like MSK's, it rolls the
+brokers, which get (or lose) that type's multi-VPC listener (control/multi_vpc.py).
 """
 from __future__ import annotations
 

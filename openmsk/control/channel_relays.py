@@ -1,0 +1,62 @@
+"""The brokers' channel to the control plane in the namespace layout. The MSK IAM plugin on a broker asks
+the control plane at the address in `endpoint.json` (openmsk serve's, 127.0.0.1:<port>;
+runtime/msk_iam_config.py), which inside a node's own network namespace is that namespace's loopback,
+not the host's. So the control plane listens on the same address:port inside every namespaced broker and
+KRaft controller and relays to itself (runtime/tcp_relay.py with runtime/netns_sockets.py): loopback
+traffic, which no security group filters, reaching nothing but the service's own endpoint, where the
+channel token authenticates the broker as before (control/iam_channel.py).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .. import config
+from ..runtime import netns
+from ..runtime.tcp_relay import Relays
+
+log = logging.getLogger(__name__)
+
+INTERVAL = 1.0
+
+
+class ControlPlaneChannelRelays:
+    """A background service of the control plane (app.py adds it when the namespace layout is on)."""
+
+    def __init__(self) -> None:
+        self.relays = Relays()
+        self._task: asyncio.Task | None = None
+
+    async def start(self, plane) -> None:
+        self._task = asyncio.create_task(self._run(plane), name="control plane channel relays")
+
+    def wanted(self, plane) -> dict:
+        try:
+            host, port = config.read_endpoint(plane.data_dir)
+        except (OSError, ValueError, KeyError):
+            return {}
+        vpc, out = plane.vpc, {}
+        for cluster in plane.store.list("cluster"):
+            cluster_vpc = vpc.cluster_vpc(cluster)
+            if not vpc.enforced(cluster_vpc):
+                continue
+            for node in [*cluster.get("Brokers", []), *cluster.get("Controllers", [])]:
+                namespace = vpc.names.node_namespace(cluster_vpc["VpcId"], node["Address"]) \
+                    if node.get("Address") else None
+                if namespace and netns.exists(namespace):
+                    out[(namespace, host, port)] = (host, port)
+        return out
+
+    async def _run(self, plane) -> None:
+        while True:
+            try:
+                await self.relays.set(self.wanted(plane))
+            except Exception:               # noqa: BLE001 - a bad pass must not end the relays for good
+                log.exception("control plane channel relays")
+            await asyncio.sleep(INTERVAL)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.relays.close()
