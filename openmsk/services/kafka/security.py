@@ -12,6 +12,7 @@ import json
 from ...api.core import RequestContext, handler
 from ...control import model
 from ...control.layout import client_auth
+from ...control.multi_vpc import vpc_connectivity_on
 from ..common import paginate
 from .validation import bad_request, check_security
 
@@ -79,7 +80,6 @@ class SecurityHandlers:
     def _check_vpc_connectivity_kept(cluster: dict, spec: dict) -> None:
         """An authentication type multi-VPC private connectivity uses cannot be turned off for the cluster: its
         multi-VPC listeners and the clients' VPC connections depend on it (turn it off there first)."""
-        from ...control.multi_vpc import vpc_connectivity_on
         after = client_auth({"Spec": spec})
         names = {"iam": "SASL/IAM", "scram": "SASL/SCRAM", "tls": "TLS"}
         for key, on in vpc_connectivity_on(cluster).items():

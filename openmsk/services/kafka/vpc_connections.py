@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from ...api.core import RequestContext, ServiceException, handler
 from ...control import model
 from ...control.layout import acls_enforced, client_auth
+from ...control.multi_vpc import vpc_connectivity_on as vpc_connectivity_of   # noqa: F401 (connectivity.py)
 from ..common import paginate
 from .validation import bad_request, not_found
 
@@ -44,16 +45,6 @@ def _version(text: str) -> tuple:
         digits = "".join(ch for ch in piece if ch.isdigit())
         parts.append(int(digits) if digits else 0)
     return tuple(parts)
-
-
-def vpc_connectivity_of(cluster: dict) -> dict:
-    """{'iam': bool, 'scram': bool, 'tls': bool}: the cluster's VpcConnectivity client authentication."""
-    info = ((cluster["Spec"]["BrokerNodeGroupInfo"].get("ConnectivityInfo") or {}).get("VpcConnectivity") or {})
-    auth = info.get("ClientAuthentication") or {}
-    sasl = auth.get("Sasl") or {}
-    return {"iam": bool((sasl.get("Iam") or {}).get("Enabled")),
-            "scram": bool((sasl.get("Scram") or {}).get("Enabled")),
-            "tls": bool((auth.get("Tls") or {}).get("Enabled"))}
 
 
 def wanted_vpc_connectivity(request_info: dict) -> dict:
