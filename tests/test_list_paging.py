@@ -2,6 +2,8 @@
 creation order, ClusterNameFilter as a name prefix, across pages; on a service that places no JVM."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from harness import Service, free_port
@@ -45,3 +47,31 @@ def test_list_clusters_pages_and_name_prefix(api_only):
         kafka.list_clusters(NextToken="not-a-token")
     # Another region sees none of them.
     assert api_only.client("kafka", region="eu-west-1").list_clusters()["ClusterInfoList"] == []
+
+
+def test_list_clusters_shows_each_change_of_a_listed_cluster(api_only):
+    """ListClusters keeps each cluster's rendered entry while its stored document is unchanged: a
+    change (tags, a deletion) must still show on the very next call, as DescribeCluster shows it."""
+    kafka = api_only.client("kafka")
+    arn = kafka.create_cluster(ClusterName="kept-1", KafkaVersion="3.9.x", NumberOfBrokerNodes=3,
+                               BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large",
+                                                    "ClientSubnets": api_only.default_subnets(3)})["ClusterArn"]
+
+    def listed() -> dict:
+        return next(c for c in kafka.list_clusters(ClusterNameFilter="kept-")["ClusterInfoList"]
+                    if c["ClusterArn"] == arn)
+
+    # Placement "none" starts no JVM, so the creation ends FAILED: wait until the document settles.
+    deadline = time.monotonic() + 120
+    while kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["State"] == "CREATING":
+        assert time.monotonic() < deadline, "the creation never settled"
+        time.sleep(0.5)
+    before = listed()
+    assert listed() == before == kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
+    kafka.tag_resource(ResourceArn=arn, Tags={"team": "payments"})
+    assert listed()["Tags"] == {"team": "payments"} == kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["Tags"]
+    kafka.untag_resource(ResourceArn=arn, TagKeys=["team"])
+    assert listed()["Tags"] == {}
+    kafka.delete_cluster(ClusterArn=arn)
+    listed_now = [c for c in kafka.list_clusters(ClusterNameFilter="kept-")["ClusterInfoList"] if c["ClusterArn"] == arn]
+    assert listed_now == [] or listed_now[0]["State"] == "DELETING"

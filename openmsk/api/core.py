@@ -84,6 +84,17 @@ class RequestContext:
     service_model: ServiceModel | None = None
     source_ip: str = ""           # the peer address (IAM's aws:SourceIp)
 
+    def wire_form(self, shape, value: dict):
+        """`value`, a structure of `shape`, already in this request's wire form: a provider may keep it
+        and put it in later results unchanged (the encoders pass it through). rest-json only; other
+        protocols get `value` back."""
+        from .output_check import check_value, strict_output_from_env   # both import this module's package
+        from .protocols import get_protocol
+        if strict_output_from_env():
+            check_value(shape, value)
+        encode = getattr(get_protocol(self.protocol), "wire_form", None)
+        return encode(shape, value) if encode else value
+
 
 HANDLER_ATTR = "_openmsk_operation"
 

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from .protocols._common import ProtocolParseError, to_datetime
+from .protocols._jsoncodec import WireForm
 
 
 class OutputShapeError(Exception):
@@ -32,6 +33,11 @@ def check_output(op, result: dict) -> None:
     _check(shape, result, op.name)
 
 
+def check_value(shape, value: Any) -> None:
+    """One structure against its shape (a provider keeping a value in wire form checks it once)."""
+    _check(shape, value, shape.name)
+
+
 def _fail(path: str, shape, value: Any, why: str = "") -> None:
     raise OutputShapeError(f"{path}: {why or 'expected ' + shape.type_name}, got {type(value).__name__} "
                            f"{repr(value)[:80]}")
@@ -42,6 +48,8 @@ def _check(shape, value: Any, path: str) -> None:
         return
     t = shape.type_name
     if t == "structure":
+        if value.__class__ is WireForm:          # encoded from a checked value already (ctx.wire_form)
+            return
         if not isinstance(value, dict):
             _fail(path, shape, value)
         for name, v in value.items():

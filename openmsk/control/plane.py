@@ -169,11 +169,12 @@ class ControlPlane:
         return self.store.list("cluster", region=region)
 
     def clusters_page(self, region: str, account_id: str, name_prefix: str = "", *, offset: int = 0,
-                      limit: int = 100) -> tuple[list[dict], int]:
-        """One page of a region's clusters of an account whose names start with `name_prefix`, and how
-        many there are (the ARN, the store's key, begins with region, account and name)."""
+                      limit: int = 100) -> tuple[list[tuple[str, str]], int]:
+        """One page of a region's clusters of an account whose names start with `name_prefix`, as
+        (ARN, stored JSON text) rows, and how many there are (the ARN, the store's key, begins with
+        region, account and name)."""
         arn_prefix = model.cluster_arn(region, account_id, name_prefix, "")[:-1]   # up to the name prefix
-        return self.store.page("cluster", region=region, id_prefix=arn_prefix, offset=offset, limit=limit)
+        return self.store.page_raw("cluster", region=region, id_prefix=arn_prefix, offset=offset, limit=limit)
 
     def operations(self, cluster_arn: str) -> list[dict]:
         return self.store.list("operation", parent=cluster_arn)

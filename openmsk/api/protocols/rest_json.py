@@ -21,9 +21,14 @@ from .. import specs
 from ..core import ServiceException
 from ._common import (ProtocolParseError, b64encode, decode_body, error_fields_to_wire, message_key,
                       scalar_from_text, scalar_to_text, to_datetime)
-from ._jsoncodec import JSONCodec, dumps, loads_object
+from ._jsoncodec import JSONCodec, WireForm, dumps, loads_object
 
 CODEC = JSONCodec("iso8601", iso_always_ms=True)
+
+
+def wire_form(shape, value: dict) -> WireForm:
+    """`value` (a structure of `shape`) encoded once, to be handed back in later results as is."""
+    return WireForm(CODEC.encode(shape, value))
 CONTENT_TYPE = "application/json"
 
 

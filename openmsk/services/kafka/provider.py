@@ -6,6 +6,7 @@ writes desired state through the ControlPlane and returns at once. It never star
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from typing import Callable
 
@@ -48,6 +49,10 @@ class KafkaProvider(VersionHandlers, SecurityHandlers, ConfigurationHandlers, Mo
         self.configurations = configurations  # the service's own documents
         self.secrets = secrets                # SCRAM secrets are checked, never written
         self._client_cas = client_cas
+        # ListClusters: ARN -> (stored JSON text, serverless?, ClusterInfo in wire form). A document
+        # whose text has not changed is neither decoded nor rendered nor encoded again, so listing
+        # hundreds of clusters costs little more than reading their rows.
+        self._listed: dict[str, tuple[str, bool, dict]] = {}
 
     def client_ca_active(self, arn: str) -> bool:
         try:
@@ -147,11 +152,21 @@ class KafkaProvider(VersionHandlers, SecurityHandlers, ConfigurationHandlers, Mo
     async def list_clusters(self, ctx: RequestContext, request: dict) -> dict:
         # Only the page is read and rendered (a region may hold hundreds of clusters).
         start, limit = page_window(request, bad_token=self._bad_token)
-        docs, total = self.plane.clusters_page(ctx.region, ctx.account_id, request.get("ClusterNameFilter") or "",
+        rows, total = self.plane.clusters_page(ctx.region, ctx.account_id, request.get("ClusterNameFilter") or "",
                                                offset=start, limit=limit)
-        # V1 shows provisioned clusters only (serverless ones are seen through ListClustersV2)
-        return page_result([views.cluster_info(c) for c in docs if not serverless.is_serverless(c)],
-                           "ClusterInfoList", start, limit, total)
+        shape = ctx.operation.output_shape.members["ClusterInfoList"].member
+        if len(self._listed) > 2 * total + 1000:           # entries of deleted clusters
+            self._listed.clear()
+        page = []
+        for arn, text in rows:
+            kept = self._listed.get(arn)
+            if kept is None or kept[0] != text:
+                cluster = json.loads(text)
+                kept = self._listed[arn] = (text, serverless.is_serverless(cluster),
+                                            ctx.wire_form(shape, views.cluster_info(cluster)))
+            if not kept[1]:       # V1 shows provisioned clusters only (serverless ones: ListClustersV2)
+                page.append(kept[2])
+        return page_result(page, "ClusterInfoList", start, limit, total)
 
     @handler("ListClustersV2")
     async def list_clusters_v2(self, ctx: RequestContext, request: dict) -> dict:
