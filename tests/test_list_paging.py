@@ -61,6 +61,10 @@ def test_list_clusters_shows_each_change_of_a_listed_cluster(api_only):
         return next(c for c in kafka.list_clusters(ClusterNameFilter="kept-")["ClusterInfoList"]
                     if c["ClusterArn"] == arn)
 
+    def listed_v2() -> dict:
+        return next(c for c in kafka.list_clusters_v2(ClusterNameFilter="kept-", ClusterTypeFilter="PROVISIONED"
+                                                      )["ClusterInfoList"] if c["ClusterArn"] == arn)
+
     # Placement "none" starts no JVM, so the creation ends FAILED: wait until the document settles.
     deadline = time.monotonic() + 120
     while kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["State"] == "CREATING":
@@ -68,10 +72,12 @@ def test_list_clusters_shows_each_change_of_a_listed_cluster(api_only):
         time.sleep(0.5)
     before = listed()
     assert listed() == before == kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
+    assert listed_v2() == listed_v2() == kafka.describe_cluster_v2(ClusterArn=arn)["ClusterInfo"]
     kafka.tag_resource(ResourceArn=arn, Tags={"team": "payments"})
     assert listed()["Tags"] == {"team": "payments"} == kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["Tags"]
+    assert listed_v2()["Tags"] == {"team": "payments"}
     kafka.untag_resource(ResourceArn=arn, TagKeys=["team"])
-    assert listed()["Tags"] == {}
+    assert listed()["Tags"] == {} and listed_v2()["Tags"] == {}
     kafka.delete_cluster(ClusterArn=arn)
     listed_now = [c for c in kafka.list_clusters(ClusterNameFilter="kept-")["ClusterInfoList"] if c["ClusterArn"] == arn]
     assert listed_now == [] or listed_now[0]["State"] == "DELETING"

@@ -83,11 +83,14 @@ class RequestContext:
     host: str
     service_model: ServiceModel | None = None
     source_ip: str = ""           # the peer address (IAM's aws:SourceIp)
+    serialized: bool = True        # False: an in-process caller (the console) reads the result as is
 
     def wire_form(self, shape, value: dict):
         """`value`, a structure of `shape`, already in this request's wire form: a provider may keep it
         and put it in later results unchanged (the encoders pass it through). rest-json only; other
-        protocols get `value` back."""
+        protocols and in-process callers get `value` back."""
+        if not self.serialized:
+            return value
         from .output_check import check_value, strict_output_from_env   # both import this module's package
         from .protocols import get_protocol
         if strict_output_from_env():

@@ -75,7 +75,8 @@ class Operations:
         return RequestContext(service=service, operation_name=operation, operation=op, region=identity.region,
                               account_id=self.account_id, access_key_id=identity.access_key_id,
                               request_id=str(uuid.uuid4()), protocol=protocol, headers=headers,
-                              host="console", service_model=model, source_ip=identity.source_ip)
+                              host="console", service_model=model, source_ip=identity.source_ip,
+                              serialized=False)
 
     async def call(self, identity: Identity, service: str, operation: str, params: dict | None = None) -> dict:
         """Run `service:operation` as the API would for this key; raises the API's ServiceException."""

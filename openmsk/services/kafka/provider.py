@@ -49,10 +49,10 @@ class KafkaProvider(VersionHandlers, SecurityHandlers, ConfigurationHandlers, Mo
         self.configurations = configurations  # the service's own documents
         self.secrets = secrets                # SCRAM secrets are checked, never written
         self._client_cas = client_cas
-        # ListClusters: ARN -> (stored JSON text, serverless?, ClusterInfo in wire form). A document
-        # whose text has not changed is neither decoded nor rendered nor encoded again, so listing
-        # hundreds of clusters costs little more than reading their rows.
-        self._listed: dict[str, tuple[str, bool, dict]] = {}
+        # ListClusters(V2) over HTTP: (operation, ARN) -> (stored JSON text, cluster type, ClusterInfo in
+        # wire form). A document whose text has not changed is neither decoded nor rendered nor encoded
+        # again, so listing hundreds of clusters costs little more than reading their rows.
+        self._list_entries: dict[tuple[str, str], tuple[str, str, dict]] = {}
 
     def client_ca_active(self, arn: str) -> bool:
         try:
@@ -143,10 +143,25 @@ class KafkaProvider(VersionHandlers, SecurityHandlers, ConfigurationHandlers, Mo
     async def describe_cluster_v2(self, ctx: RequestContext, request: dict) -> dict:
         return {"ClusterInfo": views.cluster_v2(self._cluster(ctx, request["ClusterArn"]))}
 
-    def _listed(self, ctx: RequestContext, request: dict) -> list[dict]:
-        prefix = request.get("ClusterNameFilter")
-        return [c for c in self.plane.clusters(ctx.region)
-                if c["AccountId"] == ctx.account_id and (not prefix or c["ClusterName"].startswith(prefix))]
+    def _list_entries_of(self, ctx: RequestContext, rows: list[tuple[str, str]], render: Callable[[dict], dict],
+                         total: int) -> list[tuple[str, dict]]:
+        """(cluster type, ClusterInfo in wire form) of each (ARN, stored text) row, rendered again only
+        when the stored text changed."""
+        shape = ctx.operation.output_shape.members["ClusterInfoList"].member
+        if len(self._list_entries) > 4 * total + 1000:      # entries of deleted clusters
+            self._list_entries.clear()
+        if not ctx.serialized:             # an in-process caller gets fresh dicts it may keep or change
+            return [(serverless.operation_cluster_type(c), render(c)) for c in (json.loads(t) for _, t in rows)]
+        out = []
+        for arn, text in rows:
+            key = (ctx.operation_name, arn)
+            kept = self._list_entries.get(key)
+            if kept is None or kept[0] != text:
+                cluster = json.loads(text)
+                kept = self._list_entries[key] = (text, serverless.operation_cluster_type(cluster),
+                                                  ctx.wire_form(shape, render(cluster)))
+            out.append((kept[1], kept[2]))
+        return out
 
     @handler("ListClusters")
     async def list_clusters(self, ctx: RequestContext, request: dict) -> dict:
@@ -154,28 +169,22 @@ class KafkaProvider(VersionHandlers, SecurityHandlers, ConfigurationHandlers, Mo
         start, limit = page_window(request, bad_token=self._bad_token)
         rows, total = self.plane.clusters_page(ctx.region, ctx.account_id, request.get("ClusterNameFilter") or "",
                                                offset=start, limit=limit)
-        shape = ctx.operation.output_shape.members["ClusterInfoList"].member
-        if len(self._listed) > 2 * total + 1000:           # entries of deleted clusters
-            self._listed.clear()
-        page = []
-        for arn, text in rows:
-            kept = self._listed.get(arn)
-            if kept is None or kept[0] != text:
-                cluster = json.loads(text)
-                kept = self._listed[arn] = (text, serverless.is_serverless(cluster),
-                                            ctx.wire_form(shape, views.cluster_info(cluster)))
-            if not kept[1]:       # V1 shows provisioned clusters only (serverless ones: ListClustersV2)
-                page.append(kept[2])
-        return page_result(page, "ClusterInfoList", start, limit, total)
+        entries = self._list_entries_of(ctx, rows, views.cluster_info, total)
+        # V1 shows provisioned clusters only (serverless ones are seen through ListClustersV2)
+        return page_result([info for kind, info in entries if kind != serverless.SERVERLESS],
+                           "ClusterInfoList", start, limit, total)
 
     @handler("ListClustersV2")
     async def list_clusters_v2(self, ctx: RequestContext, request: dict) -> dict:
         type_filter = request.get("ClusterTypeFilter")
         if type_filter and type_filter not in ("PROVISIONED", "SERVERLESS"):
             raise bad_request("ClusterTypeFilter must be PROVISIONED or SERVERLESS.", "clusterTypeFilter")
-        clusters = [c for c in self._listed(ctx, request)
-                    if not type_filter or serverless.operation_cluster_type(c) == type_filter]
-        return paginate([views.cluster_v2(c) for c in clusters], request, "ClusterInfoList", bad_token=self._bad_token)
+        # The type filter applies before paging, so every row is read (as text; decoded only if changed).
+        rows, total = self.plane.clusters_page(ctx.region, ctx.account_id, request.get("ClusterNameFilter") or "",
+                                               offset=0, limit=-1)
+        entries = self._list_entries_of(ctx, rows, views.cluster_v2, total)
+        return paginate([info for kind, info in entries if not type_filter or kind == type_filter], request,
+                        "ClusterInfoList", bad_token=self._bad_token)
 
     @handler("DeleteCluster")
     async def delete_cluster(self, ctx: RequestContext, request: dict) -> dict:
