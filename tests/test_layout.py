@@ -1,9 +1,11 @@
 """MSK's listener/port rules as pure functions (fast; the cluster tests show them on real brokers)."""
 from __future__ import annotations
 
+import base64
+
 import pytest
 
-from openmsk.control.layout import broker_listeners, client_listeners, zookeeper_client_port
+from openmsk.control.layout import broker_listeners, client_listeners, kraft_cluster_id, zookeeper_client_port
 
 
 def cluster(client_broker="TLS", in_cluster=True, auth=None) -> dict:
@@ -92,3 +94,11 @@ def test_multi_vpc_twins_per_layout_and_bootstrap_strings(tmp_path):
     assert multi_vpc_bootstrap(doc) == {
         "BootstrapBrokerStringVpcConnectivityTls": "127.251.7.1:14001,127.251.7.2:14002",
         "BootstrapBrokerStringVpcConnectivitySaslIam": "127.253.7.1:14001,127.253.7.2:14002"}
+
+
+def test_kraft_cluster_ids_never_start_with_a_dash():
+    """kafka-storage reads `format -t -Xy...` as an option: 1 KRaft cluster in 64 used to fail to start."""
+    ids = {kraft_cluster_id() for _ in range(20_000)}
+    assert len(ids) == 20_000
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 and len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids)

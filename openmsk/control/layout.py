@@ -298,6 +298,16 @@ def all_user_properties(cluster: dict) -> dict[str, str]:
     return parse_properties(text) if text else {}
 
 
+def kraft_cluster_id() -> str:
+    """A random cluster id in kafka-storage's random-uuid form (22 characters of URL-safe base64) that,
+    like Kafka's Uuid.randomUuid(), never starts with "-": `kafka-storage format -t -Xy...` would read
+    such an id as an option and refuse to format (1 cluster in 64 failed to start before)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def acls_enforced(cluster: dict) -> bool:
     """The cluster's configuration sets allow.everyone.if.no.acl.found=false (MSK's precondition for
     public access and multi-VPC connectivity with SASL/SCRAM or mTLS)."""
@@ -348,7 +358,7 @@ def place_nodes(cluster: dict, subnets_by_id: dict[str, dict], slot: int, alloca
              "ZoneId": subnets_by_id[subnets[(m - 1) % len(subnets)]]["AvailabilityZoneId"],
              "Address": node_address(subnets_by_id[subnets[(m - 1) % len(subnets)]], slot, 100 + m, allocate)}
             for m in range(1, 4)]
-        cluster["KRaftClusterId"] = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster["KRaftClusterId"] = kraft_cluster_id()
         cluster["Brokers"], cluster["ZooKeeperNodes"] = brokers, []
         return
     for m in range(1, 4):
