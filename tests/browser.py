@@ -45,11 +45,30 @@ def click_and_wait(driver, element, timeout: float = 180) -> None:
     the click is dispatched, and on a loaded machine the next page (a POST and its redirect) can still be
     on its way, so reading it at once would read the old page."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
     old = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(old))
+    wait_left(driver, old, timeout)
+
+
+def wait_left(driver, old, timeout: float = 180) -> None:
+    """Until the browser has left the page whose <html> is `old` and the next one has loaded. Chromedriver
+    reports an element of a page being replaced as stale or, in the middle of the navigation, as an
+    `unhandled inspector error: Node with given id does not belong to the document` (a plain
+    WebDriverException, which selenium's staleness_of lets through): both mean the page was left."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def left(_) -> bool:
+        try:
+            old.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+    WebDriverWait(driver, timeout).until(left)
     WebDriverWait(driver, timeout).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 

@@ -272,8 +272,7 @@ def _metrics_range_and_alarms(driver, svc, cluster_name: str, cluster_url: str) 
     BytesInPerSec is drawn on that chart at its threshold (and on no other) and listed with the state
     CloudWatch gives it."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
     cloudwatch = svc.client("cloudwatch")
     alarm = "e2e-bytes-in-high"
     cloudwatch.put_metric_alarm(
@@ -285,8 +284,7 @@ def _metrics_range_and_alarms(driver, svc, cluster_name: str, cluster_url: str) 
     # The picker submits itself on change (console.js): the page is replaced by the 3-hour one.
     old = driver.find_element(By.TAG_NAME, "html")
     Select(driver.find_element(By.ID, "f-range")).select_by_value("3h")
-    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(old))
-    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    browser.wait_left(driver, old, 60)
     assert "range=3h" in driver.current_url
     assert Select(driver.find_element(By.ID, "f-range")).first_selected_option.get_attribute("value") == "3h"
     assert _time_span_minutes(_chart(driver, "cpu")) == 180
