@@ -1,14 +1,17 @@
 """KRaft clusters (MSK's `.kraft` versions) for real: three controllers hidden from clients, broker-only
-brokers, TLS, SASL/SCRAM and mTLS clients, ACLs through StandardAuthorizer, the controllers' metrics,
-Open Monitoring, broker logs in CloudWatch Logs, a killed broker healed under load. One
-module-scoped cluster, left as found by every test here (topics and SCRAM users removed again) but the
-last, which upgrades it."""
+brokers, TLS, SASL/SCRAM, IAM and mTLS clients, ACLs through StandardAuthorizer (IAM's ACL delegate
+here), IAM decisions on the requests brokers forward to the controllers, the controllers' metrics, Open
+Monitoring, broker logs in CloudWatch Logs, a killed broker healed under load, the upgrade to 4.1.x.kraft
+(its finalize step first failing on a frozen quorum) and IAM on Kafka 4.1. One module-scoped cluster,
+left as found by every test here (topics and SCRAM users removed again) but the upgrade, which moves it
+on (the IAM test after it runs on 4.1)."""
 from __future__ import annotations
 
 import datetime
 import json
 import os
 import signal
+import subprocess
 import time
 import urllib.request
 import uuid
@@ -27,11 +30,13 @@ LOG_GROUP = "/aws/msk/kraft-broker-logs"
 
 @pytest.fixture(scope="module")
 def kraft(tmp_path_factory):
-    """A service of its own with a 3-zone KRaft cluster: TLS clients, SASL/SCRAM on, mTLS with an ACM PCA
-    CA, unauthenticated TLS allowed, Open Monitoring's two exporters on, broker logs to CloudWatch Logs
-    (one cluster for every KRaft feature test: a cluster is minutes of a loaded host). Not IAM: the
-    upgrade to 4.1 here breaks with it (docs/versions.md, known issue)."""
-    svc = Service(tmp_path_factory.mktemp("kraft") / "data", free_port()).start()
+    """A service of its own with a 3-zone KRaft cluster: TLS clients, SASL/SCRAM and IAM on, mTLS with an
+    ACM PCA CA, unauthenticated TLS allowed, Open Monitoring's two exporters on, broker logs to CloudWatch
+    Logs (one cluster for every KRaft feature test: a cluster is minutes of a loaded host). The service runs
+    with the finalize fault hook on (OPENMSK_FAULT_INJECTION, docs/versions.md): only the upgrade test
+    reaches that step."""
+    svc = Service(tmp_path_factory.mktemp("kraft") / "data", free_port()).start(
+        env={"OPENMSK_FAULT_INJECTION": "finalize-quorum-paused"})
     try:
         kafka = svc.client("kafka")
         ca_arn, _ = _active_pca(svc)
@@ -39,7 +44,8 @@ def kraft(tmp_path_factory):
         arn = kafka.create_cluster(
             ClusterName="kraft", KafkaVersion=VERSION, NumberOfBrokerNodes=3,
             BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(3)},
-            ClientAuthentication={"Sasl": {"Scram": {"Enabled": True}}, "Unauthenticated": {"Enabled": True},
+            ClientAuthentication={"Sasl": {"Scram": {"Enabled": True}, "Iam": {"Enabled": True}},
+                                  "Unauthenticated": {"Enabled": True},
                                   "Tls": {"CertificateAuthorityArnList": [ca_arn], "Enabled": True}},
             OpenMonitoring={"Prometheus": {"JmxExporter": {"EnabledInBroker": True},
                                            "NodeExporter": {"EnabledInBroker": True}}},
@@ -273,6 +279,73 @@ def test_mtls_clients_of_the_pca_and_no_others(kraft, tmp_path):
         delete_topic(tls, topic)
 
 
+def _iam_checks(svc, arn: str, tmp_path, label: str) -> None:
+    """IAM on the cluster as it runs now, with AWS's own Java client (aws-msk-iam-auth in the Kafka tools,
+    MSK's documented client.properties) and the signer library (confluent-kafka): a user allowed
+    kafka-cluster:CreateTopic creates a topic (CreateTopics is forwarded to the controllers, which decide it
+    by IAM policy), produces and consumes; a reader without CreateTopic is refused creating and deleting
+    topics (forwarded requests) and writing (decided on the broker), and no topic appears for it."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from test_msk_iam import REPO, allow, arns, iam_config, iam_tool_config, produce_errors, setup, user_with
+    boot, ca, admin = setup(svc, arn)
+    a = arns(arn)
+    suffix = uuid.uuid4().hex[:6]
+    topic = f"kraft-iam-{label}-{suffix}"
+    creator = user_with(svc, f"kraft-creator-{label}-{suffix}", [
+        allow(["Connect", "WriteDataIdempotently"], [a["cluster"]]),
+        allow(["CreateTopic", "DescribeTopic", "WriteData", "ReadData"], [a["topic"]]),
+        allow(["AlterGroup", "DescribeGroup"], [a["group"]])])
+    reader = user_with(svc, f"kraft-reader-{label}-{suffix}", [
+        allow(["Connect"], [a["cluster"]]), allow(["DescribeTopic", "ReadData"], [a["topic"]]),
+        allow(["AlterGroup", "DescribeGroup"], [a["group"]])])
+    props, env = iam_tool_config(tmp_path, ca, *creator)
+    bin_dir = REPO / "bin"
+    try:
+        created = subprocess.run([bin_dir / "kafka-topics.sh", "--bootstrap-server", boot, "--create", "--topic", topic,
+                                  "--partitions", "3", "--replication-factor", "3", "--command-config", str(props)],
+                                 text=True, capture_output=True, env=env, timeout=300)
+        assert created.returncode == 0, created.stderr[-2000:]
+        sent = "\n".join(f"{label}-{i}" for i in range(10)) + "\n"
+        produced = subprocess.run([bin_dir / "kafka-console-producer.sh", "--bootstrap-server", boot, "--topic", topic,
+                                   "--producer.config", str(props)], input=sent, text=True, capture_output=True,
+                                  env=env, timeout=300)
+        assert produced.returncode == 0, produced.stderr[-2000:]
+        consumed = subprocess.run([bin_dir / "kafka-console-consumer.sh", "--bootstrap-server", boot, "--topic", topic,
+                                   "--from-beginning", "--max-messages", "10", "--timeout-ms", "120000",
+                                   "--consumer.config", str(props)], text=True, capture_output=True, env=env,
+                                  timeout=300)
+        assert sorted(consumed.stdout.split()) == sorted(f"{label}-{i}" for i in range(10)), consumed.stderr[-2000:]
+        # the reader: forwarded CreateTopics / DeleteTopics refused by the controllers' IAM decision
+        client = AdminClient(iam_config(boot, ca, *reader))    # keep a reference: a destroyed handle fails its futures
+        denied = f"{topic}-denied"
+        with pytest.raises(KafkaException) as refused:
+            client.create_topics([NewTopic(denied, num_partitions=1, replication_factor=3)])[denied].result(120)
+        assert refused.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, refused.value
+        with pytest.raises(KafkaException) as refused:
+            client.delete_topics([topic], operation_timeout=60)[topic].result(120)
+        assert refused.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, refused.value
+        errors = produce_errors(iam_config(boot, ca, *reader), topic, 3)
+        assert errors and all(e is not None and e.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED for e in errors)
+        listed = AdminClient(admin).list_topics(timeout=60).topics
+        assert topic in listed and denied not in listed
+        controller_logs = "".join(p.read_text(errors="replace")
+                                  for p in svc.data_dir.glob("clusters/*/controller-*/logs/server.log*"))
+        assert f"User:arn:aws:iam::123456789012:user/kraft-reader-{label}-{suffix} is Denied operation = CREATE" \
+            in controller_logs
+    finally:
+        delete_topic(admin, topic)
+
+
+def test_iam_clients_on_kraft_brokers_and_controllers(kraft, tmp_path):
+    """MSK IAM on a 3.9.x.kraft cluster (IamKRaftAuthorizer, StandardAuthorizer its ACL delegate, on brokers
+    and controllers), beside the TLS/SCRAM/mTLS listeners the other tests use."""
+    svc, arn, info = kraft
+    assert info["ClientAuthentication"]["Sasl"]["Iam"]["Enabled"] is True
+    _iam_checks(svc, arn, tmp_path, "39")
+
+
 def test_kraft_broker_logs_arrive_in_cloudwatch_logs(kraft):
     """LoggingInfo.BrokerLogs on a KRaft cluster: each broker's log (a broker-only KafkaRaftServer's lines)
     arrives in the log group's `Broker-<id>` stream, every line of the file exactly once; no stream for
@@ -366,10 +439,11 @@ def test_killed_broker_is_restarted_and_rejoins_the_isr(kraft):
 
 
 def test_upgrade_to_4_1_under_load(kraft):
-    """Last in this file (it moves the cluster on): 3.9.x.kraft -> 4.1.x.kraft with nothing lost or
-    duplicated, group offsets kept, and metadata.version finalized at 4.1."""
-    import subprocess
-
+    """Moves the cluster on: 3.9.x.kraft -> 4.1.x.kraft with IAM on (Kafka 4.1's StandardAuthorizer gets its
+    plugin metrics through MonitorableIamKRaftAuthorizer, or replication stops) with nothing lost or
+    duplicated, group offsets kept, and metadata.version finalized at 4.1, although the first
+    `kafka-features upgrade` of the finalize step runs while two of the three controllers are frozen (the
+    fixture's OPENMSK_FAULT_INJECTION): that attempt fails for real and the step retries."""
     from openmsk.runtime import versions
     from test_upgrade import report_duplicates, upgrade_under_load
 
@@ -389,4 +463,24 @@ def test_upgrade_to_4_1_under_load(kraft):
     assert out.returncode == 0, out.stderr[-2000:]
     line = next(l for l in out.stdout.splitlines() if "metadata.version" in l)
     assert "FinalizedVersionLevel: 4.1" in line, line
+    log = svc.log_path.read_text(errors="replace")
+    assert "controllers controller-1002, controller-1003 frozen for the first kafka-features upgrade" in log, log[-3000:]
+    assert "kafka-features upgrade --metadata 4.1 failed (attempt 1 of 3)" in log, log[-3000:]
+    assert "controllers controller-1002, controller-1003 thawed" in log
+    assert "failed (attempt 3 of 3)" not in log
     report_duplicates(duplicates)
+
+
+def test_iam_on_kafka_4_1(kraft, tmp_path):
+    """After the upgrade (this runs after it): IAM on Kafka 4.1 brokers and controllers. The broker and
+    controllers run the plugin's build against Kafka 4.1 (MonitorableIamKRaftAuthorizer), and no node logged
+    the NullPointerException of a StandardAuthorizer without its metrics."""
+    svc, arn, _ = kraft
+    kafka = svc.client("kafka")
+    assert kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["CurrentBrokerSoftwareInfo"]["KafkaVersion"] == \
+        "4.1.x.kraft"
+    tls = tls_config(kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"], svc.ca_path)
+    assert broker_config(tls, 1)["authorizer.class.name"] == "dev.openmsk.iam.MonitorableIamKRaftAuthorizer"
+    _iam_checks(svc, arn, tmp_path, "41")
+    logs = "".join(p.read_text(errors="replace") for p in svc.data_dir.glob("clusters/*/*/logs/server.log"))
+    assert "authorizerMetrics" not in logs

@@ -21,7 +21,7 @@ from ..runtime.instance_types import instance_type
 from ..runtime.kafka_config import BrokerConfig, Listener, is_dynamic_key, parse_properties
 from ..runtime.msk_iam_config import iam_properties
 from ..runtime.nodes import BrokerProcess, ZooKeeperNode
-from ..runtime.versions import is_kraft
+from ..runtime.versions import is_kraft, jar_version
 from ..runtime.zookeeper_config import ZooKeeperConfig
 from .multi_vpc import multi_vpc_listeners
 from .public_access import public_listeners
@@ -82,7 +82,8 @@ def broker_security_properties(cluster: dict, broker_dir: Path, principals: list
     if iam_listeners:
         from .iam_channel import BROKER_TOKEN_FILE
         props.update(iam_properties(iam_listeners, endpoint_file, str(broker_dir / BROKER_TOKEN_FILE),
-                                    cluster["ClusterArn"], kraft=is_kraft(cluster["Spec"]["KafkaVersion"])))
+                                    cluster["ClusterArn"], kraft=is_kraft(cluster["Spec"]["KafkaVersion"]),
+                                    kafka_version=jar_version(cluster["Spec"]["KafkaVersion"]) or "3.9.1"))
     return props
 
 

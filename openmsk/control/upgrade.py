@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 from pathlib import Path
 
 from ..runtime import versions
 from ..runtime.distribution import DistributionMissing, KafkaDistribution
-from ..runtime.msk_iam_config import KRAFT_ACL_AUTHORIZER, KRAFT_AUTHORIZER
+from ..runtime.msk_iam_config import controller_iam_properties
 from ..runtime.pki import write_secret
 from .layout import KEYSTORE, broker_listeners, broker_security_properties, client_auth, serverless_controller_properties
 from .tls import node_certificate
@@ -32,6 +33,12 @@ log = logging.getLogger(__name__)
 FEATURE_TOOL_TIMEOUT = 180.0
 FEATURE_ATTEMPTS = 3
 FEATURE_RETRY_DELAY = 20.0
+# Test hook (docs/versions.md): OPENMSK_FAULT_INJECTION=finalize-quorum-paused makes the first
+# `kafka-features upgrade` of every KRaft finalize run while two of the three controllers are frozen
+# (Placement.pause, as a zone outage freezes nodes): the quorum has no majority, the real tool fails, and the
+# controllers are thawed before the retry. A real fault at a moment a test cannot otherwise hit.
+FAULT_ENV = "OPENMSK_FAULT_INJECTION"
+FINALIZE_QUORUM_PAUSED = "finalize-quorum-paused"
 _located: dict[str, KafkaDistribution] = {}
 _install_locks: dict[str, asyncio.Lock] = {}
 
@@ -104,30 +111,34 @@ def broker_overrides(cluster: dict) -> dict[str, str]:
 
 def controller_spec_kwargs(reconciler, cluster: dict, node, renew: bool) -> dict:
     """A KRaft controller's certificate (CN c-<id>, its address as SAN) and, when clients have identities,
-    the same authorizer and super users as the brokers (ACLs and SCRAM credentials live in the metadata
-    log the controllers keep)."""
+    the brokers' super users and an authorizer (ACLs and SCRAM credentials live in the metadata log the
+    controllers keep). With IAM clients, the IAM authorizer: a controller has no IAM listener (clients never
+    reach it), but brokers forward CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs, ... to it with the
+    client's principal, and those of IAM principals are IAM decisions as on the brokers' IAM listener (else
+    StandardAuthorizer would decide them with allow.everyone.if.no.acl.found=true: allowed for any identity)."""
     plane = reconciler.plane
     pem = node_certificate(plane.ca, node.workdir, f"c-{node.config.node_id}", node.config.host, renew=renew)
+    secrets = {KEYSTORE: pem}
     auth = client_auth(cluster)
-    if auth["scram"] or auth["tls"]:
+    if auth["scram"] or auth["tls"] or auth["iam"]:
         principals = [f"CN=b-{b['BrokerId']},O=openmsk" for b in cluster["Brokers"]]
         principals += ["CN=openmsk-control-plane,O=openmsk"]
         principals += [f"CN=c-{c['NodeId']},O=openmsk" for c in cluster.get("Controllers") or []]
         props = broker_security_properties(cluster, node.workdir, principals)
         node.config.extra.update({k: v for k, v in props.items() if k in ("authorizer.class.name", "super.users")})
-        if node.config.extra.get("authorizer.class.name") == KRAFT_AUTHORIZER:
-            # With IAM on, brokers run the IAM authorizer, which decides on the IAM listeners only and passes
-            # everything else to StandardAuthorizer. A controller has no IAM listener (clients never reach
-            # it; forwarded requests arrive on CONTROLLER), so it runs the delegate itself: the IAM one would
-            # only delegate, and it needs the control-plane channel settings controllers do not get.
-            node.config.extra["authorizer.class.name"] = KRAFT_ACL_AUTHORIZER
+        if auth["iam"]:
+            from .iam_channel import BROKER_TOKEN_FILE, channel_token
+            node.config.extra.update(controller_iam_properties(
+                str(plane.data_dir / "endpoint.json"), str(node.workdir / BROKER_TOKEN_FILE), cluster["ClusterArn"],
+                versions.jar_version(cluster["Spec"]["KafkaVersion"]) or "3.9.1"))
+            secrets[BROKER_TOKEN_FILE] = channel_token(plane.data_dir).encode()
     node.config.extra.update(serverless_controller_properties(cluster))
     jvm_opts, files = [], {}
     for extension in plane.broker_extensions:       # telemetry's JMX agent: KRaft controller metrics
         opts, extra = extension(cluster, node)
         jvm_opts += opts
         files.update(extra)
-    return {"secret_files": {KEYSTORE: pem}, "extra_jvm_opts": jvm_opts, "extra_files": files}
+    return {"secret_files": secrets, "extra_jvm_opts": jvm_opts, "extra_files": files}
 
 
 def start(cluster: dict, target: str) -> None:
@@ -205,23 +216,48 @@ async def raise_metadata_version(plane, cluster: dict, target: versions.KafkaLin
     dist = node_distribution(plane, cluster)
     failures: list[str] = []
     for attempt in range(1, attempts + 1):
+        paused = await _inject_quorum_fault(plane, cluster) if attempt == 1 else []
         try:
             await run_tool(plane, cluster, dist, "org.apache.kafka.tools.FeatureCommand",
                            ["upgrade", "--metadata", target.release])
             return
         except RuntimeError as exc:
             failures.append(str(exc))
+            message = (f"kafka-features upgrade --metadata {target.release} failed (attempt {attempt} of {attempts}):"
+                       f" {failures[-1]}")
+            log.warning("cluster %s: %s", cluster["ClusterName"], message)
+            plane.note_event(cluster, message)
+        finally:
+            for name in paused:
+                await plane.placement.resume(name)
+            if paused:
+                message = f"fault injection: controllers {', '.join(n.split('/')[-1] for n in paused)} thawed"
+                log.warning("cluster %s: %s", cluster["ClusterName"], message)
+                plane.note_event(cluster, message)
         try:        # an attempt that timed out on our side may still have been applied
             if (await finalized_metadata_version(plane, cluster) or "").startswith(target.release):
                 return
         except RuntimeError:
             pass
         if attempt < attempts:
-            log.info("cluster %s: kafka-features upgrade --metadata %s failed (%s); retry %d in %.0fs",
-                     cluster["ClusterName"], target.release, failures[-1], attempt, delay)
+            log.info("cluster %s: kafka-features upgrade --metadata %s: retry %d in %.0fs",
+                     cluster["ClusterName"], target.release, attempt, delay)
             await asyncio.sleep(delay)
     raise ReconcileFailed("METADATA_VERSION_UPGRADE_FAILED", f"kafka-features upgrade --metadata "
                           f"{target.release} failed {attempts} times: {failures[-1]}", retryable=True)
+
+
+async def _inject_quorum_fault(plane, cluster: dict) -> list[str]:
+    """With the test hook on (FAULT_ENV): freeze two controllers; returns the placement names frozen."""
+    if FINALIZE_QUORUM_PAUSED not in os.environ.get(FAULT_ENV, "").split(","):
+        return []
+    names = [f"{cluster['Uuid']}/controller-{c['NodeId']}" for c in (cluster.get("Controllers") or [])][-2:]
+    paused = [n for n in names if await plane.placement.pause(n)]
+    message = f"fault injection ({FAULT_ENV}): controllers {', '.join(n.split('/')[-1] for n in paused)} frozen " \
+              "for the first kafka-features upgrade"
+    log.warning("cluster %s: %s", cluster["ClusterName"], message)
+    plane.note_event(cluster, message)
+    return paused
 
 
 async def finalized_metadata_version(plane, cluster: dict) -> str | None:

@@ -61,8 +61,9 @@ class KafkaDistribution:
     def classpath(self) -> str:
         # kafka-run-class.sh puts every jar of libs/ on the classpath; a wildcard keeps the command short.
         # openmsk's own broker plugins (the MSK IAM listener/authorizer) come after Kafka's jars: the build of
-        # this checkout's plugin sources (msk_iam_plugin_dir(): one directory per source content hash).
-        return f"{self.lib_dir / '*'}{os.pathsep}{msk_iam_plugin_dir() / '*'}"
+        # this checkout's plugin sources (msk_iam_plugin_dir(): one directory per source content hash), the
+        # build against Kafka 4.1 for 4.1 and later (msk_iam_plugin_jar_dir()).
+        return f"{self.lib_dir / '*'}{os.pathsep}{msk_iam_plugin_jar_dir(self.version) / '*'}"
 
     @staticmethod
     def java() -> str:
@@ -148,6 +149,29 @@ def msk_iam_plugin_dir() -> Path:
     return plugins_dir() / f"msk-iam-{msk_iam_plugin_digest()}"
 
 
+#: The first Kafka release whose StandardAuthorizer is a Monitorable plugin (KIP-877): from it on, nodes run
+#: the plugin built against Kafka 4.1 (the pom's kafka41 profile), which has MonitorableIamKRaftAuthorizer.
+MONITORABLE_AUTHORIZER_SINCE = (4, 1)
+KAFKA41_BUILD = "kafka-4.1"
+
+
+def _release(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
+
+
+def monitorable_authorizer(kafka_version: str) -> bool:
+    """Does this Apache Kafka release (e.g. "4.1.2") hand its authorizer plugin metrics (KIP-877)?"""
+    return _release(kafka_version) >= MONITORABLE_AUTHORIZER_SINCE
+
+
+def msk_iam_plugin_jar_dir(kafka_version: str) -> Path:
+    """The plugin build a node of this Kafka release runs: `<plugin dir>/kafka-4.1/` (built against Kafka 4.1)
+    from 4.1 on, else the plugin dir itself (built against 3.9). A classpath names one of them, never both."""
+    base = msk_iam_plugin_dir()
+    return base / KAFKA41_BUILD if monitorable_authorizer(kafka_version) else base
+
+
 def msk_iam_client_dir() -> Path:
     """aws-msk-iam-auth and its dependencies: put `<dir>/*` on CLASSPATH for the Kafka tools."""
     return cache_dir() / "clients" / "aws-msk-iam-auth"
@@ -163,16 +187,21 @@ def _mvn(args: list[str], cwd: Path | None = None) -> None:
 
 def install_msk_iam_plugin() -> Path:
     """Build plugins/msk-iam into its content-addressed directory of the plugins cache (msk_iam_plugin_dir();
-    nothing to do when that directory already has the jar: the same sources were built before)."""
+    nothing to do when that directory already has the jars: the same sources were built before). Two builds:
+    against Kafka 3.9 (`<dir>/openmsk-msk-iam.jar`) and against Kafka 4.1 (`-Pkafka41`,
+    `<dir>/kafka-4.1/openmsk-msk-iam.jar`); returns the first."""
     jar = msk_iam_plugin_dir() / "openmsk-msk-iam.jar"
-    if jar.exists():
-        return jar
-    _mvn(["-f", str(PLUGIN_SOURCES / "pom.xml"), "package"])
-    jar.parent.mkdir(parents=True, exist_ok=True)
-    # copy + rename: a jar appears whole or not at all (two installs of the same sources may race here)
-    tmp = jar.with_suffix(f".jar.{os.getpid()}.tmp")
-    shutil.copyfile(PLUGIN_SOURCES / "target" / "openmsk-msk-iam.jar", tmp)
-    os.replace(tmp, jar)
+    builds = [([], PLUGIN_SOURCES / "target", jar),
+              (["-Pkafka41"], PLUGIN_SOURCES / "target" / "kafka41", jar.parent / KAFKA41_BUILD / jar.name)]
+    for profile, target, out in builds:
+        if out.exists():
+            continue
+        _mvn(["-f", str(PLUGIN_SOURCES / "pom.xml"), *profile, "package"])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # copy + rename: a jar appears whole or not at all (two installs of the same sources may race here)
+        tmp = out.with_suffix(f".jar.{os.getpid()}.tmp")
+        shutil.copyfile(target / "openmsk-msk-iam.jar", tmp)
+        os.replace(tmp, out)
     return jar
 
 

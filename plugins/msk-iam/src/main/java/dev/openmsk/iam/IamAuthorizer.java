@@ -9,6 +9,7 @@ import org.apache.kafka.common.acl.AclBindingFilter;
 import org.apache.kafka.common.acl.AclOperation;
 import org.apache.kafka.common.errors.InvalidRequestException;
 import org.apache.kafka.common.resource.ResourceType;
+import org.apache.kafka.common.security.auth.KafkaPrincipal;
 import org.apache.kafka.server.authorizer.AclCreateResult;
 import org.apache.kafka.server.authorizer.AclDeleteResult;
 import org.apache.kafka.server.authorizer.Action;
@@ -41,7 +42,14 @@ import java.util.stream.Collectors;
  * {@code ttl_ms} (a revoked permission bites within seconds). Written against Kafka's public Authorizer
  * interface only.
  *
- * Broker properties: openmsk.iam.{endpoint.file, token.file, cluster.arn, listeners, delegate}.
+ * On KRaft controllers (openmsk.iam.forwarded.principals=true) there is no IAM listener: brokers forward
+ * CreateTopics, DeleteTopics, CreatePartitions, (Incremental)AlterConfigs, ... to the controllers in envelopes,
+ * which arrive on the CONTROLLER listener with the client's own principal and address. There a request whose
+ * principal is an IAM ARN (the name IamSaslServer gives IAM clients) is decided by IAM policies; all others
+ * (brokers, SCRAM users, certificate subjects) by the delegate.
+ *
+ * Broker properties: openmsk.iam.{endpoint.file, token.file, cluster.arn, listeners, delegate,
+ * forwarded.principals}.
  */
 public class IamAuthorizer implements Authorizer {
     private static final Logger log = LoggerFactory.getLogger("kafka.authorizer.logger");
@@ -49,6 +57,7 @@ public class IamAuthorizer implements Authorizer {
 
     private ControlPlaneChannel channel;
     private Set<String> iamListeners = Collections.emptySet();
+    private boolean forwardedPrincipals;
     protected Authorizer delegate;
     private final Map<String, long[]> cache = new ConcurrentHashMap<>();   // key -> {allowed 0/1, expiry nanos}
 
@@ -66,6 +75,7 @@ public class IamAuthorizer implements Authorizer {
                 iamListeners.add(name.trim().toUpperCase());
             }
         }
+        forwardedPrincipals = Boolean.parseBoolean(String.valueOf(configs.get("openmsk.iam.forwarded.principals")));
         Object delegateClass = configs.get("openmsk.iam.delegate");
         if (delegateClass != null && !delegateClass.toString().isBlank()) {
             try {
@@ -88,7 +98,12 @@ public class IamAuthorizer implements Authorizer {
     }
 
     private boolean isIam(AuthorizableRequestContext context) {
-        return context.listenerName() != null && iamListeners.contains(context.listenerName().toUpperCase());
+        if (context.listenerName() != null && iamListeners.contains(context.listenerName().toUpperCase())) {
+            return true;
+        }
+        return forwardedPrincipals && context.principal() != null
+                && KafkaPrincipal.USER_TYPE.equals(context.principal().getPrincipalType())
+                && context.principal().getName().startsWith("arn:");
     }
 
     @Override
