@@ -102,3 +102,28 @@ def test_kraft_cluster_ids_never_start_with_a_dash():
     assert len(ids) == 20_000
     assert not any(i.startswith("-") for i in ids)
     assert all(len(i) == 22 and len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids)
+
+
+def test_kraft_iam_authorizer_per_kafka_release_and_on_controllers(tmp_path):
+    """KRaft brokers from Kafka 4.1 on run the Monitorable IAM authorizer, from the plugin's build against
+    Kafka 4.1 (Kafka 4.1's StandardAuthorizer needs the plugin metrics only a Monitorable wrapper receives);
+    earlier releases the 3.9 build. Controllers decide forwarded requests of IAM principals by IAM policy."""
+    from openmsk.control.layout import broker_security_properties
+    from openmsk.runtime.distribution import KafkaDistribution, msk_iam_plugin_dir, msk_iam_plugin_jar_dir
+    from openmsk.runtime.msk_iam_config import controller_iam_properties
+    doc = cluster("TLS", True, {"Sasl": {"Iam": {"Enabled": True}}})
+    doc.update(ClusterArn="arn:aws:kafka:us-east-1:123456789012:cluster/c/u-1", Slot=7)
+    expected = {"3.9.x.kraft": "dev.openmsk.iam.IamKRaftAuthorizer", "4.0.x.kraft": "dev.openmsk.iam.IamKRaftAuthorizer",
+                "4.1.x.kraft": "dev.openmsk.iam.MonitorableIamKRaftAuthorizer"}
+    for version, authorizer in expected.items():
+        doc["Spec"]["KafkaVersion"] = version
+        props = broker_security_properties(doc, tmp_path, ["CN=b-1"], endpoint_file="/data/endpoint.json")
+        assert props["authorizer.class.name"] == authorizer
+        assert props["openmsk.iam.delegate"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert msk_iam_plugin_jar_dir("4.1.2") == msk_iam_plugin_dir() / "kafka-4.1"
+    assert msk_iam_plugin_jar_dir("4.0.2") == msk_iam_plugin_jar_dir("3.9.1") == msk_iam_plugin_dir()
+    assert str(msk_iam_plugin_dir() / "kafka-4.1" / "*") in KafkaDistribution("4.1.2", tmp_path).classpath.split(":")
+    assert str(msk_iam_plugin_dir() / "*") in KafkaDistribution("3.9.1", tmp_path).classpath.split(":")
+    controller = controller_iam_properties("/data/endpoint.json", "/c/iam/channel.token", doc["ClusterArn"], "4.1.2")
+    assert controller["authorizer.class.name"] == "dev.openmsk.iam.MonitorableIamKRaftAuthorizer"
+    assert controller["openmsk.iam.forwarded.principals"] == "true" and controller["openmsk.iam.listeners"] == ""
