@@ -54,7 +54,7 @@ def upgrade_under_load(svc, arn: str, target: str) -> tuple[dict, list[str]]:
     assert sum(max(offset, 0) for offset in before.values()) == 30, before
 
     info = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
-    with VerifyingLoad(tls, topic, interval=0.25) as load:       # ~20 messages/s
+    with VerifyingLoad(tls, topic, interval=0.25, diagnose=True) as load:       # ~20 messages/s
         time.sleep(3)
         op_arn = kafka.update_cluster_kafka_version(ClusterArn=arn, CurrentVersion=info["CurrentVersion"],
                                                     TargetKafkaVersion=target)["ClusterOperationArn"]
@@ -80,7 +80,13 @@ def upgrade_under_load(svc, arn: str, target: str) -> tuple[dict, list[str]]:
     positions: dict[bytes, list[tuple[int, int]]] = {}
     for position, value in sorted(stored.items()):
         positions.setdefault(value, []).append(position)
-    return op, [f"{m.decode()} at (partition, offset) {at}" for m, at in positions.items() if len(at) > 1]
+    duplicates = [f"{m.decode()} at (partition, offset) {at}, acknowledged at {load.acked_at.get(m)}"
+                  for m, at in positions.items() if len(at) > 1]
+    if duplicates:      # what librdkafka's idempotent producer did about PIDs, epochs and sequences meanwhile
+        notable = [line for line in load.eos_log if any(word in line.lower() for word in (
+            "epoch", "bump", "drain", "sequence", "unknown_producer", "out_of_order", "reset", "pid"))]
+        duplicates.append("librdkafka eos log: " + " | ".join(notable[-40:]))
+    return op, duplicates
 
 
 def report_duplicates(duplicates: list[str]) -> None:
@@ -88,7 +94,8 @@ def report_duplicates(duplicates: list[str]) -> None:
     # sends (ZooKeeper and KRaft mode alike). Reported as XFAIL, never as a pass, until its cause is
     # found; lost messages and group offsets are asserted before this.
     if duplicates:
-        pytest.xfail(f"{len(duplicates)} duplicated message(s) after the upgrade: {duplicates[:5]}")
+        count = sum(1 for d in duplicates if not d.startswith("librdkafka eos log:"))
+        pytest.xfail(f"{count} duplicated message(s) after the upgrade: {duplicates[:5] + duplicates[-1:]}")
 
 
 def test_zookeeper_upgrade_3_8_to_3_9(tmp_path):

@@ -3,6 +3,7 @@ thread (what it had acknowledged is recorded) and, afterwards, a consumer that r
 and tells which acknowledged messages are missing."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -15,10 +16,16 @@ class VerifyingLoad:
     # ~50 messages/s as bursts of 5 every 0.1 s: each burst is one produce request per partition leader,
     # so the brokers (most of the suite's CPU) serve ~10 requests/s instead of ~50 for the same message
     # count; a roll or fault still lands in the middle of a stream of acknowledged messages.
-    def __init__(self, config: dict, topic: str, interval: float = 0.1, burst: int = 5) -> None:
+    def __init__(self, config: dict, topic: str, interval: float = 0.1, burst: int = 5,
+                 diagnose: bool = False) -> None:
         self.config, self.topic, self.interval, self.burst = config, topic, interval, burst
         self.acked: list[bytes] = []
         self.errors: list = []
+        # diagnose: librdkafka's idempotence (`eos`) debug lines (PID/epoch changes, sequence resets, drains)
+        # and the (partition, offset) each message was acknowledged at, to tell a duplicate's cause.
+        self.diagnose = diagnose
+        self.acked_at: dict[bytes, tuple[int, int]] = {}
+        self.eos_log: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -30,14 +37,19 @@ class VerifyingLoad:
         self.stop()
 
     def _run(self) -> None:
-        producer = Producer({**self.config, "acks": "all", "enable.idempotence": True,
-                             "message.timeout.ms": 300000})
+        config = {**self.config, "acks": "all", "enable.idempotence": True, "message.timeout.ms": 300000}
+        if self.diagnose:
+            producer = Producer({**config, "debug": "eos"}, logger=_ListLogger(self.eos_log))
+        else:
+            producer = Producer(config)
 
         def on_delivery(err, msg):
             if err:
                 self.errors.append(err)
             else:
                 self.acked.append(msg.value())
+                if self.diagnose:
+                    self.acked_at[msg.value()] = (msg.partition(), msg.offset())
         i = 0
         while not self._stop.is_set():
             for _ in range(self.burst):
@@ -55,3 +67,15 @@ class VerifyingLoad:
         """Acknowledged messages the topic does not hold (read back from the beginning)."""
         got = consume_to_end(self.config, self.topic, timeout=timeout)
         return set(self.acked) - set(got)
+
+
+class _ListLogger(logging.Logger):
+    """A logger for librdkafka's debug lines that keeps the last 5,000 in a list (no handler, no output)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("verifying-load-eos", logging.DEBUG)
+        self.lines = lines
+
+    def handle(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{time.strftime('%H:%M:%S')} {record.getMessage()}")
+        del self.lines[:-5000]
