@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# The control plane's own ports: replication listener (probes, admin), ZooKeeper (mode probes, rolls),
-# JMX exporter scrapes and Open Monitoring. Reached from the host's address only.
-CONTROL_PLANE_PORTS = (9093, 2181, 2182, 11001, 11002, 11011)
+from ..runtime.kraft import CONTROLLER_PORT
+
+# The control plane's own ports: replication listener (probes, admin), KRaft controller listener (the
+# readiness probe), ZooKeeper (mode probes, rolls), JMX exporter scrapes and Open Monitoring. Reached
+# from the host's address only. Without 9097 a KRaft cluster whose groups do not admit the host (MSK
+# Serverless with its own group) never became ready: "KRaft controller quorum not ready after 420s".
+CONTROL_PLANE_PORTS = (9093, CONTROLLER_PORT, 2181, 2182, 11001, 11002, 11011)
 
 
 @dataclass
