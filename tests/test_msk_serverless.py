@@ -9,6 +9,7 @@ import os
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -192,6 +193,7 @@ def test_serverless_quotas_are_kafka_quotas_and_a_flooding_producer_is_throttled
     assert described.returncode == 0, described.stderr[-2000:]
     assert "producer_byte_rate=5242880.0" in described.stdout and "consumer_byte_rate=1.048576E7" in described.stdout, \
         described.stdout
+    assert "controller_mutation_rate=0.8333" in described.stdout, described.stdout   # 250 per 300 s
 
     # a producer writing one partition faster than 5 MiB/s is throttled: the brokers report throttle time
     topic = f"flood-{uuid.uuid4().hex[:6]}"
@@ -220,6 +222,53 @@ def test_serverless_quotas_are_kafka_quotas_and_a_flooding_producer_is_throttled
     producer.flush(300)
     assert throttled, f"no throttle time reported after {sent / 2 ** 20:.0f} MiB"
     client.delete_topics([topic])[topic].result(120)
+
+
+def _topics_tool(svc: Service, props: Path, env: dict, boot: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([REPO / "bin" / "kafka-topics.sh", "--bootstrap-server", boot, "--command-config", str(props),
+                           *args], text=True, capture_output=True, env=env, timeout=300)
+
+
+def test_partition_creations_and_deletions_are_limited_as_msk_serverless_limits_them(serverless, tmp_path):
+    """MSK Serverless: 250 partition creations/deletions per 5 minutes. Kafka's controller mutation quota (KIP-599)
+    as the default quota of every (user, client id): a token bucket of 250 partitions on the active KRaft
+    controller, refilled at 250 per 300 s. Java clients (CreateTopics v6+, DeleteTopics v5+) get Kafka's strict
+    quota: a request is admitted while the bucket is not empty (it may take it below zero) and refused with
+    THROTTLING_QUOTA_EXCEEDED while it is below zero. (librdkafka speaks older versions, for which Kafka admits
+    the request and throttles the client afterwards.) Driven with Kafka's kafka-topics.sh and aws-msk-iam-auth."""
+    svc, arn, _info, _ = serverless
+    boot = svc.client("kafka").get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringSaslIam"]
+    key, secret = svc.credentials["access_key_id"], svc.credentials["secret_access_key"]
+    props, env = iam_tool_config(tmp_path, svc.ca_path, key, secret)
+    tag = uuid.uuid4().hex[:6]
+    # a client id of its own (the bucket is per user and client id); the Java admin client waits for a throttled
+    # request and retries it within its timeout (default 60 s, here 30 s), then fails with the quota's exception
+    props.write_text(props.read_text() + f"client.id=mutations-{tag}\ndefault.api.timeout.ms=30000\n")
+    names = {"a": f"m{tag}-a", "b": f"m{tag}-b", "c": f"m{tag}-c", "d": f"m{tag}-d"}
+    try:
+        for step, partitions in (("a", 200), ("b", 1), ("c", 250)):
+            # 200 then 1 fit in the bucket of 250 (Kafka's default window, 11 x 1 s, holds 9: b would be refused);
+            # c is admitted while the bucket is not empty and takes it ~200 below zero (~4 minutes to refill)
+            out = _topics_tool(svc, props, env, boot, "--create", "--topic", names[step], "--partitions",
+                               str(partitions), "--replication-factor", "2")
+            assert out.returncode == 0, (step, out.stdout[-2000:], out.stderr[-2000:])
+        out = _topics_tool(svc, props, env, boot, "--create", "--topic", names["d"], "--partitions", "1",
+                           "--replication-factor", "2")
+        assert out.returncode != 0 and "throttling quota has been exceeded" in (out.stdout + out.stderr).lower(), \
+            (out.stdout[-2000:], out.stderr[-2000:])
+        # deletions take from the same bucket
+        out = _topics_tool(svc, props, env, boot, "--delete", "--topic", names["b"])
+        assert out.returncode != 0 and "throttling quota has been exceeded" in (out.stdout + out.stderr).lower(), \
+            (out.stdout[-2000:], out.stderr[-2000:])
+    finally:
+        # another client id has a bucket of its own (per client, as Kafka's quotas are; MSK counts per cluster)
+        cleanup = AdminClient({**iam_config(boot, svc.ca_path, key, secret), "client.id": f"cleanup-{tag}"})
+        existing = set(cleanup.list_topics(timeout=60).topics)
+        doomed = [n for n in names.values() if n in existing]
+        if doomed:
+            for name, future in cleanup.delete_topics(doomed, request_timeout=300).items():
+                future.result(300)
+    assert names["d"] not in existing, "the throttled topic was created"
 
 
 def _openmsk(svc: Service, *args: str) -> subprocess.CompletedProcess:
@@ -314,7 +363,18 @@ def test_a_cluster_policy_grants_another_accounts_user(serverless):
 
 def test_delete_serverless_cluster(serverless):
     svc, arn, _info, _ = serverless
+    kafka = svc.client("kafka")
     out = svc.aws("kafka", "delete-cluster", "--cluster-arn", arn)
     assert out.returncode == 0 and json.loads(out.stdout)["State"] == "DELETING", out.stderr
+    ops = kafka.list_cluster_operations_v2(ClusterArn=arn)["ClusterOperationInfoList"]
+    assert {o["OperationType"] for o in ops} == {"CREATE", "DELETE"} and {o["ClusterType"] for o in ops} == \
+        {"SERVERLESS"}, ops
+    for op in ops:                  # the type is the one stored with each operation (DELETING: the cluster's too)
+        one = kafka.describe_cluster_operation_v2(ClusterOperationArn=op["OperationArn"])["ClusterOperationInfo"]
+        assert one["ClusterType"] == "SERVERLESS" and "Provisioned" not in one, one
     wait_v2(svc, arn, "GONE", timeout=300)
-    assert svc.client("kafka").list_clusters_v2()["ClusterInfoList"] == []
+    assert kafka.list_clusters_v2()["ClusterInfoList"] == []
+    for op in ops:                  # removed with the cluster (openmsk keeps no operations of deleted clusters)
+        with pytest.raises(ClientError) as err:
+            kafka.describe_cluster_operation_v2(ClusterOperationArn=op["OperationArn"])
+        assert err.value.response["Error"]["Code"] == "NotFoundException"

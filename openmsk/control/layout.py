@@ -96,10 +96,21 @@ SERVERLESS_MAX_CONNECTIONS = 3000                   # client connections per clu
 SERVERLESS_MAX_CONNECTION_RATE = 100                # connection attempts per second per cluster
 SERVERLESS_PARTITION_INGRESS = 5 * 1024 * 1024      # bytes/s written to one partition
 SERVERLESS_PARTITION_EGRESS = 10 * 1024 * 1024      # bytes/s read from one partition
-#: Kafka's byte-rate quotas, the default for every (user, client id) pair (each broker enforces it on what the
-#: client sends it / fetches from it): MSK Serverless's per-partition figures (control/serverless_quotas.py).
+SERVERLESS_PARTITION_MUTATIONS = 250                # partitions created or deleted ...
+SERVERLESS_PARTITION_MUTATIONS_SECONDS = 300        # ... per 5 minutes
+#: Kafka's client quotas, the default for every (user, client id) pair (control/serverless_quotas.py). Byte
+#: rates: each broker enforces them on what the client sends it / fetches from it (MSK Serverless's per-partition
+#: figures). `controller_mutation_rate` (KIP-599): partitions created/deleted per second, enforced by the active
+#: KRaft controller on CreateTopics, CreatePartitions and DeleteTopics as a token bucket whose size is
+#: rate x controller.quota.window.num x controller.quota.window.size.seconds = 250 (SERVERLESS_CONTROLLER_QUOTA_WINDOW).
 SERVERLESS_CLIENT_QUOTAS = {"producer_byte_rate": SERVERLESS_PARTITION_INGRESS,
-                            "consumer_byte_rate": SERVERLESS_PARTITION_EGRESS}
+                            "consumer_byte_rate": SERVERLESS_PARTITION_EGRESS,
+                            "controller_mutation_rate": SERVERLESS_PARTITION_MUTATIONS
+                            / SERVERLESS_PARTITION_MUTATIONS_SECONDS}
+#: 10 windows of 30 s: the token bucket holds 5 minutes' worth of the rate (250 partitions).
+SERVERLESS_CONTROLLER_QUOTA_WINDOW = {"controller.quota.window.num": "10",
+                                      "controller.quota.window.size.seconds": str(
+                                          SERVERLESS_PARTITION_MUTATIONS_SECONDS // 10)}
 
 
 def serverless_controller_properties(cluster: dict) -> dict[str, str]:
@@ -108,7 +119,8 @@ def serverless_controller_properties(cluster: dict) -> dict[str, str]:
     replication listener (9093) as the controller itself (its certificate, a super user on the brokers)."""
     if cluster.get("ClusterType") != "SERVERLESS":
         return {}
-    return {"create.topic.policy.class.name": SERVERLESS_TOPIC_POLICY,
+    return {**SERVERLESS_CONTROLLER_QUOTA_WINDOW,
+            "create.topic.policy.class.name": SERVERLESS_TOPIC_POLICY,
             "alter.config.policy.class.name": SERVERLESS_TOPIC_POLICY,
             "openmsk.serverless.bootstrap.servers": ",".join(f"{b['Address']}:9093" for b in cluster["Brokers"])}
 

@@ -123,6 +123,9 @@ def new_operation(cluster: dict, operation_type: str, steps: list[str], *, sourc
         "OperationState": OP_PENDING,
         "OperationType": operation_type,
         "OperationSteps": [{"StepName": s, "StepInfo": {"StepStatus": STEP_PENDING}} for s in steps],
+        # the cluster's type is the operation's (ClusterOperationV2.ClusterType): kept with it, so that it
+        # outlives the cluster (DescribeClusterOperationV2 after DeleteCluster)
+        "ClusterType": cluster.get("ClusterType") or "PROVISIONED",
     }
     request_id = current_request_id.get()
     if request_id:                      # started by an API call (not by the control plane itself)

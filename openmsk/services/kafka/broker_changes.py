@@ -100,7 +100,8 @@ class BrokerChangeHandlers:
         cluster = self._cluster(ctx, request["ClusterArn"])
         ops = sorted(self.plane.operations(cluster["ClusterArn"]), key=lambda o: o["CreationTime"], reverse=True)
         kind = serverless.operation_cluster_type(cluster)
-        return paginate([operation_v2(o, summary=True, cluster_type=kind) for o in ops], request, "ClusterOperationInfoList",
+        return paginate([operation_v2(o, summary=True, cluster_type=o.get("ClusterType") or kind) for o in ops], request,
+                        "ClusterOperationInfoList",
                         bad_token=self._bad_token)
 
     @handler("DescribeClusterOperationV2")
@@ -109,6 +110,8 @@ class BrokerChangeHandlers:
         op = self.plane.get_operation(arn)
         if op is None or arn.split(":")[3] != ctx.region:
             raise not_found(f"The cluster operation {arn} does not exist.", "clusterOperationArn")
-        kind = serverless.operation_cluster_type(self.plane.load_cluster(op["ClusterArn"]))
+        # the type stored with the operation (it outlives the cluster); operations stored before it was kept
+        # there take the cluster's, while it exists
+        kind = op.get("ClusterType") or serverless.operation_cluster_type(self.plane.load_cluster(op["ClusterArn"]))
         return {"ClusterOperationInfo": operation_v2(op, cluster_type=kind)}
 

@@ -161,7 +161,7 @@ def controller_node_info(cluster: dict, controller: dict) -> dict:
 
 
 def operation_info(op: dict) -> dict:
-    out = {k: v for k, v in op.items() if k not in ("CreationTime", "EndTime")}
+    out = {k: v for k, v in op.items() if k not in ("CreationTime", "EndTime", "ClusterType")}  # V1 has no type
     out["CreationTime"] = _ts(op["CreationTime"])
     if op.get("EndTime"):
         out["EndTime"] = _ts(op["EndTime"])
