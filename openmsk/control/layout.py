@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import logging
+import os
 import uuid
 
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ from ..runtime.versions import is_kraft, jar_version
 from ..runtime.zookeeper_config import ZooKeeperConfig
 from .multi_vpc import multi_vpc_listeners
 from .public_access import public_listeners
+
+log = logging.getLogger(__name__)
 
 KEYSTORE = "tls/keystore.pem"     # per node, 0600: PKCS#8 key + certificate chain (Kafka/ZooKeeper PEM keystore)
 
@@ -96,6 +100,9 @@ SERVERLESS_MAX_CONNECTIONS = 3000                   # client connections per clu
 SERVERLESS_MAX_CONNECTION_RATE = 100                # connection attempts per second per cluster
 SERVERLESS_PARTITION_INGRESS = 5 * 1024 * 1024      # bytes/s written to one partition
 SERVERLESS_PARTITION_EGRESS = 10 * 1024 * 1024      # bytes/s read from one partition
+SERVERLESS_CLUSTER_INGRESS = 200 * 1024 * 1024     # bytes/s written to the cluster
+SERVERLESS_CLUSTER_EGRESS = 400 * 1024 * 1024      # bytes/s read from the cluster
+SERVERLESS_QUOTA_CALLBACK = "dev.openmsk.iam.ServerlessQuotaCallback"
 SERVERLESS_PARTITION_MUTATIONS = 250                # partitions created or deleted ...
 SERVERLESS_PARTITION_MUTATIONS_SECONDS = 300        # ... per 5 minutes
 #: Kafka's client quotas, the default for every (user, client id) pair (control/serverless_quotas.py). Byte
@@ -125,14 +132,39 @@ def serverless_controller_properties(cluster: dict) -> dict[str, str]:
             "openmsk.serverless.bootstrap.servers": ",".join(f"{b['Address']}:9093" for b in cluster["Brokers"])}
 
 
+def serverless_cluster_throughput() -> tuple[int, int]:
+    """MSK Serverless's cluster-wide (ingress, egress) in bytes/s: 200 and 400 MiB/s, or
+    `OPENMSK_SERVERLESS_CLUSTER_THROUGHPUT=<ingress>,<egress>` (bytes/s; a small host cannot reach MSK's figures,
+    so tests set lower ones). Read when a broker's configuration is rendered: a change rolls the brokers."""
+    raw = os.environ.get("OPENMSK_SERVERLESS_CLUSTER_THROUGHPUT", "")
+    try:
+        ingress, egress = (int(v) for v in raw.split(","))
+        if ingress > 0 and egress > 0:
+            return ingress, egress
+    except ValueError:
+        if raw:
+            log.warning("OPENMSK_SERVERLESS_CLUSTER_THROUGHPUT=%r is not <ingress>,<egress> in bytes/s; using "
+                        "MSK Serverless's", raw)
+    return SERVERLESS_CLUSTER_INGRESS, SERVERLESS_CLUSTER_EGRESS
+
+
 def serverless_broker_properties(cluster: dict) -> dict[str, str]:
-    """MSK Serverless's connection quotas as Kafka's broker-wide connection limits (KIP-402, KIP-612; Kafka
-    exempts the inter-broker listener from both): the cluster's figures shared evenly by its brokers."""
+    """MSK Serverless's quotas on a serverless cluster's brokers:
+    * connections: Kafka's broker-wide connection limits (KIP-402, KIP-612; Kafka exempts the inter-broker
+      listener from both), the cluster's figures shared evenly by its brokers;
+    * throughput: the per-client quotas of the cluster's metadata (control/serverless_quotas.py) under a
+      cluster-wide total, both applied by plugins/msk-iam's ServerlessQuotaCallback (Kafka's
+      client.quota.callback.class), each broker taking its share of the total."""
     if cluster.get("ClusterType") != "SERVERLESS":
         return {}
     brokers = max(1, int(cluster["Spec"]["NumberOfBrokerNodes"]))
+    ingress, egress = serverless_cluster_throughput()
     return {"max.connections": str(SERVERLESS_MAX_CONNECTIONS // brokers),
-            "max.connection.creation.rate": str(SERVERLESS_MAX_CONNECTION_RATE // brokers)}
+            "max.connection.creation.rate": str(SERVERLESS_MAX_CONNECTION_RATE // brokers),
+            "client.quota.callback.class": SERVERLESS_QUOTA_CALLBACK,
+            "openmsk.serverless.brokers": str(brokers),
+            "openmsk.serverless.cluster.ingress.bytes.per.second": str(ingress),
+            "openmsk.serverless.cluster.egress.bytes.per.second": str(egress)}
 
 
 def encryption_in_transit(cluster: dict) -> dict:

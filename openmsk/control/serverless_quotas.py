@@ -11,7 +11,8 @@ listener, control/upgrade.run_tool) once the brokers are up. The quotas live in 
 
 A client writing one partition (or several led by different brokers) gets exactly MSK Serverless's limit; one
 writing several partitions led by the same broker shares one quota among them (stricter than MSK Serverless).
-The cluster-wide 200 MiB/s in / 400 MiB/s out are not enforced as such (docs/serverless.md). `controller_mutation_rate` (250 partitions per
+The brokers apply these quotas through plugins/msk-iam's ServerlessQuotaCallback, which adds the cluster-wide
+200 MiB/s in / 400 MiB/s out on top of them (docs/serverless.md). `controller_mutation_rate` (250 partitions per
 5 minutes) is enforced by the KRaft controllers, with the quota window control/layout.py gives them.
 """
 from __future__ import annotations
