@@ -288,7 +288,8 @@ def _iam_checks(svc, arn: str, tmp_path, label: str) -> None:
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from test_msk_iam import REPO, allow, arns, iam_config, iam_tool_config, produce_errors, setup, user_with
+    from test_msk_iam import (REPO, allow, arns, iam_config, iam_tool_config, produce_errors, refused_writes, setup,
+                              user_with)
     boot, ca, admin = setup(svc, arn)
     a = arns(arn)
     suffix = uuid.uuid4().hex[:6]
@@ -327,7 +328,7 @@ def _iam_checks(svc, arn: str, tmp_path, label: str) -> None:
             client.delete_topics([topic], operation_timeout=60)[topic].result(120)
         assert refused.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, refused.value
         errors = produce_errors(iam_config(boot, ca, *reader), topic, 3)
-        assert errors and all(e is not None and e.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED for e in errors)
+        assert refused_writes(errors, 3), errors
         listed = AdminClient(admin).list_topics(timeout=60).topics
         assert topic in listed and denied not in listed
         controller_logs = "".join(p.read_text(errors="replace")
