@@ -8,27 +8,15 @@ channel token authenticates the broker as before (control/iam_channel.py).
 """
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from .. import config
 from ..runtime import netns
-from ..runtime.tcp_relay import Relays
-
-log = logging.getLogger(__name__)
-
-INTERVAL = 1.0
+from .relay_service import RelayService
 
 
-class ControlPlaneChannelRelays:
+class ControlPlaneChannelRelays(RelayService):
     """A background service of the control plane (app.py adds it when the namespace layout is on)."""
 
-    def __init__(self) -> None:
-        self.relays = Relays()
-        self._task: asyncio.Task | None = None
-
-    async def start(self, plane) -> None:
-        self._task = asyncio.create_task(self._run(plane), name="control plane channel relays")
+    name = "control plane channel relays"
 
     def wanted(self, plane) -> dict:
         try:
@@ -47,16 +35,5 @@ class ControlPlaneChannelRelays:
                     out[(namespace, host, port)] = (host, port)
         return out
 
-    async def _run(self, plane) -> None:
-        while True:
-            try:
-                await self.relays.set(self.wanted(plane))
-            except Exception:               # noqa: BLE001 - a bad pass must not end the relays for good
-                log.exception("control plane channel relays")
-            await asyncio.sleep(INTERVAL)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self.relays.close()
+    async def pass_once(self, plane) -> None:
+        await self.relays.set(self.wanted(plane))

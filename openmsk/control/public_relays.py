@@ -8,16 +8,10 @@ stopped, the public addresses do not answer (the private ones still do).
 """
 from __future__ import annotations
 
-import asyncio
-import logging
-
-from ..runtime.tcp_relay import Endpoint, Relays
+from ..runtime.tcp_relay import Endpoint
 from .layout import client_listeners
 from .public_access import PUBLIC_TWINS, public_access_on, public_address
-
-log = logging.getLogger(__name__)
-
-INTERVAL = 1.0
+from .relay_service import RelayService
 
 
 def wanted_relays(clusters: list[dict], enforced) -> dict[Endpoint, Endpoint]:
@@ -34,27 +28,11 @@ def wanted_relays(clusters: list[dict], enforced) -> dict[Endpoint, Endpoint]:
     return out
 
 
-class PublicRelays:
+class PublicRelays(RelayService):
     """A background service of the control plane (plane.background_services)."""
 
-    def __init__(self) -> None:
-        self.relays = Relays()
-        self._task: asyncio.Task | None = None
+    name = "public access relays"
 
-    async def start(self, plane) -> None:
-        self._task = asyncio.create_task(self._run(plane), name="public access relays")
-
-    async def _run(self, plane) -> None:
+    async def pass_once(self, plane) -> None:
         enforced = lambda cluster: plane.vpc.enforced(plane.vpc.cluster_vpc(cluster))  # noqa: E731
-        while True:
-            try:
-                await self.relays.set(wanted_relays(plane.store.list("cluster"), enforced))
-            except Exception:               # noqa: BLE001 - a bad pass must not end the relays for good
-                log.exception("public access relays")
-            await asyncio.sleep(INTERVAL)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self.relays.close()
+        await self.relays.set(wanted_relays(plane.store.list("cluster"), enforced))

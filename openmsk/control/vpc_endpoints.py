@@ -32,7 +32,7 @@ import ipaddress
 import logging
 
 from ..runtime import netns
-from ..runtime.tcp_relay import Relays
+from .relay_service import RelayService
 from .layout import client_listeners
 from .multi_vpc import (LISTENER_OF_AUTHENTICATION, MULTI_VPC_BIND_PORTS, MULTI_VPC_TWINS, advertised_address,
                         advertised_port, vpc_connectivity_on)
@@ -40,38 +40,23 @@ from .vpc_runtime import ENDPOINT_KIND
 
 log = logging.getLogger(__name__)
 
-INTERVAL = 1.0
-
 
 def _type_of(connection: dict) -> int | None:
     private = LISTENER_OF_AUTHENTICATION.get(connection["Authentication"])
     return MULTI_VPC_TWINS[private][1] if private else None
 
 
-class VpcEndpoints:
+class VpcEndpoints(RelayService):
     """A background service of the control plane (app.py adds it when the namespace layout is on)."""
 
+    name = "multi-VPC endpoints"
+
     def __init__(self, connections) -> None:
+        super().__init__()
         self.connections = connections          # control/ports.py VpcConnections
-        self.relays = Relays()
-        self._task: asyncio.Task | None = None
 
-    async def start(self, plane) -> None:
-        self._task = asyncio.create_task(self._run(plane), name="multi-VPC endpoints")
-
-    async def _run(self, plane) -> None:
-        while True:
-            try:
-                await self.sync(plane)
-            except Exception:               # noqa: BLE001 - a bad pass must not end the endpoints for good
-                log.exception("multi-VPC endpoints")
-            await asyncio.sleep(INTERVAL)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self.relays.close()
+    async def pass_once(self, plane) -> None:
+        await self.sync(plane)
 
     # -- one pass ----------------------------------------------------------------------------------
     def wanted(self, plane) -> dict[str, tuple[dict, dict]]:
