@@ -78,17 +78,11 @@ class Store:
         sql += " ORDER BY created, id"
         return [json.loads(r[0]) for r in self._db.execute(sql, args)]
 
-    def page(self, kind: str, *, region: str | None = None, id_prefix: str = "", offset: int = 0,
-             limit: int = 100) -> tuple[list[dict[str, Any]], int]:
-        """One page of `list()`'s order and the total count, decoding only the page's documents (a
-        ListClusters of 500 clusters decodes the 100 it returns, not 500)."""
-        rows, total = self.page_raw(kind, region=region, id_prefix=id_prefix, offset=offset, limit=limit)
-        return [json.loads(doc) for _, doc in rows], total
-
     def page_raw(self, kind: str, *, region: str | None = None, id_prefix: str = "", offset: int = 0,
                  limit: int = 100) -> tuple[list[tuple[str, str]], int]:
-        """`page()` as (id, stored JSON text) rows: a caller that keeps what it made of a document
-        compares the text instead of decoding it again."""
+        """One page of `list()`'s order as (id, stored JSON text) rows, and the total count: nothing is
+        decoded here (a ListClusters of 500 clusters reads 100 rows, and its caller decodes only the
+        documents whose text changed since it last rendered them)."""
         where, args = "kind=?", [kind]
         if region is not None:
             where += " AND region=?"
