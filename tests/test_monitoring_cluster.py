@@ -188,7 +188,9 @@ def test_consumer_lag(msvc, cluster):
 def test_prometheus_scrapes_open_monitoring_ports(msvc, cluster, tmp_path):
     ips = sorted(cluster["ips"].values())
     port = free_port()
-    config = {"global": {"scrape_interval": "2s"},
+    # A full JMX scrape of a broker with PER_TOPIC_PER_PARTITION takes seconds on a loaded 2-core host:
+    # Prometheus's timeout defaults to the interval, so a 2 s interval marked healthy targets down.
+    config = {"global": {"scrape_interval": "5s", "scrape_timeout": "5s"},
               "scrape_configs": [{"job_name": "jmx", "static_configs": [{"targets": [f"{ip}:11001" for ip in ips]}]},
                                  {"job_name": "node", "static_configs": [{"targets": [f"{ip}:11002" for ip in ips]}]}]}
     (tmp_path / "prometheus.yml").write_text(json.dumps(config))
@@ -204,9 +206,17 @@ def test_prometheus_scrapes_open_monitoring_ports(msvc, cluster, tmp_path):
         except OSError:
             return None
     try:
-        targets = wait_for(lambda: (d := get("/targets")) and len(d["activeTargets"]) == 6
-                           and all(t["health"] == "up" for t in d["activeTargets"]) and d["activeTargets"],
-                           timeout=120, what="6 healthy Prometheus targets")
+        seen = []
+
+        def healthy():
+            d = get("/targets")
+            seen[:] = [(t["scrapeUrl"], t["health"], t.get("lastError")) for t in (d or {}).get("activeTargets", [])]
+            return d and len(d["activeTargets"]) == 6 and all(t["health"] == "up" for t in d["activeTargets"]) \
+                and d["activeTargets"]
+        try:
+            targets = wait_for(healthy, timeout=240, what="6 healthy Prometheus targets")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {seen}") from None
         assert sorted(t["scrapeUrl"] for t in targets) == sorted(
             [f"http://{ip}:11001/metrics" for ip in ips] + [f"http://{ip}:11002/metrics" for ip in ips])
         q = urllib.request.quote('sum(kafka_controller_KafkaController_Value{name="ActiveControllerCount"})')

@@ -100,12 +100,12 @@ class Collector:
         self.passes += 1
 
     async def collect_cluster(self, cluster: dict) -> None:
-        now = time.time()
+        now, tick = time.time(), time.monotonic()
         name = cluster["ClusterName"]
         base = {CLUSTER: name}
         out: list[tuple[str, dict, str, float]] = []      # (metric, dims, unit, value)
         scrapes, disk = [], []
-        results = await asyncio.gather(*(self.collect_broker(cluster, b) for b in cluster["Brokers"]))
+        results = await asyncio.gather(*(self.collect_broker(cluster, b, tick) for b in cluster["Brokers"]))
         for broker, (metrics, scrape, disk_used) in zip(cluster["Brokers"], results):
             dims = {**base, BROKER: str(broker["BrokerId"])}
             out += [(m, {**dims, **extra}, unit, v) for m, extra, unit, v in metrics]
@@ -140,8 +140,12 @@ class Collector:
             entries.append((metric, dims, unit, now, sample, self.interval < 60))
         await self.store.write_async(cluster["Region"], NAMESPACE, entries)   # off the event loop
 
-    async def collect_broker(self, cluster: dict, broker: dict):
-        """-> ([(metric, extra dims, unit, value)], scrape or None, KafkaDataLogsDiskUsed or None)."""
+    async def collect_broker(self, cluster: dict, broker: dict, tick: float | None = None):
+        """-> ([(metric, extra dims, unit, value)], scrape or None, KafkaDataLogsDiskUsed or None).
+        `tick`: when the pass started (monotonic). Meter rates are Count deltas over the spacing of the
+        passes, not of the scrapes: a loaded pass that scrapes late, followed by a prompt one, would
+        otherwise report a short interval's delta as a rate several times too high (and the samples
+        x interval would no longer add up to the volume counted)."""
         status = await self.plane.placement.observe(f"{cluster['Uuid']}/broker-{broker['BrokerId']}")
         key = (cluster["Uuid"], broker["BrokerId"])
         if not status.running or status.pid is None:
@@ -174,7 +178,7 @@ class Collector:
         if scrape is None:
             return metrics, None, disk_used
         metrics += [(m, {}, unit, v) for m, v, unit in catalog.gauge_values(scrape, cluster)]
-        counts, at = catalog.meter_counts(scrape), time.monotonic()
+        counts, at = catalog.meter_counts(scrape), (time.monotonic() if tick is None else tick)
         if memory.meters is not None and at > memory.meters_at:
             elapsed = at - memory.meters_at
             for (meter, topic), count in counts.items():
