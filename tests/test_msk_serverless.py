@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from harness import OPENMSK, REPO, Service, free_port
@@ -22,6 +22,8 @@ from test_msk_iam import arns, iam_config, iam_tool_config, produce_errors
 
 OTHER_ACCOUNT = "210987654321"
 CLUSTER_INGRESS, CLUSTER_EGRESS = 4 * 2 ** 20, 8 * 2 ** 20      # bytes/s, this module's serverless cluster
+# consumer groups per cluster (MSK Serverless: 500); the other tests of this module leave at most 2 groups behind
+CONSUMER_GROUPS = 6
 
 
 def describe_v2(svc: Service, arn: str) -> dict:
@@ -52,7 +54,8 @@ def serverless(tmp_path_factory):
     # MSK Serverless's cluster-wide throughput (200 MiB/s in, 400 out) scaled to what a small host can exceed
     svc = Service(tmp_path_factory.mktemp("serverless") / "data", free_port()).start(
         env={"OPENMSK_JVM_PROFILE": "standard",
-             "OPENMSK_SERVERLESS_CLUSTER_THROUGHPUT": f"{CLUSTER_INGRESS},{CLUSTER_EGRESS}"})
+             "OPENMSK_SERVERLESS_CLUSTER_THROUGHPUT": f"{CLUSTER_INGRESS},{CLUSTER_EGRESS}",
+             "OPENMSK_SERVERLESS_CONSUMER_GROUPS": str(CONSUMER_GROUPS)})
     try:
         ec2 = svc.client("ec2")
         subnets = svc.default_subnets(2)
@@ -174,6 +177,75 @@ def test_serverless_produce_consume_and_msk_serverless_topic_rules(serverless):
         future.result(120)
 
 
+def _join(config: dict, topic: str, group: str, timeout: float = 300):
+    """A consumer of `group` on `topic`: its first message's value, or the error its JoinGroup failed with."""
+    consumer = Consumer({**config, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": True})
+    consumer.subscribe([topic])
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            if msg.error() is None:
+                return msg.value()
+            if msg.error().code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
+                return msg.error()
+        raise AssertionError(f"group {group}: neither a message nor a refusal in {timeout} s")
+    finally:
+        consumer.close()
+
+
+def test_serverless_cluster_has_at_most_its_consumer_groups(serverless):
+    """MSK Serverless: at most 500 consumer groups per cluster ("JoinGroup request fails"); here CONSUMER_GROUPS. The
+    brokers' IAM authorizer refuses READ on a group the cluster does not have while it has the maximum, so a new
+    group's JoinGroup (and OffsetCommit) fails with GROUP_AUTHORIZATION_FAILED; a deleted group makes room again.
+    The test deletes the groups it made."""
+    svc, arn, _info, _ = serverless
+    boot = svc.client("kafka").get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringSaslIam"]
+    config = iam_config(boot, svc.ca_path, svc.credentials["access_key_id"], svc.credentials["secret_access_key"])
+    admin = AdminClient(config)
+    tag = uuid.uuid4().hex[:6]
+    topic = f"groups-{tag}"
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=2)])[topic].result(60)
+    produce(config, topic, [b"hello"])
+    existing = {g.group_id for g in admin.list_consumer_groups().result(60).valid}
+    assert len(existing) < CONSUMER_GROUPS, existing
+    mine = [f"g{tag}-{i}" for i in range(CONSUMER_GROUPS - len(existing))]
+    over = f"g{tag}-over"
+    try:
+        for group in mine:                      # each joins and commits its offset: a group the cluster keeps
+            assert _join(config, topic, group) == b"hello", group
+        listed = {g.group_id for g in admin.list_consumer_groups().result(60).valid}
+        assert len(listed) == CONSUMER_GROUPS and set(mine) <= listed, listed
+        refused = _join(config, topic, over)
+        assert isinstance(refused, KafkaError) and refused.code() == KafkaError.GROUP_AUTHORIZATION_FAILED, refused
+        # committing offsets for a new group (OffsetCommit) is refused the same way
+        commit = admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(over, [TopicPartition(topic, 0, 0)])])
+        try:      # Kafka answers OffsetCommit with an error per partition; librdkafka may raise it or return it
+            codes = [tp.error.code() if tp.error else None for tp in commit[over].result(60).topic_partitions]
+        except KafkaException as exc:
+            codes = [exc.args[0].code()]
+        assert codes == [KafkaError.GROUP_AUTHORIZATION_FAILED], codes
+        produce(config, topic, [b"again"])                          # the existing groups go on working
+        assert _join(config, topic, mine[-1]) == b"again"
+        # one group deleted: the new one is admitted once the brokers have listed the cluster's groups again
+        admin.delete_consumer_groups([mine[0]])[mine[0]].result(60)
+        deadline = time.monotonic() + 120
+        while not isinstance(joined := _join(config, topic, over), bytes):
+            assert time.monotonic() < deadline, f"{over} still refused after {mine[0]} was deleted: {joined}"
+            time.sleep(1)
+        assert joined == b"hello"
+    finally:
+        listed = {g.group_id for g in admin.list_consumer_groups().result(60).valid}
+        doomed = [g for g in [*mine, over] if g in listed]
+        if doomed:
+            for future in admin.delete_consumer_groups(doomed).values():
+                future.result(60)
+        admin.delete_topics([topic])[topic].result(120)
+    assert {g.group_id for g in admin.list_consumer_groups().result(60).valid} == existing
+
+
 def test_serverless_quotas_are_kafka_quotas_and_a_flooding_producer_is_throttled(serverless, tmp_path):
     """MSK Serverless's quotas with Kafka's mechanisms: default client quotas (5 MiB/s in, 10 MiB/s out: the
     per-partition figures) and the brokers' connection limits (3000 connections, 100 attempts/s per cluster)."""
@@ -187,6 +259,9 @@ def test_serverless_quotas_are_kafka_quotas_and_a_flooding_producer_is_throttled
         settings = broker_config(config, node.id)
         assert settings["max.connections"] == str(3000 // len(nodes)), settings["max.connections"]
         assert settings["max.connection.creation.rate"] == str(100 // len(nodes))
+        # MSK Serverless's maximum request size (100 MB) and fetch bytes per request (55 MB): Kafka's own limits
+        assert settings["socket.request.max.bytes"] == str(100 * 2 ** 20)
+        assert settings["fetch.max.bytes"] == str(55 * 2 ** 20)
     # the default client quotas (DescribeClientQuotas, with Kafka's own kafka-configs.sh and aws-msk-iam-auth)
     props, env = iam_tool_config(tmp_path, svc.ca_path, key, secret)
     described = subprocess.run([REPO / "bin" / "kafka-configs.sh", "--bootstrap-server", boot, "--command-config",

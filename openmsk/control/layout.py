@@ -103,6 +103,9 @@ SERVERLESS_PARTITION_EGRESS = 10 * 1024 * 1024      # bytes/s read from one part
 SERVERLESS_CLUSTER_INGRESS = 200 * 1024 * 1024     # bytes/s written to the cluster
 SERVERLESS_CLUSTER_EGRESS = 400 * 1024 * 1024      # bytes/s read from the cluster
 SERVERLESS_QUOTA_CALLBACK = "dev.openmsk.iam.ServerlessQuotaCallback"
+SERVERLESS_CONSUMER_GROUPS = 500                   # consumer groups per cluster (plugins/msk-iam ServerlessGroupLimit)
+SERVERLESS_FETCH_MAX_BYTES = 55 * 1024 * 1024      # bytes one Fetch response may carry (Kafka's default, set explicitly)
+SERVERLESS_REQUEST_MAX_BYTES = 100 * 1024 * 1024   # bytes of one request (Kafka's default, set explicitly)
 SERVERLESS_PARTITION_MUTATIONS = 250                # partitions created or deleted ...
 SERVERLESS_PARTITION_MUTATIONS_SECONDS = 300        # ... per 5 minutes
 #: Kafka's client quotas, the default for every (user, client id) pair (control/serverless_quotas.py). Byte
@@ -120,6 +123,11 @@ SERVERLESS_CONTROLLER_QUOTA_WINDOW = {"controller.quota.window.num": "10",
                                           SERVERLESS_PARTITION_MUTATIONS_SECONDS // 10)}
 
 
+def replication_bootstrap(cluster: dict) -> str:
+    """The brokers' replication listeners (9093), where the plugins reach the brokers as a node of the cluster."""
+    return ",".join(f"{b['Address']}:9093" for b in cluster["Brokers"])
+
+
 def serverless_controller_properties(cluster: dict) -> dict[str, str]:
     """A serverless cluster's controllers refuse what MSK Serverless refuses on topics (services/kafka/serverless.py).
     ServerlessTopicPolicy counts the cluster's partitions (its 2400 / 120 compacted quota) by asking the brokers'
@@ -129,7 +137,7 @@ def serverless_controller_properties(cluster: dict) -> dict[str, str]:
     return {**SERVERLESS_CONTROLLER_QUOTA_WINDOW,
             "create.topic.policy.class.name": SERVERLESS_TOPIC_POLICY,
             "alter.config.policy.class.name": SERVERLESS_TOPIC_POLICY,
-            "openmsk.serverless.bootstrap.servers": ",".join(f"{b['Address']}:9093" for b in cluster["Brokers"])}
+            "openmsk.serverless.bootstrap.servers": replication_bootstrap(cluster)}
 
 
 def serverless_cluster_throughput() -> tuple[int, int]:
@@ -148,13 +156,28 @@ def serverless_cluster_throughput() -> tuple[int, int]:
     return SERVERLESS_CLUSTER_INGRESS, SERVERLESS_CLUSTER_EGRESS
 
 
+def serverless_consumer_groups() -> int:
+    """MSK Serverless's consumer groups per cluster: 500, or `OPENMSK_SERVERLESS_CONSUMER_GROUPS=<n>` (tests set a
+    small figure so as not to create 500 groups). Read when a broker's configuration is rendered."""
+    raw = os.environ.get("OPENMSK_SERVERLESS_CONSUMER_GROUPS", "")
+    if raw.strip().isdigit() and int(raw) > 0:
+        return int(raw)
+    if raw:
+        log.warning("OPENMSK_SERVERLESS_CONSUMER_GROUPS=%r is not a positive number; using MSK Serverless's", raw)
+    return SERVERLESS_CONSUMER_GROUPS
+
+
 def serverless_broker_properties(cluster: dict) -> dict[str, str]:
     """MSK Serverless's quotas on a serverless cluster's brokers:
     * connections: Kafka's broker-wide connection limits (KIP-402, KIP-612; Kafka exempts the inter-broker
       listener from both), the cluster's figures shared evenly by its brokers;
     * throughput: the per-client quotas of the cluster's metadata (control/serverless_quotas.py) under a
       cluster-wide total, both applied by plugins/msk-iam's ServerlessQuotaCallback (Kafka's
-      client.quota.callback.class), each broker taking its share of the total."""
+      client.quota.callback.class), each broker taking its share of the total;
+    * consumer groups: the brokers' IAM authorizer refuses a new group while the cluster has the maximum
+      (plugins/msk-iam ServerlessGroupLimit, which lists the cluster's groups on the replication listener);
+    * request and fetch sizes: Kafka's `socket.request.max.bytes` (a larger request closes the connection) and
+      `fetch.max.bytes` (a Fetch response carries at most that much), MSK Serverless's 100 MB and 55 MB."""
     if cluster.get("ClusterType") != "SERVERLESS":
         return {}
     brokers = max(1, int(cluster["Spec"]["NumberOfBrokerNodes"]))
@@ -164,7 +187,11 @@ def serverless_broker_properties(cluster: dict) -> dict[str, str]:
             "client.quota.callback.class": SERVERLESS_QUOTA_CALLBACK,
             "openmsk.serverless.brokers": str(brokers),
             "openmsk.serverless.cluster.ingress.bytes.per.second": str(ingress),
-            "openmsk.serverless.cluster.egress.bytes.per.second": str(egress)}
+            "openmsk.serverless.cluster.egress.bytes.per.second": str(egress),
+            "openmsk.serverless.max.consumer.groups": str(serverless_consumer_groups()),
+            "openmsk.serverless.bootstrap.servers": replication_bootstrap(cluster),
+            "socket.request.max.bytes": str(SERVERLESS_REQUEST_MAX_BYTES),
+            "fetch.max.bytes": str(SERVERLESS_FETCH_MAX_BYTES)}
 
 
 def encryption_in_transit(cluster: dict) -> dict:

@@ -59,6 +59,7 @@ public class IamAuthorizer implements Authorizer {
     private Set<String> iamListeners = Collections.emptySet();
     private boolean forwardedPrincipals;
     protected Authorizer delegate;
+    private ServerlessGroupLimit groupLimit;      // serverless brokers only: MSK Serverless's consumer group quota
     private final Map<String, long[]> cache = new ConcurrentHashMap<>();   // key -> {allowed 0/1, expiry nanos}
 
     @Override
@@ -75,6 +76,7 @@ public class IamAuthorizer implements Authorizer {
                 iamListeners.add(name.trim().toUpperCase());
             }
         }
+        groupLimit = ServerlessGroupLimit.from(configs);
         forwardedPrincipals = Boolean.parseBoolean(String.valueOf(configs.get("openmsk.iam.forwarded.principals")));
         Object delegateClass = configs.get("openmsk.iam.delegate");
         if (delegateClass != null && !delegateClass.toString().isBlank()) {
@@ -132,6 +134,13 @@ public class IamAuthorizer implements Authorizer {
         }
         for (int i = 0; i < actions.size(); i++) {
             Action action = actions.get(i);
+            // after the policy decision (cached) and never cached itself: a new group is refused while the
+            // serverless cluster has its maximum of groups, and admitted again once one is deleted
+            if (groupLimit != null && results[i] == AuthorizationResult.ALLOWED
+                    && action.resourcePattern().resourceType() == ResourceType.GROUP
+                    && action.operation() == AclOperation.READ && !groupLimit.admit(action.resourcePattern().name())) {
+                results[i] = AuthorizationResult.DENIED;
+            }
             if (results[i] == AuthorizationResult.DENIED && action.logIfDenied()) {
                 log.info("Principal = User:{} is Denied operation = {} from host = {} on resource = {} (IAM)",
                         principal, action.operation(), client, action.resourcePattern());
@@ -226,6 +235,9 @@ public class IamAuthorizer implements Authorizer {
 
     @Override
     public void close() throws IOException {
+        if (groupLimit != null) {
+            groupLimit.close();
+        }
         if (delegate != null) {
             delegate.close();
         }

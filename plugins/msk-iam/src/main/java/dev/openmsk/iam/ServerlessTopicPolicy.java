@@ -2,7 +2,6 @@ package dev.openmsk.iam;
 
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -54,20 +53,8 @@ public class ServerlessTopicPolicy implements CreateTopicPolicy, AlterConfigPoli
         if (servers == null || String.valueOf(servers).isEmpty()) {
             return;
         }
-        String prefix = "listener.name.controller.";
-        Map<String, Object> admin = new HashMap<>();
-        admin.put("bootstrap.servers", String.valueOf(servers));
-        admin.put("security.protocol", "SSL");
-        for (String key : List.of("ssl.keystore.type", "ssl.keystore.location", "ssl.truststore.type",
-                "ssl.truststore.location", "ssl.enabled.protocols")) {
-            Object value = configs.get(prefix + key);
-            if (value != null) {
-                admin.put(key, String.valueOf(value));
-            }
-        }
-        admin.put("client.id", "openmsk-serverless-topic-policy");
-        admin.put("request.timeout.ms", (int) COUNT_TIMEOUT_MS);
-        admin.put("default.api.timeout.ms", (int) COUNT_TIMEOUT_MS);
+        Map<String, Object> admin = ReplicationAdmin.config(String.valueOf(servers), configs,
+                "listener.name.controller.", "openmsk-serverless-topic-policy", COUNT_TIMEOUT_MS);
         admin.put("retries", 0);
         this.adminConfig = admin;
     }
