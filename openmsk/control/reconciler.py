@@ -12,6 +12,7 @@ import shutil
 import time
 from typing import TYPE_CHECKING
 
+from ..runtime import probes
 from . import broker_configs, model, scaling, serverless_quotas, storage, upgrade
 from .healing import StartAttempts
 from .iam_channel import BROKER_TOKEN_FILE, channel_token
@@ -63,6 +64,7 @@ class ClusterReconciler:
         self.arn = cluster_arn
         self._attempts: dict[str, StartAttempts] = {}   # node name -> its failed starts in this pass
         self._stuck_restarts: dict[str, int] = {}       # node name -> restarts for being stuck, this pass
+        self._prestarted: set[str] = set()              # brokers of a creation started during its election
         # A node brought back (a stopped one healed, a drifted one rolled): a failure later in this pass
         # is a new fault, and the retry back-off starts again from its first delay.
         self.progressed = False
@@ -204,12 +206,47 @@ class ClusterReconciler:
             await self.start_node(cluster, node)
 
     async def zookeeper_quorum_ready(self, cluster: dict) -> None:
-        """Completes when every node serves as leader or follower."""
+        """Completes when every node serves as leader or follower. A creation starts its brokers meanwhile
+        (`brokers_prestarted`)."""
         nodes = self.layout(cluster).quorum_nodes()
         # KRaft controllers are Kafka JVMs (format, then start, then elect): as long as brokers may take.
         kraft = self.layout(cluster).kraft
-        await self.wait_until(cluster, nodes, BROKERS_READY_TIMEOUT if kraft else ZOOKEEPER_READY_TIMEOUT,
-                              "KRaft controller quorum" if kraft else "ZooKeeper ensemble")
+        prestart = None
+        if not kraft and cluster["State"] == model.CREATING:
+            prestart = asyncio.create_task(self.brokers_prestarted(cluster, nodes))
+        try:
+            await self.wait_until(cluster, nodes, BROKERS_READY_TIMEOUT if kraft else ZOOKEEPER_READY_TIMEOUT,
+                                  "KRaft controller quorum" if kraft else "ZooKeeper ensemble")
+        except BaseException:
+            if prestart is not None:
+                prestart.cancel()
+            raise
+        finally:
+            if prestart is not None:
+                try:
+                    await prestart       # a start under way finishes (no half-placed broker)
+                except asyncio.CancelledError:
+                    pass
+                except Exception:        # START_BROKERS starts what is left and reports its failures
+                    log.exception("cluster %s: starting brokers early failed", cluster["ClusterName"])
+
+    async def brokers_prestarted(self, cluster: dict, quorum: list) -> None:
+        """Start a new cluster's brokers while its ZooKeeper ensemble elects its leader, once every
+        ZooKeeper node answers (issue 15): a broker's JVM spends its first seconds loading classes and
+        opening its TLS listeners before it connects to ZooKeeper, which overlaps the election instead of
+        following it. Not at the ZooKeeper processes' start: on a loaded host the nodes' own start can
+        outlast a broker's zookeeper.connection.timeout.ms (18 s), and the broker would exit (if it still
+        does, it gets one more start: `wait_until`). START_BROKERS starts the brokers this did not."""
+        brokers = [b for b in self.configured_brokers(cluster, self.layout(cluster))
+                   if (await self.plane.placement.observe(b.name)).phase == "absent"]
+        for broker in brokers:          # volumes first: they need no ZooKeeper
+            await storage.volume_ready(self.plane, cluster, broker)
+        while not all(await asyncio.gather(*(probes.zk_answers(z.config.host, z.config.client_port)
+                                             for z in quorum))):
+            await asyncio.sleep(READY_POLL_INTERVAL)
+        for broker in brokers:
+            await self.start_broker(cluster, broker)
+            self._prestarted.add(broker.name)
 
     async def brokers_running(self, cluster: dict) -> None:
         """Completes when every broker process is running.
@@ -221,7 +258,16 @@ class ClusterReconciler:
         layout = self.layout(cluster)
         brokers = self.configured_brokers(cluster, layout)
         for broker in brokers:
-            if not (await self.plane.placement.observe(broker.name)).running:
+            if broker.name in self._prestarted:
+                continue        # started during the election; if it exited, `wait_until` judges why
+            status = await self.plane.placement.observe(broker.name)
+            if status.phase == "absent" and cluster["State"] == model.CREATING:
+                # Never started, in a new ensemble: no registration to remove, no one to wait for.
+                try:
+                    await storage.volume_ready(self.plane, cluster, broker)
+                except storage.StorageFailed as exc:
+                    raise ReconcileFailed("STORAGE_FAILURE", str(exc))
+            elif not status.running:
                 released = await release_dead_broker(self.plane, cluster, layout, broker)
                 if released:
                     self.progress(cluster, released)
@@ -462,8 +508,11 @@ class ClusterReconciler:
         stuck_checks: dict[str, float] = {}  # node name -> next time its log is read for being stuck
         while pending:
             still, stuck = [], []
-            for node in pending:
-                if await node.ready():
+            # Every node probed at once: one whose port accepts but does not answer yet (a broker
+            # before it processes requests) holds up only its own probe.
+            readiness = await asyncio.gather(*(node.ready() for node in pending))
+            for node, ready in zip(pending, readiness):
+                if ready:
                     if node.name in self._attempts:
                         self.progressed = True          # a node this pass (re)started is back
                     if node.name in unsticking:
@@ -479,7 +528,10 @@ class ClusterReconciler:
                     if node.name not in self._attempts:          # exited before this pass started it
                         self._attempts[node.name] = StartAttempts(node, STARTUP_RETRIES + 1, exited=True)
                     attempts = self._attempts[node.name]
-                    retry = attempts.failed(status.exit_code) and cluster["State"] != model.CREATING
+                    # A creation does not retry, except once for a broker started during the election
+                    # that missed its ZooKeeper connection timeout (a loaded host's election outlasted it).
+                    retry = attempts.failed(status.exit_code) and (cluster["State"] != model.CREATING
+                                                                   or self._retry_prestarted(node, attempts))
                     if retry:
                         log.info("%s exited during startup (%s); retry %d", node.name, attempts.last, attempts.count)
                         await asyncio.sleep(STARTUP_RETRY_DELAY)
@@ -508,6 +560,12 @@ class ClusterReconciler:
                 names = ", ".join(n.name.split("/")[-1] for n in late)
                 raise ReconcileFailed("TIMEOUT", f"{what} not ready after {timeout:.0f}s: {names}")
             await asyncio.sleep(READY_POLL_INTERVAL)
+
+    def _retry_prestarted(self, node, attempts: StartAttempts) -> bool:
+        if node.name not in self._prestarted or not attempts.reasons[-1][1]:     # [1]: transient
+            return False
+        self._prestarted.discard(node.name)
+        return True
 
     async def _restart_stuck(self, cluster: dict, stuck: list, unsticking: list[str], deadlines: dict,
                              timeout: float) -> None:

@@ -5,7 +5,15 @@ Only options that change how fast a JVM gets going and what it costs, never what
 * ZooKeeper: `-XX:TieredStopAtLevel=1` (C1 only). A ZooKeeper node of a 3-broker cluster handles a
   few requests a second; C2 compiling its start-up paths costs more CPU than it ever saves.
 * Brokers and KRaft controllers: Kafka's own flags (KAFKA_JVM_PERFORMANCE_OPTS) stay as they are by
-  default: the data path at full speed needs C2, and G1 keeps produce latencies flat.
+  default: the data path at full speed needs C2, and G1 keeps produce latencies flat. One addition:
+  `-Dkeystore.pkcs12.keyPbeIterationCount=1`. Kafka turns a PEM keystore into an in-memory PKCS12
+  KeyStore for every SSL channel builder (each listener, the controller's channel to each broker, the
+  forwarding / alter-partition / transaction-marker channels...), and the JDK wraps the private key
+  with PBKDF2 at 10,000 iterations to put it in, then unwraps it again for the KeyManagerFactory: in a
+  JVM that has not compiled SHA-256 yet that is ~0.4 s of CPU per keystore (bench/README.md, issue 15).
+  That store never leaves the process (the key comes from a 0600 PEM file, unencrypted, and nothing
+  writes a keystore), so the iterations protect nothing; TLS, keys and certificates are unchanged.
+  ZooKeeper builds its PEM keystores as JKS, which does not use PBKDF2.
 
 `OPENMSK_JVM_PROFILE=light` (for CI and laptops running many short-lived clusters, and what the test
 suite uses): brokers and controllers at C1 only too. A young broker spends most of its CPU in the C2
@@ -19,10 +27,11 @@ from __future__ import annotations
 
 import os
 
+IN_MEMORY_KEYSTORE = "-Dkeystore.pkcs12.keyPbeIterationCount=1"
 STARTUP_FLAGS: dict[str, list[str]] = {
     "zookeeper": ["-XX:TieredStopAtLevel=1"],
-    "broker": [],
-    "controller": [],
+    "broker": [IN_MEMORY_KEYSTORE],
+    "controller": [IN_MEMORY_KEYSTORE],
 }
 
 PROFILES: dict[str, dict[str, list[str]]] = {

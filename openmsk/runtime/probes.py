@@ -36,6 +36,15 @@ async def zk_four_letter(host: str, port: int, word: str, *, timeout: float = 3.
             pass
 
 
+async def zk_answers(host: str, port: int, **kw) -> bool:
+    """True when the node answers `srvr` at all, serving or not ("not currently serving requests"
+    while it elects): its JVM is up and listening."""
+    try:
+        return bool(await zk_four_letter(host, port, "srvr", **kw))
+    except (OSError, asyncio.TimeoutError, ssl.SSLError):
+        return False
+
+
 async def zk_mode(host: str, port: int = 2181, **kw) -> str | None:
     """'leader' / 'follower' / 'standalone', or None if the node is not serving."""
     try:
