@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import re
 import shutil
 import sys
@@ -25,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness import Service, free_port  # noqa: E402
+from startup_levers import cpu_seconds  # noqa: E402
 
 _STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
 # (label, pattern) searched in order in each node's log; the first matching line gives the time.
@@ -89,15 +89,6 @@ def run_once(svc: Service, name: str) -> list[tuple[float, str]]:
     events.append((max(t for t, _ in events), "CPU seconds at ACTIVE (+ a few s): " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
                    + f"; JVMs total {sum(v for k, v in cpu.items() if k != 'control plane'):.1f}"))
     return sorted(events), arn
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process so far (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:

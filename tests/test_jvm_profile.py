@@ -19,7 +19,8 @@ def test_profiles_choose_the_jit_tier(monkeypatch):
     monkeypatch.delenv("OPENMSK_JVM_PROFILE")
     assert jvm_flags.jvm_profile() == "standard"
     monkeypatch.setenv("OPENMSK_JVM_PROFILE", " Light ")
-    assert jvm_flags.startup_flags("broker") == [C1] and jvm_flags.startup_flags("controller") == [C1]
+    for kind in ("broker", "controller"):      # the in-memory keystore flag is in every profile
+        assert jvm_flags.startup_flags(kind) == [jvm_flags.IN_MEMORY_KEYSTORE, C1]
     assert jvm_flags.startup_flags("zookeeper") == [C1]         # not twice
     monkeypatch.setenv("OPENMSK_STARTUP_FLAGS", "0")            # the benchmarks' by-hand baseline
     assert jvm_flags.startup_flags("broker") == []
@@ -43,3 +44,5 @@ def test_the_shared_clusters_brokers_run_the_light_profile(service, shared_clust
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             argv = fh.read().split(b"\0")
         assert b"kafka.Kafka" in argv and C1.encode() in argv, record
+        # TLS brokers (the shared cluster serves the suite over TLS) with the cheap in-memory keystore.
+        assert jvm_flags.IN_MEMORY_KEYSTORE.encode() in argv, record

@@ -81,6 +81,7 @@ def test_create_wait_shows_steps_and_node_readiness(service):
 
     kafka = service.client("kafka")
     kafka.delete_cluster(ClusterArn=arn)
-    gone = subprocess.run([OPENMSK, "wait", "progress", "--state", "DELETED", *data_dir], capture_output=True,
+    # By ARN: the deletion may be over before this CLI has started (a name no longer resolves then).
+    gone = subprocess.run([OPENMSK, "wait", arn, "--state", "DELETED", *data_dir], capture_output=True,
                           text=True, timeout=300)
     assert gone.returncode == 0 and gone.stdout.strip().splitlines()[-1].endswith("DELETED"), gone.stdout

@@ -72,6 +72,9 @@ def wait(kafka, arn: str, target: str, timeout: float, interval: float, quiet: b
 def cmd_wait(args) -> int:
     api = Api.from_args(args)
     kafka = api.client("kafka")
+    if args.state == "DELETED" and args.cluster.startswith("arn:"):
+        # An ARN names one cluster for good: one already gone is DELETED (a name could be a typo).
+        return api_call(wait, kafka, args.cluster, args.state, args.timeout, args.interval, args.quiet, api)
     info = resolve_cluster(kafka, args.cluster)
     return api_call(wait, kafka, info["ClusterArn"], args.state, args.timeout, args.interval, args.quiet, api)
 
