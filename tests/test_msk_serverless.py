@@ -154,6 +154,14 @@ def test_serverless_produce_consume_and_msk_serverless_topic_rules(serverless):
         "wide", num_partitions=2401, replication_factor=2)])["wide"])
     resource = ConfigResource("topic", topic, set_config={"segment.ms": "60000"})
     _policy_violation(admin.alter_configs([resource])[resource])
+    # cleanup.policy: editable only when the topic is created (the compacted topics below set it at creation)
+    resource = ConfigResource("topic", topic, set_config={"cleanup.policy": "compact"})
+    assert "can only be set when a topic is created" in _policy_violation(admin.alter_configs([resource])[resource])
+    # MSK Serverless's default retention.bytes, 250 GiB (Kafka's own default keeps everything)
+    described = admin.describe_configs([ConfigResource("topic", topic)])
+    settings = next(iter(described.values())).result(60)
+    assert settings["retention.bytes"].value == str(250 * 2 ** 30), settings["retention.bytes"]
+    assert settings["cleanup.policy"].value == "delete" and settings["retention.ms"].value == "-1"
     # the cluster's partition quota counts the cluster's topics: 120 partitions in compacted topics, so with 61
     # of them a compacted topic of 60 more is refused (each alone is within the per-topic limit)
     compacted = {"cleanup.policy": "compact"}

@@ -106,6 +106,7 @@ SERVERLESS_QUOTA_CALLBACK = "dev.openmsk.iam.ServerlessQuotaCallback"
 SERVERLESS_CONSUMER_GROUPS = 500                   # consumer groups per cluster (plugins/msk-iam ServerlessGroupLimit)
 SERVERLESS_FETCH_MAX_BYTES = 55 * 1024 * 1024      # bytes one Fetch response may carry (Kafka's default, set explicitly)
 SERVERLESS_REQUEST_MAX_BYTES = 100 * 1024 * 1024   # bytes of one request (Kafka's default, set explicitly)
+SERVERLESS_RETENTION_BYTES = 250 * 1024 ** 3       # MSK Serverless's default retention.bytes of a topic (Kafka's: -1)
 SERVERLESS_PARTITION_MUTATIONS = 250                # partitions created or deleted ...
 SERVERLESS_PARTITION_MUTATIONS_SECONDS = 300        # ... per 5 minutes
 #: Kafka's client quotas, the default for every (user, client id) pair (control/serverless_quotas.py). Byte
@@ -177,7 +178,8 @@ def serverless_broker_properties(cluster: dict) -> dict[str, str]:
     * consumer groups: the brokers' IAM authorizer refuses a new group while the cluster has the maximum
       (plugins/msk-iam ServerlessGroupLimit, which lists the cluster's groups on the replication listener);
     * request and fetch sizes: Kafka's `socket.request.max.bytes` (a larger request closes the connection) and
-      `fetch.max.bytes` (a Fetch response carries at most that much), MSK Serverless's 100 MB and 55 MB."""
+      `fetch.max.bytes` (a Fetch response carries at most that much), MSK Serverless's 100 MB and 55 MB;
+    * topics' default retention.bytes: MSK Serverless's 250 GiB, as the brokers' `log.retention.bytes`."""
     if cluster.get("ClusterType") != "SERVERLESS":
         return {}
     brokers = max(1, int(cluster["Spec"]["NumberOfBrokerNodes"]))
@@ -191,7 +193,8 @@ def serverless_broker_properties(cluster: dict) -> dict[str, str]:
             "openmsk.serverless.max.consumer.groups": str(serverless_consumer_groups()),
             "openmsk.serverless.bootstrap.servers": replication_bootstrap(cluster),
             "socket.request.max.bytes": str(SERVERLESS_REQUEST_MAX_BYTES),
-            "fetch.max.bytes": str(SERVERLESS_FETCH_MAX_BYTES)}
+            "fetch.max.bytes": str(SERVERLESS_FETCH_MAX_BYTES),
+            "log.retention.bytes": str(SERVERLESS_RETENTION_BYTES)}
 
 
 def encryption_in_transit(cluster: dict) -> dict:

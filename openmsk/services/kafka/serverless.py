@@ -9,7 +9,8 @@ controllers every `.kraft` cluster gets. That is the cheapest shape that still s
 only see `BootstrapBrokerStringSaslIam` (9098); the brokers' other listener (9093) is the replication/control
 one, as on provisioned clusters. MSK Serverless's topic rules (editable topic properties, 8 MiB messages,
 partitions per topic) are enforced by the controllers (plugins/msk-iam ServerlessTopicPolicy,
-control/layout.serverless_controller_properties).
+control/layout.serverless_controller_properties), its quotas (throughput, connections, consumer groups, request
+and fetch sizes) by the brokers (control/layout.serverless_broker_properties); docs/serverless.md has the list.
 
 The provisioned-only operations (brokers, storage, configurations, versions, security, monitoring, nodes, the
 V1 DescribeCluster/ListClusterOperations) answer BadRequestException for a serverless cluster, as MSK does.

@@ -32,7 +32,8 @@ import org.apache.kafka.server.policy.CreateTopicPolicy;
  * holding the controller's event thread longer; the per-topic limits still apply. CreatePartitions is not a
  * CreateTopics request: this policy does not see it, so a partition increase is not counted.
  * Kafka's internal topics (names starting with "__") are created by the brokers with their own settings and are
- * neither checked nor counted. Broker resources are not checked here: openmsk's control plane is their only writer
+ * neither checked nor counted. cleanup.policy may not be altered on a topic the brokers know (MSK Serverless:
+ * editable only at creation). Broker resources are not checked here: openmsk's control plane is their only writer
  * on a serverless cluster (clients have no broker listener to reach them with another identity).
  */
 public class ServerlessTopicPolicy implements CreateTopicPolicy, AlterConfigPolicy {
@@ -154,7 +155,37 @@ public class ServerlessTopicPolicy implements CreateTopicPolicy, AlterConfigPoli
         if (request.resource().type() != ConfigResource.Type.TOPIC || request.resource().name().startsWith("__")) {
             return;
         }
-        checkConfigs(request.resource().name(), request.configs());
+        String topic = request.resource().name();
+        checkConfigs(topic, request.configs());
+        // MSK Serverless: cleanup.policy is editable "only at topic creation time" (else a topic created with
+        // delete's 2400-partition limit could become compacted past the 120 compacted partitions). Kafka's
+        // controllers call this policy for a topic being created too (before the CreateTopicPolicy) and do not say
+        // which it is; a topic the brokers already know is an existing one
+        if (request.configs() != null && request.configs().containsKey("cleanup.policy") && topicExists(topic)) {
+            throw new PolicyViolationException("cleanup.policy can only be set when a topic is created on MSK "
+                    + "Serverless; topic " + topic + " exists.");
+        }
+    }
+
+    /** Whether the brokers know {@code topic}; false when they cannot say within a few seconds (logged). */
+    private boolean topicExists(String topic) {
+        Admin client = admin();
+        if (client == null) {
+            return false;
+        }
+        try {
+            client.describeTopics(List.of(topic)).allTopicNames().get(COUNT_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+            return true;
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException) {
+                return false;
+            }
+            LOG.warn("MSK Serverless topic rules: whether {} exists could not be checked ({})", topic, e.toString());
+            return false;
+        } catch (Exception e) {
+            LOG.warn("MSK Serverless topic rules: whether {} exists could not be checked ({})", topic, e.toString());
+            return false;
+        }
     }
 
     private static void checkConfigs(String topic, Map<String, String> configs) {
