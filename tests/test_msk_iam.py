@@ -9,37 +9,19 @@ import json
 import os
 import subprocess
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
-from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
-from botocore.credentials import CredentialProvider, Credentials
 from confluent_kafka import KafkaError, Producer
 
 from harness import Service, free_port
-from kafka_clients import consume_all, create_topic, produce, tls_config
+from openmsk.telemetry.jmx import INTERNAL_PORT, parse_exposition
+from kafka_clients import consume_all, create_topic, iam_config, produce, tls_config
 from verifying_load import VerifyingLoad
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-class Static(CredentialProvider):
-    def __init__(self, key: str, secret: str, token: str | None = None):
-        self.creds = Credentials(key, secret, token)
-
-    def load(self):
-        return self.creds
-
-
-def iam_config(bootstrap: str, ca: str, key: str, secret: str, token: str | None = None) -> dict:
-    """confluent-kafka's settings for MSK IAM, as AWS documents them for non-Java clients."""
-    def oauth_cb(_config):
-        value, expiry_ms = MSKAuthTokenProvider.generate_auth_token_from_credentials_provider(
-            "us-east-1", Static(key, secret, token))
-        return value, expiry_ms / 1000
-    return {"bootstrap.servers": bootstrap, "security.protocol": "SASL_SSL", "sasl.mechanisms": "OAUTHBEARER",
-            "oauth_cb": oauth_cb, "ssl.ca.location": ca}
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +241,30 @@ def test_no_secret_key_reaches_a_broker(iam_cluster):
         if path.is_file() and path.stat().st_size < 50_000_000:
             data = path.read_bytes()
             assert not any(s.encode() in data for s in secrets), path
+
+
+def authorize_calls(boot: str) -> dict[str, float]:
+    """authorize() calls per path (cached / asked / delegate) summed over the brokers, from the timers the
+    plugin registers (AuthorizeTimer), through each broker's JMX exporter as bench/iam.py reads them."""
+    calls: dict[str, float] = {}
+    for host in {h.rsplit(":", 1)[0] for h in boot.split(",")}:
+        text = urllib.request.urlopen(f"http://{host}:{INTERNAL_PORT}/metrics", timeout=60).read().decode()
+        for name, labels, value in parse_exposition(text):
+            if name == "kafka_server_OpenmskIamAuthorizer_Count":
+                calls[labels["path"]] = calls.get(labels["path"], 0) + value
+    return calls
+
+
+def test_the_authorizer_times_its_decisions(iam_cluster):
+    svc, arn = iam_cluster
+    boot, ca, admin = setup(svc, arn)
+    before = authorize_calls(boot)
+    topic = f"timed-{uuid.uuid4().hex[:6]}"
+    create_topic(admin, topic, partitions=1, replication=2)
+    produce(admin, topic, [b"timed"])
+    after = authorize_calls(boot)
+    assert after.get("cached", 0) + after.get("asked", 0) > before.get("cached", 0) + before.get("asked", 0)
+    assert after.get("delegate", 0) > 0        # the TLS and replication listeners: Kafka's ACL authorizer
 
 
 def _until(what, predicate, timeout: float = 60.0):

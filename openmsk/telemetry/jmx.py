@@ -33,7 +33,8 @@ rules:
 """
 
 # Without Open Monitoring only the collector reads the agent: collect just the MBeans it publishes
-# (the agent walks every included MBean on each scrape; the full set costs ~10x the CPU in the JVM).
+# (the agent walks every included MBean on each scrape; the full set costs ~10x the CPU in the JVM),
+# and the IAM authorizer's timers (plugins/msk-iam AuthorizeTimer; three MBeans, read by bench/iam.py).
 COLLECTOR_CONFIG = """\
 # openmsk: Prometheus JMX exporter for the CloudWatch collector only (Open Monitoring is off)
 lowercaseOutputName: false
@@ -45,7 +46,7 @@ includeObjectNames: ["kafka.server:type=ReplicaManager,*", "kafka.controller:typ
                      "kafka.network:type=RequestMetrics,request=FetchFollower,*",
                      "kafka.network:type=SocketServer,*", "kafka.server:type=KafkaRequestHandlerPool,*",
                      "kafka.server:type=socket-server-metrics,*", "java.lang:type=Memory",
-                     "java.lang:type=MemoryPool,*"]
+                     "java.lang:type=MemoryPool,*", "kafka.server:type=OpenmskIamAuthorizer,*"]
 rules:
   - pattern: ".*"
 """

@@ -61,9 +61,16 @@ public class IamAuthorizer implements Authorizer {
     protected Authorizer delegate;
     private ServerlessGroupLimit groupLimit;      // serverless brokers only: MSK Serverless's consumer group quota
     private final Map<String, long[]> cache = new ConcurrentHashMap<>();   // key -> {allowed 0/1, expiry nanos}
+    // authorize() wall time per path, read through JMX (bench/iam.py: the warm-cache cost per request)
+    private AuthorizeTimer cachedTime;
+    private AuthorizeTimer askedTime;
+    private AuthorizeTimer delegateTime;
 
     @Override
     public void configure(Map<String, ?> configs) {
+        cachedTime = AuthorizeTimer.register("cached");
+        askedTime = AuthorizeTimer.register("asked");
+        delegateTime = AuthorizeTimer.register("delegate");
         Map<String, Object> options = new HashMap<>();
         options.put("endpointFile", configs.get("openmsk.iam.endpoint.file"));
         options.put("tokenFile", configs.get("openmsk.iam.token.file"));
@@ -110,9 +117,13 @@ public class IamAuthorizer implements Authorizer {
 
     @Override
     public List<AuthorizationResult> authorize(AuthorizableRequestContext context, List<Action> actions) {
+        long now = System.nanoTime();
+        long cpu = AuthorizeTimer.cpuNow();
         if (!isIam(context)) {
             if (delegate != null) {
-                return delegate.authorize(context, actions);
+                List<AuthorizationResult> decided = delegate.authorize(context, actions);
+                delegateTime.record(now, cpu);
+                return decided;
             }
             return Collections.nCopies(actions.size(), AuthorizationResult.ALLOWED);
         }
@@ -120,7 +131,6 @@ public class IamAuthorizer implements Authorizer {
         String client = context.clientAddress() == null ? "" : context.clientAddress().getHostAddress();
         AuthorizationResult[] results = new AuthorizationResult[actions.size()];
         List<Integer> missing = new ArrayList<>();
-        long now = System.nanoTime();
         for (int i = 0; i < actions.size(); i++) {
             long[] hit = cache.get(key(principal, client, actions.get(i)));
             if (hit != null && hit[1] > now) {
@@ -146,6 +156,7 @@ public class IamAuthorizer implements Authorizer {
                         principal, action.operation(), client, action.resourcePattern());
             }
         }
+        (missing.isEmpty() ? cachedTime : askedTime).record(now, cpu);
         return Arrays.asList(results);
     }
 
