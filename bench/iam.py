@@ -58,18 +58,11 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from harness import Service, free_port  # noqa: E402
 from kafka_clients import iam_config, tls_config  # noqa: E402
 from openmsk.telemetry.jmx import INTERNAL_PORT, parse_exposition  # noqa: E402
+from tls_throughput import log, uptime as load  # noqa: E402
 
 LISTENERS = ("iam", "scram", "tls")
 TIMER = "kafka_server_OpenmskIamAuthorizer_"
 PATHS = ("cached", "asked", "delegate")
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 # -- the cluster and its clients -------------------------------------------------------------------
