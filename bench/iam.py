@@ -20,8 +20,8 @@ and DescribeTopic/WriteData on its topics (a real policy evaluation on every cac
 2. Connection set-up: --connects new producers per listener, interleaved (IAM, SCRAM, TLS, IAM, ...): time
    from creating the client to its first metadata (bootstrap connection, TLS, SASL) and to the delivery
    report of one acks=all message (plus the leader's connection and, for IAM, the first authorization).
-   For IAM, where the time goes before the first metadata: when librdkafka calls the signer (oauth_cb) and
-   how long the signer takes, so the rest is the TLS + SASL exchange with the broker.
+   For IAM, where the time goes: when librdkafka calls the signer (oauth_cb) and how long the signer takes,
+   and the brokers' calls to the control plane to verify each SASL exchange (ControlPlaneCall timers below).
 3. Authorization cost: the brokers' own timers (plugins/msk-iam AuthorizeTimer, JMX
    `kafka.server:type=OpenmskIamAuthorizer,name=AuthorizeTime,path=...`, read through each broker's JMX
    exporter): cumulative counts per bucket of IamAuthorizer.authorize()'s wall time and of its thread CPU
@@ -62,7 +62,8 @@ from tls_throughput import log, uptime as load  # noqa: E402
 
 LISTENERS = ("iam", "scram", "tls")
 TIMER = "kafka_server_OpenmskIamAuthorizer_"
-PATHS = ("cached", "asked", "delegate")
+PATHS = ("cached", "asked", "delegate")             # name=AuthorizeTime
+CALLS = ("cp-authenticate", "cp-authorize")         # name=ControlPlaneCall: the brokers' calls to the control plane
 
 
 # -- the cluster and its clients -------------------------------------------------------------------
@@ -235,21 +236,22 @@ def one_by_one(config: dict, admin: dict, requests: int) -> None:
 
 
 def read_timers(boot: dict) -> dict[str, dict[str, float]]:
-    """path -> attribute -> value, summed over the brokers."""
+    """timer (PATHS, CALLS) -> attribute -> value, summed over the brokers."""
     hosts = {h.rsplit(":", 1)[0] for h in boot["BootstrapBrokerStringTls"].split(",")}
-    out: dict[str, dict[str, float]] = {p: {} for p in PATHS}
+    out: dict[str, dict[str, float]] = {p: {} for p in PATHS + CALLS}
     for host in hosts:
         text = urllib.request.urlopen(f"http://{host}:{INTERNAL_PORT}/metrics", timeout=60).read().decode()
         for name, labels, value in parse_exposition(text):
-            if name.startswith(TIMER) and labels.get("path") in out:
+            key = ("cp-" if labels.get("name") == "ControlPlaneCall" else "") + labels.get("path", "")
+            if name.startswith(TIMER) and key in out:
                 attr = name[len(TIMER):]
-                acc = out[labels["path"]]
+                acc = out[key]
                 acc[attr] = max(acc.get(attr, 0), value) if attr == "MaxNanos" else acc.get(attr, 0) + value
     return out
 
 
 def timer_delta(before: dict, after: dict) -> dict:
-    return {p: {a: (v if a == "MaxNanos" else v - before[p].get(a, 0)) for a, v in after[p].items()} for p in PATHS}
+    return {p: {a: (v if a == "MaxNanos" else v - before[p].get(a, 0)) for a, v in after[p].items()} for p in after}
 
 
 def bucket_percentile(timer: dict, q: float, prefix: str) -> float | None:
@@ -314,7 +316,10 @@ def main() -> int:
         results["authorize_one_by_one"] = {p: timer_summary(d) for p, d in results["raw_one_by_one"].items()}
         results["load_auth"] = load()
         log(f"connection set-up, {args.connects} per listener, load {load()}")
+        before = read_timers(boot)
         results["connect"] = connection_setup(configs, admin, args.connects)
+        results["control_plane_during_connect"] = {
+            p: timer_summary(d) for p, d in timer_delta(before, read_timers(boot)).items() if p in CALLS}
     finally:
         svc.stop_everything()
         results["load_end"] = load()
@@ -356,6 +361,11 @@ def report(results: dict) -> None:
     if "signer_called_s" in c:
         print(f"  iam: signer called at {med(c['signer_called_s']):.3f} s (median), took "
               f"{med(c['signer_took_s']):.3f} s (median)")
+    auth = results.get("control_plane_during_connect", {}).get("cp-authenticate")
+    if auth and auth["count"]:
+        w = auth["wall"]
+        print(f"  iam: the brokers' control-plane authentications meanwhile: {auth['count']} calls, wall mean "
+              f"{w['mean_us'] / 1000:.1f} ms, p50 <= {w['p50_us'] / 1000:g} ms, p90 <= {w['p90_us'] / 1000:g} ms")
     for window, title in (("authorize_throughput", "during the throughput repetitions"),
                           ("authorize_one_by_one", "during the one-message requests, load "
                            + results.get("load_auth", "?"))):

@@ -250,7 +250,7 @@ def authorize_calls(boot: str) -> dict[str, float]:
     for host in {h.rsplit(":", 1)[0] for h in boot.split(",")}:
         text = urllib.request.urlopen(f"http://{host}:{INTERNAL_PORT}/metrics", timeout=60).read().decode()
         for name, labels, value in parse_exposition(text):
-            if name == "kafka_server_OpenmskIamAuthorizer_Count":
+            if name == "kafka_server_OpenmskIamAuthorizer_Count" and labels.get("name") == "AuthorizeTime":
                 calls[labels["path"]] = calls.get(labels["path"], 0) + value
     return calls
 

@@ -22,7 +22,9 @@ import java.util.concurrent.atomic.LongAdder;
  * decision costs, and holds on a loaded host. One MBean per path:
  * {@code kafka.server:type=OpenmskIamAuthorizer,name=AuthorizeTime,path=<cached|asked|delegate>}:
  * cached = an IAM request whose every action was in the decision cache, asked = one that went to the control
- * plane, delegate = a request on another listener, decided by Kafka's ACL authorizer (the baseline).
+ * plane, delegate = a request on another listener, decided by Kafka's ACL authorizer (the baseline); and
+ * {@code name=ControlPlaneCall,path=<authenticate|authorize>}: each call to the control plane (ControlPlaneChannel),
+ * so the broker's side of an IAM connection's set-up (the SASL exchange's verification) is timed too.
  * Attributes: Count, TotalNanos, MaxNanos, Le&lt;n&gt;us (calls that took at most n microseconds of wall time),
  * TotalCpuNanos and CpuLe&lt;n&gt;us (the same in the calling thread's CPU time). The exporter serves them, e.g.
  * {@code kafka_server_OpenmskIamAuthorizer_Le100us{name="AuthorizeTime",path="cached"}}.
@@ -55,16 +57,16 @@ final class AuthorizeTimer implements DynamicMBean {
                 null, null, null);
     }
 
-    /** A timer registered under {@code path} (replacing one a previous authorizer instance left). */
-    static AuthorizeTimer register(String path) {
+    /** A timer registered under {@code name} and {@code path} (replacing one a previous instance left). */
+    static AuthorizeTimer register(String name, String path) {
         AuthorizeTimer timer = new AuthorizeTimer();
         try {
             MBeanServer server = ManagementFactory.getPlatformMBeanServer();
-            ObjectName name = new ObjectName("kafka.server:type=OpenmskIamAuthorizer,name=AuthorizeTime,path=" + path);
-            if (server.isRegistered(name)) {
-                server.unregisterMBean(name);
+            ObjectName objectName = new ObjectName("kafka.server:type=OpenmskIamAuthorizer,name=" + name + ",path=" + path);
+            if (server.isRegistered(objectName)) {
+                server.unregisterMBean(objectName);
             }
-            server.registerMBean(timer, name);
+            server.registerMBean(timer, objectName);
         } catch (Exception e) {         // a metric must never stop the broker: the timer still counts
             org.slf4j.LoggerFactory.getLogger(AuthorizeTimer.class).warn("IAM authorizer timer {}: {}", path, e.toString());
         }

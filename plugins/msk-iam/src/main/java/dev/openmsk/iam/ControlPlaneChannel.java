@@ -25,6 +25,8 @@ import java.util.concurrent.ConcurrentHashMap;
 final class ControlPlaneChannel {
     static final ObjectMapper JSON = new ObjectMapper();
     private static final Map<String, ControlPlaneChannel> SHARED = new ConcurrentHashMap<>();
+    /** Per route, the wall and CPU time of each call (JMX name=ControlPlaneCall,path=route; bench/iam.py). */
+    private static final Map<String, AuthorizeTimer> TIMERS = new ConcurrentHashMap<>();
 
     private final Path endpointFile;
     private final Path tokenFile;
@@ -64,6 +66,17 @@ final class ControlPlaneChannel {
 
     /** POST a JSON object to /_openmsk/v1/msk-iam/{route}; returns the JSON answer (any HTTP status). */
     JsonNode call(String route, ObjectNode body) throws IOException {
+        AuthorizeTimer timer = TIMERS.computeIfAbsent(route, r -> AuthorizeTimer.register("ControlPlaneCall", r));
+        long start = System.nanoTime();
+        long cpu = AuthorizeTimer.cpuNow();
+        try {
+            return post(route, body);
+        } finally {
+            timer.record(start, cpu);
+        }
+    }
+
+    private JsonNode post(String route, ObjectNode body) throws IOException {
         body.put("cluster_arn", clusterArn);
         byte[] bytes = JSON.writeValueAsBytes(body);
         IOException last = null;

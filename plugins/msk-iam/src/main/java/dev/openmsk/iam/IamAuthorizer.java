@@ -68,9 +68,9 @@ public class IamAuthorizer implements Authorizer {
 
     @Override
     public void configure(Map<String, ?> configs) {
-        cachedTime = AuthorizeTimer.register("cached");
-        askedTime = AuthorizeTimer.register("asked");
-        delegateTime = AuthorizeTimer.register("delegate");
+        cachedTime = AuthorizeTimer.register("AuthorizeTime", "cached");
+        askedTime = AuthorizeTimer.register("AuthorizeTime", "asked");
+        delegateTime = AuthorizeTimer.register("AuthorizeTime", "delegate");
         Map<String, Object> options = new HashMap<>();
         options.put("endpointFile", configs.get("openmsk.iam.endpoint.file"));
         options.put("tokenFile", configs.get("openmsk.iam.token.file"));
