@@ -33,6 +33,9 @@ and DescribeTopic/WriteData on its topics (a real policy evaluation on every cac
    one every 2 s when the cached decision expires). Wall time on a loaded 2-core host is mostly waiting
    for a core; CPU time is the cost. A percentile is given as its bucket's upper bound (buckets 1, 2, 3,
    5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200 us, ...).
+   The one-message phase runs after the throughput repetitions, so how warm the brokers' JIT is depends on
+   --records x --reps: with the defaults (300 MB) both authorizers were still ~4x slower than after
+   `--reps 5 --records 500000` (2.5 GB; the figures in bench/README.md).
 The load average is printed with every run; results go to bench/results/iam.json unless --json says where.
 """
 from __future__ import annotations
