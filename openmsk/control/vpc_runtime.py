@@ -1,7 +1,7 @@
 """VPCs on the wire: which layout this installation uses, and everything that keeps the kernel's
 namespaces, bridges and rulesets equal to the store's VPCs, subnets, security groups and nodes.
 
-`OPENMSK_NETWORK=namespaces|loopback|auto` (default loopback): `namespaces` (or `auto` with the
+`OPENMSK_NETWORK=namespaces|loopback|auto` (default auto): `namespaces` (or `auto` with the
 privilege) gives every VPC a bridge and every node its own namespace (runtime/netns.py), with
 security groups enforced by nftables (control/firewall.py); without CAP_NET_ADMIN it falls back to
 the loopback layout and says so (security groups recorded, not enforced). A VPC whose CIDR is inside
@@ -41,14 +41,14 @@ CANDIDATE_CIDRS = ([f"172.{n}.0.0/16" for n in range(31, 15, -1)]
 
 def requested_mode(data_dir: Path) -> str:
     """OPENMSK_NETWORK; unset, the mode this installation last ran in (so `openmsk down` run without the
-    variable still finds the namespaces), else loopback."""
+    variable still finds the namespaces), else auto: the namespace layout wherever the privilege allows it."""
     mode = os.environ.get("OPENMSK_NETWORK", "").strip().lower()
     if not mode:
         try:
             mode = json.loads((data_dir / "network.json").read_text()).get("mode", "")
         except (OSError, ValueError):
             mode = ""
-    return mode if mode in ("namespaces", "loopback", "auto") else "loopback"
+    return mode if mode in ("namespaces", "loopback", "auto") else "auto"
 
 
 def _claims() -> Path:
