@@ -122,11 +122,14 @@ def test_scram_bad_inputs(secure, service, shared_cluster):
     not_json = svc.client("secretsmanager").create_secret(Name="AmazonMSK_dave", SecretString="plain",
                                                           KmsKeyId=key_id)["ARN"]
     missing = unnamed.replace(":secret:bob", ":secret:AmazonMSK_nobody")
+    # A SCRAM user named like an IAM principal would be judged one by the KRaft controllers' authorizer.
+    iam_like = make_secret(svc, "AmazonMSK_impostor", "arn:aws:iam::123456789012:user/admin", "pw", key_id)
     before = svc.client("kafka").list_scram_secrets(ClusterArn=arn)["SecretArnList"]
-    result = svc.client("kafka").batch_associate_scram_secret(ClusterArn=arn,
-                                                             SecretArnList=[unnamed, default_key, not_json, missing])
+    result = svc.client("kafka").batch_associate_scram_secret(
+        ClusterArn=arn, SecretArnList=[unnamed, default_key, not_json, missing, iam_like])
     problems = {u["SecretArn"]: u for u in result["UnprocessedScramSecrets"]}
-    assert set(problems) == {unnamed, default_key, not_json, missing}
+    assert set(problems) == {unnamed, default_key, not_json, missing, iam_like}
+    assert "'arn:'" in problems[iam_like]["ErrorMessage"]
     assert all(u["ErrorCode"] == "InvalidSecretArn" for u in problems.values())
     assert "prefix 'AmazonMSK_'" in problems[unnamed]["ErrorMessage"]
     assert "customer managed" in problems[default_key]["ErrorMessage"]

@@ -36,6 +36,15 @@ _fingerprints: dict[bytes, str] = {}
 _FINGERPRINT_CACHE_MAX = 20000
 
 
+def reserved_scram_username(username: str) -> bool:
+    """A Kafka principal is `User:<name>` whether it logged in with SCRAM or IAM, and a request a broker
+    forwards to the KRaft controllers reaches their authorizer without its listener: there a name of
+    IAM's form (`User:arn:aws:iam::…`) is judged an IAM principal. A SCRAM user of that name would be
+    given an IAM identity's permissions, so such names are refused at association (services/kafka/
+    security.py) and dropped here if a secret's value changes to one later."""
+    return username.startswith("arn:")
+
+
 def _fingerprint(arn: str, username: str, password: str) -> str:
     # A slow salted hash: the store must not become a password oracle.
     key = hashlib.sha256(f"{arn}\0{username}\0{password}".encode()).digest()
@@ -55,6 +64,8 @@ def _read_and_fingerprint(plane, cluster: dict, arns: list[str]) -> dict[str, tu
         try:
             doc = json.loads(plane.scram_secrets.value(cluster["Region"], arn))
             username, password = doc["username"], doc["password"]
+            if reserved_scram_username(username):
+                raise ValueError("reserved username")
         except Exception as exc:
             # Deleted, scheduled for deletion, undecryptable or malformed: that user loses access, and
             # the other users' credentials still get applied.

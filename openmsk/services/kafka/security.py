@@ -13,6 +13,7 @@ from ...api.core import RequestContext, handler
 from ...control import model
 from ...control.layout import client_auth
 from ...control.multi_vpc import vpc_connectivity_on
+from ...control.scram import reserved_scram_username
 from ..common import paginate
 from .validation import bad_request, check_security
 
@@ -108,6 +109,9 @@ class SecurityHandlers:
                 raise ValueError
         except Exception:
             return 'The secret value must be JSON with string fields "username" and "password".'
+        if reserved_scram_username(doc["username"]):
+            return (f"The SCRAM username '{doc['username']}' is not allowed: usernames starting with 'arn:' name IAM "
+                    "principals on Amazon MSK clusters.")
         return None
 
     @handler("BatchAssociateScramSecret")
