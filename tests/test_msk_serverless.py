@@ -61,6 +61,13 @@ def serverless(tmp_path_factory):
         subnets = svc.default_subnets(2)
         vpc = ec2.describe_subnets(SubnetIds=subnets)["Subnets"][0]["VpcId"]
         group = ec2.create_security_group(GroupName="kafka-clients", Description="clients", VpcId=vpc)["GroupId"]
+        # The host is a client instance in the VPC's default group (docs/networking.md); a new group admits
+        # nothing until told to, as on AWS.
+        default = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                        {"Name": "group-name", "Values": ["default"]}])
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": 9098, "ToPort": 9098,
+            "UserIdGroupPairs": [{"GroupId": default["SecurityGroups"][0]["GroupId"]}]}])
         created = svc.client("kafka").create_cluster_v2(ClusterName="serverless", Tags={"team": "data"}, Serverless={
             "VpcConfigs": [{"SubnetIds": subnets, "SecurityGroupIds": [group]}],
             "ClientAuthentication": {"Sasl": {"Iam": {"Enabled": True}}}})

@@ -17,7 +17,8 @@ Blocks run in document order with bash (`set -o pipefail`), in one working direc
 aws CLI pointed at the test service, `.venv/bin` first on PATH and OPENMSK_DATA_DIR set (so `openmsk`
 commands need no --data-dir). Placeholders are replaced with values from a live TLS_PLAINTEXT cluster.
 `expect` checks stdout+stderr contain the text, `expect-line` that stdout has that exact line, `absent`
-that stdout lacks it, `expect-re`/`absent-re` the same with a regular expression (multi-line mode); `retry` reruns the block until its expectations hold (for eventually-true states).
+that stdout lacks it, `expect-re`/`absent-re` the same with a regular expression (multi-line mode); `retry` reruns the block until its expectations hold (for eventually-true states, and for the Kafka
+tools' 5 s default call timeouts, which a loaded 2-core host can miss: only on idempotent blocks).
 Every sh block must carry a doctest marker (test_every_sh_block_is_a_doctest).
 
 To refresh the shown outputs after a change: OPENMSK_RUNBOOK_RECORD=1 pytest tests/test_runbook.py

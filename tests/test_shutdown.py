@@ -33,7 +33,9 @@ def processes_mentioning(needles: list[str]) -> list[tuple[int, str]]:
 
 
 def test_sigterm_stops_everything_and_a_foreign_slot_is_left_alone(tmp_path):
-    svc = Service(tmp_path / "data", free_port()).start("--stop-data-plane-on-exit")
+    # The loopback layout: address slots are its own (the namespace layout gives every node a namespace;
+    # `openmsk down` and cluster deletion removing those is tests/test_vpc_enforcement.py's).
+    svc = Service(tmp_path / "data", free_port()).start("--stop-data-plane-on-exit", env={"OPENMSK_NETWORK": "loopback"})
     try:
         kafka = svc.client("kafka")
         arn = kafka.create_cluster(

@@ -105,8 +105,10 @@ class ControlPlane:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
-        await self.vpc.start()
+        # The API already answers (server.py): clusters whose nodes stopped while the control plane was
+        # away are reported HEALING first, before the network is put back (seconds in the namespace layout).
         places_nothing = getattr(self.placement, "places_nothing", False)
+        ours = []
         for cluster in self.store.list("cluster"):
             if not places_nothing and not slots.ensure(self.data_dir, cluster["Slot"], cluster["ClusterArn"]):
                 # Not ours to run (nor to heal): the supervisor and reconciles leave it alone.
@@ -118,7 +120,10 @@ class ControlPlane:
                 self.save_cluster(cluster)
                 continue
             await self._report_stopped_nodes(cluster)
-            self.submit(cluster["ClusterArn"])
+            ours.append(cluster["ClusterArn"])
+        await self.vpc.start()
+        for arn in ours:
+            self.submit(arn)
         if self.volumes.available:
             log.info("broker storage: a volume per broker (sparse image, loop device, XFS), grown online")
         else:
