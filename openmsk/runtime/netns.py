@@ -142,6 +142,14 @@ def ensure_vpc(vpc_namespace: str, cidr: str | None = None, host_address: str | 
         _run("ip", "link", "set", host_interface, "up")
 
 
+def mac_for(address: str) -> str:
+    """A node's MAC address, derived from its IPv4 address (locally administered, 02:00:a:b:c:d), as Docker
+    does. Addresses are reused (a deleted cluster's go to the next one): with a random MAC per veth, the
+    host kept the old node's MAC in its neighbour cache for up to ~45 s and sent the new node's first
+    packets nowhere, which added 7-19 s to a create that reused addresses (bench/create_cluster.py)."""
+    return "02:00:" + ":".join(f"{int(octet):02x}" for octet in address.split("."))
+
+
 def ensure_endpoint(attachment: Attachment) -> None:
     """The node's namespace, wired to its VPC's bridge with its address; its ruleset (if any) is in
     place before this returns, so a process started afterwards never runs unfiltered."""
@@ -154,7 +162,8 @@ def ensure_endpoint(attachment: Attachment) -> None:
     if not _link_exists(ns, "eth0"):
         if _link_exists(vpc_ns, port):
             _run("ip", "-n", vpc_ns, "link", "del", port)
-        _run("ip", "-n", vpc_ns, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        _run("ip", "-n", vpc_ns, "link", "add", port, "type", "veth", "peer", "name", "eth0",
+             "address", mac_for(attachment.address), "netns", ns)
     _run("ip", "-n", vpc_ns, "link", "set", port, "master", "br0", "up")
     current = _run("ip", "-n", ns, "-j", "addr", "show", "dev", "eth0").stdout
     if f'"{attachment.address}"' not in current:
