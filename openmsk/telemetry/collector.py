@@ -140,7 +140,7 @@ class Collector:
             entries.append((metric, dims, unit, now, sample, self.interval < 60))
         await self.store.write_async(cluster["Region"], NAMESPACE, entries)   # off the event loop
 
-    async def collect_broker(self, cluster: dict, broker: dict, tick: float | None = None):
+    async def collect_broker(self, cluster: dict, broker: dict, tick: float):
         """-> ([(metric, extra dims, unit, value)], scrape or None, KafkaDataLogsDiskUsed or None).
         `tick`: when the pass started (monotonic). Meter rates are Count deltas over the spacing of the
         passes, not of the scrapes: a loaded pass that scrapes late, followed by a prompt one, would
@@ -178,7 +178,7 @@ class Collector:
         if scrape is None:
             return metrics, None, disk_used
         metrics += [(m, {}, unit, v) for m, v, unit in catalog.gauge_values(scrape, cluster)]
-        counts, at = catalog.meter_counts(scrape), (time.monotonic() if tick is None else tick)
+        counts, at = catalog.meter_counts(scrape), tick
         if memory.meters is not None and at > memory.meters_at:
             elapsed = at - memory.meters_at
             for (meter, topic), count in counts.items():
