@@ -152,6 +152,32 @@ def test_signer_clients_produce_and_consume_and_a_reader_cannot_write(iam_cluste
     assert "User:arn:aws:iam::123456789012:user/reader is Denied operation = WRITE" in log
 
 
+def test_cluster_tags_are_aws_resource_tag_conditions(iam_cluster):
+    """A policy conditioned on the cluster's tag (aws:ResourceTag/<k>, the one condition key AWS defines
+    for kafka-cluster: actions) lets its user connect and write exactly while the cluster carries the tag."""
+    svc, arn = iam_cluster
+    boot, ca, admin = setup(svc, arn)
+    a = arns(arn)
+    kafka = svc.client("kafka")
+    topic = f"tagged-{uuid.uuid4().hex[:6]}"
+    create_topic(admin, topic, partitions=1, replication=2)
+    on_tag = {"StringEquals": {"aws:ResourceTag/team": "payments"}}
+    key = user_with(svc, "tagged", [{**allow(["Connect", "WriteDataIdempotently"], [a["cluster"]]), "Condition": on_tag},
+                                    allow(["DescribeTopic", "WriteData"], [a["topic"]])])
+    config = iam_config(boot, ca, *key)
+    assert "team" not in kafka.list_tags_for_resource(ResourceArn=arn)["Tags"]
+    errors = produce_errors(config, topic, 1)
+    assert errors and errors[0] is not None, "connected without the tag the policy asks for"
+    kafka.tag_resource(ResourceArn=arn, Tags={"team": "payments"})
+    try:
+        assert produce_errors({**config, "enable.idempotence": True}, topic, 3) == [None] * 3
+        kafka.tag_resource(ResourceArn=arn, Tags={"team": "search"})
+        errors = produce_errors(config, topic, 1)
+        assert errors and errors[0] is not None, "connected with another value of the tag"
+    finally:
+        kafka.untag_resource(ResourceArn=arn, TagKeys=["team"])
+
+
 def test_a_revoked_permission_bites_on_a_live_connection(iam_cluster):
     svc, arn = iam_cluster
     boot, ca, admin = setup(svc, arn)

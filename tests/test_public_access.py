@@ -1,6 +1,7 @@
 """UpdateConnectivity: MSK's preconditions for public access, and public listeners that really serve a
 SASL/SCRAM client on the public bootstrap string (9196 on each broker's own public address), under an
-acks=all producer that loses nothing while the brokers roll onto them."""
+acks=all producer that loses nothing while the brokers roll onto them; the same cluster's SASL/IAM public
+listener (9198) serves an AWS-signer client."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,10 @@ import pytest
 from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType,
                                    ResourceType)
 
+from confluent_kafka import Producer
+
 from harness import kcat
+from kafka_clients import consume_all, iam_config
 from openmsk.services.kafka.connectivity import public_access_problem
 from verifying_load import VerifyingLoad
 
@@ -63,7 +67,7 @@ def test_public_access_serves_scram_clients_on_public_addresses(service):
     arn = kafka.create_cluster(ClusterName=name, KafkaVersion="3.9.x", NumberOfBrokerNodes=2,
                                BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large",
                                                     "ClientSubnets": svc.default_subnets(2)},
-                               ClientAuthentication=SCRAM,
+                               ClientAuthentication={**SCRAM, "Sasl": {**SCRAM["Sasl"], "Iam": {"Enabled": True}}},
                                ConfigurationInfo={"Arn": conf["Arn"], "Revision": 1})["ClusterArn"]
     try:
         info = svc.wait_state(arn, states=("ACTIVE", "FAILED"), timeout=400)
@@ -94,10 +98,10 @@ def test_public_access_serves_scram_clients_on_public_addresses(service):
         creator.create_topics([NewTopic(topic, 2, 2)])[topic].result(60)
 
         with VerifyingLoad(config, topic) as load:
-            # refused, and nothing started: multi-VPC IAM on a cluster without IAM client authentication
-            with pytest.raises(kafka.exceptions.BadRequestException, match="SASL/IAM client authentication is not"):
+            # refused, and nothing started: multi-VPC mTLS on a cluster without TLS client authentication
+            with pytest.raises(kafka.exceptions.BadRequestException, match="TLS client authentication is not"):
                 kafka.update_connectivity(ClusterArn=arn, CurrentVersion=info["CurrentVersion"], ConnectivityInfo={
-                    "VpcConnectivity": {"ClientAuthentication": {"Sasl": {"Iam": {"Enabled": True}}}}})
+                    "VpcConnectivity": {"ClientAuthentication": {"Tls": {"Enabled": True}}}})
             op_arn = kafka.update_connectivity(ClusterArn=arn, CurrentVersion=info["CurrentVersion"],
                                                ConnectivityInfo={"PublicAccess": {"Type": "SERVICE_PROVIDED_EIPS"}}
                                                )["ClusterOperationArn"]
@@ -116,6 +120,9 @@ def test_public_access_serves_scram_clients_on_public_addresses(service):
         hosts = public.split(",")
         assert len(hosts) == 2 and all(h.startswith("127.254.") and h.endswith(":9196") for h in hosts), public
         assert brokers["BootstrapBrokerStringSaslScram"] == private["BootstrapBrokerStringSaslScram"]
+        public_iam = brokers["BootstrapBrokerStringPublicSaslIam"].split(",")
+        assert [h.rsplit(":", 1)[0] for h in public_iam] == [h.rsplit(":", 1)[0] for h in hosts]
+        assert all(h.endswith(":9198") for h in public_iam), public_iam
         described = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
         assert described["BrokerNodeGroupInfo"]["ConnectivityInfo"]["PublicAccess"]["Type"] == "SERVICE_PROVIDED_EIPS"
         # a client "outside the VPC": the public listener, hostname-verified against the public address
@@ -127,6 +134,15 @@ def test_public_access_serves_scram_clients_on_public_addresses(service):
         assert kcat("-L", *args, "-X", "sasl.password=wrong", "-m", "10").returncode != 0
         produced = kcat("-P", *args, "-X", "sasl.password=alice-pw", "-t", topic, input=b"from-outside\n")
         assert produced.returncode == 0, produced.stderr
+        # SASL/IAM from outside: the AWS signer's OAUTHBEARER tokens on 9198, hostname-verified, as the
+        # installation's key (an administrator; per-identity decisions are tests/test_msk_iam.py's)
+        outside = iam_config(",".join(public_iam), svc.ca_path, svc.credentials["access_key_id"],
+                             svc.credentials["secret_access_key"])
+        acked: list = []
+        producer = Producer({**outside, "acks": "all"})
+        producer.produce(topic, b"iam-from-outside", on_delivery=lambda err, msg: acked.append(err))
+        assert producer.flush(120) == 0 and acked == [None], acked
+        assert b"iam-from-outside" in consume_all(outside, topic, len(load.acked) + 2, timeout=180)
         info = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
         with pytest.raises(kafka.exceptions.BadRequestException, match="already"):
             kafka.update_connectivity(ClusterArn=arn, CurrentVersion=info["CurrentVersion"],

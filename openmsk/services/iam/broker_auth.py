@@ -193,6 +193,11 @@ class BrokerAuth:
     def _allowed(self, principal: dict, cluster: dict, action: str, resource: str, client_ip: str | None) -> bool:
         context = request_context(principal, self.iam.account_id, cluster["Region"], client_ip or "")
         context["aws:SecureTransport"] = True            # the IAM listener is TLS
+        if resource == cluster["ClusterArn"]:
+            # AWS's Service Authorization Reference gives kafka-cluster: actions one condition key,
+            # aws:ResourceTag/${TagKey}, on the cluster resource only (topics and groups carry no tags).
+            for key, value in (cluster.get("Tags") or {}).items():
+                context[f"aws:ResourceTag/{key}"] = value
         return decide(principal, self.iam.account_id, action, resource, context,
                       self.cluster_policy(cluster["ClusterArn"])) == ALLOW
 
