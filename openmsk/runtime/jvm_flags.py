@@ -21,6 +21,9 @@ compiler; at C1 a 3+3 cluster reaches ACTIVE with ~0.8x the broker CPU, idles at
 light load at ~0.5x, but TLS throughput falls 25x (the AES-GCM intrinsics are C2-only), so it is not
 for load (bench/README.md "JVM profile"). Kafka's behaviour is the same: only the JIT tier changes.
 `standard` (the default) or unset = Kafka's flags.
+Environment (`launch_env`): `MALLOC_ARENA_MAX=2`. glibc gives threads their own malloc arena (up to
+8 per core); a broker's ~90 threads ended up with 15 arenas holding ~25 MiB of mostly free native memory.
+Two arenas are the usual setting for JVMs (the Java heap is not malloc'd; native allocations are few).
 `OPENMSK_STARTUP_FLAGS=0` leaves all of these out (the benchmarks' by-hand baseline).
 """
 from __future__ import annotations
@@ -50,6 +53,14 @@ def jvm_profile() -> str:
     if name not in PROFILES:
         raise UnknownProfile(f"OPENMSK_JVM_PROFILE={name!r}: expected one of {', '.join(PROFILES)}")
     return name
+
+
+LAUNCH_ENV = {"MALLOC_ARENA_MAX": "2"}
+
+
+def launch_env() -> dict[str, str]:
+    """Environment of every node JVM (outside its spec hash, as the CDS options: no roll when it changes)."""
+    return {} if os.environ.get("OPENMSK_STARTUP_FLAGS", "1") == "0" else dict(LAUNCH_ENV)
 
 
 def startup_flags(kind: str) -> list[str]:

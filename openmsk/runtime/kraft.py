@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .distribution import KAFKA_JVM_PERFORMANCE_OPTS, KafkaDistribution
-from .jvm_flags import startup_flags
+from .jvm_flags import launch_env, startup_flags
 from .kafka_config import MSK_DEFAULTS, render_properties
 from .log4j import broker_log4j
 from .placement import NodeSpec
@@ -170,7 +170,7 @@ class ControllerNode:
             log4j_config=workdir / log4j_name, logs_dir=workdir / "logs")
         command = format_wrapper(self.config.quorum.cluster_id, workdir, workdir / "server.properties", dist, command)
         return NodeSpec(self.name, "controller", workdir, command, files, dict(secret_files or {}),
-                        address=self.config.host, ports=(CONTROLLER_PORT,))
+                        address=self.config.host, ports=(CONTROLLER_PORT,), launch_env=launch_env())
 
     async def mode(self) -> str | None:
         """'leader' / 'follower' while the controller takes part in the quorum, else None.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import cds, probes
-from .jvm_flags import startup_flags
+from .jvm_flags import launch_env, startup_flags
 from .distribution import KAFKA_JVM_PERFORMANCE_OPTS, KafkaDistribution
 from .kafka_config import BrokerConfig, render_properties
 from .log4j import ZOOKEEPER_LOG4J, broker_log4j
@@ -17,7 +17,7 @@ from .zookeeper_config import ZooKeeperConfig
 
 # Heaps sized so two 3+3 clusters fit comfortably on a 2-core / 24 GiB machine (kafka-runtime.md §5).
 BROKER_HEAP = ["-Xms256m", "-Xmx768m"]
-ZOOKEEPER_HEAP = ["-Xms64m", "-Xmx256m"]
+ZOOKEEPER_HEAP = ["-Xms16m", "-Xmx256m"]
 ZOOKEEPER_JVM_OPTS = ["-XX:+UseSerialGC", "-Djava.awt.headless=true", "-Dzookeeper.jmx.log4j.disable=true"]
 COMMON_JVM_OPTS = ["-XX:+ExitOnOutOfMemoryError", "-XX:-UsePerfData"]
 
@@ -76,7 +76,7 @@ class ZooKeeperNode:
             log4j_config=workdir / "log4j.properties", logs_dir=workdir / "logs")
         return NodeSpec(self.name, "zookeeper", workdir, command, files, dict(secret_files or {}),
                         address=self.config.host, ports=(self.config.client_port, 2888, 3888),
-                        launch_env=cds.launch_env(dist, "zookeeper", self.name))
+                        launch_env={**launch_env(), **cds.launch_env(dist, "zookeeper", self.name)})
 
     async def mode(self) -> str | None:
         """'leader' / 'follower' / 'standalone', or None while the node does not serve."""
@@ -127,7 +127,7 @@ class BrokerProcess:
             command = format_wrapper(self.config.kraft_cluster_id, workdir, workdir / "server.properties", dist, command)
         return NodeSpec(self.name, "broker", workdir, command, files, dict(secret_files or {}),
                         address=self.config.host, ports=tuple(l.port for l in self.config.listeners),
-                        launch_env=cds.launch_env(dist, "broker", self.name))
+                        launch_env={**launch_env(), **cds.launch_env(dist, "broker", self.name)})
 
     async def metadata(self, all_topics: bool = False) -> probes.ClusterMetadata | None:
         return await probes.try_kafka_metadata(self.config.host, self.probe_port, ssl_context=self.probe_ssl,
