@@ -45,6 +45,19 @@ def cmdline(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
 
 
+def environ(pid: int) -> dict[str, str]:
+    return dict(v.split("=", 1) for v in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in v)
+
+
+def archive_mapped_where_written(pid: int) -> bool | None:
+    """Whether the JVM mapped its class-data-sharing archive at the address it was written for (JDK 17's
+    SharedBaseAddress, 0x800000000) rather than relocating it, which dirties every page (None: no
+    archive mapped, e.g. none built)."""
+    starts = [int(line.split("-", 1)[0], 16) for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+              if "/cds/broker-" in line and line.rstrip().endswith(".jsa")]
+    return min(starts) >> 32 == 0x8 if starts else None
+
+
 def df_gib(path: Path) -> float:
     """The filesystem size `df` reports for a broker's data directory, in GiB."""
     out = subprocess.run(["df", "-B1", "--output=size", str(path)], capture_output=True, text=True, check=True)
@@ -90,6 +103,8 @@ def test_instance_type_table_is_ordered():
         assert len({t.heap_mib for t in sizes}) == len(sizes)
         assert [t.io_threads for t in sizes] == sorted(t.io_threads for t in sizes)
     assert INSTANCE_TYPES["kafka.t3.small"].heap_mib < INSTANCE_TYPES["kafka.m5.large"].heap_mib
+    # Kafka's 128 MiB log-cleaner buffer would be a sixth of a laptop m5.large heap, resident at idle
+    assert INSTANCE_TYPES["kafka.m5.large"].broker_properties()["log.cleaner.dedupe.buffer.size"] == str(24 << 20)
 
 
 def test_configuration_broker_type_and_storage_changes_under_load(service):
@@ -170,6 +185,11 @@ def test_configuration_broker_type_and_storage_changes_under_load(service):
                 assert pid != rolled[name_]
                 assert "-Xmx1024m" in cmdline(pid) and "-Xmx768m" not in cmdline(pid)
             assert effective(config, 1, "num.io.threads") == ("12", "STATIC_BROKER_CONFIG")
+            # the log cleaner's dedupe buffer follows the heap (1/32 of 1024 MiB), not Kafka's 128 MiB
+            assert effective(config, 1, "log.cleaner.dedupe.buffer.size") == (str(32 << 20), "STATIC_BROKER_CONFIG")
+            for pid in pids(svc, arn).values():       # idle memory (issue 15): one malloc arena pair, shared archive
+                assert environ(pid).get("MALLOC_ARENA_MAX") == "2"
+                assert archive_mapped_where_written(pid) is not False, pid    # never relocated
             nodes = kafka.list_nodes(ClusterArn=arn)["NodeInfoList"]
             assert {n["InstanceType"] for n in nodes} == {"kafka.m5.xlarge"}
 
