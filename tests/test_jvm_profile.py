@@ -22,8 +22,10 @@ def test_profiles_choose_the_jit_tier(monkeypatch):
     for kind in ("broker", "controller"):      # the in-memory keystore flag is in every profile
         assert jvm_flags.startup_flags(kind) == [jvm_flags.IN_MEMORY_KEYSTORE, C1]
     assert jvm_flags.startup_flags("zookeeper") == [C1]         # not twice
+    assert jvm_flags.launch_env() == {"MALLOC_ARENA_MAX": "2"}
     monkeypatch.setenv("OPENMSK_STARTUP_FLAGS", "0")            # the benchmarks' by-hand baseline
     assert jvm_flags.startup_flags("broker") == []
+    assert jvm_flags.launch_env() == {}
 
 
 def test_serve_refuses_an_unknown_profile(tmp_path):
