@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import time
 import uuid
+import warnings
 
-import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from harness import Service, free_port
 from kafka_clients import broker_config, consume_all, create_topic, produce, read_to_end, tls_config
-from verifying_load import VerifyingLoad
+from log_segments import copies_by_epoch
+from verifying_load import JavaVerifyingLoad, VerifyingLoad
 
 UPGRADE_TIMEOUT = 2400      # every node restarts once (brokers twice in ZooKeeper mode) on a loaded 2-core host
 
@@ -53,8 +54,14 @@ def upgrade_under_load(svc, arn: str, target: str) -> tuple[dict, list[str]]:
     # partitioner puts a quick burst of keyless messages into one partition.
     assert sum(max(offset, 0) for offset in before.values()) == 30, before
 
+    # The control: Kafka's own Java idempotent producer at the same rate on a topic of its own, through the
+    # same upgrade (docs/versions.md: librdkafka's epoch bump can re-send a persisted batch; Java's cannot).
+    java_topic = f"{topic}-java"
+    create_topic(tls, java_topic, partitions=3, replication=3, topic_config={"min.insync.replicas": "2"})
+    bootstrap = tls["bootstrap.servers"]
     info = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
-    with VerifyingLoad(tls, topic, interval=0.25, diagnose=True) as load:       # ~20 messages/s
+    with VerifyingLoad(tls, topic, interval=0.25, diagnose=True) as load, \
+            JavaVerifyingLoad(bootstrap, svc.ca_path, java_topic, svc.data_dir.parent / f"java-{topic}") as java:
         time.sleep(3)
         op_arn = kafka.update_cluster_kafka_version(ClusterArn=arn, CurrentVersion=info["CurrentVersion"],
                                                     TargetKafkaVersion=target)["ClusterOperationArn"]
@@ -70,32 +77,51 @@ def upgrade_under_load(svc, arn: str, target: str) -> tuple[dict, list[str]]:
     assert len(load.acked) > 20
     # Read every partition to its end: a read that stops at a count would let one duplicate hide the
     # last message and report it lost (one CI run did exactly that).
-    stored: dict[tuple[int, int], bytes] = {(p, o): v for p, o, v in read_to_end(tls, topic, timeout=180)}
-    got = list(stored.values())                 # a record the client delivered twice counts once
-    assert set(load.acked) - set(got) == set()                  # 0 acknowledged messages lost
-    assert _committed(tls, group, topic, 3) == before           # the group kept its offsets
+    stored = read_to_end(tls, topic, timeout=180)
+    assert set(load.acked) - {v for _, _, v in stored} == set()         # 0 acknowledged messages lost
+    assert _committed(tls, group, topic, 3) == before                   # the group kept its offsets
     described = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
     assert described["State"] == "ACTIVE"
     assert described["CurrentBrokerSoftwareInfo"]["KafkaVersion"] == target
-    positions: dict[bytes, list[tuple[int, int]]] = {}
-    for position, value in sorted(stored.items()):
-        positions.setdefault(value, []).append(position)
-    duplicates = [f"{m.decode()} at (partition, offset) {at}, acknowledged at {load.acked_at.get(m)}"
-                  for m, at in positions.items() if len(at) > 1]
-    if duplicates:      # what librdkafka's idempotent producer did about PIDs, epochs and sequences meanwhile
+
+    # The Java control: nothing lost, nothing stored twice.
+    assert not java.errors, java.errors[:3]
+    assert len(java.acked) > 20
+    java_stored = read_to_end(tls, java_topic, timeout=180)
+    assert set(java.acked) - {v for _, _, v in java_stored} == set()
+    assert stored_twice(java_stored) == {}, stored_twice(java_stored)
+
+    # librdkafka: a value stored twice must be a copy the client re-sent under a bumped producer epoch
+    # (log_segments.py, librdkafka#4953); one under the same PID and epoch would be the brokers' failure.
+    copies = stored_twice(stored)
+    cluster_dir = svc.data_dir / "clusters" / arn.rsplit("/", 1)[1]
+    resent, lines = copies_by_epoch(cluster_dir, topic, copies) if copies else (0, [])
+    extra_copies = sum(len(at) - 1 for at in copies.values())
+    report = [f"{line}; acknowledged at {load.acked_at.get(value)}" for value, line in zip(
+        sorted(copies, key=lambda v: sorted(copies[v])), lines)]
+    if copies:      # what librdkafka's idempotent producer did about PIDs, epochs and sequences meanwhile
         notable = [line for line in load.eos_log if any(word in line.lower() for word in (
             "epoch", "bump", "drain", "sequence", "unknown_producer", "out_of_order", "reset", "pid"))]
-        duplicates.append("librdkafka eos log: " + " | ".join(notable[-40:]))
-    return op, duplicates
+        report.append("librdkafka eos log: " + " | ".join(notable[-40:]))
+    assert resent == extra_copies, f"duplicates the client did not re-send under a new epoch: {report}"
+    return op, report
 
 
-def report_duplicates(duplicates: list[str]) -> None:
-    # Known issue (docs/versions.md): a few runs at load ~100 saw 1 duplicate of 7,000+ idempotent
-    # sends (ZooKeeper and KRaft mode alike). Reported as XFAIL, never as a pass, until its cause is
-    # found; lost messages and group offsets are asserted before this.
-    if duplicates:
-        count = sum(1 for d in duplicates if not d.startswith("librdkafka eos log:"))
-        pytest.xfail(f"{count} duplicated message(s) after the upgrade: {duplicates[:5] + duplicates[-1:]}")
+def stored_twice(stored: list[tuple[int, int, bytes]]) -> dict[bytes, list[tuple[int, int]]]:
+    """Values held at more than one (partition, offset); a record the client delivered twice at one offset
+    is not among them."""
+    positions: dict[bytes, list[tuple[int, int]]] = {}
+    for partition, offset, value in stored:
+        positions.setdefault(value, []).append((partition, offset))
+    return {value: sorted(at) for value, at in positions.items() if len(at) > 1}
+
+
+def report_duplicates(report: list[str]) -> None:
+    """librdkafka's epoch-bump re-sends (asserted to be nothing else by upgrade_under_load) are the client's
+    known flaw, not the cluster's: shown as a warning with their batches, never hidden and never failed."""
+    if report:
+        warnings.warn(f"librdkafka re-sent {len(report) - 1} message(s) under a bumped producer epoch "
+                      f"(librdkafka#4953): {report[:5] + report[-1:]}")
 
 
 def test_zookeeper_upgrade_3_8_to_3_9(tmp_path):

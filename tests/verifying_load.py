@@ -3,9 +3,13 @@ thread (what it had acknowledged is recorded) and, afterwards, a consumer that r
 and tells which acknowledged messages are missing."""
 from __future__ import annotations
 
+import json
 import logging
+import signal
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 from confluent_kafka import Producer
 
@@ -67,6 +71,69 @@ class VerifyingLoad:
         """Acknowledged messages the topic does not hold (read back from the beginning)."""
         got = consume_to_end(self.config, self.topic, timeout=timeout)
         return set(self.acked) - set(got)
+
+
+class JavaVerifyingLoad:
+    """The same load from Kafka's own Java producer (VerifiableProducer, idempotent, acks=all, its client's
+    default retries and 5 requests in flight), `rate` messages/s, each acknowledgement (value, partition,
+    offset) read from its JSON output. The control for librdkafka: the Java client does not renumber a
+    partition's unacknowledged batches under a new epoch when another partition's request fails
+    (log_segments.py), so under the same roll it must write no duplicate."""
+
+    def __init__(self, bootstrap: str, ca: str, topic: str, workdir: Path, rate: int = 20) -> None:
+        from openmsk.runtime.distribution import KafkaDistribution
+        workdir.mkdir(parents=True, exist_ok=True)
+        props = workdir / "java-producer.properties"
+        props.write_text("\n".join([
+            "security.protocol=SSL", "ssl.truststore.type=PEM", f"ssl.truststore.location={ca}",
+            "enable.idempotence=true", "acks=all", "delivery.timeout.ms=300000",
+            # VerifiableProducer sets retries=0, which an idempotent producer refuses: the client's defaults
+            "retries=2147483647", "max.in.flight.requests.per.connection=5"]) + "\n")
+        dist = KafkaDistribution.locate()
+        self.out, self.err = workdir / "java-producer.jsonl", workdir / "java-producer.err"
+        self.cmd = [dist.java(), "-Xmx128m", "-Dlog4j.configuration=file:/dev/null", "-cp", dist.classpath,
+                    "org.apache.kafka.tools.VerifiableProducer", "--topic", topic, "--bootstrap-server", bootstrap,
+                    "--throughput", str(rate), "--acks", "-1", "--producer.config", str(props)]
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "JavaVerifyingLoad":
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=err, start_new_session=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """SIGTERM: its shutdown hook closes the producer, which completes the sends in flight first."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(360)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+
+    def _events(self, name: str) -> list[dict]:
+        found = []
+        for line in self.out.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("name") == name:
+                found.append(event)
+        return found
+
+    @property
+    def acked(self) -> list[bytes]:
+        return [e["value"].encode() for e in self._events("producer_send_success")]
+
+    @property
+    def errors(self) -> list[str]:
+        return [e.get("message", "") for e in self._events("producer_send_error")] + \
+            ([self.err.read_text(errors="replace")[-2000:]] if self.proc and self.proc.returncode not in (0, None, -15, 143)
+             else [])
 
 
 class _ListLogger(logging.Logger):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import re
 import socket
 import time
 import uuid
@@ -27,8 +26,9 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from harness import Service, alive, kafka_tool
+from harness import Service, alive
 from kafka_clients import create_topic, tls_config
+from log_segments import copies_by_epoch
 from traffic import VerifiedTraffic, cluster_metadata, full_isr
 
 BROKERS = 3
@@ -187,26 +187,10 @@ class Reliability:
         return outcome
 
     def client_epoch_duplicates(self, arn: str, topic: str, copies: dict[int, list]) -> int:
-        """How many duplicate copies were written under a higher producer epoch than the first copy (Kafka's
-        DumpLogSegments on one replica's segments prints every batch's producerId, producerEpoch and
-        sequence). Those are re-sends by the client as new records, which no broker can deduplicate; a
-        duplicate under the same epoch would be a broker-side failure."""
-        batches: dict[int, list[tuple[int, ...]]] = {}
-        for partition in {p for offsets in copies.values() for p, _ in offsets}:
-            segments = sorted((self.svc.data_dir / "clusters" / arn.rsplit("/", 1)[1]).glob(
-                f"broker-*/data/{topic}-{partition}/*.log"))
-            replica = [s for s in segments if s.parent == segments[0].parent] if segments else []
-            out = kafka_tool("kafka.tools.DumpLogSegments", "--files", ",".join(map(str, replica))).stdout
-            batches[partition] = [tuple(map(int, m)) for m in re.findall(
-                r"baseOffset: (\d+) lastOffset: (\d+) .*?producerEpoch: (\d+)", out)]
-        explained = 0
-        for offsets in copies.values():
-            epochs = []
-            for partition, offset in sorted(offsets):
-                epochs += [e for b, last, e in batches.get(partition, []) if b <= offset <= last]
-            if len(epochs) == len(offsets) and all(later > epochs[0] for later in epochs[1:]):
-                explained += len(offsets) - 1
-        return explained
+        """How many duplicate copies the log segments show written under a higher producer epoch than the
+        first copy: the client's re-sends as new records (log_segments.py); any other is the broker's."""
+        cluster_dir = self.svc.data_dir / "clusters" / arn.rsplit("/", 1)[1]
+        return copies_by_epoch(cluster_dir, topic, copies)[0]
 
     # -- scenarios -------------------------------------------------------------------------------
     def create_killing_control_plane(self, name: str, rep: int = 0, kill_at: str = "broker") -> tuple[str, Outcome]:

@@ -1,0 +1,289 @@
+"""Duplicates of idempotent acks=all producers while every broker of a cluster is rolled the way an
+upgrade rolls them (BrokerRoller: one at a time, SIGTERM -> controlled shutdown, the next only once all
+partitions are in sync again). Two producers run side by side at the same rate, each on a topic of its own
+(6 partitions, RF 3, min ISR 2): librdkafka's (confluent-kafka, as the upgrade tests use it) and Kafka's own
+Java producer (VerifiableProducer with enable.idempotence=true). Each roll is an UpdateMonitoring that
+toggles the JMX exporter. Afterwards both topics are read to their end; every value stored at more than one
+offset is a duplicate, and Kafka's DumpLogSegments tells each copy's producerId / producerEpoch /
+baseSequence: a later copy under a higher epoch with its sequence restarted is the client's re-send as new
+records (no broker can deduplicate that); the same PID, epoch and sequence twice would be the broker's.
+
+  .venv/bin/python bench/roll_duplicates.py [--rolls 3] [--rate 600] [--request-timeout-ms N]
+
+One service of its own on a temporary data dir (removed at the end unless --keep).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from confluent_kafka import Producer  # noqa: E402
+
+from harness import Service, free_port  # noqa: E402
+from kafka_clients import create_topic, read_to_end, tls_config  # noqa: E402
+
+PARTITIONS = 6
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+class FileLogger(logging.Logger):
+    def __init__(self, path: Path) -> None:
+        super().__init__("eos", logging.DEBUG)
+        self.out = open(path, "a")
+
+    def handle(self, record: logging.LogRecord) -> None:
+        self.out.write(f"{time.time():.3f} {record.getMessage()}\n")
+
+
+class LibrdkafkaLoad:
+    """confluent-kafka's idempotent producer with VerifyingLoad's settings, `rate` messages/s in bursts
+    every 50 ms; each acknowledgement's (partition, offset) is kept, and librdkafka's eos debug lines go to a file."""
+
+    def __init__(self, config: dict, topic: str, rate: int, workdir: Path, extra: dict) -> None:
+        self.config = {**config, "acks": "all", "enable.idempotence": True, "message.timeout.ms": 300000,
+                       "debug": "eos", **extra}
+        self.topic, self.rate, self.log = topic, rate, workdir / "librdkafka-eos.log"
+        self.acked: dict[bytes, tuple[int, int]] = {}
+        self.errors: list = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "LibrdkafkaLoad":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        producer = Producer(self.config, logger=FileLogger(self.log))
+
+        def on_delivery(err, msg):
+            if err:
+                self.errors.append(str(err))
+            else:
+                self.acked[msg.value()] = (msg.partition(), msg.offset())
+        i, burst = 0, max(1, self.rate // 20)
+        while not self._stop.is_set():
+            for _ in range(burst):
+                producer.produce(self.topic, f"m{i}".encode(), on_delivery=on_delivery)
+                i += 1
+            producer.poll(0)
+            time.sleep(0.05)
+        producer.flush(300)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(360)
+
+
+class JavaLoad:
+    """Kafka's VerifiableProducer (Java client of the cluster's release), idempotent, acks=all: one JSON
+    line per acknowledged send with its partition and offset."""
+
+    def __init__(self, bootstrap: str, ca: str, topic: str, rate: int, workdir: Path, request_timeout_ms) -> None:
+        from openmsk.runtime.distribution import KafkaDistribution
+        props = workdir / "java-producer.properties"
+        lines = ["security.protocol=SSL", "ssl.truststore.type=PEM", f"ssl.truststore.location={ca}",
+                 "enable.idempotence=true", "acks=all", "delivery.timeout.ms=300000",
+                 # VerifiableProducer sets retries=0, which idempotence refuses: the client's defaults instead
+                 "retries=2147483647", "max.in.flight.requests.per.connection=5"]
+        if request_timeout_ms:
+            lines.append(f"request.timeout.ms={request_timeout_ms}")
+        props.write_text("\n".join(lines) + "\n")
+        dist = KafkaDistribution.locate()
+        self.out = workdir / "java-producer.jsonl"
+        self.proc = subprocess.Popen(
+            [dist.java(), "-Xmx256m", "-Dlog4j.configuration=file:/dev/null", "-cp", dist.classpath,
+             "org.apache.kafka.tools.VerifiableProducer", "--topic", topic, "--bootstrap-server", bootstrap,
+             "--throughput", str(rate), "--acks", "-1", "--producer.config", str(props)],
+            stdout=open(self.out, "w"), stderr=open(workdir / "java-producer.err", "w"), start_new_session=True)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)        # its shutdown hook closes the producer (sends in flight finish)
+        self.proc.wait(360)
+
+    def events(self) -> list[dict]:
+        out = []
+        for line in self.out.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+
+class Staller:
+    """Freezes one random broker's process group with SIGSTOP for `seconds`, every ~8 s, until stopped."""
+
+    def __init__(self, svc: Service, arn: str, seconds: float) -> None:
+        self.records = sorted((svc.data_dir / "clusters" / arn.rsplit("/", 1)[1]).glob("broker-*/node.json"))
+        self.seconds, self.count = seconds, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "Staller":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        import os
+        import random
+        while not self._stop.wait(random.uniform(5, 20)):
+            try:
+                pid = json.loads(random.choice(self.records).read_text())["pid"]
+                os.killpg(pid, signal.SIGSTOP)
+            except (OSError, ValueError, KeyError):
+                continue
+            try:
+                time.sleep(self.seconds)
+            finally:
+                try:
+                    os.killpg(pid, signal.SIGCONT)
+                except OSError:
+                    pass
+            self.count += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(60)
+        print(f"stalls: {self.count} x {self.seconds:.1f}s", flush=True)
+
+
+def batches_of(svc: Service, arn: str, topic: str, partition: int) -> list[dict]:
+    """Every batch of one replica's log of the partition, as DumpLogSegments prints it."""
+    from harness import kafka_tool
+    dirs = sorted((svc.data_dir / "clusters" / arn.rsplit("/", 1)[1]).glob(f"broker-*/data/{topic}-{partition}"))
+    segments = sorted(dirs[0].glob("*.log"))
+    out = kafka_tool("kafka.tools.DumpLogSegments", "--files", ",".join(map(str, segments)), timeout=300).stdout
+    keys = ("baseOffset", "lastOffset", "baseSequence", "lastSequence", "producerId", "producerEpoch", "CreateTime")
+    found = []
+    for line in out.splitlines():
+        if "baseOffset:" in line:
+            found.append({k: int(m.group(1)) for k in keys if (m := re.search(rf"\b{k}: (-?\d+)", line))})
+    return found
+
+
+def duplicates(stored: list[tuple[int, int, bytes]]) -> dict[bytes, list[tuple[int, int]]]:
+    positions: dict[bytes, list[tuple[int, int]]] = {}
+    for p, o, v in sorted(stored):
+        positions.setdefault(v, []).append((p, o))
+    return {v: at for v, at in positions.items() if len(at) > 1}
+
+
+def explain(svc, arn, topic, dups: dict) -> list[str]:
+    """One line per duplicated value: each copy's batch (PID, epoch, sequence range)."""
+    cache: dict[int, list[dict]] = {}
+    lines = []
+    for value, at in sorted(dups.items(), key=lambda kv: kv[1]):
+        copies = []
+        for p, o in at:
+            if p not in cache:
+                cache[p] = batches_of(svc, arn, topic, p)
+            batch = next((b for b in cache[p] if b["baseOffset"] <= o <= b["lastOffset"]), {})
+            copies.append(f"p{p}@{o} in batch {batch.get('baseOffset')}-{batch.get('lastOffset')} "
+                          f"pid {batch.get('producerId')} epoch {batch.get('producerEpoch')} "
+                          f"seq {batch.get('baseSequence')}-{batch.get('lastSequence')}")
+        lines.append(f"{value.decode()}: " + " | ".join(copies))
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rolls", type=int, default=3)
+    parser.add_argument("--rate", type=int, default=600, help="messages/s of each producer")
+    parser.add_argument("--request-timeout-ms", type=int, default=0, help="both producers' request.timeout.ms (0: default)")
+    parser.add_argument("--stall", type=float, default=0.0,
+                        help="also freeze a random broker (SIGSTOP) for this many seconds every ~8 s during the rolls, "
+                             "as a host at load 100 stalls its JVMs")
+    parser.add_argument("--keep", action="store_true", help="keep the data dir (log segments, eos log)")
+    parser.add_argument("--dir", default=None)
+    args = parser.parse_args()
+
+    workdir = Path(args.dir or tempfile.mkdtemp(prefix="roll-dups-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"workdir {workdir}; load average at start {load_average()}", flush=True)
+    svc = Service(workdir / "data", free_port()).start()
+    try:
+        kafka = svc.client("kafka")
+        t0 = time.monotonic()
+        arn = kafka.create_cluster(
+            ClusterName="roll-dups", KafkaVersion="3.9.x", NumberOfBrokerNodes=3,
+            BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(3)},
+        )["ClusterArn"]
+        svc.wait_state(arn, timeout=900)
+        print(f"cluster ACTIVE after {time.monotonic() - t0:.0f}s", flush=True)
+        bootstrap = kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"]
+        tls = tls_config(bootstrap, svc.ca_path)
+        suffix = uuid.uuid4().hex[:6]
+        rdk_topic, java_topic = f"rdk-{suffix}", f"java-{suffix}"
+        for topic in (rdk_topic, java_topic):
+            create_topic(tls, topic, partitions=PARTITIONS, replication=3, topic_config={"min.insync.replicas": "2"})
+        extra = {"request.timeout.ms": args.request_timeout_ms} if args.request_timeout_ms else {}
+        rdk = LibrdkafkaLoad(tls, rdk_topic, args.rate, workdir, extra).start()
+        java = JavaLoad(bootstrap, svc.ca_path, java_topic, args.rate, workdir, args.request_timeout_ms)
+        time.sleep(10)
+        stalls = Staller(svc, arn, args.stall).start() if args.stall else None
+        loads = [load_average()]
+        for roll in range(args.rolls):
+            info = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
+            enable = not info["OpenMonitoring"]["Prometheus"]["JmxExporter"]["EnabledInBroker"]
+            started = time.monotonic()
+            op_arn = kafka.update_monitoring(
+                ClusterArn=arn, CurrentVersion=info["CurrentVersion"],
+                OpenMonitoring={"Prometheus": {"JmxExporter": {"EnabledInBroker": enable},
+                                               "NodeExporter": {"EnabledInBroker": False}}})["ClusterOperationArn"]
+            while True:
+                op = kafka.describe_cluster_operation(ClusterOperationArn=op_arn)["ClusterOperationInfo"]
+                if op["OperationState"] in ("UPDATE_COMPLETE", "UPDATE_FAILED"):
+                    break
+                time.sleep(2)
+            svc.wait_state(arn, timeout=900)
+            loads.append(load_average())
+            print(f"roll {roll + 1}: {op['OperationState']} in {time.monotonic() - started:.0f}s, "
+                  f"librdkafka acked {len(rdk.acked)}, load {loads[-1]}", flush=True)
+        if stalls:
+            stalls.stop()
+        time.sleep(10)
+        rdk.stop()
+        java.stop()
+
+        events = java.events()
+        java_acked = {e["value"].encode(): (e["partition"], e["offset"]) for e in events
+                      if e.get("name") == "producer_send_success"}
+        java_errors = [e for e in events if e.get("name") == "producer_send_error"]
+        for name, topic, acked, errors in (("librdkafka " + __import__("confluent_kafka").libversion()[0], rdk_topic,
+                                            rdk.acked, rdk.errors),
+                                           ("java " + "3.9.1", java_topic, java_acked, java_errors)):
+            stored = read_to_end(tls, topic, timeout=600)
+            dups = duplicates(stored)
+            lost = set(acked) - {v for _, _, v in stored}
+            print(f"{name}: acked {len(acked)}, delivery errors {len(errors)}, lost {len(lost)}, "
+                  f"duplicated values {len(dups)}", flush=True)
+            for line in explain(svc, arn, topic, dups):
+                print("   ", line, flush=True)
+            for value, at in dups.items():
+                print(f"    {value.decode()} acknowledged at {acked.get(value)}", flush=True)
+        print(f"load average during the rolls: {', '.join(loads)}", flush=True)
+    finally:
+        svc.stop_everything()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
