@@ -1,14 +1,15 @@
 """Duplicates of idempotent acks=all producers while every broker of a cluster is rolled the way an
 upgrade rolls them (BrokerRoller: one at a time, SIGTERM -> controlled shutdown, the next only once all
 partitions are in sync again). Two producers run side by side at the same rate, each on a topic of its own
-(6 partitions, RF 3, min ISR 2): librdkafka's (confluent-kafka, as the upgrade tests use it) and Kafka's own
+(6 partitions by default, RF 3, min ISR 2): librdkafka's (confluent-kafka, as the upgrade tests use it) and Kafka's own
 Java producer (VerifiableProducer with enable.idempotence=true). Each roll is an UpdateMonitoring that
 toggles the JMX exporter. Afterwards both topics are read to their end; every value stored at more than one
 offset is a duplicate, and Kafka's DumpLogSegments tells each copy's producerId / producerEpoch /
 baseSequence: a later copy under a higher epoch with its sequence restarted is the client's re-send as new
 records (no broker can deduplicate that); the same PID, epoch and sequence twice would be the broker's.
 
-  .venv/bin/python bench/roll_duplicates.py [--rolls 3] [--rate 600] [--request-timeout-ms N]
+  .venv/bin/python bench/roll_duplicates.py [--rolls 3] [--rate 600] [--partitions 6] [--request-timeout-ms N]
+                                            [--stall S]
 
 One service of its own on a temporary data dir (removed at the end unless --keep).
 """
@@ -17,10 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,6 +34,8 @@ from confluent_kafka import Producer  # noqa: E402
 
 from harness import Service, free_port  # noqa: E402
 from kafka_clients import create_topic, read_to_end, tls_config  # noqa: E402
+from log_segments import copies_by_epoch  # noqa: E402
+from verifying_load import JavaVerifyingLoad  # noqa: E402
 
 PARTITIONS = 6
 
@@ -91,42 +92,6 @@ class LibrdkafkaLoad:
         self._thread.join(360)
 
 
-class JavaLoad:
-    """Kafka's VerifiableProducer (Java client of the cluster's release), idempotent, acks=all: one JSON
-    line per acknowledged send with its partition and offset."""
-
-    def __init__(self, bootstrap: str, ca: str, topic: str, rate: int, workdir: Path, request_timeout_ms) -> None:
-        from openmsk.runtime.distribution import KafkaDistribution
-        props = workdir / "java-producer.properties"
-        lines = ["security.protocol=SSL", "ssl.truststore.type=PEM", f"ssl.truststore.location={ca}",
-                 "enable.idempotence=true", "acks=all", "delivery.timeout.ms=300000",
-                 # VerifiableProducer sets retries=0, which idempotence refuses: the client's defaults instead
-                 "retries=2147483647", "max.in.flight.requests.per.connection=5"]
-        if request_timeout_ms:
-            lines.append(f"request.timeout.ms={request_timeout_ms}")
-        props.write_text("\n".join(lines) + "\n")
-        dist = KafkaDistribution.locate()
-        self.out = workdir / "java-producer.jsonl"
-        self.proc = subprocess.Popen(
-            [dist.java(), "-Xmx256m", "-Dlog4j.configuration=file:/dev/null", "-cp", dist.classpath,
-             "org.apache.kafka.tools.VerifiableProducer", "--topic", topic, "--bootstrap-server", bootstrap,
-             "--throughput", str(rate), "--acks", "-1", "--producer.config", str(props)],
-            stdout=open(self.out, "w"), stderr=open(workdir / "java-producer.err", "w"), start_new_session=True)
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)        # its shutdown hook closes the producer (sends in flight finish)
-        self.proc.wait(360)
-
-    def events(self) -> list[dict]:
-        out = []
-        for line in self.out.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass
-        return out
-
-
 class Staller:
     """Freezes one random broker's process group with SIGSTOP for `seconds`, every ~8 s, until stopped."""
 
@@ -164,48 +129,18 @@ class Staller:
         print(f"stalls: {self.count} x {self.seconds:.1f}s", flush=True)
 
 
-def batches_of(svc: Service, arn: str, topic: str, partition: int) -> list[dict]:
-    """Every batch of one replica's log of the partition, as DumpLogSegments prints it."""
-    from harness import kafka_tool
-    dirs = sorted((svc.data_dir / "clusters" / arn.rsplit("/", 1)[1]).glob(f"broker-*/data/{topic}-{partition}"))
-    segments = sorted(dirs[0].glob("*.log"))
-    out = kafka_tool("kafka.tools.DumpLogSegments", "--files", ",".join(map(str, segments)), timeout=300).stdout
-    keys = ("baseOffset", "lastOffset", "baseSequence", "lastSequence", "producerId", "producerEpoch", "CreateTime")
-    found = []
-    for line in out.splitlines():
-        if "baseOffset:" in line:
-            found.append({k: int(m.group(1)) for k in keys if (m := re.search(rf"\b{k}: (-?\d+)", line))})
-    return found
-
-
-def duplicates(stored: list[tuple[int, int, bytes]]) -> dict[bytes, list[tuple[int, int]]]:
+def stored_twice(stored: list[tuple[int, int, bytes]]) -> dict[bytes, list[tuple[int, int]]]:
     positions: dict[bytes, list[tuple[int, int]]] = {}
-    for p, o, v in sorted(stored):
+    for p, o, v in stored:
         positions.setdefault(v, []).append((p, o))
-    return {v: at for v, at in positions.items() if len(at) > 1}
-
-
-def explain(svc, arn, topic, dups: dict) -> list[str]:
-    """One line per duplicated value: each copy's batch (PID, epoch, sequence range)."""
-    cache: dict[int, list[dict]] = {}
-    lines = []
-    for value, at in sorted(dups.items(), key=lambda kv: kv[1]):
-        copies = []
-        for p, o in at:
-            if p not in cache:
-                cache[p] = batches_of(svc, arn, topic, p)
-            batch = next((b for b in cache[p] if b["baseOffset"] <= o <= b["lastOffset"]), {})
-            copies.append(f"p{p}@{o} in batch {batch.get('baseOffset')}-{batch.get('lastOffset')} "
-                          f"pid {batch.get('producerId')} epoch {batch.get('producerEpoch')} "
-                          f"seq {batch.get('baseSequence')}-{batch.get('lastSequence')}")
-        lines.append(f"{value.decode()}: " + " | ".join(copies))
-    return lines
+    return {v: sorted(at) for v, at in positions.items() if len(at) > 1}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rolls", type=int, default=3)
     parser.add_argument("--rate", type=int, default=600, help="messages/s of each producer")
+    parser.add_argument("--partitions", type=int, default=PARTITIONS, help="partitions of each topic")
     parser.add_argument("--request-timeout-ms", type=int, default=0, help="both producers' request.timeout.ms (0: default)")
     parser.add_argument("--stall", type=float, default=0.0,
                         help="also freeze a random broker (SIGSTOP) for this many seconds every ~8 s during the rolls, "
@@ -232,10 +167,10 @@ def main() -> None:
         suffix = uuid.uuid4().hex[:6]
         rdk_topic, java_topic = f"rdk-{suffix}", f"java-{suffix}"
         for topic in (rdk_topic, java_topic):
-            create_topic(tls, topic, partitions=PARTITIONS, replication=3, topic_config={"min.insync.replicas": "2"})
+            create_topic(tls, topic, partitions=args.partitions, replication=3, topic_config={"min.insync.replicas": "2"})
         extra = {"request.timeout.ms": args.request_timeout_ms} if args.request_timeout_ms else {}
         rdk = LibrdkafkaLoad(tls, rdk_topic, args.rate, workdir, extra).start()
-        java = JavaLoad(bootstrap, svc.ca_path, java_topic, args.rate, workdir, args.request_timeout_ms)
+        java = JavaVerifyingLoad(bootstrap, svc.ca_path, java_topic, workdir, args.rate, extra).start()
         time.sleep(10)
         stalls = Staller(svc, arn, args.stall).start() if args.stall else None
         loads = [load_average()]
@@ -262,19 +197,19 @@ def main() -> None:
         rdk.stop()
         java.stop()
 
-        events = java.events()
-        java_acked = {e["value"].encode(): (e["partition"], e["offset"]) for e in events
-                      if e.get("name") == "producer_send_success"}
-        java_errors = [e for e in events if e.get("name") == "producer_send_error"]
         for name, topic, acked, errors in (("librdkafka " + __import__("confluent_kafka").libversion()[0], rdk_topic,
                                             rdk.acked, rdk.errors),
-                                           ("java " + "3.9.1", java_topic, java_acked, java_errors)):
+                                           ("java " + "3.9.1", java_topic, {v: None for v in java.acked}, java.errors)):
             stored = read_to_end(tls, topic, timeout=600)
-            dups = duplicates(stored)
+            dups = stored_twice(stored)
             lost = set(acked) - {v for _, _, v in stored}
             print(f"{name}: acked {len(acked)}, delivery errors {len(errors)}, lost {len(lost)}, "
                   f"duplicated values {len(dups)}", flush=True)
-            for line in explain(svc, arn, topic, dups):
+            resent, lines = copies_by_epoch(svc.data_dir / "clusters" / arn.rsplit("/", 1)[1], topic, dups) \
+                if dups else (0, [])
+            if dups:
+                print(f"    {resent} later copies written under a bumped producer epoch (the client's re-sends)")
+            for line in lines:
                 print("   ", line, flush=True)
             for value, at in dups.items():
                 print(f"    {value.decode()} acknowledged at {acked.get(value)}", flush=True)

@@ -80,7 +80,8 @@ class JavaVerifyingLoad:
     partition's unacknowledged batches under a new epoch when another partition's request fails
     (log_segments.py), so under the same roll it must write no duplicate."""
 
-    def __init__(self, bootstrap: str, ca: str, topic: str, workdir: Path, rate: int = 20) -> None:
+    def __init__(self, bootstrap: str, ca: str, topic: str, workdir: Path, rate: int = 20,
+                 extra: dict | None = None) -> None:
         from openmsk.runtime.distribution import KafkaDistribution
         workdir.mkdir(parents=True, exist_ok=True)
         props = workdir / "java-producer.properties"
@@ -88,7 +89,8 @@ class JavaVerifyingLoad:
             "security.protocol=SSL", "ssl.truststore.type=PEM", f"ssl.truststore.location={ca}",
             "enable.idempotence=true", "acks=all", "delivery.timeout.ms=300000",
             # VerifiableProducer sets retries=0, which an idempotent producer refuses: the client's defaults
-            "retries=2147483647", "max.in.flight.requests.per.connection=5"]) + "\n")
+            "retries=2147483647", "max.in.flight.requests.per.connection=5",
+            *(f"{k}={v}" for k, v in (extra or {}).items())]) + "\n")
         dist = KafkaDistribution.locate()
         self.out, self.err = workdir / "java-producer.jsonl", workdir / "java-producer.err"
         self.cmd = [dist.java(), "-Xmx128m", "-Dlog4j.configuration=file:/dev/null", "-cp", dist.classpath,
@@ -97,6 +99,9 @@ class JavaVerifyingLoad:
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "JavaVerifyingLoad":
+        return self.start()
+
+    def start(self) -> "JavaVerifyingLoad":
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=err, start_new_session=True)
         return self
