@@ -96,14 +96,17 @@ def grow(config: dict, have: int, want: int) -> None:
         for future in futures.values():
             future.result(300)
     wait_leaders(admin, names)
-    producer = Producer({**config, "acks": "all", "linger.ms": 50, "batch.num.messages": 10000})
+    # acks=all with 15 minutes to deliver: creating thousands of partitions keeps a loaded broker's
+    # request handlers busy for minutes (the default 5 min timed messages out at load ~40).
+    producer = Producer({**config, "acks": "all", "linger.ms": 50, "batch.num.messages": 10000,
+                         "message.timeout.ms": 900000, "request.timeout.ms": 120000})
     errors = []
     for topic in names:
         for p in range(PER_TOPIC):
             for _ in range(2):
                 producer.produce(topic, b"x" * 100, partition=p, on_delivery=lambda e, m: e and errors.append(e))
         producer.poll(0)
-    if producer.flush(300) or errors:
+    if producer.flush(960) or errors:
         raise RuntimeError(f"produce failed: {errors[:3]}")
     for offset, group in enumerate(GROUPS):
         consumer = Consumer({**config, "group.id": group, "enable.auto.commit": False})
