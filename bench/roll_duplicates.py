@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -129,6 +131,15 @@ class Staller:
         print(f"stalls: {self.count} x {self.seconds:.1f}s", flush=True)
 
 
+def client_staller(pids: list[int], seconds: float) -> subprocess.Popen:
+    """A shell loop outside this process (which it freezes too) that SIGSTOPs `pids` for `seconds` every 5-20 s;
+    on SIGTERM it resumes them first."""
+    ids = " ".join(map(str, pids))
+    script = (f"trap 'kill -CONT {ids}; exit 0' TERM; "
+              f"while :; do sleep $((5 + RANDOM % 16)); kill -STOP {ids}; sleep {seconds}; kill -CONT {ids}; done")
+    return subprocess.Popen(["bash", "-c", script], start_new_session=True)
+
+
 def stored_twice(stored: list[tuple[int, int, bytes]]) -> dict[bytes, list[tuple[int, int]]]:
     positions: dict[bytes, list[tuple[int, int]]] = {}
     for p, o, v in stored:
@@ -145,6 +156,9 @@ def main() -> None:
     parser.add_argument("--stall", type=float, default=0.0,
                         help="also freeze a random broker (SIGSTOP) for this many seconds every ~8 s during the rolls, "
                              "as a host at load 100 stalls its JVMs")
+    parser.add_argument("--client-stall", type=float, default=0.0,
+                        help="also freeze both producers' processes (SIGSTOP) for this many seconds every 5-20 s "
+                             "during the rolls, as a loaded host stalls a client: its timers fire late")
     parser.add_argument("--keep", action="store_true", help="keep the data dir (log segments, eos log)")
     parser.add_argument("--dir", default=None)
     args = parser.parse_args()
@@ -153,6 +167,7 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"workdir {workdir}; load average at start {load_average()}", flush=True)
     svc = Service(workdir / "data", free_port()).start()
+    client_stalls = None
     try:
         kafka = svc.client("kafka")
         t0 = time.monotonic()
@@ -173,6 +188,7 @@ def main() -> None:
         java = JavaVerifyingLoad(bootstrap, svc.ca_path, java_topic, workdir, args.rate, extra).start()
         time.sleep(10)
         stalls = Staller(svc, arn, args.stall).start() if args.stall else None
+        client_stalls = client_staller([os.getpid(), java.proc.pid], args.client_stall) if args.client_stall else None
         loads = [load_average()]
         for roll in range(args.rolls):
             info = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]
@@ -193,6 +209,9 @@ def main() -> None:
                   f"librdkafka acked {len(rdk.acked)}, load {loads[-1]}", flush=True)
         if stalls:
             stalls.stop()
+        if client_stalls:
+            client_stalls.terminate()            # its trap resumes both producers before it exits
+            client_stalls.wait(120)
         time.sleep(10)
         rdk.stop()
         java.stop()
@@ -215,6 +234,8 @@ def main() -> None:
                 print(f"    {value.decode()} acknowledged at {acked.get(value)}", flush=True)
         print(f"load average during the rolls: {', '.join(loads)}", flush=True)
     finally:
+        if client_stalls and client_stalls.poll() is None:
+            client_stalls.terminate()
         svc.stop_everything()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

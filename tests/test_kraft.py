@@ -441,12 +441,12 @@ def test_killed_broker_is_restarted_and_rejoins_the_isr(kraft):
 
 def test_upgrade_to_4_1_under_load(kraft):
     """Moves the cluster on: 3.9.x.kraft -> 4.1.x.kraft with IAM on (Kafka 4.1's StandardAuthorizer gets its
-    plugin metrics through MonitorableIamKRaftAuthorizer, or replication stops) with nothing lost or
-    duplicated, group offsets kept, and metadata.version finalized at 4.1, although the first
-    `kafka-features upgrade` of the finalize step runs while two of the three controllers are frozen (the
-    fixture's OPENMSK_FAULT_INJECTION): that attempt fails for real, and the step then either finds it
-    applied after the thaw (the broker had queued the forwarded UpdateFeatures: what two runs did) or runs
-    it again."""
+    plugin metrics through MonitorableIamKRaftAuthorizer, or replication stops) with nothing lost, no
+    duplicate but librdkafka's epoch-bump re-sends (test_upgrade.upgrade_under_load), group offsets kept,
+    and metadata.version finalized at 4.1, although the first `kafka-features upgrade` of the finalize step
+    runs while two of the three controllers are frozen (the fixture's OPENMSK_FAULT_INJECTION): that attempt
+    fails for real, and the step then either finds it applied after the thaw (the broker had queued the
+    forwarded UpdateFeatures: what two runs did) or runs it again."""
     from openmsk.runtime import versions
     from test_upgrade import report_duplicates, upgrade_under_load
 

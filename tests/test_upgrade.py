@@ -1,6 +1,8 @@
 """UpdateClusterKafkaVersion for real: a ZooKeeper cluster 3.8.x -> 3.9.x rolled onto the new jars under
-an idempotent acks=all producer, then moved to the new inter-broker protocol; nothing acknowledged is
-lost or duplicated and a consumer group keeps its offsets. (The KRaft upgrade, 3.9.x.kraft ->
+idempotent acks=all producers (librdkafka's and, as the control, Kafka's Java client), then moved to the new
+inter-broker protocol; nothing acknowledged is lost, the Java producer's messages are stored once each, a
+librdkafka message stored twice must be its client's epoch-bump re-send (docs/versions.md), and a
+consumer group keeps its offsets. (The KRaft upgrade, 3.9.x.kraft ->
 4.1.x.kraft, runs at the end of test_kraft.py on that file's cluster.)"""
 from __future__ import annotations
 
@@ -38,9 +40,10 @@ def _committed(config: dict, group: str, topic: str, partitions: int) -> dict[in
 
 
 def upgrade_under_load(svc, arn: str, target: str) -> tuple[dict, list[str]]:
-    """Upgrade `arn` to `target` while a verifying producer runs; asserts 0 lost and the consumer
-    group's offsets unchanged. Returns the finished operation and the duplicated messages (the caller
-    reports them with `report_duplicates` once its own checks have run)."""
+    """Upgrade `arn` to `target` while librdkafka's and Java's idempotent producers run; asserts 0 lost for
+    both, 0 duplicates from Java, no librdkafka duplicate but epoch-bump re-sends, and the consumer group's
+    offsets unchanged. Returns the finished operation and a description of librdkafka's re-sends, if any
+    (the caller reports them with `report_duplicates` once its own checks have run)."""
     kafka = svc.client("kafka")
     tls = tls_config(kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"], svc.ca_path)
     topic, group = f"upgrade-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
