@@ -87,12 +87,14 @@ def loadavg() -> str:
 def grow(config: dict, have: int, want: int) -> None:
     """Add topics of PER_TOPIC partitions until `want` partitions; 2 records in each new partition and
     both groups' offsets committed on them."""
-    admin = AdminClient(config)
+    # A fresh broker creating a thousand topics at load ~20 took > 60 s (librdkafka's default socket timeout)
+    # to answer one CreateTopics of 100 topics: wait longer, ask for fewer at a time.
+    admin = AdminClient({**config, "socket.timeout.ms": 300000})
     names = [f"scale-{i:05d}" for i in range(have // PER_TOPIC, want // PER_TOPIC)]
-    for start in range(0, len(names), 100):                  # 100 topics a CreateTopics request
-        batch = names[start:start + 100]
+    for start in range(0, len(names), 50):                   # 50 topics a CreateTopics request
+        batch = names[start:start + 50]
         futures = admin.create_topics([NewTopic(t, num_partitions=PER_TOPIC, replication_factor=REPLICATION)
-                                       for t in batch], operation_timeout=120, request_timeout=180)
+                                       for t in batch], operation_timeout=240, request_timeout=300)
         for future in futures.values():
             future.result(300)
     wait_leaders(admin, names)
