@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -253,6 +254,13 @@ def test_an_assumed_role_acts_with_the_roles_policies(iam_cluster):
     # the user's own key has no kafka-cluster permission at all
     errors = produce_errors(iam_config(boot, ca, key, secret), topic, 1)
     assert errors and errors[0] is not None
+    # once the role's credentials expire (moved into the past, as if the 15 minutes went by), a client
+    # signing with them is refused at authentication
+    with sqlite3.connect(svc.data_dir / "openmsk.db") as db:
+        db.execute("UPDATE resources SET doc = json_set(doc, '$.Expires', ?) WHERE kind = 'iam-session' AND id = ?",
+                   (time.time() - 1, creds["AccessKeyId"]))
+    errors = produce_errors(session, topic, 1)
+    assert errors and errors[0] is not None, "expired role credentials still authenticate"
 
 
 def test_no_secret_key_reaches_a_broker(iam_cluster):
