@@ -40,6 +40,7 @@ class BrokerMemory:
     io_at: float = 0.0
     meters: dict | None = None
     meters_at: float = 0.0
+    meters_from_zero: bool = False      # `meters` is the process start's (every count 0), not a scrape's
 
 
 class Collector:
@@ -154,6 +155,14 @@ class Collector:
         memory = self._brokers.get(key)
         if memory is None or memory.pid != status.pid:
             memory = self._brokers[key] = BrokerMemory(status.pid)
+            if not status.adopted and status.started_at is not None:
+                # Started by this control plane: every meter counted from 0 at the process start, so the
+                # first pass can rate what the broker took in before it (a client producing the moment
+                # the cluster is ACTIVE, ahead of the first pass, would otherwise never show up).
+                # A broker adopted from an earlier control plane keeps the old rule: its counts span
+                # periods that process already published.
+                memory.meters, memory.meters_from_zero = {}, True
+                memory.meters_at = tick - max(0.0, time.time() - status.started_at)
         metrics: list[tuple[str, dict, str, float]] = []
         units = catalog.OS_UNITS
 
@@ -184,14 +193,14 @@ class Collector:
             for (meter, topic), count in counts.items():
                 # Kafka creates a topic's meters at the topic's first traffic, from 0: a series the
                 # previous scrape (same process) did not have counts from 0.
-                before = memory.meters.get((meter, topic), 0.0 if topic else None)
+                before = memory.meters.get((meter, topic), 0.0 if topic or memory.meters_from_zero else None)
                 if before is None or count < before:
                     continue                     # the broker restarted
                 broker_level, topic_level, unit = catalog.TOPIC_METERS[meter]
                 level = topic_level if topic else broker_level
                 if level and catalog.level_at_least(cluster, level):
                     metrics.append((meter, {TOPIC: topic} if topic else {}, unit, (count - before) / elapsed))
-        memory.meters, memory.meters_at = counts, at
+        memory.meters, memory.meters_at, memory.meters_from_zero = counts, at, False
         return metrics, scrape, disk_used
 
     async def scrape(self, cluster: dict, address: str) -> jmx.Scrape | None:
