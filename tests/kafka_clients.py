@@ -6,7 +6,7 @@ import uuid
 
 from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
 from botocore.credentials import CredentialProvider, Credentials
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 
@@ -86,13 +86,34 @@ def consume_to_end(config: dict, topic: str, timeout: float = 120) -> list[bytes
     return [value for _, _, value in read_to_end(config, topic, timeout)]
 
 
+# Errors a watermark lookup answers while leadership moves (librdkafka does not mark all retriable).
+RETRIED_LOOKUP_ERRORS = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                         KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT, KafkaError._TRANSPORT}
+
+
+def _high_watermark(consumer: Consumer, topic: str, partition: int, timeout: float = 120) -> int:
+    """The partition's end offset. Right after a roll or a preferred-leader election the client's
+    metadata may still name the old leader, which answers NOT_LEADER_FOR_PARTITION (one CI run failed
+    so): retriable errors are retried with fresh metadata until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)[1]
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not error.retriable() and error.code() not in RETRIED_LOOKUP_ERRORS or time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+            consumer.list_topics(topic, timeout=30)          # refresh the leaders
+
+
 def read_to_end(config: dict, topic: str, timeout: float = 120) -> list[tuple[int, int, bytes]]:
     """consume_to_end with each message's (partition, offset): a value stored twice in the log shows
     at two offsets, one the client delivered twice at the same offset."""
     consumer = Consumer({**config, "group.id": f"t-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False})
     try:
         partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions}
+        ends = {p: _high_watermark(consumer, topic, p) for p in partitions}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions if ends[p] > 0])
         pending = {p for p, end in ends.items() if end > 0}
         got: list[tuple[int, int, bytes]] = []
