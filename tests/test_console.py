@@ -13,6 +13,8 @@ import pytest
 import requests
 
 from harness import Service, free_port
+from test_console_browser import _committed
+from test_security import _active_pca, make_secret
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -46,7 +48,13 @@ def test_anonymous_requests_go_to_sign_in(console_service):
     assert r.status_code == 401
     page = requests.get(base + "/console/signin")
     assert page.status_code == 200 and 'type="password"' in page.text
-    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    csp = page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp
+    # Offline: nothing may come from another origin (no CDN), and the console's own assets are served.
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp and "style-src 'self'" in csp
+    for asset in ("console.css", "console.js"):
+        assert requests.get(f"{base}/console/static/{asset}").status_code == 200
+    assert not re.search(r'(src|href)="(https?:)?//', page.text)
 
 
 def test_sign_in_cookie_csrf_and_no_secret_in_logs(console_service):
@@ -117,10 +125,15 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     nodes' ruok/srvr -- both while CREATING and once ACTIVE, as do the list and a topic's page."""
     svc = console_service
     kafka, subnets = svc.client("kafka"), svc.default_subnets(2)
+    # The ZooKeeper cluster has every client authentication (unauthenticated, mutual TLS with a private
+    # CA, SASL/SCRAM, IAM): its Security section must show each.
+    ca_arn, _ = _active_pca(svc)
+    auth = {"Unauthenticated": {"Enabled": True}, "Tls": {"Enabled": True, "CertificateAuthorityArnList": [ca_arn]},
+            "Sasl": {"Scram": {"Enabled": True}, "Iam": {"Enabled": True}}}
     arns = {}
-    for name, version in (("console-kraft", "3.9.x.kraft"), ("console-zk", "3.9.x")):
+    for name, version, extra in (("console-kraft", "3.9.x.kraft", {}), ("console-zk", "3.9.x", {"ClientAuthentication": auth})):
         arns[name] = kafka.create_cluster_v2(ClusterName=name, Provisioned={
-            "KafkaVersion": version, "NumberOfBrokerNodes": 2,
+            "KafkaVersion": version, "NumberOfBrokerNodes": 2, **extra,
             "BrokerNodeGroupInfo": {"InstanceType": "kafka.t3.small", "ClientSubnets": subnets,
                                     "StorageInfo": {"EbsStorageInfo": {"VolumeSize": 10}}}})["ClusterArn"]
     s = _signed_in(svc)
@@ -219,6 +232,109 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     assert ">team<" in _section(tagged.text, "Tags") and ">payments<" in _section(tagged.text, "Tags")
     s.post(f"{svc.endpoint}/console/clusters/{zk_rest}/action/tag", data={"csrf": token, "key": "team", "remove": "1"})
     assert kafka.list_tags_for_resource(ResourceArn=arns["console-zk"])["Tags"] == {}
+
+    # Security: mutual TLS's CA, the associated SCRAM secret, IAM -- as DescribeClusterV2 and
+    # ListScramSecrets give them.
+    secret = make_secret(svc, "AmazonMSK_console", "console", "console-pw", svc.client("kms").create_key()["KeyMetadata"]["KeyId"])
+    kafka.batch_associate_scram_secret(ClusterArn=arns["console-zk"], SecretArnList=[secret])
+    zk = page("console-zk").text
+    security = _section(zk, "Security")
+    assert f"<dt>TLS client certificates</dt><dd>{ca_arn}</dd>" in security, security
+    assert f"<dt>SASL/SCRAM</dt><dd>{secret}</dd>" in security, security
+    assert "<dt>IAM</dt><dd>on</dd>" in security and "<dt>Unauthenticated</dt><dd>on</dd>" in security, security
+    assert "<dt>In-cluster encryption</dt><dd>TLS</dd>" in security, security
+    # Networking: the cluster's security group (the VPC's default) with its inbound and outbound rules,
+    # including one added with EC2's API (removed again after).
+    ec2 = svc.client("ec2")
+    group = kafka.describe_cluster_v2(ClusterArn=arns["console-zk"])["ClusterInfo"]["Provisioned"][
+        "BrokerNodeGroupInfo"]["SecurityGroups"][0]
+    rule = {"IpProtocol": "tcp", "FromPort": 9094, "ToPort": 9094, "IpRanges": [{"CidrIp": "10.20.0.0/16"}]}
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[rule])
+    try:
+        networking = _section(page("console-zk").text, "Networking")
+    finally:
+        ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=[rule])
+    row = re.search(rf"<tr><td>{group}</td>.*?</tr>", networking, re.S)
+    assert row, networking
+    assert "<li>TCP 9094 from 10.20.0.0/16</li>" in row.group(0), row.group(0)
+    assert f"<li>All traffic from {group}</li>" in row.group(0), row.group(0)          # the default group's own
+    assert "<li>All traffic to 0.0.0.0/0</li>" in row.group(0), row.group(0)           # outbound
+    for subnet in subnets:
+        assert f"<td>{subnet}</td>" in networking, networking
+
+    # Metrics per topic, with consumer lag: a group committed at offset 0 of a topic holding 40 messages
+    # has lag 40 on the lag chart (SumOffsetLag per group and topic); with the topic picked, the bytes-in
+    # chart draws that topic's per-broker series (BytesInPerSec with a Topic dimension).
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    kafka.create_topic(ClusterArn=arns["console-zk"], TopicName="lagged", PartitionCount=2, ReplicationFactor=2)
+    plain = kafka.get_bootstrap_brokers(ClusterArn=arns["console-zk"])["BootstrapBrokerString"]
+    producer = Producer({"bootstrap.servers": plain, "acks": "all"})
+    for i in range(40):
+        producer.produce("lagged", key=str(i % 2), value=f"m{i}")
+    assert producer.flush(300) == 0
+    committer = Consumer({"bootstrap.servers": plain, "group.id": "console-lag", "enable.auto.commit": False})
+    committer.commit(offsets=[TopicPartition("lagged", p, 0) for p in range(2)], asynchronous=False)
+    committer.close()
+
+    def chart(text: str, chart_id: str) -> list[dict]:
+        svg = re.search(rf'<svg[^>]* id="{chart_id}-svg">.*?</svg>', text, re.S).group(0)
+        return [dict(re.findall(r'data-(series|last|max)="([^"]*)"', line))
+                for line in re.findall(r"<polyline [^>]*>", svg)]
+    deadline = time.monotonic() + 300
+    while True:
+        metrics = s.get(f"{svc.endpoint}/console/clusters/{zk_rest}/metrics?range=15m&topic=lagged",
+                        headers={"Cache-Control": "no-cache"})
+        assert metrics.status_code == 200, metrics.text[-2000:]
+        lag, bytes_in = chart(metrics.text, "lag"), chart(metrics.text, "bytesin")
+        if (any(line["series"] == "console-lag / lagged" and float(line["last"]) == 40 for line in lag)
+                and any(float(line["max"]) > 0 for line in bytes_in)):
+            break
+        assert time.monotonic() < deadline, (lag, bytes_in)
+        time.sleep(3)
+    assert {line["series"] for line in lag} == {"console-lag / lagged"}, lag          # only the picked topic's
+    assert all(line["series"].startswith("broker ") for line in bytes_in), bytes_in
+    assert '<option value="lagged" selected>' in metrics.text
+
+    # The Brokers table's data disk used: KafkaDataLogsDiskUsed of each broker (read from CloudWatch).
+    deadline = time.monotonic() + 120
+    while True:
+        brokers = _section(page("console-zk").text, "Brokers")
+        if len(re.findall(r"<td>\d+\.\d %</td>", brokers)) == 2:
+            break
+        assert time.monotonic() < deadline, brokers
+        time.sleep(3)
+
+    # A group with a live member: its page lists the member (client id, assigned partitions), and a reset
+    # is refused while it is active (Kafka's rule) -- the committed offsets stay where they were.
+    member = Consumer({"bootstrap.servers": plain, "group.id": "console-lag", "client.id": "console-member",
+                       "enable.auto.commit": False})
+    member.subscribe(["lagged"])
+    group_url = f"{svc.endpoint}/console/clusters/{zk_rest}/groups/console-lag"
+    try:
+        deadline = time.monotonic() + 180
+        while len(member.assignment()) < 2:
+            member.poll(1)
+            assert time.monotonic() < deadline, "the consumer was not assigned both partitions"
+        deadline = time.monotonic() + 120
+        while True:
+            member.poll(0.5)            # stays in the group
+            group_page = s.get(group_url)
+            assert group_page.status_code == 200, group_page.text[-2000:]
+            members = re.search(r"<caption>Members</caption>.*?</table>", group_page.text, re.S)
+            if members and "<td>console-member</td>" in members.group(0):
+                break
+            assert time.monotonic() < deadline, group_page.text[-3000:]
+        assert "<td>lagged-0, lagged-1</td>" in members.group(0), members.group(0)
+        listed = s.get(f"{svc.endpoint}/console/clusters/{zk_rest}/groups", headers={"Cache-Control": "no-cache"})
+        assert re.search(r">console-lag</a></td><td><span[^>]*>STABLE</span></td><td>1</td>", listed.text), listed.text[-2000:]
+        token = CSRF.search(group_page.text).group(1)
+        refused = s.post(group_url + "/reset", data={"csrf": token, "to": "latest"}, headers={"Referer": group_url})
+        member.poll(0.5)
+        assert refused.status_code == 200 and refused.url == group_url, refused.url
+        assert "only while it has no active members" in refused.text, refused.text[-2000:]
+    finally:
+        member.close()
+    assert _committed(plain, "console-lag", "lagged", 2) == [0, 0]
 
 
 def test_an_unexpected_error_is_the_consoles_error_page(caplog):

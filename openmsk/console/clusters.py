@@ -265,6 +265,26 @@ def _delivery_state(delivery: list[dict], label: str, target: dict | None) -> Ma
     return badge("OK")
 
 
+def sg_rules(permissions: list[dict], direction: str) -> Markup:
+    """A security group's IpPermissions (or IpPermissionsEgress) as EC2's console lists them: one line per
+    peer, e.g. `TCP 9094 from 10.0.0.0/8`, `All traffic from sg-...` (direction: "from" or "to")."""
+    lines = []
+    for p in permissions:
+        proto = str(p.get("IpProtocol", "-1"))
+        low, high = p.get("FromPort"), p.get("ToPort")
+        if proto == "-1":
+            what = "All traffic"
+        elif low is None or low == -1 or (proto in ("tcp", "udp") and (low, high) == (0, 65535)):
+            what = f"All {proto.upper()}"
+        else:
+            what = f"{proto.upper()} {low}" + (f"-{high}" if high not in (None, low) else "")
+        peers = ([r.get("CidrIp") for r in p.get("IpRanges", [])] + [r.get("CidrIpv6") for r in p.get("Ipv6Ranges", [])]
+                 + [r.get("PrefixListId") for r in p.get("PrefixListIds", [])]
+                 + [r.get("GroupId") for r in p.get("UserIdGroupPairs", [])])
+        lines += [tag("li", f"{what} {direction} {peer}") for peer in peers if peer]
+    return tag("ul", *lines, class_="plain") if lines else Markup("none")
+
+
 async def detail_page(view: View) -> web.Response:
     info = await view.cluster()
     arn, p = info["ClusterArn"], provisioned(info)
@@ -304,10 +324,8 @@ async def detail_page(view: View) -> web.Response:
                                GroupIds=(p.get("BrokerNodeGroupInfo") or {}).get("SecurityGroups") or []))["SecurityGroups"]
     except ServiceException:
         sgs = []
-    sg_rows = [[g["GroupId"], g.get("GroupName", ""),
-                "; ".join(f"{'all' if r.get('IpProtocol') == '-1' else r.get('IpProtocol')} {r.get('FromPort', '')}-{r.get('ToPort', '')} "
-                          f"{','.join(x.get('CidrIp', '') for x in r.get('IpRanges', []))}{','.join(x.get('GroupId', '') for x in r.get('UserIdGroupPairs', []))}"
-                          for r in g.get("IpPermissions", []))] for g in sgs]
+    sg_rows = [[g["GroupId"], g.get("GroupName", ""), sg_rules(g.get("IpPermissions", []), "from"),
+                sg_rules(g.get("IpPermissionsEgress", []), "to")] for g in sgs]
     body = tag(
         "div",
         tag("section", tag("h2", "Summary"),
@@ -340,7 +358,7 @@ async def detail_page(view: View) -> web.Response:
                 class_="facts"), class_="card"),
         tag("section", tag("h2", "Networking"),
             table(["Subnet", "Zone"], [[s, zones.get(s, "?")] for s in (p.get("BrokerNodeGroupInfo") or {}).get("ClientSubnets", [])]),
-            table(["Security group", "Name", "Inbound rules"], sg_rows, empty="No security groups."), class_="card"),
+            table(["Security group", "Name", "Inbound rules", "Outbound rules"], sg_rows, empty="No security groups."), class_="card"),
         tag("section", tag("h2", "Logging"), delivery_note(delivery),
             table(["Target", "Enabled", "Destination", "Delivery"],
                   [["CloudWatch Logs", str(logs.get("CloudWatchLogs", {}).get("Enabled", False)), logs.get("CloudWatchLogs", {}).get("LogGroup", ""),
