@@ -1,6 +1,6 @@
 """Console page load times with 50 topics and 20 consumer groups (issue 16: < 300 ms per page).
 
-Starts its own `openmsk serve` and a 3-broker cluster, creates 50 topics and 20 groups (each commits
+Starts its own `openmsk serve` and a 3-broker cluster (broker logs to CloudWatch Logs), creates 50 topics and 20 groups (each commits
 offsets on 3 topics), signs in to the console and loads each page `--reps` times (after one warm-up),
 server-side HTML complete (what a browser waits for before it paints; static files are cached). The
 baseline, measured in the same run, is the API call a page cannot do without, made with boto3
@@ -9,7 +9,7 @@ console adds on top of the API. Then the groups and metrics pages loaded alterna
 reload, `Cache-Control: no-cache`) and as plain reloads (their kept results), with what each waited for
 from the Server-Timing header; and the groups list's Kafka part, 2 rounds of requests against the former
 3, called directly and interleaved. Last, the API's ListClustersV2 is timed again while a thread keeps
-loading the metrics, groups and messages pages afresh: console requests must not hold the event loop.
+loading the metrics, groups, messages and (filtered) broker logs pages afresh: console requests must not hold the event loop.
 
     .venv/bin/python bench/console.py [--reps 10]
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -134,10 +135,13 @@ def main() -> None:
     svc = Service(Path(tempfile.mkdtemp(prefix="openmsk-bench-console-")) / "data", free_port()).start()
     try:
         kafka = svc.client("kafka")
+        # Broker logs to CloudWatch Logs, so that the broker logs page reads a real log group.
+        svc.client("logs").create_log_group(logGroupName="/bench/brokers")
         arn = kafka.create_cluster_v2(ClusterName="bench", Provisioned={
             "KafkaVersion": "3.9.x", "NumberOfBrokerNodes": 3,
             "BrokerNodeGroupInfo": {"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(3)},
-            "EncryptionInfo": {"EncryptionInTransit": {"ClientBroker": "TLS_PLAINTEXT"}}})["ClusterArn"]
+            "EncryptionInfo": {"EncryptionInTransit": {"ClientBroker": "TLS_PLAINTEXT"}},
+            "LoggingInfo": {"BrokerLogs": {"CloudWatchLogs": {"Enabled": True, "LogGroup": "/bench/brokers"}}}})["ClusterArn"]
         t0 = time.monotonic()
         if svc.wait_state(arn, states=("ACTIVE", "FAILED"), timeout=900)["State"] == "FAILED":
             raise SystemExit(f"cluster creation failed (machine load {os.getloadavg()[0]:.0f}): "
@@ -169,6 +173,7 @@ def main() -> None:
         pages = {"clusters": f"{svc.endpoint}/console/", "cluster": base, "topics": f"{base}/topics",
                  "topic": f"{base}/topics/topic-07", "messages": f"{base}/topics/topic-07/messages",
                  "groups": f"{base}/groups", "group": f"{base}/groups/group-03", "metrics": f"{base}/metrics",
+                 "logs": f"{base}/logs", "logs-filtered": f"{base}/logs?filter=INFO",
                  "create-form": f"{svc.endpoint}/console/create"}
         baselines = {"clusters": lambda: kafka.list_clusters_v2(), "cluster": lambda: kafka.describe_cluster_v2(ClusterArn=arn),
                      "topics": lambda: kafka.list_topics(ClusterArn=arn),
@@ -183,18 +188,21 @@ def main() -> None:
                 row["api_baseline"] = timed(baselines[name], args.reps)
                 row["ratio_to_api"] = round(row["median_ms"] / max(row["api_baseline"]["median_ms"], 0.1), 2)
             row["target_met"] = row["median_ms"] < TARGET_MS
+            if name.startswith("logs"):             # what the page read: its events (up to a page of 300)
+                shown = re.search(r"(\d+) events, newest first", s.get(url).text)
+                row["events_shown"] = int(shown.group(1)) if shown else 0
             results[name] = row
             print(name, json.dumps(row), flush=True)
         results["cold_vs_kept"] = cold_vs_kept(s, pages, args.reps)
         results["groups_rounds"] = groups_rounds(boot, args.reps)
         # Console requests must not hold the API: ListClustersV2 timed while a thread keeps loading the
-        # three heaviest pages, against the same call's idle median above.
+        # heaviest pages, against the same call's idle median above.
         import threading
         stop = threading.Event()
 
         def hammer() -> None:
             while not stop.is_set():
-                for name in ("metrics", "groups", "messages"):
+                for name in ("metrics", "groups", "messages", "logs-filtered"):
                     s.get(pages[name], headers={"Cache-Control": "no-cache"})     # every read made
         loader = threading.Thread(target=hammer, daemon=True)
         loader.start()

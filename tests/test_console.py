@@ -79,7 +79,8 @@ def test_sign_in_cookie_csrf_and_no_secret_in_logs(console_service):
     foreign = s.post(base + "/console/create", data={**form, "csrf": token}, headers={"Origin": "http://evil.example"})
     assert foreign.status_code == 403
     ok = s.post(base + "/console/create", data={**form, "csrf": token, "version": "3.9.x"})
-    assert ok.status_code == 400 and "BadRequestException" in ok.text or "ValidationException" in ok.text
+    assert ok.status_code == 400 and ("BadRequestException" in ok.text or "ValidationException" in ok.text)
+    assert 'value="csrf-check"' in ok.text                  # the form keeps what was typed
     signed_out = s.post(base + "/console/signout", data={"csrf": token}, allow_redirects=False)
     assert signed_out.status_code == 303
     assert s.get(base + "/console/", allow_redirects=False).status_code == 303
@@ -113,6 +114,13 @@ def test_create_form_defaults_to_the_installations_default_version(console_servi
     assert re.findall(r'<option value="([^"]+)"', select)[-1].endswith(".kraft")     # the newest is listed too
 
 
+def _card(page: str, cluster: str) -> str:
+    """A cluster's card on the clusters list."""
+    m = re.search(rf'<section[^>]* id="cluster-{re.escape(cluster)}"[^>]*>(.*?)</section>', page, re.S)
+    assert m, page[-2000:]
+    return m.group(1)
+
+
 def _section(page: str, heading: str) -> str:
     """The card whose h2 is `heading` (empty if the page has none)."""
     m = re.search(rf'<section[^>]*><h2>{re.escape(heading)}</h2>(.*?)</section>', page, re.S)
@@ -122,16 +130,20 @@ def _section(page: str, heading: str) -> str:
 def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     """The cluster detail page of a KRaft cluster (ListNodes also lists its controllers, which have no
     BrokerNodeInfo) shows the controllers instead of ZooKeeper; a ZooKeeper cluster's shows its ZooKeeper
-    nodes' ruok/srvr -- both while CREATING and once ACTIVE, as do the list and a topic's page."""
+    nodes' ruok/srvr -- both while CREATING and once ACTIVE, as do the list and a topic's page. Then,
+    on the ZooKeeper cluster: the list's bootstrap strings and client configurations per authentication
+    mode, the Security and Networking sections, per-broker and per-topic charts with consumer lag, the
+    brokers' disk used, and a group's live member (a reset refused while it is there)."""
     svc = console_service
     kafka, subnets = svc.client("kafka"), svc.default_subnets(2)
     # The ZooKeeper cluster has every client authentication (unauthenticated, mutual TLS with a private
-    # CA, SASL/SCRAM, IAM): its Security section must show each.
+    # CA, SASL/SCRAM, IAM) and plaintext besides TLS: its Security section must show each.
     ca_arn, _ = _active_pca(svc)
     auth = {"Unauthenticated": {"Enabled": True}, "Tls": {"Enabled": True, "CertificateAuthorityArnList": [ca_arn]},
             "Sasl": {"Scram": {"Enabled": True}, "Iam": {"Enabled": True}}}
     arns = {}
-    for name, version, extra in (("console-kraft", "3.9.x.kraft", {}), ("console-zk", "3.9.x", {"ClientAuthentication": auth})):
+    for name, version, extra in (("console-kraft", "3.9.x.kraft", {}), ("console-zk", "3.9.x", {
+            "ClientAuthentication": auth, "EncryptionInfo": {"EncryptionInTransit": {"ClientBroker": "TLS_PLAINTEXT"}}})):
         arns[name] = kafka.create_cluster_v2(ClusterName=name, Provisioned={
             "KafkaVersion": version, "NumberOfBrokerNodes": 2, **extra,
             "BrokerNodeGroupInfo": {"InstanceType": "kafka.t3.small", "ClientSubnets": subnets,
@@ -149,6 +161,12 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     assert _section(page("console-zk").text, "ZooKeeper")
     listing = s.get(svc.endpoint + "/console/")
     assert listing.status_code == 200 and "console-kraft" in listing.text and "console-zk" in listing.text
+    # While CREATING, each card shows the running CREATE operation with its steps (ZooKeeper or controllers).
+    for name, quorum_step in (("console-kraft", "START_CONTROLLERS"), ("console-zk", "START_ZOOKEEPER")):
+        card = _card(listing.text, name)
+        assert ">CREATING</span>" in card and '<div class="operation"><strong>CREATE</strong>' in card, card
+        steps = re.search(r'<ol class="steps">(.*?)</ol>', card, re.S)
+        assert steps and f"<li>{quorum_step} " in steps.group(1) and "<li>START_BROKERS " in steps.group(1), card
 
     for name, arn in arns.items():
         info = svc.wait_state(arn, states=("ACTIVE", "FAILED"), timeout=900)   # loaded 2-core host: 10 JVMs
@@ -216,14 +234,23 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
         assert time.monotonic() < deadline, "kraft-topic still listed 120 s after the console deleted it"
         time.sleep(1)
 
-    # The client configuration download (TLS, the default listener) names the API's bootstrap string and
-    # holds no secret; the Tags form adds and removes a tag through TagResource/UntagResource.
+    # The clusters list: a bootstrap string with a copy button and a client configuration download for
+    # each of the ZooKeeper cluster's four authentication modes; each download names the API's bootstrap
+    # string and its security settings, and holds no secret. The Tags form adds and removes a tag through
+    # TagResource/UntagResource.
     _, _, zk_rest = arns["console-zk"].partition(":cluster/")
-    props = s.get(f"{svc.endpoint}/console/clusters/{zk_rest}/client.properties?auth=tls")
-    assert props.status_code == 200 and "attachment" in props.headers["Content-Disposition"], props.text[:500]
-    tls = kafka.get_bootstrap_brokers(ClusterArn=arns["console-zk"])["BootstrapBrokerStringTls"]
-    assert f"bootstrap.servers={tls}\n" in props.text and "security.protocol=SSL" in props.text
-    assert svc.credentials["secret_access_key"] not in props.text
+    strings = kafka.get_bootstrap_brokers(ClusterArn=arns["console-zk"])
+    card = _card(s.get(svc.endpoint + "/console/").text, "console-zk")
+    for mode, member, settings in (("none", "BootstrapBrokerString", "security.protocol=PLAINTEXT"),
+                                   ("tls", "BootstrapBrokerStringTls", "security.protocol=SSL"),
+                                   ("scram", "BootstrapBrokerStringSaslScram", "sasl.mechanism=SCRAM-SHA-512"),
+                                   ("iam", "BootstrapBrokerStringSaslIam", "sasl.mechanism=AWS_MSK_IAM")):
+        assert strings.get(member) and f'data-copy="{strings[member]}"' in card, (mode, card)
+        assert f"/client.properties?auth={mode}" in card, (mode, card)
+        props = s.get(f"{svc.endpoint}/console/clusters/{zk_rest}/client.properties?auth={mode}")
+        assert props.status_code == 200 and "attachment" in props.headers["Content-Disposition"], props.text[:500]
+        assert f"bootstrap.servers={strings[member]}\n" in props.text and f"{settings}\n" in props.text, props.text
+        assert svc.credentials["secret_access_key"] not in props.text
     token = CSRF.search(zk).group(1)
     tagged = s.post(f"{svc.endpoint}/console/clusters/{zk_rest}/action/tag",
                     data={"csrf": token, "key": "team", "value": "payments"})
@@ -243,6 +270,7 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     assert f"<dt>SASL/SCRAM</dt><dd>{secret}</dd>" in security, security
     assert "<dt>IAM</dt><dd>on</dd>" in security and "<dt>Unauthenticated</dt><dd>on</dd>" in security, security
     assert "<dt>In-cluster encryption</dt><dd>TLS</dd>" in security, security
+    assert "<dt>Client-broker encryption</dt><dd>TLS_PLAINTEXT</dd>" in security, security
     # Networking: the cluster's security group (the VPC's default) with its inbound and outbound rules,
     # including one added with EC2's API (removed again after).
     ec2 = svc.client("ec2")
@@ -294,6 +322,17 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     assert {line["series"] for line in lag} == {"console-lag / lagged"}, lag          # only the picked topic's
     assert all(line["series"].startswith("broker ") for line in bytes_in), bytes_in
     assert '<option value="lagged" selected>' in metrics.text
+    # Without a topic: every broker chart draws one series per broker (MSK's DEFAULT level metrics).
+    deadline = time.monotonic() + 120
+    while True:
+        every = s.get(f"{svc.endpoint}/console/clusters/{zk_rest}/metrics?range=15m", headers={"Cache-Control": "no-cache"})
+        drawn = {c: {line["series"] for line in chart(every.text, c)}
+                 for c in ("cpu", "disk", "bytesin", "bytesout", "messagesin", "urp")}
+        if all(series == {"broker 1", "broker 2"} for series in drawn.values()):
+            break
+        assert time.monotonic() < deadline, drawn
+        time.sleep(3)
+    assert "console-lag / lagged" in {line["series"] for line in chart(every.text, "lag")}
 
     # The Brokers table's data disk used: KafkaDataLogsDiskUsed of each broker (read from CloudWatch).
     deadline = time.monotonic() + 120
