@@ -181,6 +181,7 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     zk = page("console-zk").text
     zookeeper = _section(zk, "ZooKeeper")
     assert zookeeper.count(">imok<") == 3, zookeeper
+    assert zookeeper.count(">leader<") == 1 and zookeeper.count(">follower<") == 2, zookeeper     # srvr's Mode
     assert not _section(zk, "KRaft controllers") and ">Controller<" in _section(zk, "Brokers")
 
     # A topic's page on the KRaft cluster (its partition table maps brokers to zones through ListNodes).
@@ -322,12 +323,13 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     assert {line["series"] for line in lag} == {"console-lag / lagged"}, lag          # only the picked topic's
     assert all(line["series"].startswith("broker ") for line in bytes_in), bytes_in
     assert '<option value="lagged" selected>' in metrics.text
-    # Without a topic: every broker chart draws one series per broker (MSK's DEFAULT level metrics).
+    # Without a topic: the broker charts draw one series per broker (MSK's DEFAULT level metrics; bytes
+    # out, per topic at that level, once a consumer reads: below).
     deadline = time.monotonic() + 120
     while True:
         every = s.get(f"{svc.endpoint}/console/clusters/{zk_rest}/metrics?range=15m", headers={"Cache-Control": "no-cache"})
         drawn = {c: {line["series"] for line in chart(every.text, c)}
-                 for c in ("cpu", "disk", "bytesin", "bytesout", "messagesin", "urp")}
+                 for c in ("cpu", "disk", "bytesin", "messagesin", "urp")}
         if all(series == {"broker 1", "broker 2"} for series in drawn.values()):
             break
         assert time.monotonic() < deadline, drawn
@@ -374,6 +376,13 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     finally:
         member.close()
     assert _committed(plain, "console-lag", "lagged", 2) == [0, 0]
+    # The member read the 40 messages: the bytes-out chart moves (no commit, so the lag stays).
+    deadline = time.monotonic() + 120
+    while not any(float(line["max"]) > 0 for line in chart(s.get(
+            f"{svc.endpoint}/console/clusters/{zk_rest}/metrics?range=15m", headers={"Cache-Control": "no-cache"}).text,
+            "bytesout")):
+        assert time.monotonic() < deadline, "BytesOutPerSec still 0 on the chart after a consumer read 40 messages"
+        time.sleep(3)
 
 
 def test_an_unexpected_error_is_the_consoles_error_page(caplog):
