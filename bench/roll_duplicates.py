@@ -225,10 +225,10 @@ def main() -> None:
             print(f"{name}: acked {len(acked)}, delivery errors {len(errors)}, lost {len(lost)}, "
                   f"duplicated values {len(dups)}", flush=True)
             resent, lines = copies_by_epoch(svc.data_dir / "clusters" / arn.rsplit("/", 1)[1], topic, dups) \
-                if dups else (0, [])
+                if dups else (0, {})
             if dups:
                 print(f"    {resent} later copies written under a bumped producer epoch (the client's re-sends)")
-            for line in lines:
+            for line in lines.values():
                 print("   ", line, flush=True)
             for value, at in dups.items():
                 print(f"    {value.decode()} acknowledged at {acked.get(value)}", flush=True)

@@ -1,26 +1,34 @@
-"""Produce throughput over TLS vs plaintext, and through openmsk vs the same brokers started by hand.
+"""Produce throughput through openmsk vs the same node commands started by hand, and TLS vs plaintext.
 
-  .venv/bin/python bench/tls_throughput.py [--reps 3] [--records 150000] [--record-size 1024] [--json FILE]
+  .venv/bin/python bench/tls_throughput.py [--reps 7] [--records 150000] [--record-size 1024] [--json FILE]
+  .venv/bin/python bench/tls_throughput.py --report FILE      # re-print the summary of a saved run
 
-(about 12 minutes on 2 cores)
+(about 20 minutes on 2 cores with the defaults)
 
 One TLS_PLAINTEXT cluster (3 brokers in 3 zones, InCluster TLS, MSK's defaults) is created in a service of
 its own. Every figure is `kafka-producer-perf-test.sh` (Kafka 3.9.1, acks=all, a fresh 3-partition RF-3
-topic per run, unlimited rate), reported as the median MB/s of --reps runs after one discarded warm-up
-run per phase. Phases, in this order (A-B-A, so drift in machine load shows up instead of hiding):
+topic per run, deleted after it, unlimited rate), in MB/s. The two sides:
 
-  openmsk-1  the cluster as openmsk runs it: PLAINTEXT (9092) and TLS (9094) runs interleaved
-  by-hand    `openmsk serve` stopped, `openmsk down`, then the very commands openmsk recorded in each
-             node's node.json (java ... kafka.Kafka <rendered server.properties>, QuorumPeerMain <zoo.cfg>)
-             started directly with subprocess, same directories, certificates, addresses and JVM flags;
-             the same interleaved runs
-  openmsk-2  by-hand processes stopped, `openmsk serve` restarted on the same data dir (it starts the
-             nodes again), the same runs
+  openmsk  `openmsk serve` running the cluster (control plane, supervisor, telemetry collector, log
+           shipper all active), nodes started by it
+  by-hand  `openmsk serve` stopped and the nodes stopped; then the very commands openmsk recorded in each
+           node's node.json (`nsenter --net=<its namespace> -- java ... kafka.Kafka <server.properties>`,
+           QuorumPeerMain <zoo.cfg>) started directly with subprocess, with the launch environment it
+           records (MALLOC_ARENA_MAX, the CDS archive's JDK_JAVA_OPTIONS): same directories,
+           certificates, addresses, namespaces, JVM flags and environment
 
-Ratios printed: TLS / plaintext inside openmsk (target >= 0.75) and openmsk / by-hand for each protocol
-(target >= 0.97; openmsk = median over both openmsk phases). The by-hand phase reuses the same data
-directories rather than a second slot: certificates carry the nodes' IP addresses, so a copy at other
-addresses would need other certificates, i.e. not identical settings.
+Repetitions are interleaved: each repetition runs one phase of each side, in ABBA order (openmsk first
+in even repetitions, by-hand first in odd ones) so that drift in the machine's load falls on both
+sides alike. Every phase starts the same way: all six JVMs stopped, the brokers' log directories
+emptied of earlier runs' topics (a fresh log directory per phase: no phase writes onto a disk and page
+cache full of the one before), the side's JVMs started, one discarded warm-up run per protocol, then
+one measured PLAINTEXT (9092) and one TLS (9094) run, in alternating order.
+
+Ratios printed: openmsk / by-hand per protocol (target >= 0.97) as the ratio of the medians and as the
+median of the per-repetition ratios (with their range, which says what the run can resolve), and
+TLS / plaintext (target >= 0.75). The by-hand side reuses the same data directories rather than a second
+slot: certificates carry the nodes' IP addresses, so a copy at other addresses would need other
+certificates, i.e. not identical settings.
 """
 from __future__ import annotations
 
@@ -28,6 +36,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -41,11 +50,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from harness import OPENMSK, Service, free_port  # noqa: E402
+from harness import Service, alive, free_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PERF = str(BIN / "kafka-producer-perf-test.sh")
 RESULT = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency")
+SIDES = ("openmsk", "by-hand")
+PROTOCOLS = ("plaintext", "tls")
+TOPIC_PREFIX = "perf-"
 
 
 def log(msg: str) -> None:
@@ -67,15 +79,18 @@ def create_cluster(svc: Service) -> tuple[str, dict]:
     return arn, kafka.get_bootstrap_brokers(ClusterArn=arn)
 
 
-def wait_brokers(bootstrap: str, count: int = 3, timeout: float = 600) -> None:
+def admin(bootstrap: str):
     from confluent_kafka.admin import AdminClient
+    # log_level 0: brokers still starting is expected
+    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+
+
+def wait_brokers(bootstrap: str, count: int = 3, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            # keep a reference: a destroyed handle fails its futures; log_level 0: brokers still starting is expected
-            client = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-            nodes = client.describe_cluster(request_timeout=10).result(15).nodes
-            if len(nodes) >= count:
+            client = admin(bootstrap)        # keep a reference: a destroyed handle fails its futures
+            if len(client.describe_cluster(request_timeout=10).result(15).nodes) >= count:
                 return
         except Exception:   # noqa: BLE001 - brokers still starting
             pass
@@ -84,12 +99,12 @@ def wait_brokers(bootstrap: str, count: int = 3, timeout: float = 600) -> None:
 
 
 def new_topic(bootstrap: str) -> str:
-    from confluent_kafka.admin import AdminClient, NewTopic
-    topic = f"perf-{uuid.uuid4().hex[:8]}"
+    from confluent_kafka.admin import NewTopic
+    topic = f"{TOPIC_PREFIX}{uuid.uuid4().hex[:8]}"
     deadline = time.monotonic() + 300
     while True:
         try:
-            client = AdminClient({"bootstrap.servers": bootstrap})
+            client = admin(bootstrap)
             client.create_topics([NewTopic(topic, num_partitions=3, replication_factor=3)])[topic].result(60)
             time.sleep(2)      # leaders elected and known everywhere
             return topic
@@ -97,6 +112,23 @@ def new_topic(bootstrap: str) -> str:
             if time.monotonic() > deadline:
                 raise
             time.sleep(2)
+
+
+def delete_perf_topics(bootstrap: str, timeout: float = 300) -> None:
+    """Delete every perf topic and wait until the controller no longer lists any."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            client = admin(bootstrap)
+            topics = [t for t in client.list_topics(timeout=15).topics if t.startswith(TOPIC_PREFIX)]
+            if not topics:
+                return
+            for future in client.delete_topics(topics, operation_timeout=60).values():
+                future.result(90)
+        except Exception:      # noqa: BLE001 - deletion in progress; list again
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"perf topics still listed after {timeout}s")
 
 
 def perf(bootstrap: str, plaintext_bootstrap: str, config: Path | None, records: int, size: int) -> dict:
@@ -110,52 +142,100 @@ def perf(bootstrap: str, plaintext_bootstrap: str, config: Path | None, records:
     lines = [m for m in RESULT.finditer(proc.stdout)]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"perf test failed ({proc.returncode}): {proc.stdout[-1500:]} {proc.stderr[-1500:]}")
+    delete_perf_topics(plaintext_bootstrap)
     last = lines[-1]
-    return {"records_per_s": float(last.group(2)), "mb_per_s": float(last.group(3)), "avg_ms": float(last.group(4))}
+    return {"records_per_s": float(last.group(2)), "mb_per_s": float(last.group(3)), "avg_ms": float(last.group(4)),
+            "load": uptime()}
 
 
-def phase(name: str, boot: dict, tls_config: Path, reps: int, records: int, size: int) -> dict[str, list[float]]:
-    plain, tls = boot["BootstrapBrokerString"], boot["BootstrapBrokerStringTls"]
-    log(f"{name}: warm-up (discarded), load {uptime()}")
-    perf(plain, plain, None, records // 2, size)
-    perf(tls, plain, tls_config, records // 2, size)
-    out: dict[str, list[float]] = {"plaintext": [], "tls": []}
-    for rep in range(reps):
-        for proto, bs, cfg in (("plaintext", plain, None), ("tls", tls, tls_config)):
-            r = perf(bs, plain, cfg, records, size)
-            out[proto].append(r["mb_per_s"])
-            log(f"{name} rep {rep + 1} {proto:9}: {r['mb_per_s']:7.2f} MB/s  {r['records_per_s']:9.0f} rec/s  "
-                f"avg latency {r['avg_ms']:.0f} ms  load {uptime()}")
-    log(f"{name}: done, load {uptime()}")
+class Nodes:
+    """The cluster's six JVMs, run either by `openmsk serve` or by hand from their node.json records."""
+
+    def __init__(self, svc: Service, arn: str, boot: dict) -> None:
+        self.svc, self.arn, self.boot = svc, arn, boot
+        self.cluster_dir = svc.data_dir / "clusters" / arn.rsplit("/", 1)[1]
+        self.by_hand: list[subprocess.Popen] = []
+
+    def records(self) -> list[dict]:
+        out = []
+        for f in sorted(self.cluster_dir.glob("*/node.json")):
+            rec = json.loads(f.read_text())
+            if rec.get("kind") in ("zookeeper", "broker"):
+                out.append({**rec, "workdir": f.parent})
+        return out
+
+    def log_dirs(self) -> list[Path]:
+        dirs = []
+        for props in self.cluster_dir.glob("broker-*/server.properties"):
+            for line in props.read_text().splitlines():
+                if line.startswith("log.dirs="):
+                    dirs += [Path(d) for d in line.split("=", 1)[1].split(",")]
+        return dirs
+
+    def stop(self) -> None:
+        """Stop whichever side runs: the service (which leaves its nodes running), then the brokers, then
+        ZooKeeper (a broker's controlled shutdown needs the quorum, or its registration outlives it)."""
+        self.svc.kill(signal.SIGTERM)
+        for kind in ("broker", "zookeeper"):
+            pids = [p.pid for p in self.by_hand if p.kind == kind and p.poll() is None]
+            pids += [r["pid"] for r in self.records() if r["kind"] == kind and alive(r["pid"])]
+            for pid in pids:
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 180
+            while any(alive(pid) for pid in pids):
+                if time.monotonic() > deadline:
+                    for pid in pids:
+                        if alive(pid):
+                            os.kill(pid, signal.SIGKILL)
+                time.sleep(0.2)
+        for p in self.by_hand:
+            p.wait(30)
+        self.by_hand = []
+
+    def fresh_log_dirs(self) -> None:
+        """With every broker stopped: no earlier run's topic (deleted, or its `-delete` leftover) remains."""
+        for d in self.log_dirs():
+            for entry in d.glob(f"{TOPIC_PREFIX}*"):
+                shutil.rmtree(entry)
+
+    def start(self, side: str) -> None:
+        if side == "openmsk":
+            self.svc.start()
+            self.svc.wait_state(self.arn, timeout=900)
+        else:
+            # ZooKeeper first, each in its node directory and its own session (as openmsk does)
+            for rec in sorted(self.records(), key=lambda r: r["kind"] != "zookeeper"):
+                with open(rec["workdir"] / "logs" / "by-hand-stdout.log", "ab") as out:
+                    proc = subprocess.Popen(
+                        rec["command"], cwd=rec["workdir"], stdin=subprocess.DEVNULL, stdout=out,
+                        stderr=subprocess.STDOUT, start_new_session=True,
+                        env={**os.environ, **rec.get("launch_env", {})})
+                proc.kind = rec["kind"]
+                self.by_hand.append(proc)
+        wait_brokers(self.boot["BootstrapBrokerString"])
+
+
+def run_phase(nodes: Nodes, side: str, rep: int, tls_config: Path, records: int, size: int) -> dict[str, dict]:
+    plain, tls = nodes.boot["BootstrapBrokerString"], nodes.boot["BootstrapBrokerStringTls"]
+    targets = {"plaintext": (plain, None), "tls": (tls, tls_config)}
+    nodes.stop()
+    nodes.fresh_log_dirs()
+    nodes.start(side)
+    log(f"rep {rep + 1} {side}: started, warm-up (discarded), load {uptime()}")
+    for proto in PROTOCOLS:
+        perf(targets[proto][0], plain, targets[proto][1], records, size)
+    out = {}
+    for proto in (PROTOCOLS if rep % 2 == 0 else PROTOCOLS[::-1]):
+        out[proto] = perf(targets[proto][0], plain, targets[proto][1], records, size)
+        r = out[proto]
+        log(f"rep {rep + 1} {side:7} {proto:9}: {r['mb_per_s']:7.2f} MB/s  {r['records_per_s']:9.0f} rec/s  "
+            f"avg latency {r['avg_ms']:.0f} ms  load {r['load']}")
     return out
-
-
-def start_by_hand(records: list[dict]) -> list[subprocess.Popen]:
-    """The recorded commands, ZooKeeper first, each in its node directory and its own session (as openmsk does)."""
-    procs = []
-    for rec in sorted(records, key=lambda r: r["kind"] != "zookeeper"):
-        workdir = Path(rec["workdir"])
-        out = open(workdir / "logs" / "by-hand-stdout.log", "ab")
-        procs.append(subprocess.Popen(rec["command"], cwd=workdir, stdin=subprocess.DEVNULL, stdout=out,
-                                      stderr=subprocess.STDOUT, start_new_session=True))
-        out.close()
-    return procs
-
-
-def stop_by_hand(procs: list[subprocess.Popen]) -> None:
-    for p in reversed(procs):       # brokers first
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(120)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(30)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--records", type=int, default=150000)
     parser.add_argument("--record-size", type=int, default=1024)
     parser.add_argument("--json", help="also write the raw figures to this file")
@@ -166,43 +246,23 @@ def main() -> int:
         return 0
     tmp = Path(tempfile.mkdtemp(prefix="openmsk-tlsbench-"))
     svc = Service(tmp / "data", free_port()).start()
-    procs: list[subprocess.Popen] = []
+    nodes = None
     results: dict = {"load_start": uptime(), "reps": args.reps, "records": args.records,
-                     "record_size": args.record_size}
+                     "record_size": args.record_size, "runs": []}
     try:
         log(f"creating a TLS_PLAINTEXT 3-broker cluster, load {uptime()}")
         arn, boot = create_cluster(svc)
         tls_config = tmp / "tls.properties"
         tls_config.write_text(f"security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={svc.ca_path}\n")
-        wait_brokers(boot["BootstrapBrokerString"])
-        results["openmsk-1"] = phase("openmsk-1", boot, tls_config, args.reps, args.records, args.record_size)
-
-        # By hand: the recorded commands, with openmsk entirely out of the picture.
-        node_files = list(svc.data_dir.glob("clusters/*/*/node.json"))
-        records = []
-        for f in node_files:
-            rec = json.loads(f.read_text())
-            records.append({"kind": rec["kind"], "command": rec["command"], "workdir": str(f.parent)})
-        svc.kill(signal.SIGTERM)
-        down = subprocess.run([OPENMSK, "down", "--data-dir", str(svc.data_dir)],
-                              capture_output=True, text=True, timeout=300)
-        if down.returncode != 0:
-            raise RuntimeError(f"openmsk down failed: {down.stderr}")
-        log(f"openmsk stopped; starting {len(records)} JVMs by hand from node.json")
-        procs = start_by_hand(records)
-        wait_brokers(boot["BootstrapBrokerString"])
-        results["by-hand"] = phase("by-hand", boot, tls_config, args.reps, args.records, args.record_size)
-        stop_by_hand(procs)
-        procs = []
-
-        log("restarting openmsk serve on the same data dir")
-        svc.start()
-        svc.wait_state(arn, timeout=900)
-        wait_brokers(boot["BootstrapBrokerString"])
-        results["openmsk-2"] = phase("openmsk-2", boot, tls_config, args.reps, args.records, args.record_size)
+        nodes = Nodes(svc, arn, boot)
+        for rep in range(args.reps):
+            for side in (SIDES if rep % 2 == 0 else SIDES[::-1]):
+                for proto, r in run_phase(nodes, side, rep, tls_config, args.records, args.record_size).items():
+                    results["runs"].append({"rep": rep, "side": side, "protocol": proto, **r})
     finally:
-        stop_by_hand(procs)
-        svc.stop_everything()
+        if nodes:
+            nodes.stop()
+        svc.stop_everything()       # `openmsk down`: namespaces and volumes
         results["load_end"] = uptime()
         subprocess.run(["rm", "-rf", str(tmp)])
 
@@ -214,38 +274,38 @@ def main() -> int:
 
 def report(results: dict) -> None:
     med = statistics.median
-    om = {p: results["openmsk-1"][p] + results["openmsk-2"][p] for p in ("plaintext", "tls")}
-    hand = results["by-hand"]
+    runs = results["runs"]
+
+    def mbs(side: str, proto: str) -> list[float]:
+        return [r["mb_per_s"] for r in runs if r["side"] == side and r["protocol"] == proto]
+
+    def per_rep_ratios(proto: str) -> list[float]:
+        reps = sorted({r["rep"] for r in runs})
+        by = {(r["rep"], r["side"], r["protocol"]): r["mb_per_s"] for r in runs}
+        return [by[(k, "openmsk", proto)] / by[(k, "by-hand", proto)] for k in reps
+                if (k, "openmsk", proto) in by and (k, "by-hand", proto) in by]
 
     def line(name: str, value: float, target: float, detail: str) -> None:
         verdict = "ok" if value >= target else f"MISSED by {target - value:.2f} ({(1 - value / target) * 100:.0f}% short)"
-        print(f"{name:<44} {value:5.2f}  target >= {target:<5} {verdict}   [{detail}]")
+        print(f"{name:<46} {value:5.3f}  target >= {target:<5} {verdict}   [{detail}]")
 
     print()
-    print(f"load average at start {results['load_start']}, at end {results['load_end']} (2 cores)")
-    for name in ("openmsk-1", "by-hand", "openmsk-2"):
-        for p in ("plaintext", "tls"):
-            vals = results[name][p]
-            print(f"{name:<10} {p:<9} MB/s per run: {', '.join(f'{v:.1f}' for v in vals)}  median {med(vals):.1f}")
-    line("TLS / plaintext (openmsk, both phases)", med(om["tls"]) / med(om["plaintext"]), 0.75,
-         f"{med(om['tls']):.1f} vs {med(om['plaintext']):.1f} MB/s")
-    # Each TLS run follows its plaintext run within ~20 s: the ratio per pair is less exposed to load drift.
-    pairs = [t / p for name in ("openmsk-1", "openmsk-2")
-             for p, t in zip(results[name]["plaintext"], results[name]["tls"])]
-    line("TLS / plaintext, median of adjacent pairs", med(pairs), 0.75, ", ".join(f"{x:.2f}" for x in pairs))
-    line("TLS / plaintext (by hand)", med(hand["tls"]) / med(hand["plaintext"]), 0.75,
-         f"{med(hand['tls']):.1f} vs {med(hand['plaintext']):.1f} MB/s")
-    line("openmsk / by hand, plaintext", med(om["plaintext"]) / med(hand["plaintext"]), 0.97,
-         f"{med(om['plaintext']):.1f} vs {med(hand['plaintext']):.1f} MB/s")
-    line("openmsk / by hand, TLS", med(om["tls"]) / med(hand["tls"]), 0.97,
-         f"{med(om['tls']):.1f} vs {med(hand['tls']):.1f} MB/s")
-    # Best of N: on a shared machine the least-contended run is the closest to what the setup can do.
-    line("best-of: TLS / plaintext (openmsk)", max(om["tls"]) / max(om["plaintext"]), 0.75,
-         f"{max(om['tls']):.1f} vs {max(om['plaintext']):.1f} MB/s")
-    line("best-of: openmsk / by hand, plaintext", max(om["plaintext"]) / max(hand["plaintext"]), 0.97,
-         f"{max(om['plaintext']):.1f} vs {max(hand['plaintext']):.1f} MB/s")
-    line("best-of: openmsk / by hand, TLS", max(om["tls"]) / max(hand["tls"]), 0.97,
-         f"{max(om['tls']):.1f} vs {max(hand['tls']):.1f} MB/s")
+    print(f"load average at start {results['load_start']}, at end {results['load_end']} (2 cores); "
+          f"{results['reps']} interleaved repetitions of {results['records']} x {results['record_size']} B")
+    for side in SIDES:
+        for proto in PROTOCOLS:
+            vals = mbs(side, proto)
+            print(f"{side:<8} {proto:<9} MB/s per rep: {', '.join(f'{v:.1f}' for v in vals)}  median {med(vals):.2f}")
+    for proto in PROTOCOLS:
+        om, hand = mbs("openmsk", proto), mbs("by-hand", proto)
+        line(f"openmsk / by hand, {proto}, ratio of medians", med(om) / med(hand), 0.97,
+             f"{med(om):.2f} vs {med(hand):.2f} MB/s")
+        ratios = per_rep_ratios(proto)
+        line(f"openmsk / by hand, {proto}, median per rep", med(ratios), 0.97,
+             f"per rep {', '.join(f'{x:.2f}' for x in ratios)}; range {min(ratios):.2f}-{max(ratios):.2f}")
+    for side in SIDES:
+        line(f"TLS / plaintext ({side})", med(mbs(side, "tls")) / med(mbs(side, "plaintext")), 0.75,
+             f"{med(mbs(side, 'tls')):.2f} vs {med(mbs(side, 'plaintext')):.2f} MB/s")
 
 
 if __name__ == "__main__":

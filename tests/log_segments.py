@@ -30,12 +30,12 @@ def batches(partition_dir: Path) -> list[dict[str, int]]:
     return found
 
 
-def copies_by_epoch(cluster_dir: Path, topic: str, copies: dict) -> tuple[int, list[str]]:
+def copies_by_epoch(cluster_dir: Path, topic: str, copies: dict) -> tuple[int, dict]:
     """For values (any key: a message's bytes or its number) stored at several (partition, offset) positions: how many later copies were written under
-    a higher producer epoch of the same producer ID than the first copy (the client's re-sends), and one
-    line per value naming each copy's batch."""
+    a higher producer epoch of the same producer ID than the first copy (the client's re-sends), and for
+    each value the line naming each copy's batch (value -> line, in order of the values' first positions)."""
     read: dict[int, list[dict[str, int]]] = {}
-    client_resent, lines = 0, []
+    client_resent, lines = 0, {}
     for value, positions in sorted(copies.items(), key=lambda item: sorted(item[1])):
         found = []
         for partition, offset in sorted(positions):
@@ -48,7 +48,7 @@ def copies_by_epoch(cluster_dir: Path, topic: str, copies: dict) -> tuple[int, l
             client_resent += sum(1 for b in found[1:] if b["producerId"] == first["producerId"]
                                  and b["producerEpoch"] > first["producerEpoch"])
         label = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-        lines.append(f"{label}: " + " | ".join(
+        lines[value] = (f"{label}: " + " | ".join(
             f"p{p}@{o} " + (f"pid {b['producerId']} epoch {b['producerEpoch']} seq {b.get('baseSequence')}-"
                             f"{b.get('lastSequence')}" if b else "batch not found")
             for (p, o), b in zip(sorted(positions), found)))

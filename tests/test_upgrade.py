@@ -100,10 +100,9 @@ def upgrade_under_load(svc, arn: str, target: str) -> tuple[dict, list[str]]:
     # (log_segments.py, librdkafka#4953); one under the same PID and epoch would be the brokers' failure.
     copies = stored_twice(stored)
     cluster_dir = svc.data_dir / "clusters" / arn.rsplit("/", 1)[1]
-    resent, lines = copies_by_epoch(cluster_dir, topic, copies) if copies else (0, [])
+    resent, lines = copies_by_epoch(cluster_dir, topic, copies) if copies else (0, {})
     extra_copies = sum(len(at) - 1 for at in copies.values())
-    report = [f"{line}; acknowledged at {load.acked_at.get(value)}" for value, line in zip(
-        sorted(copies, key=lambda v: sorted(copies[v])), lines)]
+    report = [f"{line}; acknowledged at {load.acked_at.get(value)}" for value, line in lines.items()]
     if copies:      # what librdkafka's idempotent producer did about PIDs, epochs and sequences meanwhile
         notable = [line for line in load.eos_log if any(word in line.lower() for word in (
             "epoch", "bump", "drain", "sequence", "unknown_producer", "out_of_order", "reset", "pid"))]
