@@ -7,7 +7,9 @@ Targets (issue 2): create->ACTIVE <= 20 s median on 2 cores; 3+3 cluster <= 3 Gi
 idle control plane <= 150 MiB; DescribeCluster p99 <= 10 ms at 200 signed requests/s.
 Issue 15: create->ACTIVE <= 1.0x the bare start, interleaved run by run (create, then bare), each
 line printing the machine's load; the bare start is what starting the JVMs by hand gives: Kafka's
-stock flags, no class-data-sharing archive, ZooKeeper then brokers.
+stock flags, no class-data-sharing archive, ZooKeeper then brokers. Each line also gives the CPU seconds
+(utime + stime) the six JVMs used to get there: on the shared, loaded machine wall times are noise,
+CPU to ready resolves (bench/README.md "Start-up levers").
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness import Service, free_port  # noqa: E402
+from startup_levers import cpu_seconds  # noqa: E402
 
 from openmsk.runtime import addressing  # noqa: E402
 from openmsk.runtime.distribution import KafkaDistribution  # noqa: E402
@@ -47,7 +50,12 @@ def tree_rss_mib(data_dir: Path) -> float:
     return sum(rss_mib(json.loads(p.read_text())["pid"]) for p in data_dir.glob("clusters/*/*/node.json"))
 
 
-def create_and_wait(svc: Service, name: str) -> tuple[str, float]:
+def jvm_cpu_seconds(cluster_dirs) -> float:
+    """utime + stime of the nodes recorded under `cluster_dirs` (node.json), now."""
+    return sum(cpu_seconds(json.loads(p.read_text())["pid"]) for d in cluster_dirs for p in d.glob("*/node.json"))
+
+
+def create_and_wait(svc: Service, name: str) -> tuple[str, float, float]:
     kafka = svc.client("kafka")
     t0 = time.monotonic()
     arn = kafka.create_cluster(ClusterName=name, KafkaVersion="3.9.x", NumberOfBrokerNodes=3,
@@ -55,10 +63,11 @@ def create_and_wait(svc: Service, name: str) -> tuple[str, float]:
                                                     "ClientSubnets": svc.default_subnets(3)})["ClusterArn"]
     while kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["State"] != "ACTIVE":
         time.sleep(0.1)
-    return arn, time.monotonic() - t0
+    elapsed = time.monotonic() - t0
+    return arn, elapsed, jvm_cpu_seconds(svc.data_dir.glob(f"clusters/{arn.rsplit('/', 1)[1]}*"))
 
 
-async def bare_start(workdir: Path, slot: int) -> float:
+async def bare_start(workdir: Path, slot: int) -> tuple[float, float]:
     """The same six JVMs started by hand: plaintext, the same heaps, Kafka's stock JVM flags, no
     class-data-sharing archive and none of openmsk's start-up flags, ZooKeeper first, then the
     brokers, ready by the same probes."""
@@ -69,7 +78,7 @@ async def bare_start(workdir: Path, slot: int) -> float:
         os.environ.pop("OPENMSK_CDS"), os.environ.pop("OPENMSK_STARTUP_FLAGS")
 
 
-async def _bare_start(workdir: Path, slot: int) -> float:
+async def _bare_start(workdir: Path, slot: int) -> tuple[float, float]:
     dist = KafkaDistribution.locate()
     placement = LocalProcessPlacement(workdir)
     cdir = workdir / "bare"
@@ -88,10 +97,10 @@ async def _bare_start(workdir: Path, slot: int) -> float:
         await placement.apply(b.spec(dist))
     while not all([await b.ready() for b in brokers]):
         await asyncio.sleep(0.1)
-    elapsed = time.monotonic() - t0
+    elapsed, cpu = time.monotonic() - t0, jvm_cpu_seconds([cdir])
     for node in [*brokers, *zks]:
         await placement.delete(node.name, grace=10, purge=True)
-    return elapsed
+    return elapsed, cpu
 
 
 async def describe_load(svc: Service, arn: str, rate: int, seconds: float, path_fn) -> list[float]:
@@ -144,20 +153,25 @@ def main() -> int:
     try:
         time.sleep(3)
         results["idle_control_plane_mib"] = rss_mib(svc.proc.pid)
-        creates, bares, rss, loads = [], [], [], []
+        creates, bares, rss, loads, create_cpu, bare_cpu = [], [], [], [], [], []
         for run in range(args.runs):
             loads.append(Path("/proc/loadavg").read_text().split(" ")[0])
-            arn, seconds = create_and_wait(svc, f"bench-{run}")
+            arn, seconds, cpu = create_and_wait(svc, f"bench-{run}")
             creates.append(seconds)
+            create_cpu.append(cpu)
             time.sleep(5)
             rss.append(tree_rss_mib(svc.data_dir))
             if run < args.runs - 1:
                 kafka = svc.client("kafka")
                 kafka.delete_cluster(ClusterArn=arn)
                 svc.wait_state(arn, states=("GONE",))
-            bares.append(asyncio.run(bare_start(tmp / "bare", 240)))
+            seconds, cpu = asyncio.run(bare_start(tmp / "bare", 240))
+            bares.append(seconds)
+            bare_cpu.append(cpu)
             print(f"run {run}: create->ACTIVE {creates[-1]:.1f} s, bare {bares[-1]:.1f} s "
-                  f"(ratio {creates[-1] / bares[-1]:.2f}; load {loads[-1]})", flush=True)
+                  f"(ratio {creates[-1] / bares[-1]:.2f}; load {loads[-1]}); JVM CPU to ready "
+                  f"{create_cpu[-1]:.1f} s vs bare {bare_cpu[-1]:.1f} s (ratio {create_cpu[-1] / bare_cpu[-1]:.2f})",
+                  flush=True)
         results["create_to_active_s"] = statistics.median(creates)
         results["bare_java_start_s"] = statistics.median(bares)
         results["cluster_rss_mib"] = max(rss)
@@ -170,6 +184,8 @@ def main() -> int:
         results["health_p99_ms"] = pct(base, 99)
         results["creates"], results["bares"], results["load_per_run"] = creates, bares, loads
         results["ratio_per_run"] = [c / b for c, b in zip(creates, bares)]
+        results["create_cpu_s"], results["bare_cpu_s"] = create_cpu, bare_cpu
+        results["cpu_ratio_per_run"] = [c / b for c, b in zip(create_cpu, bare_cpu)]
     finally:
         svc.stop_everything()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -181,6 +197,9 @@ def main() -> int:
 
     print(f"load average (1 min) at each run: {', '.join(results['load_per_run'])}; "
           f"median of per-run ratios {statistics.median(results['ratio_per_run']):.2f}")
+    print(f"JVM CPU seconds to ready (median): create {statistics.median(results['create_cpu_s']):.1f} s, bare "
+          f"{statistics.median(results['bare_cpu_s']):.1f} s; median of per-run ratios "
+          f"{statistics.median(results['cpu_ratio_per_run']):.2f}")
     print(f"runs: {args.runs}; create->ACTIVE per run: {', '.join(f'{c:.1f}' for c in results['creates'])} s; "
           f"bare per run: {', '.join(f'{b:.1f}' for b in results['bares'])} s")
     line("create->ACTIVE (median)", results["create_to_active_s"], "s", 20, results["bare_java_start_s"],

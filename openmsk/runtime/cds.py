@@ -9,9 +9,9 @@ and silently starts without it when anything differs, so a stale archive only co
 
 The archives are trained on a real cluster (`openmsk cds build`, run by scripts/install): the nodes
 named `broker-1` / `zookeeper-1` of a default cluster started with `OPENMSK_CDS_TRAINING_DIR` set dump
-their classes on their graceful stop, so TLS listeners, SASL and ZooKeeper's Netty TLS are all in the
-archive. They live in the machine-wide cache next to the jars, one per kind, Kafka version
-and JDK build; never in git. The options reach the JVM through `JDK_JAVA_OPTIONS` in the node's launch
+their classes on their graceful stop, so TLS listeners, SASL, the JMX exporter and ZooKeeper's Netty TLS
+are all in the archive. They live in the machine-wide cache next to the jars, one per kind, Kafka version,
+JDK build and classpath; never in git. The options reach the JVM through `JDK_JAVA_OPTIONS` in the node's launch
 environment, outside its spec hash: an archive appearing or going rolls no node. `OPENMSK_CDS=0`
 starts nodes without them (the benchmark's baseline).
 """
@@ -53,14 +53,12 @@ def jdk_tag(java: str | None = None) -> str:
 
 
 def archive_path(dist: KafkaDistribution, kind: str) -> Path:
-    return cache_dir() / "cds" / f"{kind}-kafka-{dist.version}-jdk-{jdk_tag()}.jsa"
-
-
-def training() -> bool:
-    """A training run: brokers start without the JMX exporter agent, because the JVM archives classes
-    with an agent attached only under a diagnostic flag, and then every JVM mapping that archive
-    prints a "testing purposes only" warning. The agent's few classes load from its jar as before."""
-    return bool(os.environ.get(TRAINING_DIR_ENV))
+    """One archive per kind, Kafka version, JDK build and classpath: the classpath names this checkout's
+    plugin directory (one per plugin source content, distribution.msk_iam_plugin_dir), and the JVM refuses an
+    archive written with another one; checkouts sharing the cache then keep one archive each, and a changed
+    plugin gets a new archive from scripts/install instead of silently starting without one."""
+    classpath = hashlib.sha256(dist.classpath.encode()).hexdigest()[:8]
+    return cache_dir() / "cds" / f"{kind}-kafka-{dist.version}-jdk-{jdk_tag()}-cp-{classpath}.jsa"
 
 
 def training_output(kind: str) -> Path | None:

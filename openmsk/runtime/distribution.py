@@ -83,7 +83,10 @@ class KafkaDistribution:
         if log4j_config is not None:
             cmd.append(f"-Dlog4j2.configurationFile={log4j_config}" if self.log4j2
                        else f"-Dlog4j.configuration=file:{log4j_config}")
-        cmd += ["-cp", self.classpath, main_class, *args]
+        classpath, main_class, args = self.classpath, *classpath_agent(self.version, cmd, main_class, args)
+        if main_class == CLASSPATH_AGENT_MAIN:
+            classpath += os.pathsep + args[0].split("=", 1)[0]
+        cmd += ["-cp", classpath, main_class, *args]
         return cmd
 
 
@@ -215,15 +218,37 @@ def install_msk_iam_client() -> Path:
 
 
 # The Prometheus JMX exporter agent MSK's Open Monitoring runs on 11001. 1.0.1 is the last version the
-# maintainers published to Maven Central (kafka-runtime.md §4). It lives in its own directory, never on
-# a broker's classpath: it is attached with -javaagent only.
+# maintainers published to Maven Central (kafka-runtime.md §4). It lives in its own directory; a broker's
+# command names it with -javaagent, which java_command turns into a start from the classpath (classpath_agent).
 JMX_EXPORTER_ARTIFACT = "io.prometheus.jmx:jmx_prometheus_javaagent:1.0.1"
+JMX_EXPORTER_JAR = "{1}-{2}.jar".format(*JMX_EXPORTER_ARTIFACT.split(":"))
+
+
+# The launcher in openmsk's plugin jar that runs an agent's premain from the classpath, then the main class
+# (plugins/msk-iam/.../launch/ClasspathAgent.java). Why: a JVM attaching an agent with -javaagent can neither
+# put the agent's classes in its class-data-sharing archive (runtime/cds.py: that needs a diagnostic flag that
+# makes every JVM print a warning) nor use the archived module graph (java.instrument is added to the boot
+# layer): the JMX exporter's premain cost a broker ~0.3 s of CPU, ~0.1 s from the classpath and the archive.
+CLASSPATH_AGENT_MAIN = "dev.openmsk.launch.ClasspathAgent"
+
+
+def classpath_agent(kafka_version: str, cmd: list[str], main_class: str, args: list[str]) -> tuple[str, list[str]]:
+    """(main class, args) of a java command whose `-javaagent:` option naming the JMX exporter (whose premain
+    needs no Instrumentation) is taken out of `cmd` and started by CLASSPATH_AGENT_MAIN instead; the caller
+    appends the agent's jar (args[0] up to "=") to the classpath. Unchanged without such an option, or when
+    this checkout's plugin jar is not built (then the agent stays a -javaagent)."""
+    prefix = "-javaagent:"
+    agents = [o for o in cmd if o.startswith(prefix) and Path(o[len(prefix):].split("=", 1)[0]).name
+              == JMX_EXPORTER_JAR]
+    if len(agents) != 1 or not (msk_iam_plugin_jar_dir(kafka_version) / "openmsk-msk-iam.jar").exists():
+        return main_class, args
+    cmd.remove(agents[0])
+    return CLASSPATH_AGENT_MAIN, [agents[0][len(prefix):], main_class, *args]
 
 
 def jmx_exporter_agent() -> Path:
     """Path of the JMX exporter agent jar (raises DistributionMissing if scripts/install has not run)."""
-    _, artifact, version = JMX_EXPORTER_ARTIFACT.split(":")
-    path = cache_dir() / "agents" / f"{artifact}-{version}.jar"
+    path = cache_dir() / "agents" / JMX_EXPORTER_JAR
     if not path.exists():
         raise DistributionMissing(f"JMX exporter agent not found at {path}; run scripts/install")
     return path

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import re
 
-from ..runtime import cds
 from ..runtime.distribution import DistributionMissing, jmx_exporter_agent
 
 OPEN_MONITORING_PORT = 11001
@@ -68,8 +67,6 @@ def exporter_port(cluster: dict) -> int:
 
 def broker_extension(cluster: dict, broker) -> tuple[list[str], dict[str, str]]:
     """`ControlPlane.broker_extensions` hook: attach the agent (if installed) to a broker's JVM."""
-    if cds.training():
-        return [], {}          # class-data-sharing archives are trained without agents (runtime/cds.py)
     try:
         agent = jmx_exporter_agent()
     except DistributionMissing:
