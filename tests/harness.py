@@ -92,6 +92,11 @@ class Service:
             self.proc.send_signal(sig)
             self.proc.wait(60)
 
+    def broker_pids(self, arn: str) -> list[int]:
+        """The pids of a cluster's broker processes, as their node.json records them (broker-1 first)."""
+        cluster_dir = self.data_dir / "clusters" / arn.rsplit("/", 1)[1]
+        return [json.loads(p.read_text())["pid"] for p in sorted(cluster_dir.glob("broker-*/node.json"))]
+
     def stop_everything(self) -> None:
         """Stop the service, then every node process it left, whatever state the test left them in."""
         self.kill(signal.SIGTERM)

@@ -3,7 +3,6 @@ issue 15): a broker's command runs plugins/msk-iam's ClasspathAgent, which calls
 then kafka.Kafka, so the exporter's classes come from the broker's class-data-sharing archive (runtime/cds.py)."""
 from __future__ import annotations
 
-import json
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -44,11 +43,9 @@ def test_an_archive_is_kept_per_classpath(tmp_path):
 
 
 def test_the_shared_clusters_brokers_run_the_exporter_from_their_archive(service, shared_cluster):
-    cluster_dir = service.data_dir / "clusters" / shared_cluster["ClusterArn"].rsplit("/", 1)[1]
-    records = sorted(cluster_dir.glob("broker-*/node.json"))
-    assert len(records) == 3
-    for record in records:
-        pid = json.loads(record.read_text())["pid"]
+    pids = service.broker_pids(shared_cluster["ClusterArn"])
+    assert len(pids) == 3
+    for pid in pids:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
         assert not any(a.startswith("-javaagent") for a in argv), argv
         launcher = argv.index(CLASSPATH_AGENT_MAIN)

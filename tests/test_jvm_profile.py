@@ -3,7 +3,6 @@
 refused by `openmsk serve` before it starts anything."""
 from __future__ import annotations
 
-import json
 import subprocess
 
 from harness import OPENMSK, free_port
@@ -38,13 +37,11 @@ def test_serve_refuses_an_unknown_profile(tmp_path):
 
 
 def test_the_shared_clusters_brokers_run_the_light_profile(service, shared_cluster):
-    cluster_dir = service.data_dir / "clusters" / shared_cluster["ClusterArn"].rsplit("/", 1)[1]
-    records = sorted(cluster_dir.glob("broker-*/node.json"))
-    assert len(records) == 3
-    for record in records:
-        pid = json.loads(record.read_text())["pid"]
+    pids = service.broker_pids(shared_cluster["ClusterArn"])
+    assert len(pids) == 3
+    for pid in pids:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             argv = fh.read().split(b"\0")
-        assert b"kafka.Kafka" in argv and C1.encode() in argv, record
+        assert b"kafka.Kafka" in argv and C1.encode() in argv, argv
         # TLS brokers (the shared cluster serves the suite over TLS) with the cheap in-memory keystore.
-        assert jvm_flags.IN_MEMORY_KEYSTORE.encode() in argv, record
+        assert jvm_flags.IN_MEMORY_KEYSTORE.encode() in argv, argv
