@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import signal
 import time
 
 import pytest
@@ -133,7 +135,8 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     nodes' ruok/srvr -- both while CREATING and once ACTIVE, as do the list and a topic's page. Then,
     on the ZooKeeper cluster: the list's bootstrap strings and client configurations per authentication
     mode, the Security and Networking sections, per-broker and per-topic charts with consumer lag, the
-    brokers' disk used, and a group's live member (a reset refused while it is there)."""
+    brokers' disk used, a group's live member (a reset refused while it is there), and a frozen broker's
+    partitions flagged under-replicated."""
     svc = console_service
     kafka, subnets = svc.client("kafka"), svc.default_subnets(2)
     # The ZooKeeper cluster has every client authentication (unauthenticated, mutual TLS with a private
@@ -323,13 +326,14 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     assert {line["series"] for line in lag} == {"console-lag / lagged"}, lag          # only the picked topic's
     assert all(line["series"].startswith("broker ") for line in bytes_in), bytes_in
     assert '<option value="lagged" selected>' in metrics.text
-    # Without a topic: the broker charts draw one series per broker (MSK's DEFAULT level metrics; bytes
-    # out, per topic at that level, once a consumer reads: below).
+    # Without a topic: the broker charts draw one series per broker (MSK's DEFAULT level metrics; bytes in
+    # and out are per topic at that level, so a broker leading no partition of a written (read) topic has
+    # none: bytes in is checked above, bytes out once a consumer reads, below).
     deadline = time.monotonic() + 120
     while True:
         every = s.get(f"{svc.endpoint}/console/clusters/{zk_rest}/metrics?range=15m", headers={"Cache-Control": "no-cache"})
         drawn = {c: {line["series"] for line in chart(every.text, c)}
-                 for c in ("cpu", "disk", "bytesin", "messagesin", "urp")}
+                 for c in ("cpu", "disk", "messagesin", "urp")}
         if all(series == {"broker 1", "broker 2"} for series in drawn.values()):
             break
         assert time.monotonic() < deadline, drawn
@@ -383,6 +387,34 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
             "bytesout")):
         assert time.monotonic() < deadline, "BytesOutPerSec still 0 on the chart after a consumer read 40 messages"
         time.sleep(3)
+
+    # Broker 2 frozen (SIGSTOP: its process still exists, so nothing heals it): broker 1 drops it from the
+    # ISR, and the topics list flags `lagged` UNDER-REPLICATED with its out-of-sync replicas (ListTopics'
+    # OutOfSyncReplicaCount); the UnderReplicatedPartitions chart moves.
+    uuid = arns["console-zk"].rsplit("/", 1)[1]
+    pid = json.loads(next(svc.data_dir.glob(f"clusters/{uuid}*/broker-2/node.json")).read_text())["pid"]
+    os.killpg(pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            listed = s.get(f"{svc.endpoint}/console/clusters/{zk_rest}/topics")
+            row = re.search(r'<tr><td><a [^>]*>lagged</a></td>.*?</tr>', listed.text, re.S)
+            if listed.status_code == 200 and row and ">UNDER-REPLICATED<" in row.group(0):
+                break
+            assert time.monotonic() < deadline, listed.text[-2000:]
+            time.sleep(3)
+        shown = int(re.search(r"<td>(\d+)</td></tr>$", row.group(0)).group(1))      # the Out of sync column
+        out_of_sync = next(t["OutOfSyncReplicaCount"] for t in kafka.list_topics(ClusterArn=arns["console-zk"])["Topics"]
+                           if t["TopicName"] == "lagged")
+        assert shown > 0 and out_of_sync > 0, (shown, out_of_sync, row.group(0))    # (2 partitions: 1 or 2 each)
+        deadline = time.monotonic() + 180
+        while not any(float(line["max"]) > 0 for line in chart(s.get(
+                f"{svc.endpoint}/console/clusters/{zk_rest}/metrics?range=15m", headers={"Cache-Control": "no-cache"}).text,
+                "urp")):
+            assert time.monotonic() < deadline, "UnderReplicatedPartitions still 0 on the chart with broker 2 frozen"
+            time.sleep(3)
+    finally:
+        os.killpg(pid, signal.SIGCONT)
 
 
 def test_an_unexpected_error_is_the_consoles_error_page(caplog):
