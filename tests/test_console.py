@@ -312,6 +312,15 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
         svg = re.search(rf'<svg[^>]* id="{chart_id}-svg">.*?</svg>', text, re.S).group(0)
         return [dict(re.findall(r'data-(series|last|max)="([^"]*)"', line))
                 for line in re.findall(r"<polyline [^>]*>", svg)]
+
+    def chart_moves(chart_id: str, timeout: float, what: str) -> None:
+        """Wait until a line of the chart (all topics, last 15 min, read afresh) rises above 0."""
+        deadline = time.monotonic() + timeout
+        while not any(float(line["max"]) > 0 for line in chart(s.get(
+                f"{svc.endpoint}/console/clusters/{zk_rest}/metrics?range=15m", headers={"Cache-Control": "no-cache"}).text,
+                chart_id)):
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(3)
     deadline = time.monotonic() + 300
     while True:
         metrics = s.get(f"{svc.endpoint}/console/clusters/{zk_rest}/metrics?range=15m&topic=lagged",
@@ -381,18 +390,12 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
         member.close()
     assert _committed(plain, "console-lag", "lagged", 2) == [0, 0]
     # The member read the 40 messages: the bytes-out chart moves (no commit, so the lag stays).
-    deadline = time.monotonic() + 120
-    while not any(float(line["max"]) > 0 for line in chart(s.get(
-            f"{svc.endpoint}/console/clusters/{zk_rest}/metrics?range=15m", headers={"Cache-Control": "no-cache"}).text,
-            "bytesout")):
-        assert time.monotonic() < deadline, "BytesOutPerSec still 0 on the chart after a consumer read 40 messages"
-        time.sleep(3)
+    chart_moves("bytesout", 120, "BytesOutPerSec above 0 after a consumer read 40 messages")
 
     # Broker 2 frozen (SIGSTOP: its process still exists, so nothing heals it): broker 1 drops it from the
     # ISR, and the topics list flags `lagged` UNDER-REPLICATED with its out-of-sync replicas (ListTopics'
     # OutOfSyncReplicaCount); the UnderReplicatedPartitions chart moves.
-    uuid = arns["console-zk"].rsplit("/", 1)[1]
-    pid = json.loads(next(svc.data_dir.glob(f"clusters/{uuid}*/broker-2/node.json")).read_text())["pid"]
+    pid = svc.broker_pids(arns["console-zk"])[1]
     os.killpg(pid, signal.SIGSTOP)
     try:
         deadline = time.monotonic() + 300
@@ -407,12 +410,7 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
         out_of_sync = next(t["OutOfSyncReplicaCount"] for t in kafka.list_topics(ClusterArn=arns["console-zk"])["Topics"]
                            if t["TopicName"] == "lagged")
         assert shown > 0 and out_of_sync > 0, (shown, out_of_sync, row.group(0))    # (2 partitions: 1 or 2 each)
-        deadline = time.monotonic() + 180
-        while not any(float(line["max"]) > 0 for line in chart(s.get(
-                f"{svc.endpoint}/console/clusters/{zk_rest}/metrics?range=15m", headers={"Cache-Control": "no-cache"}).text,
-                "urp")):
-            assert time.monotonic() < deadline, "UnderReplicatedPartitions still 0 on the chart with broker 2 frozen"
-            time.sleep(3)
+        chart_moves("urp", 180, "UnderReplicatedPartitions above 0 with broker 2 frozen")
     finally:
         os.killpg(pid, signal.SIGCONT)
 
