@@ -245,6 +245,10 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     _, _, zk_rest = arns["console-zk"].partition(":cluster/")
     strings = kafka.get_bootstrap_brokers(ClusterArn=arns["console-zk"])
     card = _card(s.get(svc.endpoint + "/console/").text, "console-zk")
+    # Its brokers drawn per zone: one broker in each of the two subnets' zones.
+    zones = {n["SubnetId"]: n["AvailabilityZone"] for n in svc.client("ec2").describe_subnets(SubnetIds=subnets)["Subnets"]}
+    drawn = dict(re.findall(r'<div class="zone"><div class="zone-name">([^<]+)</div>(.*?)</div>', card))
+    assert sorted(drawn) == sorted(zones.values()) and all(d.count('class="broker"') == 1 for d in drawn.values()), card
     for mode, member, settings in (("none", "BootstrapBrokerString", "security.protocol=PLAINTEXT"),
                                    ("tls", "BootstrapBrokerStringTls", "security.protocol=SSL"),
                                    ("scram", "BootstrapBrokerStringSaslScram", "sasl.mechanism=SCRAM-SHA-512"),
@@ -304,8 +308,19 @@ def test_cluster_pages_of_a_kraft_and_a_zookeeper_cluster(console_service):
     for i in range(40):
         producer.produce("lagged", key=str(i % 2), value=f"m{i}")
     assert producer.flush(300) == 0
+    from confluent_kafka import KafkaError, KafkaException
+    coordinator_moving = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                          KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT}
     committer = Consumer({"bootstrap.servers": plain, "group.id": "console-lag", "enable.auto.commit": False})
-    committer.commit(offsets=[TopicPartition("lagged", p, 0) for p in range(2)], asynchronous=False)
+    deadline = time.monotonic() + 120
+    while True:             # the group's coordinator may still be loading (NOT_COORDINATOR): retriable
+        try:
+            committer.commit(offsets=[TopicPartition("lagged", p, 0) for p in range(2)], asynchronous=False)
+            break
+        except KafkaException as exc:
+            error = exc.args[0]
+            assert (error.retriable() or error.code() in coordinator_moving) and time.monotonic() < deadline, exc
+            time.sleep(1)
     committer.close()
 
     def chart(text: str, chart_id: str) -> list[dict]:
