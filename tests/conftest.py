@@ -58,7 +58,8 @@ def private_service(tmp_path):
 SLOW_FIRST = (
     "test_scaling.py", "test_broker_changes.py", "test_cert_renewal.py", "test_kraft.py",
     "test_storage_autoscaling.py", "test_convergence.py", "test_console_browser.py", "test_upgrade.py",
-    "test_default_alarms.py", "test_runbook.py", "test_restart.py", "test_msk_iam.py", "test_public_access.py",
+    "test_default_alarms.py", "test_runbook.py", "test_restart.py", "test_resume_roll.py", "test_msk_iam.py",
+    "test_public_access.py",
     "test_vpc_enforcement.py", "test_multi_vpc.py", "test_reliability.py", "test_cluster_lifecycle.py", "test_broker_logs.py",
 )
 

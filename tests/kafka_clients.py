@@ -7,7 +7,7 @@ import uuid
 from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
 from botocore.credentials import CredentialProvider, Credentials
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic
 
 
 def tls_config(bootstrap: str, ca: str) -> dict:
@@ -136,6 +136,14 @@ def broker_config(config: dict, broker_id: int) -> dict[str, str]:
     client = AdminClient(config)
     result = client.describe_configs([resource])[resource].result(30)
     return {k: v.value for k, v in result.items()}
+
+
+def effective(config: dict, broker_id: int, key: str) -> tuple[str, str]:
+    """(value, source name) of one broker setting, as Kafka reports it."""
+    resource = ConfigResource(ConfigResource.Type.BROKER, str(broker_id))
+    client = AdminClient(config)      # keep a reference: a destroyed handle fails its futures
+    entry = client.describe_configs([resource])[resource].result(60)[key]
+    return entry.value, ConfigSource(entry.source).name
 
 
 def cluster_nodes(config: dict):

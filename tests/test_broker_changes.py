@@ -12,9 +12,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource
 
-from kafka_clients import create_topic, tls_config
+from kafka_clients import create_topic, effective, tls_config
 from openmsk.runtime.distribution import KafkaDistribution
 from openmsk.runtime.instance_types import INSTANCE_TYPES
 from openmsk.runtime.kafka_config import DYNAMIC_CLUSTER_WIDE
@@ -62,14 +61,6 @@ def df_gib(path: Path) -> float:
     """The filesystem size `df` reports for a broker's data directory, in GiB."""
     out = subprocess.run(["df", "-B1", "--output=size", str(path)], capture_output=True, text=True, check=True)
     return int(out.stdout.split()[-1]) / 1024 ** 3
-
-
-def effective(config: dict, broker_id: int, key: str) -> tuple[str, str]:
-    """(value, source name) of one broker setting, as Kafka reports it."""
-    resource = ConfigResource(ConfigResource.Type.BROKER, str(broker_id))
-    client = AdminClient(config)
-    entry = client.describe_configs([resource])[resource].result(30)[key]
-    return entry.value, ConfigSource(entry.source).name
 
 
 def finished(kafka, op_arn: str, timeout: float = 900) -> dict:

@@ -10,10 +10,10 @@ import threading
 import time
 import uuid
 
-from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource
+from confluent_kafka.admin import AdminClient
 
 from harness import alive
-from kafka_clients import create_topic, tls_config
+from kafka_clients import create_topic, effective, tls_config
 from verifying_load import VerifyingLoad
 
 ROLL_TIMEOUT = 1500          # three broker restarts, each waiting for full ISR, at a load of 100+
@@ -72,13 +72,6 @@ class BrokerWatch:
                 self.max_down = len(down)
                 self.down_seen.append(down)
             time.sleep(0.1)
-
-
-def effective(config: dict, broker_id: int, key: str) -> tuple[str, str]:
-    resource = ConfigResource(ConfigResource.Type.BROKER, str(broker_id))
-    client = AdminClient(config)          # keep a reference: a destroyed handle fails its futures
-    entry = client.describe_configs([resource])[resource].result(60)[key]
-    return entry.value, ConfigSource(entry.source).name
 
 
 def under_replicated(config: dict) -> list[str]:

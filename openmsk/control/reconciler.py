@@ -340,6 +340,11 @@ class ClusterReconciler:
         """Completes when every broker runs its desired spec, restarted one at a time (roller.py)."""
         brokers = self.configured_brokers(cluster, self.layout(cluster))
         specs = {b.name: self.spec(cluster, b) for b in await self._drifted(cluster, brokers)}
+        # A broker that stopped since START_BROKERS is started by the roll, first: one whose controlled
+        # shutdown a control plane killed mid-roll had begun exits only now, and while it is down no
+        # other broker can be restarted (min ISR); the operation must not complete without it either.
+        specs.update({b.name: self.spec(cluster, b) for b in brokers
+                      if not (await self.plane.placement.observe(b.name)).running})
         if not specs:
             return
         from .scram import admin_config

@@ -4,7 +4,8 @@ BrokerRoller, for each broker whose running spec differs from its desired one â€
 first (they serve nothing), the active controller last (leadership moves once):
   1. wait until restarting it cannot take a partition below its topic's own `min.insync.replicas`
      (per-topic overrides count; read with DescribeConfigs): every partition with a replica on the
-     broker either has it out of the ISR already, or keeps >= min ISR without it;
+     broker either has it out of the ISR already, or keeps >= min ISR without it (the broker is chosen
+     again on each poll: one that stops serving meanwhile goes first, it is what the others wait for);
   2. restart it gracefully (SIGTERM -> controlled shutdown moves leadership away first);
   3. wait until it is registered again, then until every partition is fully in sync.
 ZooKeeperRoller: one node at a time, the leader last, each only while every other node serves (the
@@ -125,19 +126,36 @@ class BrokerRoller:
         whose name is a key of `specs` (name -> new NodeSpec)."""
         remaining = [b for b in brokers if b.name in specs]
         while remaining:
-            broker = await self._next(remaining, brokers)
+            broker = await self._next_restartable(remaining, brokers)
             remaining.remove(broker)
-            if await broker.ready():
-                await _wait(lambda: self._can_roll(broker, brokers), AVAILABILITY_TIMEOUT,
-                            f"broker {broker.config.broker_id} could be restarted without taking a partition "
-                            f"below its min.insync.replicas")
-            self.on_progress(f"restarting broker {broker.config.broker_id} (spec changed)")
+            running = (await self.placement.observe(broker.name)).running
+            self.on_progress(f"{'restarting' if running else 'starting'} broker {broker.config.broker_id} "
+                             f"({'spec changed' if running else 'not running'})")
             await self.placement.replace(specs[broker.name], grace=SHUTDOWN_GRACE)
             attempts = StartAttempts(broker, START_ATTEMPTS)      # after the stop: its errors are not the start's
             await _wait_back(self.placement, broker, specs[broker.name], READY_TIMEOUT, attempts)
             self.restarted.append(broker.name)
             await _wait(lambda: self._fully_in_sync(brokers), IN_SYNC_TIMEOUT, "all partitions in sync")
             self.on_progress(f"broker {broker.config.broker_id} restarted and in sync")
+
+    async def _next_restartable(self, remaining: list, brokers: list):
+        """The next broker to restart, once restarting it takes no partition below its min.insync.replicas.
+        Chosen again on every poll, not once: a broker of `remaining` that stops serving while another
+        waits for its turn is restarted first instead of being waited for. That happens when the control
+        plane died during a roll after the SIGTERM of a broker's controlled shutdown: the next control
+        plane finds it still running (on its old spec), and it exits while the roll waits for the ISR it
+        took away; waiting for another broker's turn then waited for nothing (AVAILABILITY_TIMEOUT, then
+        UPDATE_FAILED), with that broker down."""
+        deadline = time.monotonic() + AVAILABILITY_TIMEOUT
+        while True:
+            broker = await self._next(remaining, brokers)
+            if not await broker.ready() or await self._can_roll(broker, brokers):
+                return broker
+            if time.monotonic() > deadline:
+                raise RollRetryable(f"timed out after {AVAILABILITY_TIMEOUT:.0f}s waiting until broker "
+                                    f"{broker.config.broker_id} could be restarted without taking a partition "
+                                    f"below its min.insync.replicas")
+            await asyncio.sleep(0.5)
 
     async def _next(self, remaining: list, brokers: list):
         meta = await self._metadata(brokers)

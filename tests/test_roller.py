@@ -1,0 +1,89 @@
+"""BrokerRoller's choice of the next broker, on a simulated cluster (no processes): the state a control
+plane finds when the previous one died right after the SIGTERM of a broker's controlled shutdown. That
+broker still runs on its old spec, out of every ISR, and exits a moment later; the roll must start it
+first rather than wait for another broker's turn that cannot come while it is down. (The whole story
+on real processes: test_resume_roll.py; this moment is too short to hit there on purpose.)"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+from openmsk.control import roller
+from openmsk.control.roller import BrokerRoller
+
+
+@dataclass
+class Partition:
+    topic: str
+    replicas: list[int]
+    isr: list[int]
+
+
+@dataclass
+class SimulatedCluster:
+    running: dict[int, bool] = field(default_factory=lambda: {1: True, 2: True, 3: True})
+    partitions: list[Partition] = field(default_factory=list)
+    exits_after_polls: dict[int, int] = field(default_factory=dict)   # broker -> metadata polls until it exits
+    restarts: list[int] = field(default_factory=list)
+    down_at_restart: list[list[int]] = field(default_factory=list)   # other brokers down at each restart
+
+    def poll(self) -> None:
+        for broker_id, left in list(self.exits_after_polls.items()):
+            if left <= 0:
+                self.running[broker_id] = False
+                del self.exits_after_polls[broker_id]
+            else:
+                self.exits_after_polls[broker_id] = left - 1
+
+
+class SimulatedBroker:
+    def __init__(self, cluster: SimulatedCluster, broker_id: int) -> None:
+        self.cluster, self.config = cluster, SimpleNamespace(broker_id=broker_id)
+        self.name = f"c/broker-{broker_id}"
+        self.workdir = Path("/nonexistent")
+
+    async def metadata(self, all_topics: bool = False):
+        self.cluster.poll()
+        if not self.cluster.running[self.config.broker_id]:
+            return None
+        return SimpleNamespace(controller_id=3, broker_ids=[b for b, up in self.cluster.running.items() if up],
+                               partitions=self.cluster.partitions)
+
+    async def ready(self) -> bool:
+        meta = await self.metadata()
+        return meta is not None
+
+    def failure_reason(self) -> list[str]:
+        return []
+
+
+class SimulatedPlacement:
+    def __init__(self, cluster: SimulatedCluster) -> None:
+        self.cluster = cluster
+
+    async def observe(self, name: str):
+        return SimpleNamespace(running=self.cluster.running[int(name.rsplit("-", 1)[1])], exit_code=0)
+
+    async def replace(self, spec: str, *, grace: float) -> None:
+        broker_id = int(spec.rsplit("-", 1)[1])
+        self.cluster.down_at_restart.append([b for b, up in self.cluster.running.items() if not up and b != broker_id])
+        self.cluster.restarts.append(broker_id)
+        self.cluster.running[broker_id] = True
+        for p in self.cluster.partitions:        # caught up at once
+            p.isr = sorted(set(p.isr) | {broker_id})
+
+
+def test_roll_starts_the_broker_a_dead_control_plane_was_stopping_first(monkeypatch):
+    monkeypatch.setattr(roller, "AVAILABILITY_TIMEOUT", 20.0)
+    cluster = SimulatedCluster(
+        # broker 2's controlled shutdown took it out of every ISR; it exits after a few polls
+        partitions=[Partition("t", [1, 2, 3], [1, 3]), Partition("t", [2, 3, 1], [3, 1])],
+        exits_after_polls={2: 6})
+    brokers = [SimulatedBroker(cluster, i) for i in (1, 2, 3)]
+    rolling = BrokerRoller(SimulatedPlacement(cluster), default_min_isr=2)
+    asyncio.run(rolling.roll(brokers, {b.name: b.name for b in brokers}))
+    # broker 2 first (it serves nothing), the controller (3) last; never a restart with another broker down
+    assert cluster.restarts == [2, 1, 3]
+    assert cluster.down_at_restart == [[], [], []]
