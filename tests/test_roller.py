@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from openmsk.control import roller
-from openmsk.control.roller import BrokerRoller
+from openmsk.control.roller import BrokerRoller, ZooKeeperRoller
 
 
 @dataclass
@@ -87,3 +87,36 @@ def test_roll_starts_the_broker_a_dead_control_plane_was_stopping_first(monkeypa
     # broker 2 first (it serves nothing), the controller (3) last; never a restart with another broker down
     assert cluster.restarts == [2, 1, 3]
     assert cluster.down_at_restart == [[], [], []]
+
+
+class SimulatedQuorumNode:
+    """A ZooKeeper node (or KRaft controller) of `cluster`: serving while running, once `warming` (its
+    polls left before it serves, e.g. still catching up after its own restart) is used up."""
+
+    def __init__(self, cluster: SimulatedCluster, node_id: int, warming: int = 0) -> None:
+        self.cluster, self.name = cluster, f"c/zookeeper-{node_id}"
+        self.node_id, self.warming = node_id, warming
+        self.workdir = Path("/nonexistent")
+
+    async def mode(self):
+        self.cluster.poll()
+        if self.warming > 0:
+            self.warming -= 1
+            return None
+        return "follower" if self.cluster.running[self.node_id] else None
+
+    async def ready(self) -> bool:
+        return await self.mode() is not None
+
+    def failure_reason(self) -> list[str]:
+        return []
+
+
+def test_quorum_roll_starts_the_node_a_dead_control_plane_was_stopping_first(monkeypatch):
+    monkeypatch.setattr(roller, "AVAILABILITY_TIMEOUT", 20.0)
+    # Node 3 already runs its new spec but does not serve yet; node 2 got its SIGTERM and exits shortly.
+    cluster = SimulatedCluster(exits_after_polls={2: 4})
+    nodes = [SimulatedQuorumNode(cluster, 1), SimulatedQuorumNode(cluster, 2), SimulatedQuorumNode(cluster, 3, 12)]
+    asyncio.run(ZooKeeperRoller(SimulatedPlacement(cluster)).roll(nodes, {n.name: n.name for n in nodes[:2]}))
+    assert cluster.restarts == [2, 1]               # the stopped one first, once the others serve
+    assert cluster.down_at_restart == [[], []]      # the quorum kept a majority throughout

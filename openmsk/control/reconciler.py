@@ -332,6 +332,9 @@ class ClusterReconciler:
         leader last, each only while the others serve."""
         nodes = self.layout(cluster).quorum_nodes()
         specs = {n.name: self.spec(cluster, n) for n in await self._drifted(cluster, nodes)}
+        # A node that stopped since the quorum step is started by the roll (as in brokers_rolled).
+        specs.update({n.name: self.spec(cluster, n) for n in nodes
+                      if not (await self.plane.placement.observe(n.name)).running})
         if specs:
             roller = ZooKeeperRoller(self.plane.placement, on_progress=lambda m: self.progress(cluster, m))
             await self._roll(roller, nodes, specs)

@@ -215,18 +215,26 @@ class ZooKeeperRoller:
     async def roll(self, nodes: list, specs: dict) -> None:
         remaining = [n for n in nodes if n.name in specs]
         while remaining:
-            modes = {n.name: await n.mode() for n in remaining}
-            node = min(remaining, key=lambda n: (modes[n.name] is not None, modes[n.name] == "leader", n.name))
+            node = await self._next_restartable(remaining, nodes)
             remaining.remove(node)
-            others = [n for n in nodes if n is not node]
-
-            async def others_serve() -> bool:
-                return all([await o.ready() for o in others])
-            await _wait(others_serve, AVAILABILITY_TIMEOUT,
-                        f"every ZooKeeper node but {_short(node)} serves (quorum kept during its restart)")
             self.on_progress(f"restarting {_short(node)} (spec changed)")
             await self.placement.replace(specs[node.name], grace=ZOOKEEPER_GRACE)
             attempts = StartAttempts(node, START_ATTEMPTS)      # after the stop: its errors are not the start's
             await _wait_back(self.placement, node, specs[node.name], READY_TIMEOUT, attempts)
             self.restarted.append(node.name)
             self.on_progress(f"{_short(node)} restarted and serving")
+
+    async def _next_restartable(self, remaining: list, nodes: list):
+        """The next node to restart (one that does not serve first, the leader last), once every other
+        node serves. Chosen again on every poll, as BrokerRoller's: a node of `remaining` that stops
+        serving meanwhile (a previous control plane died after its SIGTERM) is what the others wait for."""
+        deadline = time.monotonic() + AVAILABILITY_TIMEOUT
+        while True:
+            modes = {n.name: await n.mode() for n in remaining}
+            node = min(remaining, key=lambda n: (modes[n.name] is not None, modes[n.name] == "leader", n.name))
+            if all([await o.ready() for o in nodes if o is not node]):
+                return node
+            if time.monotonic() > deadline:
+                raise RollRetryable(f"timed out after {AVAILABILITY_TIMEOUT:.0f}s waiting until every ZooKeeper "
+                                    f"node but {_short(node)} serves (quorum kept during its restart)")
+            await asyncio.sleep(0.5)
