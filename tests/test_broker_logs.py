@@ -228,6 +228,69 @@ def test_a_destination_configured_later_gets_the_lines_from_then_on(tmp_path):
     assert sink.events["Broker-1"] == lines[20:25] + lines[30:40]
 
 
+def test_the_running_shipper_sleeps_while_logs_are_quiet_and_ships_a_write_or_rotation(tmp_path, monkeypatch):
+    """Issue 15: no pass while nothing changes (no polling each interval), yet a line written, a rotation,
+    and a cluster saved each get a pass, as a pass each interval would."""
+    import asyncio
+    from openmsk.telemetry import log_shipping
+    monkeypatch.setattr(log_shipping, "QUIET_PASS_INTERVAL", 3600.0)
+    logs = tmp_path / "clusters" / "u-1" / "broker-1" / "logs"
+    logs.mkdir(parents=True)
+    cloudwatch_only = {**CLUSTER, "Spec": {"LoggingInfo": {"BrokerLogs": {"CloudWatchLogs": {
+        "Enabled": True, "LogGroup": "g"}}}}}
+    lines = [f"[2026-12-03 10:00:00,{i:03d}] INFO quiet-then-{i} (kafka.Test)" for i in range(8)]
+    _append(logs / "server.log", lines[:2])
+    sink = FakeSink()
+
+    class Store:
+        cluster = cloudwatch_only
+
+        def ids(self, kind):
+            return [self.cluster["ClusterArn"]]
+
+        def list(self, kind, states=()):
+            return [self.cluster]
+
+    plane = FakePlane(tmp_path / "clusters")
+    plane.store, plane.on_cluster_saved, plane.note_event = Store(), [], lambda cluster, message: None
+    shipper = LogShipper(tmp_path / "ship.db", sink, Settings(interval=0.1))
+    passes = []
+    ship_once = shipper.ship_once
+    shipper.ship_once = lambda *a: passes.append(1) or ship_once(*a)
+
+    async def until(condition):
+        for _ in range(1200):                 # 120 s: generous for a loaded machine
+            if condition():
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"not reached: {sink.events} {len(passes)}")
+
+    async def scenario():
+        await shipper.start(plane)
+        try:
+            await until(lambda: sink.events.get("Broker-1") == lines[:2])
+            before = len(passes)
+            await asyncio.sleep(2.0)          # 20 intervals: a polling shipper would pass ~20 times
+            quiet_passes = len(passes) - before
+            _append(logs / "server.log", lines[2:4])
+            await until(lambda: sink.events["Broker-1"] == lines[:4])
+            os.rename(logs / "server.log", logs / "server.log.1")
+            _append(logs / "server.log", lines[4:6])
+            await until(lambda: sink.events["Broker-1"] == lines[:6])
+            # A cluster saved (new settings, a new cluster) wakes a pass too.
+            await asyncio.sleep(0.5)
+            after_writes = len(passes)
+            for listener in plane.on_cluster_saved:
+                listener()
+            await until(lambda: len(passes) > after_writes)
+            return quiet_passes
+        finally:
+            await shipper.stop()
+    quiet_passes = asyncio.run(scenario())
+    assert quiet_passes <= 1, quiet_passes
+    assert shipper.plane.on_cluster_saved == []               # stop() unhooks it
+
+
 def test_buffer_is_bounded_and_says_so(tmp_path):
     logs = tmp_path / "clusters" / "u-1" / "broker-1" / "logs"
     logs.mkdir(parents=True)

@@ -2,7 +2,9 @@
 
 Services call `create_cluster`, `delete_cluster`, ... which write desired state and return at once;
 the work happens in background reconciles, visible as cluster operations. A supervisor loop watches
-every node of ACTIVE clusters: a node that exits unexpectedly is reported (log + cluster event),
+every node of ACTIVE clusters, woken by the placement the moment one exits (`wait_exit`), by a cluster
+being saved or a reconcile ending (the set of nodes to watch may have changed), and every 10 s for the
+drift check below, so an idle cluster costs no polling: a node that exits unexpectedly is reported (log + cluster event),
 the cluster goes HEALING and the reconciler restarts the node, as MSK replaces unhealthy brokers; a
 node that keeps crashing is restarted after an exponential, capped back-off. Every 10 s it also
 checks each ACTIVE cluster for drift (a node whose running spec is not its desired one: a roll that
@@ -37,7 +39,7 @@ from .vpc_runtime import VpcRuntime
 
 log = logging.getLogger(__name__)
 
-SUPERVISE_INTERVAL = 1.0
+SUPERVISE_INTERVAL = 1.0           # at most one supervisor pass a second for saves/reconciles (not exits)
 CONVERGE_CHECK_INTERVAL = 10.0      # how often ACTIVE clusters are checked for spec drift
 HEAL_RETRY_DELAY = 15.0             # first retry; doubles per consecutive failure ...
 MAX_RETRY_DELAY = 300.0             # ... up to this
@@ -72,6 +74,11 @@ class ControlPlane:
         self._tasks: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()
         self._supervisor: asyncio.Task | None = None
+        self._supervisor_wake = asyncio.Event()           # a cluster saved / a reconcile ended: look again
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Callables run (on the event loop) after every cluster write: background loops that sleep until
+        # something changes (the log shipper) learn of new clusters and settings without polling.
+        self.on_cluster_saved: list = [self._supervisor_wake.set]
         self._stopping = False
         self._refused: set[str] = set()                    # clusters whose address slot another installation owns
         self._backoff: dict[str, tuple[int, float]] = {}   # cluster arn -> (consecutive failures, not before)
@@ -105,6 +112,7 @@ class ControlPlane:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         # The API already answers (server.py): clusters whose nodes stopped while the control plane was
         # away are reported HEALING first, before the network is put back (seconds in the namespace layout).
         places_nothing = getattr(self.placement, "places_nothing", False)
@@ -165,6 +173,21 @@ class ControlPlane:
 
     def save_cluster(self, cluster: dict) -> None:
         self.store.put("cluster", cluster["ClusterArn"], cluster, region=cluster["Region"])
+        self._notify_saved()
+
+    def _notify_saved(self) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return                               # not started (a CLI reading the store): nobody waits
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        for listener in self.on_cluster_saved:
+            if on_loop:
+                listener()
+            else:                                # a save from a worker thread
+                loop.call_soon_threadsafe(listener)
 
     def cluster_dir(self, cluster: dict) -> Path:
         return self.data_dir / "clusters" / cluster["Uuid"]
@@ -379,6 +402,12 @@ class ControlPlane:
         self._tasks[arn] = asyncio.create_task(self._run(arn, task if restart else None), name=f"reconcile {arn}")
 
     async def _run(self, arn: str, previous: asyncio.Task | None) -> None:
+        try:
+            await self._reconcile_until_settled(arn, previous)
+        finally:
+            self._supervisor_wake.set()          # no longer busy: the supervisor watches its nodes again
+
+    async def _reconcile_until_settled(self, arn: str, previous: asyncio.Task | None) -> None:
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)
         while True:
@@ -400,10 +429,12 @@ class ControlPlane:
 
     # -- supervision -----------------------------------------------------------------------------
     async def _supervise(self) -> None:
+        watched: list[str] = []
+        await asyncio.sleep(SUPERVISE_INTERVAL)
         while True:
-            await asyncio.sleep(SUPERVISE_INTERVAL)
+            self._supervisor_wake.clear()        # saves from here on (this pass's own too) wake the next
             try:
-                await self._check_nodes()
+                watched = await self._check_nodes()
                 if time.monotonic() >= self._next_drift_check:
                     self._next_drift_check = time.monotonic() + CONVERGE_CHECK_INTERVAL
                     await self._check_drift()
@@ -411,6 +442,25 @@ class ControlPlane:
                 raise
             except Exception:
                 log.exception("supervisor pass failed")
+            await self._wait_for_change(watched)
+
+    async def _wait_for_change(self, watched: list[str]) -> None:
+        """Until a watched node exits, a cluster is saved or a reconcile ends (then at most one pass a
+        second), or the next drift check is due."""
+        passed = time.monotonic()
+        timeout = max(0.0, self._next_drift_check - passed)
+        exited = asyncio.ensure_future(self.placement.wait_exit(watched, timeout))
+        woken = asyncio.ensure_future(self._supervisor_wake.wait())
+        try:
+            await asyncio.wait({exited, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (exited, woken):
+                waiter.cancel()
+            await asyncio.gather(exited, woken, return_exceptions=True)
+        if exited.cancelled() or exited.exception() is not None:
+            if not exited.cancelled():
+                log.error("waiting for node exits failed; polling", exc_info=exited.exception())
+            await asyncio.sleep(max(0.0, passed + SUPERVISE_INTERVAL - time.monotonic()))
 
     async def _report_stopped_nodes(self, cluster: dict) -> None:
         """At start-up: an ACTIVE cluster whose nodes stopped while the control plane was away is HEALING
@@ -430,7 +480,9 @@ class ControlPlane:
         arn = cluster["ClusterArn"]
         return cluster["State"] == model.ACTIVE and not self.busy(arn) and arn not in self._refused
 
-    async def _check_nodes(self) -> None:
+    async def _check_nodes(self) -> list[str]:
+        """Heal supervised clusters with a node down; returns the nodes seen running (to wait on)."""
+        running = []
         for cluster in self.store.list("cluster", states=(model.ACTIVE,)):
             if not self._supervised(cluster):
                 continue
@@ -442,6 +494,7 @@ class ControlPlane:
                 if not status.running:
                     down.append((node.name, status))
             if not down:
+                running += [node.name for node in nodes]
                 continue
             delay = 0.0
             for name, status in down:
@@ -458,6 +511,7 @@ class ControlPlane:
                 asyncio.get_running_loop().call_later(delay, self.submit, cluster["ClusterArn"])
             else:
                 self.submit(cluster["ClusterArn"])
+        return running
 
     async def _check_drift(self) -> None:
         """Convergence outside updates: an ACTIVE cluster with a node whose running spec is not its

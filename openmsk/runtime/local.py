@@ -7,6 +7,9 @@ still-running node only if the pid still belongs to the process we started (pid 
 the start time), otherwise the node is reported exited and the reconciler starts it again.
 Stopping is graceful: SIGTERM to the process group, wait up to `grace`, SIGQUIT for a JVM thread
 dump into stdout.log, then SIGKILL.
+`wait_exit` sleeps on a pidfd per running node (Linux >= 5.3: readable the moment the process exits,
+children and adopted nodes alike), so the supervisor learns of a crash at once without polling;
+without pidfds it polls.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import time
 from pathlib import Path
 
 from .pki import write_secret
-from .placement import NodeSpec, NodeStatus
+from .placement import NodeSpec, NodeStatus, poll_exit
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ class LocalProcessPlacement:
         self._children: dict[str, subprocess.Popen] = {}
         self._workdirs: dict[str, Path] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._pidfds: dict[str, tuple[int, int]] = {}     # node name -> (pid, pidfd), for wait_exit
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
@@ -71,6 +75,7 @@ class LocalProcessPlacement:
     async def delete(self, name: str, *, grace: float = 60.0, purge: bool = False) -> None:
         async with self._lock(name):
             await self._stop(name, grace)
+            self._close_pidfd(name)
             workdir = self._workdir(name)
             self._workdirs.pop(name, None)
             if purge and workdir.exists():
@@ -91,7 +96,56 @@ class LocalProcessPlacement:
             self._signal(status.pid, signal.SIGCONT)
         return status.running
 
+    async def wait_exit(self, names: list[str], timeout: float) -> None:
+        # One waiter at a time (the supervisor): a pidfd has one reader callback on the loop.
+        fds = []
+        for name in names:
+            fd = self._pidfd(name)
+            if fd is None:
+                if not self._observe(name).running:
+                    return                        # already gone: the caller looks now
+                return await poll_exit(timeout)   # no pidfd for it: poll
+            fds.append(fd)
+        loop = asyncio.get_running_loop()
+        exited = loop.create_future()
+        for fd in fds:
+            loop.add_reader(fd, lambda: exited.done() or exited.set_result(None))
+        try:
+            await asyncio.wait_for(exited, timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            for fd in fds:
+                loop.remove_reader(fd)
+
     # -- internals ---------------------------------------------------------------------------
+    def _pidfd(self, name: str) -> int | None:
+        """A pidfd of the node's running process (cached while it runs), None if it is not running or
+        pidfds are unavailable."""
+        status = self._observe(name)
+        cached = self._pidfds.get(name)
+        if cached is not None and (not status.running or cached[0] != status.pid):
+            self._close_pidfd(name)
+            cached = None
+        if not status.running:
+            return None
+        if cached is None:
+            try:
+                fd = os.pidfd_open(status.pid)
+            except (AttributeError, OSError):      # exited meanwhile, or no pidfd_open (old kernel, seccomp)
+                return None
+            record = self._read_record(name) or {}
+            if status.adopted and _proc_start_ticks(status.pid) != record.get("start_ticks"):
+                os.close(fd)                          # the pid was reused between observe and open
+                return None
+            self._pidfds[name] = cached = (status.pid, fd)
+        return cached[1]
+
+    def _close_pidfd(self, name: str) -> None:
+        cached = self._pidfds.pop(name, None)
+        if cached is not None:
+            os.close(cached[1])
+
     def _workdir(self, name: str) -> Path:
         return self._workdirs.get(name) or self.root / name
 
@@ -176,6 +230,7 @@ class LocalProcessPlacement:
             await asyncio.sleep(0.5)
             self._signal(pid, signal.SIGKILL)
             await self._wait_gone(name, pid, 10.0)
+        self._close_pidfd(name)
         record = self._read_record(name) or {}
         if record.get("exited_at") is None:
             record.update(exited_at=time.time(), stopped=True)

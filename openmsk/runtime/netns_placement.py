@@ -85,3 +85,6 @@ class NamespacedPlacement:
 
     async def names(self, prefix: str) -> list[str]:
         return await self.inner.names(prefix)
+
+    async def wait_exit(self, names: list[str], timeout: float) -> None:
+        await self.inner.wait_exit(names, timeout)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .placement import NodeSpec, NodeStatus
+from .placement import NodeSpec, NodeStatus, poll_exit
 
 #: Exit code reported for every node: 0 would read as a clean stop, this reads as "never ran".
 NOT_STARTED = 127
@@ -44,6 +44,9 @@ class NullPlacement:
 
     async def resume(self, name: str) -> bool:
         return False
+
+    async def wait_exit(self, names: list[str], timeout: float) -> None:
+        await poll_exit(timeout)
 
 
 def placement_from_env(root: Path):

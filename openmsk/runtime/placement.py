@@ -4,10 +4,11 @@ A `NodeSpec` is everything a placement driver needs to run one broker or ZooKeep
 files, a command line, an address. All Kafka knowledge (configs, certificates, rolling order) is
 done before a spec is built, so a driver only materialises files and runs/stops a process. The first
 driver is `LocalProcessPlacement` (child processes on this host); a Kubernetes driver would implement
-the same four coroutines.
+the same coroutines (`wait_exit` may simply poll: `poll_exit` below).
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -78,3 +79,16 @@ class Placement(Protocol):
     async def names(self, prefix: str) -> list[str]:
         """Every node this driver has placed whose name starts with `prefix/` (running or not), so
         a cluster's nodes can all be stopped without knowing who asked for them."""
+
+    async def wait_exit(self, names: list[str], timeout: float) -> None:
+        """Return as soon as one of these nodes may have stopped running, at the latest after `timeout`
+        seconds: the supervisor's wait between checks. A driver without exit notifications (a future
+        Kubernetes driver could watch pods) returns after a short poll interval instead."""
+
+
+POLL_INTERVAL = 1.0
+
+
+async def poll_exit(timeout: float) -> None:
+    """`wait_exit` for a driver that cannot be told when a node exits: the caller checks again soon."""
+    await asyncio.sleep(min(timeout, POLL_INTERVAL))

@@ -20,6 +20,13 @@ Exactly once, across broker restarts, rotation, control-plane SIGKILL and destin
 A destination failing or recovering is a cluster event (`openmsk status`), and `status()` gives the
 current problem per cluster for views.
 
+When passes run (issue 15: an idle cluster must cost next to nothing): a pass starts when a broker's
+server.log is written or rotated (inotify, file_watch.py) or a cluster is saved (the control plane's
+`on_cluster_saved`), at most one per `interval`, so a line is delivered as fast as by a pass each
+`interval`. While that cannot cover everything (a broker's log not there yet, rows waiting for a
+retry or an S3 batch, no inotify) passes run each `interval`; otherwise one a minute (forgetting
+deleted clusters).
+
 The shipper never imports services (layering): the composition root hands it a BrokerLogSink.
 """
 from __future__ import annotations
@@ -39,10 +46,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from .file_watch import DIR_EVENTS, FILE_EVENTS, FileWatch
 from .log_tail import end_position, read_new_lines
 
 log = logging.getLogger(__name__)
 
+QUIET_PASS_INTERVAL = 60.0        # the pass nothing asked for (every change above wakes one sooner)
 SHIPPED_STATES = {"CREATING", "ACTIVE", "UPDATING", "HEALING", "REBOOTING_BROKER", "MAINTENANCE"}
 _TS = re.compile(rb"^\[(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),(\d{3})\]")
 
@@ -149,6 +158,9 @@ class LogShipper:
         self._failing: dict[tuple[str, str], str] = {}      # (cluster arn, dest) -> error message
         self._retry_at: dict[tuple[str, str], float] = {}
         self.shipped_lines = 0
+        self._watch: FileWatch | None = None
+        self._wake: asyncio.Event | None = None
+        self._watched_all = False           # last pass: every broker's log watched (else poll)
 
     # -- background service ----------------------------------------------------------------------
     def open(self, plane) -> None:
@@ -163,12 +175,27 @@ class LogShipper:
 
     async def start(self, plane) -> None:
         self.open(plane)
+        self._wake = asyncio.Event()
+        self._watch = FileWatch.open()
+        if self._watch is not None:
+            asyncio.get_running_loop().add_reader(self._watch.fd, self._file_changed)
+        plane.on_cluster_saved.append(self._wake.set)
         self._task = asyncio.create_task(self._run(), name="broker log shipping")
+
+    def _file_changed(self) -> None:
+        self._watch.drain()
+        self._wake.set()
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._wake is not None and self._wake.set in self.plane.on_cluster_saved:
+            self.plane.on_cluster_saved.remove(self._wake.set)
+        if self._watch is not None:
+            asyncio.get_running_loop().remove_reader(self._watch.fd)
+            self._watch.close()
+            self._watch = None
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -192,18 +219,26 @@ class LogShipper:
 
     async def _run(self) -> None:
         while True:
+            started = time.monotonic()
+            self._wake.clear()                 # changes from here on (during the pass too) wake the next
+            polling = True
             try:
-                # Once a second on the event loop: decode only the clusters shipped from (an API-only
-                # installation may hold hundreds of others); the rest only need their ids.
+                # On the event loop: decode only the clusters shipped from (an API-only installation may
+                # hold hundreds of others); the rest only need their ids.
                 live = set(self.plane.store.ids("cluster"))
                 clusters = self.plane.store.list("cluster", states=tuple(sorted(SHIPPED_STATES)))
                 notes = await asyncio.to_thread(self.ship_once, clusters, None, live)
                 for cluster, message in notes:
                     log.warning("cluster %s: %s", cluster["ClusterName"], message)
                     self.plane.note_event(cluster, message)
+                polling = not self._watched_all or self._db.execute("SELECT 1 FROM spool LIMIT 1").fetchone()
             except Exception:
                 log.exception("broker log shipping pass failed")
-            await asyncio.sleep(self.settings.interval)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.interval if polling else QUIET_PASS_INTERVAL)
+            except asyncio.TimeoutError:
+                pass
+            await asyncio.sleep(max(0.0, started + self.settings.interval - time.monotonic()))
 
     # -- one pass (worker thread) ----------------------------------------------------------------
     def ship_once(self, clusters: list[dict], now: float | None = None,
@@ -212,16 +247,27 @@ class LogShipper:
         now = now if now is not None else time.time()
         notes: list[tuple[dict, str]] = []
         live = set(live) if live is not None else set()
+        watched_all = self._watch is not None
         for cluster in clusters:
             live.add(cluster["ClusterArn"])
             if cluster.get("State") not in SHIPPED_STATES:
                 continue
             dests = enabled_destinations(cluster)
             for broker in cluster.get("Brokers") or []:
+                watched_all = self._watch_logs(cluster, broker["BrokerId"]) and watched_all
                 notes += self._tail(cluster, broker["BrokerId"], dests, now)
             notes += self._deliver(cluster, now)
         self._forget(live)
+        self._watched_all = watched_all
         return notes
+
+    def _watch_logs(self, cluster: dict, broker_id: int) -> bool:
+        """Be woken when the broker's server.log is written or rotated; watched before it is read, so
+        no write after the read goes unnoticed. False: it cannot be watched (yet), poll."""
+        if self._watch is None:
+            return False
+        logs = self._logs_dir(cluster, broker_id)
+        return self._watch.add(logs, DIR_EVENTS) and self._watch.add(logs / "server.log", FILE_EVENTS)
 
     def _logs_dir(self, cluster: dict, broker_id: int) -> Path:
         return self.plane.cluster_dir(cluster) / f"broker-{broker_id}" / "logs"
