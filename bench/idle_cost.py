@@ -1,7 +1,7 @@
 """Idle cost of an ACTIVE 3+3 cluster with default monitoring (issue 15): CPU as a share of one core
 and resident memory, control plane and telemetry included, next to a baseline in the same window.
 
-  .venv/bin/python bench/idle_cost.py [--seconds 300] [--settle 60]
+  .venv/bin/python bench/idle_cost.py [--seconds 300] [--settle 60] [--breakdown]
 
 openmsk: `openmsk serve` with one default cluster (3 brokers, 3 ZooKeeper nodes, TLS, default
 monitoring, so the metrics collector runs at its 60 s interval). Baseline: the same six JVMs started
@@ -11,6 +11,8 @@ CPU: utime + stime of every process of the tree (the service, its children, the 
 exit count through the parent's cutime/cstime), difference over the window. Memory: RSS and PSS
 (PSS splits pages shared between JVMs, e.g. a class-data-sharing archive, among them).
 Targets: <= 2 % of one core, <= 1 GiB resident.
+--breakdown: also per JVM of both sides, CPU per thread group over the same window and PSS per mapping
+group (heap, CDS archive, code cache, other) at its end (bench/jvm_breakdown.py).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
 from harness import Service, free_port  # noqa: E402
+from jvm_breakdown import is_jvm, report, thread_ticks  # noqa: E402
 
 from openmsk.runtime import addressing  # noqa: E402
 from openmsk.runtime.distribution import KafkaDistribution  # noqa: E402
@@ -136,11 +139,13 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--settle", type=float, default=60)
+    parser.add_argument("--breakdown", action="store_true", help="per-thread CPU and per-mapping PSS of each JVM")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="openmsk-idle-"))
     svc = Service(tmp / "data", free_port()).start()
     result = {"uptime_start": os.popen("uptime").read().strip()}
     placement = bare_nodes = None
+    breakdown: list[str] = []
     try:
         kafka = svc.client("kafka")
         arn = kafka.create_cluster(ClusterName="idle", KafkaVersion="3.9.x", NumberOfBrokerNodes=3,
@@ -153,8 +158,13 @@ def main() -> int:
         nodes = node_pids(svc.data_dir)
         cp0, bare0, t0 = cpu_seconds(svc.proc.pid), cpu_seconds(bare_pids[0], bare_pids[1:]), time.monotonic()
         nodes_cpu0 = cpu_seconds(nodes[0], nodes[1:])
+        jvms = {"openmsk": [p for p in nodes if is_jvm(p)], "bare": [p for p in bare_pids if is_jvm(p)]}
+        threads0 = {side: {p: thread_ticks(p) for p in pids} for side, pids in jvms.items()} if args.breakdown else {}
         time.sleep(args.seconds)
         elapsed = time.monotonic() - t0
+        breakdown = []
+        for side, before in threads0.items():
+            breakdown += report(side, before, {p: thread_ticks(p) for p in jvms[side]}, elapsed)
         total = cpu_seconds(svc.proc.pid) - cp0      # the service's tree includes its node JVMs
         nodes_cpu = cpu_seconds(nodes[0], nodes[1:]) - nodes_cpu0
         bare = cpu_seconds(bare_pids[0], bare_pids[1:]) - bare0
@@ -180,6 +190,9 @@ def main() -> int:
             asyncio.run(stop())
         shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(result, indent=2))
+    if breakdown:
+        print("\nper JVM: CPU per thread group over the window, PSS per mapping group at its end")
+        print("\n".join(breakdown))
     r = result
     print(f"\nidle CPU, openmsk cluster: {r['openmsk_cpu_pct_of_core']:.2f} % of a core "
           f"(control plane + telemetry {r['control_plane_cpu_pct']:.2f} %, JVMs {r['jvms_cpu_pct']:.2f} %); "
