@@ -15,6 +15,10 @@ def test_profiles_choose_the_jit_tier(monkeypatch):
     monkeypatch.setenv("OPENMSK_JVM_PROFILE", "standard")
     assert C1 not in jvm_flags.startup_flags("broker") and C1 not in jvm_flags.startup_flags("controller")
     assert C1 in jvm_flags.startup_flags("zookeeper")          # ZooKeeper is at C1 in every profile
+    for kind in ("broker", "controller"):      # C2 later: 4x HotSpot's tier-4 thresholds
+        assert set(jvm_flags.C2_LATER) <= set(jvm_flags.startup_flags(kind))
+        assert "-XX:Tier4InvocationThreshold=20000" in jvm_flags.startup_flags(kind)
+    assert not set(jvm_flags.C2_LATER) & set(jvm_flags.startup_flags("zookeeper"))
     monkeypatch.delenv("OPENMSK_JVM_PROFILE")
     assert jvm_flags.jvm_profile() == "standard"
     monkeypatch.setenv("OPENMSK_JVM_PROFILE", " Light ")

@@ -15,6 +15,13 @@ Only options that change how fast a JVM gets going and what it costs, never what
   writes a keystore), so the iterations protect nothing; TLS, keys and certificates are unchanged.
   ZooKeeper builds its PEM keystores as JKS, which does not use PBKDF2.
 
+In the `standard` profile brokers and controllers also compile with C2 later: the tier-4 thresholds
+(invocations / loop back-edges before C1-profiled code is recompiled by C2) are 4x HotSpot's defaults.
+At start-up a broker's C2 compiler threads used ~0.8-1.0 s of its ~2.5 s of CPU to ACTIVE, compiling code
+that runs a few thousand times while the broker starts and rarely after (config parsing, class set-up,
+TLS set-up); 4x later cut that to ~0.3 s. Code that stays hot (the data path, TLS record encryption)
+still reaches C2, after 4x the calls: a few more seconds of a fresh broker's first traffic
+(bench/README.md "C2 later").
 `OPENMSK_JVM_PROFILE=light` (for CI and laptops running many short-lived clusters, and what the test
 suite uses): brokers and controllers at C1 only too. A young broker spends most of its CPU in the C2
 compiler; at C1 a 3+3 cluster reaches ACTIVE with ~0.8x the broker CPU, idles at ~0.7x and serves a
@@ -37,8 +44,13 @@ STARTUP_FLAGS: dict[str, list[str]] = {
     "controller": [IN_MEMORY_KEYSTORE],
 }
 
+# HotSpot's defaults x4 (Tier4InvocationThreshold 5000, Tier4MinInvocationThreshold 600,
+# Tier4CompileThreshold 15000, Tier4BackEdgeThreshold 40000).
+C2_LATER = ["-XX:Tier4InvocationThreshold=20000", "-XX:Tier4MinInvocationThreshold=2400",
+            "-XX:Tier4CompileThreshold=60000", "-XX:Tier4BackEdgeThreshold=160000"]
+
 PROFILES: dict[str, dict[str, list[str]]] = {
-    "standard": {},
+    "standard": {"broker": C2_LATER, "controller": C2_LATER},
     "light": {"broker": ["-XX:TieredStopAtLevel=1"], "controller": ["-XX:TieredStopAtLevel=1"]},
 }
 
