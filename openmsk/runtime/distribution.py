@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,14 +136,34 @@ def plugins_dir() -> Path:
     return cache_dir() / "plugins"
 
 
+_plugin_digests: dict[tuple, str] = {}      # (sources, their names/sizes/mtimes) -> digest
+
+
 def msk_iam_plugin_digest() -> str:
-    """A content hash of plugins/msk-iam's sources (pom.xml and src/, Maven's target/ excluded): 16 hex digits."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in PLUGIN_SOURCES.rglob("*") if p.is_file() and "target" not in
-                       p.relative_to(PLUGIN_SOURCES).parts):
-        digest.update(path.relative_to(PLUGIN_SOURCES).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    """A content hash of plugins/msk-iam's sources (pom.xml and src/, Maven's target/ excluded): 16 hex digits.
+    Every node spec asks for it (the supervisor's drift check renders them every 10 s), so the files are
+    read and hashed again only when one's name, size or modification time changed."""
+    paths, signature = [], []
+    for root, dirs, names in os.walk(PLUGIN_SOURCES):
+        dirs[:] = [d for d in dirs if d != "target"]
+        for name in names:
+            path = Path(root) / name
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            if name != "target" and stat.S_ISREG(st.st_mode):
+                paths.append(path)
+                signature.append((str(path), st.st_size, st.st_mtime_ns))
+    key = (str(PLUGIN_SOURCES), tuple(sorted(signature)))
+    if key not in _plugin_digests:
+        digest = hashlib.sha256()
+        for path in sorted(paths):
+            digest.update(path.relative_to(PLUGIN_SOURCES).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+        _plugin_digests.clear()
+        _plugin_digests[key] = digest.hexdigest()[:16]
+    return _plugin_digests[key]
 
 
 def msk_iam_plugin_dir() -> Path:
