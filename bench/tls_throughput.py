@@ -1,6 +1,6 @@
 """Produce throughput through openmsk vs the same node commands started by hand, and TLS vs plaintext.
 
-  .venv/bin/python bench/tls_throughput.py [--reps 7] [--records 150000] [--record-size 1024] [--json FILE]
+  .venv/bin/python bench/tls_throughput.py [--reps 7] [--runs 1] [--records 150000] [--record-size 1024] [--json FILE]
   .venv/bin/python bench/tls_throughput.py --report FILE      # re-print the summary of a saved run
 
 (about 20 minutes on 2 cores with the defaults)
@@ -22,7 +22,9 @@ in even repetitions, by-hand first in odd ones) so that drift in the machine's l
 sides alike. Every phase starts the same way: all six JVMs stopped, the brokers' log directories
 emptied of earlier runs' topics (a fresh log directory per phase: no phase writes onto a disk and page
 cache full of the one before), the side's JVMs started, one discarded warm-up run per protocol, then
-one measured PLAINTEXT (9092) and one TLS (9094) run, in alternating order.
+`--runs` measured PLAINTEXT (9092) and TLS (9094) runs each, in alternating order. A phase's figure per
+protocol is the mean of its runs: more runs per phase average out a single run's noise without paying
+for another JVM start and warm-up.
 
 Ratios printed: openmsk / by-hand per protocol (target >= 0.97) as the ratio of the medians and as the
 median of the per-repetition ratios (with their range, which says what the run can resolve), and
@@ -215,7 +217,8 @@ class Nodes:
         wait_brokers(self.boot["BootstrapBrokerString"])
 
 
-def run_phase(nodes: Nodes, side: str, rep: int, tls_config: Path, records: int, size: int) -> dict[str, dict]:
+def run_phase(nodes: Nodes, side: str, rep: int, tls_config: Path, records: int, size: int,
+              runs: int = 1) -> list[dict]:
     plain, tls = nodes.boot["BootstrapBrokerString"], nodes.boot["BootstrapBrokerStringTls"]
     targets = {"plaintext": (plain, None), "tls": (tls, tls_config)}
     nodes.stop()
@@ -224,18 +227,20 @@ def run_phase(nodes: Nodes, side: str, rep: int, tls_config: Path, records: int,
     log(f"rep {rep + 1} {side}: started, warm-up (discarded), load {uptime()}")
     for proto in PROTOCOLS:
         perf(targets[proto][0], plain, targets[proto][1], records, size)
-    out = {}
-    for proto in (PROTOCOLS if rep % 2 == 0 else PROTOCOLS[::-1]):
-        out[proto] = perf(targets[proto][0], plain, targets[proto][1], records, size)
-        r = out[proto]
-        log(f"rep {rep + 1} {side:7} {proto:9}: {r['mb_per_s']:7.2f} MB/s  {r['records_per_s']:9.0f} rec/s  "
-            f"avg latency {r['avg_ms']:.0f} ms  load {r['load']}")
+    out = []
+    for run in range(runs):
+        for proto in (PROTOCOLS if (rep + run) % 2 == 0 else PROTOCOLS[::-1]):
+            r = {"protocol": proto, "run": run, **perf(targets[proto][0], plain, targets[proto][1], records, size)}
+            out.append(r)
+            log(f"rep {rep + 1} {side:7} {proto:9} run {run + 1}: {r['mb_per_s']:7.2f} MB/s  "
+                f"{r['records_per_s']:9.0f} rec/s  avg latency {r['avg_ms']:.0f} ms  load {r['load']}")
     return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=1, help="measured runs per protocol in each phase (mean)")
     parser.add_argument("--records", type=int, default=150000)
     parser.add_argument("--record-size", type=int, default=1024)
     parser.add_argument("--json", help="also write the raw figures to this file")
@@ -248,7 +253,7 @@ def main() -> int:
     svc = Service(tmp / "data", free_port()).start()
     nodes = None
     results: dict = {"load_start": uptime(), "reps": args.reps, "records": args.records,
-                     "record_size": args.record_size, "runs": []}
+                     "record_size": args.record_size, "runs_per_phase": args.runs, "runs": []}
     try:
         log(f"creating a TLS_PLAINTEXT 3-broker cluster, load {uptime()}")
         arn, boot = create_cluster(svc)
@@ -257,8 +262,8 @@ def main() -> int:
         nodes = Nodes(svc, arn, boot)
         for rep in range(args.reps):
             for side in (SIDES if rep % 2 == 0 else SIDES[::-1]):
-                for proto, r in run_phase(nodes, side, rep, tls_config, args.records, args.record_size).items():
-                    results["runs"].append({"rep": rep, "side": side, "protocol": proto, **r})
+                for r in run_phase(nodes, side, rep, tls_config, args.records, args.record_size, args.runs):
+                    results["runs"].append({"rep": rep, "side": side, **r})
     finally:
         if nodes:
             nodes.stop()
@@ -276,14 +281,19 @@ def report(results: dict) -> None:
     med = statistics.median
     runs = results["runs"]
 
+    # a phase's figure per protocol: the mean of its measured runs (one run in files without "run")
+    by: dict[tuple, list[float]] = {}
+    for r in runs:
+        by.setdefault((r["rep"], r["side"], r["protocol"]), []).append(r["mb_per_s"])
+    phase = {k: statistics.fmean(v) for k, v in by.items()}
+    reps = sorted({r["rep"] for r in runs})
+
     def mbs(side: str, proto: str) -> list[float]:
-        return [r["mb_per_s"] for r in runs if r["side"] == side and r["protocol"] == proto]
+        return [phase[(k, side, proto)] for k in reps if (k, side, proto) in phase]
 
     def per_rep_ratios(proto: str) -> list[float]:
-        reps = sorted({r["rep"] for r in runs})
-        by = {(r["rep"], r["side"], r["protocol"]): r["mb_per_s"] for r in runs}
-        return [by[(k, "openmsk", proto)] / by[(k, "by-hand", proto)] for k in reps
-                if (k, "openmsk", proto) in by and (k, "by-hand", proto) in by]
+        return [phase[(k, "openmsk", proto)] / phase[(k, "by-hand", proto)] for k in reps
+                if (k, "openmsk", proto) in phase and (k, "by-hand", proto) in phase]
 
     def line(name: str, value: float, target: float, detail: str) -> None:
         verdict = "ok" if value >= target else f"MISSED by {target - value:.2f} ({(1 - value / target) * 100:.0f}% short)"
@@ -291,7 +301,8 @@ def report(results: dict) -> None:
 
     print()
     print(f"load average at start {results['load_start']}, at end {results['load_end']} (2 cores); "
-          f"{results['reps']} interleaved repetitions of {results['records']} x {results['record_size']} B")
+          f"{results['reps']} interleaved repetitions, {results.get('runs_per_phase', 1)} measured run(s) per protocol "
+          f"per phase, of {results['records']} x {results['record_size']} B")
     for side in SIDES:
         for proto in PROTOCOLS:
             vals = mbs(side, proto)
