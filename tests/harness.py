@@ -32,6 +32,19 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def wait_for(predicate, timeout: float, what: str = "condition", poll: float = 1.0):
+    """Poll `predicate` until it returns something truthy and return that; fail the test with `what` if
+    it has not after `timeout` seconds (it is asked once more at the deadline)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(poll)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

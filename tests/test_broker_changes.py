@@ -7,28 +7,18 @@ import json
 import os
 import re
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from kafka_clients import create_topic, effective, tls_config
+from harness import wait_for
 from openmsk.runtime.distribution import KafkaDistribution
 from openmsk.runtime.instance_types import INSTANCE_TYPES
 from openmsk.runtime.kafka_config import DYNAMIC_CLUSTER_WIDE
 from openmsk.services.kafka.server_properties import CONFIGURABLE
 from verifying_load import VerifyingLoad
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def broker_records(svc, arn: str) -> dict[str, dict]:

@@ -6,27 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 import urllib.request
 import uuid
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafka_clients import create_topic, tls_config
+from harness import wait_for
 from openmsk.control.roller import can_restart
 from openmsk.control.topic_configs import min_insync_replicas
 from openmsk.runtime.probes import PartitionMetadata
 from verifying_load import VerifyingLoad
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def records(svc, arn: str) -> dict[str, dict]:

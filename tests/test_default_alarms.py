@@ -20,7 +20,7 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from harness import Service, free_port
+from harness import Service, free_port, wait_for
 from kafka_clients import create_topic
 from sns_helpers import Webhook, verify_documented, verify_stock
 
@@ -42,16 +42,6 @@ def svc(tmp_path_factory):
 def _names(cw) -> list[str]:
     pages = cw.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"openmsk-{NAME}-")
     return sorted(a["AlarmName"] for p in pages for a in p["MetricAlarms"])
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(1)
 
 
 def _load(bootstrap: str, topic: str, stop: threading.Event, errors: list) -> None:
@@ -78,7 +68,7 @@ def test_default_alarms_follow_the_cluster_and_cpu_alarm_notifies(svc):
         BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large", "ClientSubnets": svc.default_subnets(3)},
         EncryptionInfo={"EncryptionInTransit": {"ClientBroker": "TLS_PLAINTEXT", "InCluster": True}})["ClusterArn"]
     # Created with the cluster (before it is even ACTIVE), one set per broker.
-    assert _wait(lambda: _names(cw) == EXPECTED, 60, "the default alarms") 
+    assert wait_for(lambda: _names(cw) == EXPECTED, 60, "the default alarms") 
     topic = "arn:aws:sns:us-east-1:123456789012:openmsk-alarms"
     alarms = {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNamePrefix=f"openmsk-{NAME}-")["MetricAlarms"]}
     cpu = alarms[f"openmsk-{NAME}-broker-1-cpu"]
@@ -97,7 +87,7 @@ def test_default_alarms_follow_the_cluster_and_cpu_alarm_notifies(svc):
         create_topic({"bootstrap.servers": bootstrap}, "cpu-load", partitions=6, replication=3,
                      topic_config={"compression.type": "gzip"})
         # Healthy cluster: the controller and offline-partition alarms settle to OK.
-        _wait(lambda: all(a["StateValue"] == "OK" for a in cw.describe_alarms(
+        wait_for(lambda: all(a["StateValue"] == "OK" for a in cw.describe_alarms(
             AlarmNames=[f"openmsk-{NAME}-active-controller", f"openmsk-{NAME}-offline-partitions"])["MetricAlarms"]),
             120, "controller alarms OK")
 
@@ -105,7 +95,7 @@ def test_default_alarms_follow_the_cluster_and_cpu_alarm_notifies(svc):
         loader = threading.Thread(target=_load, args=(bootstrap, "cpu-load", stop, errors), daemon=True)
         loader.start()
         try:
-            fired = _wait(lambda: [a for a in cw.describe_alarms(AlarmNamePrefix=f"openmsk-{NAME}-broker-",
+            fired = wait_for(lambda: [a for a in cw.describe_alarms(AlarmNamePrefix=f"openmsk-{NAME}-broker-",
                                                                  StateValue="ALARM")["MetricAlarms"]
                                    if a["AlarmName"].endswith("-cpu")], 420, "a CPU alarm in ALARM")
         finally:
@@ -130,13 +120,13 @@ def test_default_alarms_follow_the_cluster_and_cpu_alarm_notifies(svc):
 
     # Opting out removes them; removing the tag brings them back.
     kafka.tag_resource(ResourceArn=arn, Tags={"openmsk:default-alarms": "false"})
-    _wait(lambda: _names(cw) == [], 60, "the opt-out to remove the alarms")
+    wait_for(lambda: _names(cw) == [], 60, "the opt-out to remove the alarms")
     kafka.untag_resource(ResourceArn=arn, TagKeys=["openmsk:default-alarms"])
-    _wait(lambda: _names(cw) == EXPECTED, 60, "the alarms to come back")
+    wait_for(lambda: _names(cw) == EXPECTED, 60, "the alarms to come back")
 
     kafka.delete_cluster(ClusterArn=arn)
     svc.wait_state(arn, states=("GONE",), timeout=240)
-    _wait(lambda: _names(cw) == [], 60, "the alarms to go with the cluster")
+    wait_for(lambda: _names(cw) == [], 60, "the alarms to go with the cluster")
 
 
 def test_reconcile_follows_brokers_and_clusters(tmp_path, monkeypatch):

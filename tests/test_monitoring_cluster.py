@@ -4,6 +4,7 @@ scraped by Debian's real Prometheus. One service of this module's own (metrics e
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import signal
@@ -15,8 +16,11 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from harness import Service, free_port
+from harness import Service, free_port, wait_for as _wait_for
 from kafka_clients import create_topic, produce
+
+# this module's waits: up to 3 minutes for datapoints and targets, looking every 2 s
+wait_for = functools.partial(_wait_for, timeout=180, poll=2)
 
 INTERVAL = 5
 CLUSTER = "metrics"
@@ -62,17 +66,6 @@ def stats(svc, metric: str, dims: dict, statistic: str = "Average", period: int 
         Namespace="AWS/Kafka", MetricName=metric, Dimensions=[{"Name": k, "Value": v} for k, v in dims.items()],
         StartTime=start, EndTime=end, Period=period, Statistics=[statistic])
     return sorted(got["Datapoints"], key=lambda p: p["Timestamp"])
-
-
-def wait_for(predicate, timeout: float = 180, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} after {timeout:.0f}s")
-        time.sleep(2)
 
 
 def broker_sum(svc, metric: str, topic: str | None, statistic: str = "Sum") -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaError, Producer
 
-from harness import Service, free_port
+from harness import Service, free_port, wait_for
 from openmsk.telemetry.jmx import INTERNAL_PORT, parse_exposition
 from kafka_clients import consume_all, create_topic, iam_config, produce, tls_config
 from verifying_load import VerifyingLoad
@@ -301,16 +301,6 @@ def test_the_authorizer_times_its_decisions(iam_cluster):
     assert after.get("delegate", 0) > 0        # the TLS and replication listeners: Kafka's ACL authorizer
 
 
-def _until(what, predicate, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.5)
-
-
 def test_multi_vpc_connection_lifecycle(iam_cluster):
     """Multi-VPC private connectivity, the API (the data path has its own file, test_multi_vpc.py): the
     cluster side (UpdateConnectivity VpcConnectivity, an UPDATE_CONNECTIVITY operation that rolls the brokers
@@ -371,8 +361,8 @@ def test_multi_vpc_connection_lifecycle(iam_cluster):
     assert created.returncode == 0, created.stderr
     conn = created.json["VpcConnectionArn"]
     assert created.json["State"] == "CREATING" and conn.startswith("arn:aws:kafka:us-east-1:")
-    described = _until("AVAILABLE", lambda: (lambda d: d if d["State"] == "AVAILABLE" else None)(
-        kafka.describe_vpc_connection(Arn=conn)))
+    described = wait_for(lambda: (lambda d: d if d["State"] == "AVAILABLE" else None)(
+        kafka.describe_vpc_connection(Arn=conn)), 60, "AVAILABLE", poll=0.5)
     assert described["TargetClusterArn"] == arn and described["Subnets"] == subnets
     assert described["SecurityGroups"] == [group] and described["Tags"] == {"team": "apps"}
     refused(kafka.create_vpc_connection, "already has a SASL_IAM connection", **request)
@@ -397,7 +387,7 @@ def test_multi_vpc_connection_lifecycle(iam_cluster):
     assert kafka.reject_client_vpc_connection(ClusterArn=arn, VpcConnectionArn=conn)["ResponseMetadata"][
         "HTTPStatusCode"] == 200
     assert kafka.describe_vpc_connection(Arn=conn)["State"] in ("REJECTING", "REJECTED")
-    _until("REJECTED", lambda: kafka.describe_vpc_connection(Arn=conn)["State"] == "REJECTED")
+    wait_for(lambda: kafka.describe_vpc_connection(Arn=conn)["State"] == "REJECTED", 60, "REJECTED", poll=0.5)
     refused(kafka.reject_client_vpc_connection, "only an AVAILABLE connection", ClusterArn=arn, VpcConnectionArn=conn)
     assert kafka.delete_vpc_connection(Arn=conn)["State"] == "DELETING"
 
@@ -407,7 +397,7 @@ def test_multi_vpc_connection_lifecycle(iam_cluster):
         except kafka.exceptions.NotFoundException:
             return True
         return False
-    _until("deleted", gone)
+    wait_for(gone, 60, "deleted", poll=0.5)
     assert kafka.list_client_vpc_connections(ClusterArn=arn)["ClientVpcConnections"] == []
     kafka.update_connectivity(ClusterArn=arn, CurrentVersion=version, ConnectivityInfo=iam_off)
     svc.wait_state(arn, timeout=300)

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from harness import OPENMSK, Service, free_port
+from harness import OPENMSK, Service, free_port, wait_for
 
 from openmsk.runtime import netns
 
@@ -98,16 +98,6 @@ def probe(svc: Service, subnet: str, groups: list[str], target: str) -> str:
     return json.loads(proc.stdout)[target]
 
 
-def until(what: str, predicate, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(1.0)
-
-
 @pytest.fixture(scope="module")
 def mvpc(tmp_path_factory):
     svc = Service(tmp_path_factory.mktemp("mvpc") / "data", free_port()).start(env={"OPENMSK_NETWORK": "namespaces"})
@@ -141,7 +131,7 @@ def connect(mvpc: dict) -> str:
     kafka = mvpc["svc"].client("kafka")
     conn = kafka.create_vpc_connection(TargetClusterArn=mvpc["arn"], Authentication="SASL_IAM", VpcId=mvpc["vpc"],
                                        ClientSubnets=mvpc["subnets"], SecurityGroups=[mvpc["endpoint"]])
-    until("AVAILABLE", lambda: kafka.describe_vpc_connection(Arn=conn["VpcConnectionArn"])["State"] == "AVAILABLE")
+    wait_for(lambda: kafka.describe_vpc_connection(Arn=conn["VpcConnectionArn"])["State"] == "AVAILABLE", 90, "AVAILABLE")
     return conn["VpcConnectionArn"]
 
 
@@ -182,8 +172,8 @@ def test_client_vpc_produces_and_consumes_through_its_connection_and_loses_it_wh
 
     # the owner rejects it: the path is cut
     kafka.reject_client_vpc_connection(ClusterArn=arn, VpcConnectionArn=conn)
-    until("cut after reject", lambda: probe(svc, subnet, [mvpc["apps"]], first) != "connected", timeout=60)
-    until("REJECTED", lambda: kafka.describe_vpc_connection(Arn=conn)["State"] == "REJECTED")
+    wait_for(lambda: probe(svc, subnet, [mvpc["apps"]], first) != "connected", 60, "cut after reject")
+    wait_for(lambda: kafka.describe_vpc_connection(Arn=conn)["State"] == "REJECTED", 90, "REJECTED")
     kafka.delete_vpc_connection(Arn=conn)
 
 
@@ -195,9 +185,9 @@ def test_delete_cuts_the_path_and_delete_cluster_leaves_connections_inactive(mvp
     subnet = mvpc["subnets"][1]
 
     conn = connect(mvpc)
-    until("endpoint up", lambda: probe(svc, subnet, [mvpc["apps"]], last) == "connected", timeout=60)
+    wait_for(lambda: probe(svc, subnet, [mvpc["apps"]], last) == "connected", 60, "endpoint up")
     kafka.delete_vpc_connection(Arn=conn)
-    until("cut after delete", lambda: probe(svc, subnet, [mvpc["apps"]], last) != "connected", timeout=60)
+    wait_for(lambda: probe(svc, subnet, [mvpc["apps"]], last) != "connected", 60, "cut after delete")
 
     # IAM cannot be turned off for the cluster while multi-VPC connectivity uses it
     version = kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["CurrentVersion"]
@@ -207,11 +197,11 @@ def test_delete_cuts_the_path_and_delete_cluster_leaves_connections_inactive(mvp
     assert "turned on for multi-VPC private connectivity" in err.value.response["Error"]["Message"]
 
     conn = connect(mvpc)
-    until("endpoint up", lambda: probe(svc, subnet, [mvpc["apps"]], last) == "connected", timeout=60)
+    wait_for(lambda: probe(svc, subnet, [mvpc["apps"]], last) == "connected", 60, "endpoint up")
     kafka.delete_cluster(ClusterArn=arn)
     assert kafka.describe_vpc_connection(Arn=conn)["State"] in ("DEACTIVATING", "INACTIVE")
-    until("INACTIVE", lambda: kafka.describe_vpc_connection(Arn=conn)["State"] == "INACTIVE")
-    until("cut after DeleteCluster", lambda: probe(svc, subnet, [mvpc["apps"]], last) != "connected", timeout=60)
+    wait_for(lambda: kafka.describe_vpc_connection(Arn=conn)["State"] == "INACTIVE", 90, "INACTIVE")
+    wait_for(lambda: probe(svc, subnet, [mvpc["apps"]], last) != "connected", 60, "cut after DeleteCluster")
     kafka.delete_vpc_connection(Arn=conn)
 
     def gone():
@@ -220,7 +210,8 @@ def test_delete_cuts_the_path_and_delete_cluster_leaves_connections_inactive(mvp
         except kafka.exceptions.NotFoundException:
             return True
         return False
-    until("deleted", gone)
+    wait_for(gone, 90, "deleted")
     client_vpc_ns = netns.Names.for_data_dir(str(svc.data_dir)).vpc_namespace(mvpc["vpc"])
-    until("endpoint namespaces removed",         # (exec's instances are gone once their command ended)
-          lambda: not [n for n in netns.namespaces() if n.startswith(client_vpc_ns + "-")])
+    # (exec's instances are gone once their command ended)
+    wait_for(lambda: not [n for n in netns.namespaces() if n.startswith(client_vpc_ns + "-")], 90,
+             "endpoint namespaces removed")

@@ -11,12 +11,11 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from harness import BIN, Service, free_port
+from harness import BIN, Service, free_port, wait_for
 
 JAAS = "org.apache.kafka.common.security.scram.ScramLoginModule required"
 
@@ -31,16 +30,6 @@ def sh(svc: Service, script: str, cwd: Path, input: str | None = None, timeout: 
 def ok(result: subprocess.CompletedProcess) -> str:
     assert result.returncode == 0, f"exit {result.returncode}\nstdout: {result.stdout[-3000:]}\nstderr: {result.stderr[-3000:]}"
     return result.stdout.strip()
-
-
-def eventually(check, timeout: float = 300, interval: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        if check():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +99,7 @@ def test_scram_procedure_with_the_console_tools(procedures, tmp_path):
                   tmp_path).returncode == 0
 
     # The user reaches the brokers shortly after the association.
-    assert eventually(lambda: lists("client_sasl.properties"))
+    wait_for(lambda: lists("client_sasl.properties"), 300, "the SCRAM user to list topics", poll=2)
     # Step 6: create a topic, produce and consume with the console tools.
     ok(sh(svc, f"kafka-topics.sh --bootstrap-server {bootstrap} --command-config client_sasl.properties "
                "--create --topic orders --partitions 3 --replication-factor 3", tmp_path))
@@ -134,7 +123,7 @@ def test_scram_procedure_with_the_console_tools(procedures, tmp_path):
     # Rotation: a new secret value reaches the brokers; the old password stops working.
     ok(sh(svc, "aws secretsmanager put-secret-value --secret-id AmazonMSK_alice "
                """--secret-string '{"username":"alice","password":"rotated-secret"}'""", tmp_path))
-    assert eventually(lambda: lists("rotated.properties"))
+    wait_for(lambda: lists("rotated.properties"), 300, "the rotated password to list topics", poll=2)
     assert not lists("client_sasl.properties")
     consumed = ok(sh(svc, f"kafka-console-consumer.sh --bootstrap-server {bootstrap} "
                           "--consumer.config rotated.properties --topic orders --from-beginning "

@@ -5,7 +5,6 @@ listener (9198) serves an AWS-signer client."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
@@ -14,7 +13,7 @@ from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, 
 
 from confluent_kafka import Producer
 
-from harness import kcat
+from harness import kcat, wait_for
 from kafka_clients import consume_all, iam_config
 from openmsk.services.kafka.connectivity import public_access_problem
 from verifying_load import VerifyingLoad
@@ -43,16 +42,6 @@ def test_preconditions():
 def scram(bootstrap: str, ca: str, password: str = "alice-pw") -> dict:
     return {"bootstrap.servers": bootstrap, "security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512",
             "sasl.username": "alice", "sasl.password": password, "ssl.ca.location": ca}
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def test_public_access_serves_scram_clients_on_public_addresses(service):

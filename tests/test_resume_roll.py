@@ -12,21 +12,11 @@ import uuid
 
 from confluent_kafka.admin import AdminClient
 
-from harness import alive
+from harness import alive, wait_for
 from kafka_clients import create_topic, effective, tls_config
 from verifying_load import VerifyingLoad
 
 ROLL_TIMEOUT = 1500          # three broker restarts, each waiting for full ISR, at a load of 100+
-
-
-def wait_for(predicate, timeout: float, what: str, poll: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def broker_pids(svc, arn: str) -> dict[str, int]:

@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 from confluent_kafka import Consumer
 
-from harness import OPENMSK
+from harness import OPENMSK, wait_for
 from kafka_clients import broker_config, create_topic, tls_config
 from verifying_load import VerifyingLoad
 
@@ -60,16 +60,6 @@ class LiveConsumer:
         while len(self.received) == count:
             assert time.monotonic() < deadline, f"consumer stuck at {count} messages for {within:.0f}s"
             time.sleep(0.5)
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 # MSK's final operation states; RebootBroker's REBOOT_NODE has its own (MSK DG, "Reboot a broker").

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from harness import Service, free_port, kcat
+from harness import Service, free_port, kcat, wait_for
 from kafka_clients import broker_config, consume_all, create_topic, produce, tls_config
 
 
@@ -36,15 +36,6 @@ def secure(tmp_path_factory):
 def scram_args(bootstrap: str, ca: str, user: str, password: str) -> list[str]:
     return ["-b", bootstrap, "-X", "security.protocol=SASL_SSL", "-X", "sasl.mechanisms=SCRAM-SHA-512",
             "-X", f"sasl.username={user}", "-X", f"sasl.password={password}", "-X", f"ssl.ca.location={ca}"]
-
-
-def wait_for(predicate, timeout=120, interval=1.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
-    return True
 
 
 def can_list(args: list[str]) -> bool:
@@ -75,7 +66,7 @@ def test_scram_procedure_with_the_cli(secure):
     brokers = svc.client("kafka").get_bootstrap_brokers(ClusterArn=arn)
     scram = brokers["BootstrapBrokerStringSaslScram"]
     assert all(h.endswith(":9096") for h in scram.split(","))
-    assert wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "alice", "alice-secret")))
+    wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "alice", "alice-secret")), timeout=120)
 
     topic = f"scram-{uuid.uuid4().hex[:6]}"
     create_topic(tls_config(brokers["BootstrapBrokerStringTls"], svc.ca_path), topic)
@@ -93,25 +84,25 @@ def test_scram_procedure_with_the_cli(secure):
     # A changed secret value reaches the brokers.
     assert svc.aws("secretsmanager", "put-secret-value", "--secret-id", "AmazonMSK_alice", "--secret-string",
                    json.dumps({"username": "alice", "password": "rotated"})).returncode == 0
-    assert wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "alice", "rotated")))
+    wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "alice", "rotated")), timeout=120)
     assert not can_list(scram_args(scram, svc.ca_path, "alice", "alice-secret"))
 
     # Deleting an associated secret takes that user's access away without breaking the other users.
     make_secret(svc, "AmazonMSK_bob", "bob", "bob-secret", key_id)
     bob = svc.client("secretsmanager").describe_secret(SecretId="AmazonMSK_bob")["ARN"]
     svc.client("kafka").batch_associate_scram_secret(ClusterArn=arn, SecretArnList=[bob])
-    assert wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "bob", "bob-secret")))
+    wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "bob", "bob-secret")), timeout=120)
     svc.client("secretsmanager").delete_secret(SecretId=bob, ForceDeleteWithoutRecovery=True)
-    assert wait_for(lambda: not can_list(scram_args(scram, svc.ca_path, "bob", "bob-secret")))
+    wait_for(lambda: not can_list(scram_args(scram, svc.ca_path, "bob", "bob-secret")), timeout=120)
     assert svc.aws("secretsmanager", "put-secret-value", "--secret-id", "AmazonMSK_alice", "--secret-string",
                    json.dumps({"username": "alice", "password": "rotated-again"})).returncode == 0
-    assert wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "alice", "rotated-again")))
+    wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "alice", "rotated-again")), timeout=120)
     svc.client("kafka").batch_disassociate_scram_secret(ClusterArn=arn, SecretArnList=[bob])
 
     # Disassociating removes the user.
     assert svc.aws("kafka", "batch-disassociate-scram-secret", "--cluster-arn", arn, "--secret-arn-list",
                    secret_arn).json["UnprocessedScramSecrets"] == []
-    assert wait_for(lambda: not can_list(scram_args(scram, svc.ca_path, "alice", "rotated-again")))
+    wait_for(lambda: not can_list(scram_args(scram, svc.ca_path, "alice", "rotated-again")), timeout=120)
 
 
 def test_scram_bad_inputs(secure, service, shared_cluster):
@@ -212,7 +203,7 @@ def test_update_security_turns_on_mtls_with_a_rolling_restart(secure, tmp_path):
     secret = make_secret(svc, "AmazonMSK_writer", "writer", "writer-pw", key_id)
     kafka.batch_associate_scram_secret(ClusterArn=arn, SecretArnList=[secret])
     scram = kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringSaslScram"]
-    assert wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "writer", "writer-pw")))
+    wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "writer", "writer-pw")), timeout=120)
     from confluent_kafka import Producer
     producer = Producer({"bootstrap.servers": scram, "security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512",
                          "sasl.username": "writer", "sasl.password": "writer-pw", "ssl.ca.location": svc.ca_path,

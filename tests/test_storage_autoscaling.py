@@ -15,23 +15,13 @@ import uuid
 
 import pytest
 
-from harness import Service, free_port
+from harness import Service, free_port, wait_for
 from kafka_clients import create_topic
 from sns_helpers import Webhook, verify_documented
 from verifying_load import VerifyingLoad
 
 ENV = {"OPENMSK_METRICS_INTERVAL": "5", "OPENMSK_DEFAULT_ALARM_PERIOD": "10", "OPENMSK_AUTOSCALING_INTERVAL": "5",
        "OPENMSK_STORAGE_COOLDOWN_SECONDS": "0"}
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def df_gib(path) -> float:

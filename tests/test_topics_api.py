@@ -5,13 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 import uuid
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from harness import Service, free_port
+from harness import Service, free_port, wait_for
 from kafka_clients import consume_all, produce, tls_config
 
 
@@ -38,17 +37,6 @@ def kafka_topic_config(config: dict, topic: str) -> dict:
     return {k: e.value for k, e in client.describe_configs([resource])[resource].result(30).items()}
 
 
-def until(predicate, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        time.sleep(0.5)
-
-
 def test_topic_lifecycle_with_the_cli(service, shared_cluster, kafka_config):
     arn, name = shared_cluster["ClusterArn"], f"api-{uuid.uuid4().hex[:8]}"
     created = service.aws("kafka", "create-topic", "--cluster-arn", arn, "--topic-name", name, "--partition-count", "3",
@@ -61,12 +49,12 @@ def test_topic_lifecycle_with_the_cli(service, shared_cluster, kafka_config):
     assert re.fullmatch(r"arn:aws:kafka:us-east-1:\d{12}:topic/shared/[0-9a-f-]+-\d+/" + name, created.json["TopicArn"])
     try:
         # Kafka has it, as asked: 3 partitions, 3 replicas each, the config set.
-        partitions = until(lambda: kafka_topics(kafka_config).get(name), what="topic in Kafka")
+        partitions = wait_for(lambda: kafka_topics(kafka_config).get(name), what="topic in Kafka", timeout=60, poll=0.5)
         assert len(partitions) == 3 and all(len(replicas) == 3 for replicas, _ in partitions.values())
         assert kafka_topic_config(kafka_config, name)["retention.ms"] == "3600000"
 
-        described = until(lambda: (d := service.aws("kafka", "describe-topic", "--cluster-arn", arn, "--topic-name",
-                                                      name).json)["Status"] == "ACTIVE" and d, what="ACTIVE")
+        described = wait_for(lambda: (d := service.aws("kafka", "describe-topic", "--cluster-arn", arn, "--topic-name",
+                                                      name).json)["Status"] == "ACTIVE" and d, what="ACTIVE", timeout=60, poll=0.5)
         assert (described["PartitionCount"], described["ReplicationFactor"]) == (3, 3)
         assert described["TopicArn"] == created.json["TopicArn"]
         configs = json.loads(base64.b64decode(described["Configs"]))
@@ -87,7 +75,7 @@ def test_topic_lifecycle_with_the_cli(service, shared_cluster, kafka_config):
                               "--partition-count", "5", "--configs", b64({"retention.ms": "7200000"}))
         assert updated.returncode == 0, updated.stderr
         assert updated.json["Status"] == "UPDATING"
-        until(lambda: len(kafka_topics(kafka_config).get(name, {})) == 5, what="5 partitions in Kafka")
+        wait_for(lambda: len(kafka_topics(kafka_config).get(name, {})) == 5, what="5 partitions in Kafka", timeout=60, poll=0.5)
         assert kafka_topic_config(kafka_config, name)["retention.ms"] == "7200000"
         assert sorted(consume_all(kafka_config, name, len(messages))) == sorted(messages)
         listed = service.aws("kafka", "list-topics", "--cluster-arn", arn, "--topic-name-filter", name).json["Topics"]
@@ -97,7 +85,7 @@ def test_topic_lifecycle_with_the_cli(service, shared_cluster, kafka_config):
         deleted = service.aws("kafka", "delete-topic", "--cluster-arn", arn, "--topic-name", name)
     assert deleted.returncode == 0, deleted.stderr
     assert deleted.json["Status"] == "DELETING"
-    until(lambda: name not in kafka_topics(kafka_config), what="topic gone from Kafka")
+    wait_for(lambda: name not in kafka_topics(kafka_config), what="topic gone from Kafka", timeout=60, poll=0.5)
     gone = service.aws("kafka", "describe-topic", "--cluster-arn", arn, "--topic-name", name)
     assert gone.returncode != 0 and "NotFoundException" in gone.stderr
 
@@ -151,7 +139,7 @@ def test_topic_refusals(service, shared_cluster, kafka_config):
         assert missing not in kafka_topics(kafka_config)        # looking did not auto-create it
     finally:
         kafka.delete_topic(ClusterArn=arn, TopicName=name)
-    until(lambda: name not in kafka_topics(kafka_config), what="topic gone from Kafka")
+    wait_for(lambda: name not in kafka_topics(kafka_config), what="topic gone from Kafka", timeout=60, poll=0.5)
 
 
 def test_list_topics_paginates(service, shared_cluster, kafka_config):
@@ -181,7 +169,7 @@ def test_list_topics_paginates(service, shared_cluster, kafka_config):
     finally:
         for name in names:
             kafka.delete_topic(ClusterArn=arn, TopicName=name)
-    until(lambda: not any(t.startswith(prefix) for t in kafka_topics(kafka_config)), what="topics gone")
+    wait_for(lambda: not any(t.startswith(prefix) for t in kafka_topics(kafka_config)), what="topics gone", timeout=60, poll=0.5)
 
 
 def test_topics_need_running_brokers(service):
@@ -240,7 +228,7 @@ def test_create_topic_answers_creating_when_the_wait_for_leaders_runs_out(impati
                 return None
             statuses.append(described["Status"])
             return described if described["Status"] == "ACTIVE" else None
-        described = until(active, timeout=120, what="topic ACTIVE")
+        described = wait_for(active, timeout=120, what="topic ACTIVE", poll=0.5)
         assert set(statuses) <= {"NOT_FOUND", "CREATING", "ACTIVE"}, statuses
         assert (described["PartitionCount"], described["ReplicationFactor"]) == (4, 2)
         assert json.loads(base64.b64decode(described["Configs"]))["retention.ms"] == "3600000"
