@@ -308,6 +308,48 @@ def test_buffer_is_bounded_and_says_so(tmp_path):
     assert 0 < len(got) < 50 and got[-1].startswith("line 4-9")   # newest kept, oldest dropped
 
 
+def test_delivery_reads_what_passes_committed_while_one_runs(tmp_path):
+    """`openmsk status` asks delivery() on the event loop while a pass runs in a worker thread: it reads
+    the last committed spool, not the pass's transaction in progress (it once shared the pass's
+    connection, which saw those rows - and deadlocked once in a test)."""
+    import threading
+    logs = tmp_path / "clusters" / "u-1" / "broker-1" / "logs"
+    logs.mkdir(parents=True)
+    sink = FakeSink()
+    sink.down = True                                       # rows stay in the spool
+    shipper = _shipper(tmp_path, sink, s3_interval=3600.0)
+    _append(logs / "server.log", ["one", "two"])
+    shipper.ship_once([CLUSTER])
+    committed = {d["Destination"]: d["BufferedBatches"] for d in shipper.delivery(CLUSTER["ClusterArn"])}
+    assert committed and all(n >= 1 for n in committed.values()), committed
+
+    in_pass, release, seen = threading.Event(), threading.Event(), {}
+
+    def a_pass_in_its_transaction():
+        with shipper._db:                                  # as _tail does: rows and position in one transaction
+            shipper._db.execute("INSERT INTO spool(cluster_arn, broker, broker_id, dest, target, batch_key, created, "
+                                "nbytes, lines) SELECT cluster_arn, broker, broker_id, dest, target, batch_key || '+', "
+                                "created, nbytes, lines FROM spool")
+            in_pass.set()
+            release.wait(30)
+
+    worker = threading.Thread(target=a_pass_in_its_transaction)
+    worker.start()
+    try:
+        assert in_pass.wait(30)
+        asker = threading.Thread(target=lambda: seen.update(
+            {d["Destination"]: d["BufferedBatches"] for d in shipper.delivery(CLUSTER["ClusterArn"])}))
+        asker.start()
+        asker.join(30)
+        assert not asker.is_alive(), "delivery() waited for the pass"
+        assert seen == committed                           # not the doubled, uncommitted spool
+    finally:
+        release.set()
+        worker.join(30)
+    doubled = {d["Destination"]: d["BufferedBatches"] for d in shipper.delivery(CLUSTER["ClusterArn"])}
+    assert doubled == {dest: 2 * n for dest, n in committed.items()}
+
+
 def test_s3_key_layout():
     key = s3_key(CLUSTER, "", 2, 1_764_756_300.0, "k")
     assert key.startswith("AWSLogs/123456789012/KafkaBrokerLogs/us-east-1/c1-u-1/2025-12-03-10/Broker-2_10-05_")

@@ -40,6 +40,7 @@ import logging
 import os
 import re
 import sqlite3
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -154,7 +155,8 @@ class LogShipper:
         self.settings = settings or Settings.from_env()
         self.plane = None
         self._task: asyncio.Task | None = None
-        self._db: sqlite3.Connection | None = None
+        self._db: sqlite3.Connection | None = None          # a pass's (one pass at a time, in a worker thread)
+        self._readers = threading.local()                   # every other thread's own (delivery(): the API)
         self._failing: dict[tuple[str, str], str] = {}      # (cluster arn, dest) -> error message
         self._retry_at: dict[tuple[str, str], float] = {}
         self.shipped_lines = 0
@@ -199,6 +201,19 @@ class LogShipper:
         if self._db is not None:
             self._db.close()
             self._db = None
+        reader = getattr(self._readers, "db", None)
+        if reader is not None:
+            reader.close()
+            self._readers.db = None
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's own connection for reads outside a pass. Not the pass's: a pass runs in a worker
+        thread, and one connection used from two threads at once sees the other's uncommitted rows (and
+        deadlocked once in a test); WAL lets this one read the last committed state meanwhile."""
+        db = getattr(self._readers, "db", None)
+        if db is None:
+            db = self._readers.db = sqlite3.connect(self.path, timeout=30)
+        return db
 
     def status(self, cluster_arn: str) -> dict[str, str]:
         """dest -> current delivery problem, for views."""
@@ -209,7 +224,7 @@ class LogShipper:
         The spool is what is still to be delivered; a destination that works has at most one pass's worth."""
         backlog = {}
         if self._db is not None:
-            backlog = {dest: (lines, nbytes) for dest, lines, nbytes in self._db.execute(
+            backlog = {dest: (lines, nbytes) for dest, lines, nbytes in self._reader().execute(
                 "SELECT dest, COUNT(*), COALESCE(SUM(nbytes), 0) FROM spool WHERE cluster_arn=? GROUP BY dest",
                 (cluster_arn,))}
         failing = self.status(cluster_arn)
