@@ -1,7 +1,7 @@
 """Produce throughput through openmsk vs the same node commands started by hand, and TLS vs plaintext.
 
   .venv/bin/python bench/tls_throughput.py [--reps 7] [--runs 1] [--records 150000] [--record-size 1024] [--json FILE]
-  .venv/bin/python bench/tls_throughput.py --report FILE      # re-print the summary of a saved run
+  .venv/bin/python bench/tls_throughput.py --report FILE [FILE...]  # re-print saved runs (several: pooled)
 
 (about 20 minutes on 2 cores with the defaults)
 
@@ -26,8 +26,9 @@ cache full of the one before), the side's JVMs started, one discarded warm-up ru
 protocol is the mean of its runs: more runs per phase average out a single run's noise without paying
 for another JVM start and warm-up.
 
-Ratios printed: openmsk / by-hand per protocol (target >= 0.97) as the ratio of the medians and as the
-median of the per-repetition ratios (with their range, which says what the run can resolve), and
+Ratios printed: openmsk / by-hand per protocol (target >= 0.97) as the ratio of the medians, as the
+median of the per-repetition ratios (with their range), and as the geometric mean of the per-repetition
+ratios with its 95 % t-interval, which says whether the run resolves the target; and
 TLS / plaintext (target >= 0.75). The by-hand side reuses the same data directories rather than a second
 slot: certificates carry the nodes' IP addresses, so a copy at other addresses would need other
 certificates, i.e. not identical settings.
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -244,10 +246,11 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=150000)
     parser.add_argument("--record-size", type=int, default=1024)
     parser.add_argument("--json", help="also write the raw figures to this file")
-    parser.add_argument("--report", metavar="JSON", help="only print the summary of a file written by --json")
+    parser.add_argument("--report", metavar="JSON", nargs="+",
+                        help="only print the summary of files written by --json (several: their repetitions pooled)")
     args = parser.parse_args()
     if args.report:
-        report(json.loads(Path(args.report).read_text()))
+        report(pooled([json.loads(Path(f).read_text()) for f in args.report]))
         return 0
     tmp = Path(tempfile.mkdtemp(prefix="openmsk-tlsbench-"))
     svc = Service(tmp / "data", free_port()).start()
@@ -275,6 +278,34 @@ def main() -> int:
         Path(args.json).write_text(json.dumps(results, indent=2))
     report(results)
     return 0
+
+
+# Student's t, two-sided 95 %, by degrees of freedom (1-30); beyond, the normal 1.96 is close enough
+T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+       2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+def ratio_interval(ratios: list[float]) -> tuple[float, float, float]:
+    """Geometric mean of per-repetition ratios and its 95 % t-interval (on their logarithms): what the
+    run can tell apart from noise. A target is resolved when the whole interval is on one side of it."""
+    logs = [math.log(r) for r in ratios]
+    mean = statistics.fmean(logs)
+    df = len(logs) - 1
+    half = (T95[df - 1] if df <= len(T95) else 1.96) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
+def pooled(files: list[dict]) -> dict:
+    """Several runs' figures as one: repetitions renumbered one after the other (each repetition keeps
+    its own pair of phases, so per-repetition ratios stay paired)."""
+    if len(files) == 1:
+        return files[0]
+    runs, offset = [], 0
+    for f in files:
+        runs += [{**r, "rep": r["rep"] + offset} for r in f["runs"]]
+        offset += f["reps"]
+    return {**files[0], "reps": offset, "runs": runs, "load_end": files[-1]["load_end"],
+            "load_start": " / ".join(f["load_start"] for f in files)}
 
 
 def report(results: dict) -> None:
@@ -314,6 +345,11 @@ def report(results: dict) -> None:
         ratios = per_rep_ratios(proto)
         line(f"openmsk / by hand, {proto}, median per rep", med(ratios), 0.97,
              f"per rep {', '.join(f'{x:.2f}' for x in ratios)}; range {min(ratios):.2f}-{max(ratios):.2f}")
+        if len(ratios) >= 3:
+            mean, low, high = ratio_interval(ratios)
+            verdict = "resolved: above the target" if low >= 0.97 else \
+                "resolved: below the target" if high < 0.97 else "NOT resolved at this number of repetitions"
+            print(f"{'  geometric mean per rep, 95% interval':<46} {mean:5.3f}  [{low:.3f}-{high:.3f}] {verdict}")
     for side in SIDES:
         line(f"TLS / plaintext ({side})", med(mbs(side, "tls")) / med(mbs(side, "plaintext")), 0.75,
              f"{med(mbs(side, 'tls')):.2f} vs {med(mbs(side, 'plaintext')):.2f} MB/s")
