@@ -1,9 +1,9 @@
 """Produce throughput through openmsk vs the same node commands started by hand, and TLS vs plaintext.
 
-  .venv/bin/python bench/tls_throughput.py [--reps 7] [--runs 1] [--records 150000] [--record-size 1024] [--json FILE]
+  .venv/bin/python bench/tls_throughput.py [--reps 7] [--runs 2] [--records 150000] [--record-size 1024] [--json FILE]
   .venv/bin/python bench/tls_throughput.py --report FILE [FILE...]  # re-print saved runs (several: pooled)
 
-(about 20 minutes on 2 cores with the defaults)
+(about 30 minutes on 2 cores with the defaults; 20 with --runs 1)
 
 One TLS_PLAINTEXT cluster (3 brokers in 3 zones, InCluster TLS, MSK's defaults) is created in a service of
 its own. Every figure is `kafka-producer-perf-test.sh` (Kafka 3.9.1, acks=all, a fresh 3-partition RF-3
@@ -242,7 +242,7 @@ def run_phase(nodes: Nodes, side: str, rep: int, tls_config: Path, records: int,
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=7)
-    parser.add_argument("--runs", type=int, default=1, help="measured runs per protocol in each phase (mean)")
+    parser.add_argument("--runs", type=int, default=2, help="measured runs per protocol in each phase (mean)")
     parser.add_argument("--records", type=int, default=150000)
     parser.add_argument("--record-size", type=int, default=1024)
     parser.add_argument("--json", help="also write the raw figures to this file")
