@@ -2,6 +2,7 @@
 latency under signed load. Each figure is printed next to a baseline measured in the same run.
 
   .venv/bin/python bench/create_cluster.py [--runs 5] [--rate 200] [--seconds 10]
+  .venv/bin/python bench/create_cluster.py --kafka-version 3.9.x.kraft --baseline no-cds [--runs 5]
 
 Targets (issue 2): create->ACTIVE <= 20 s median on 2 cores; 3+3 cluster <= 3 GiB resident;
 idle control plane <= 150 MiB; DescribeCluster p99 <= 10 ms at 200 signed requests/s.
@@ -10,6 +11,10 @@ line printing the machine's load; the bare start is what starting the JVMs by ha
 stock flags, no class-data-sharing archive, ZooKeeper then brokers. Each line also gives the CPU seconds
 (utime + stime) the six JVMs used to get there: on the shared, loaded machine wall times are noise,
 CPU to ready resolves (bench/README.md "Start-up levers").
+`--baseline no-cds` compares with the same create in a second `openmsk serve` started with OPENMSK_CDS=0
+(nodes without class-data-sharing archives), the two alternating (ABBA); any `--kafka-version`, KRaft
+included (the bare start is ZooKeeper mode only). Each line then splits the CPU into brokers and quorum
+(ZooKeeper or KRaft controllers).
 """
 from __future__ import annotations
 
@@ -50,21 +55,29 @@ def tree_rss_mib(data_dir: Path) -> float:
     return sum(rss_mib(json.loads(p.read_text())["pid"]) for p in data_dir.glob("clusters/*/*/node.json"))
 
 
-def jvm_cpu_seconds(cluster_dirs) -> float:
-    """utime + stime of the nodes recorded under `cluster_dirs` (node.json), now."""
-    return sum(cpu_seconds(json.loads(p.read_text())["pid"]) for d in cluster_dirs for p in d.glob("*/node.json"))
+def jvm_cpu_seconds(cluster_dirs, prefix: str = "") -> float:
+    """utime + stime of the nodes recorded under `cluster_dirs` (node.json; `prefix`: of those node
+    directories only, e.g. "broker-"), now."""
+    return sum(cpu_seconds(json.loads(p.read_text())["pid"]) for d in cluster_dirs for p in d.glob(f"{prefix}*/node.json"))
 
 
-def create_and_wait(svc: Service, name: str) -> tuple[str, float, float]:
+def create_and_wait(svc: Service, name: str, version: str = "3.9.x", split: dict | None = None) -> tuple[str, float, float]:
+    """Create a default cluster, wait for ACTIVE: (arn, seconds, JVM CPU seconds); `split` gets the
+    brokers' CPU under "brokers" and the quorum's (ZooKeeper or controllers) under "quorum"."""
     kafka = svc.client("kafka")
     t0 = time.monotonic()
-    arn = kafka.create_cluster(ClusterName=name, KafkaVersion="3.9.x", NumberOfBrokerNodes=3,
+    arn = kafka.create_cluster(ClusterName=name, KafkaVersion=version, NumberOfBrokerNodes=3,
                                BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large",
                                                     "ClientSubnets": svc.default_subnets(3)})["ClusterArn"]
     while kafka.describe_cluster(ClusterArn=arn)["ClusterInfo"]["State"] != "ACTIVE":
         time.sleep(0.1)
     elapsed = time.monotonic() - t0
-    return arn, elapsed, jvm_cpu_seconds(svc.data_dir.glob(f"clusters/{arn.rsplit('/', 1)[1]}*"))
+    dirs = list(svc.data_dir.glob(f"clusters/{arn.rsplit('/', 1)[1]}*"))
+    total = jvm_cpu_seconds(dirs)
+    if split is not None:
+        split["brokers"] = jvm_cpu_seconds(dirs, "broker-")
+        split["quorum"] = total - split["brokers"]
+    return arn, elapsed, total
 
 
 async def bare_start(workdir: Path, slot: int) -> tuple[float, float]:
@@ -141,14 +154,29 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+def baseline_create(svc: Service, version: str, run: int, split: dict) -> tuple[float, float]:
+    """The `--baseline no-cds` side: the same create in the OPENMSK_CDS=0 service, deleted again."""
+    arn, seconds, cpu = create_and_wait(svc, f"base-{run}", version, split)
+    svc.client("kafka").delete_cluster(ClusterArn=arn)
+    svc.wait_state(arn, states=("GONE",))
+    return seconds, cpu
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--kafka-version", default="3.9.x", help="MSK version of the clusters (e.g. 3.9.x.kraft)")
+    parser.add_argument("--baseline", choices=("bare", "no-cds"), default="bare",
+                        help="bare: the six JVMs by hand (ZooKeeper mode); no-cds: the same create with OPENMSK_CDS=0")
     args = parser.parse_args()
+    if args.baseline == "bare" and args.kafka_version.endswith(".kraft"):
+        parser.error("the bare start is ZooKeeper mode only: use --baseline no-cds for a KRaft version")
     tmp = Path(tempfile.mkdtemp(prefix="openmsk-bench-"))
     svc = Service(tmp / "data", free_port()).start()
+    base_svc = Service(tmp / "base", free_port()).start(env={"OPENMSK_CDS": "0"}) if args.baseline == "no-cds" else None
+    base_name = "bare" if base_svc is None else "no-cds"
     results = {}
     try:
         time.sleep(3)
@@ -156,7 +184,15 @@ def main() -> int:
         creates, bares, rss, loads, create_cpu, bare_cpu = [], [], [], [], [], []
         for run in range(args.runs):
             loads.append(Path("/proc/loadavg").read_text().split(" ")[0])
-            arn, seconds, cpu = create_and_wait(svc, f"bench-{run}")
+            ours, theirs = {}, {}
+            # ABBA: the baseline first every other run, and in the last one (whose cluster stays for the
+            # memory and DescribeCluster figures: no baseline should start next to it)
+            base_first = run % 2 == 1 or run == args.runs - 1
+            if base_svc is not None and base_first:
+                seconds, cpu = baseline_create(base_svc, args.kafka_version, run, theirs)
+                bares.append(seconds)
+                bare_cpu.append(cpu)
+            arn, seconds, cpu = create_and_wait(svc, f"bench-{run}", args.kafka_version, ours)
             creates.append(seconds)
             create_cpu.append(cpu)
             time.sleep(5)
@@ -165,13 +201,19 @@ def main() -> int:
                 kafka = svc.client("kafka")
                 kafka.delete_cluster(ClusterArn=arn)
                 svc.wait_state(arn, states=("GONE",))
-            seconds, cpu = asyncio.run(bare_start(tmp / "bare", 240))
-            bares.append(seconds)
-            bare_cpu.append(cpu)
-            print(f"run {run}: create->ACTIVE {creates[-1]:.1f} s, bare {bares[-1]:.1f} s "
+            if base_svc is None:
+                seconds, cpu = asyncio.run(bare_start(tmp / "bare", 240))
+            elif not base_first:
+                seconds, cpu = baseline_create(base_svc, args.kafka_version, run, theirs)
+            if base_svc is None or not base_first:
+                bares.append(seconds)
+                bare_cpu.append(cpu)
+            split = (f" (brokers {ours['brokers']:.1f} vs {theirs['brokers']:.1f} s, quorum {ours['quorum']:.1f} vs "
+                     f"{theirs['quorum']:.1f} s)") if theirs else ""
+            print(f"run {run}: create->ACTIVE {creates[-1]:.1f} s, {base_name} {bares[-1]:.1f} s "
                   f"(ratio {creates[-1] / bares[-1]:.2f}; load {loads[-1]}); JVM CPU to ready "
-                  f"{create_cpu[-1]:.1f} s vs bare {bare_cpu[-1]:.1f} s (ratio {create_cpu[-1] / bare_cpu[-1]:.2f})",
-                  flush=True)
+                  f"{create_cpu[-1]:.1f} s vs {base_name} {bare_cpu[-1]:.1f} s (ratio {create_cpu[-1] / bare_cpu[-1]:.2f})"
+                  + split, flush=True)
         results["create_to_active_s"] = statistics.median(creates)
         results["bare_java_start_s"] = statistics.median(bares)
         results["cluster_rss_mib"] = max(rss)
@@ -188,6 +230,8 @@ def main() -> int:
         results["cpu_ratio_per_run"] = [c / b for c, b in zip(create_cpu, bare_cpu)]
     finally:
         svc.stop_everything()
+        if base_svc is not None:
+            base_svc.stop_everything()
         shutil.rmtree(tmp, ignore_errors=True)
 
     def line(name, value, unit, target, baseline=None, base_name=""):
@@ -197,13 +241,14 @@ def main() -> int:
 
     print(f"load average (1 min) at each run: {', '.join(results['load_per_run'])}; "
           f"median of per-run ratios {statistics.median(results['ratio_per_run']):.2f}")
-    print(f"JVM CPU seconds to ready (median): create {statistics.median(results['create_cpu_s']):.1f} s, bare "
+    print(f"version {args.kafka_version}, baseline {base_name}")
+    print(f"JVM CPU seconds to ready (median): create {statistics.median(results['create_cpu_s']):.1f} s, {base_name} "
           f"{statistics.median(results['bare_cpu_s']):.1f} s; median of per-run ratios "
           f"{statistics.median(results['cpu_ratio_per_run']):.2f}")
     print(f"runs: {args.runs}; create->ACTIVE per run: {', '.join(f'{c:.1f}' for c in results['creates'])} s; "
-          f"bare per run: {', '.join(f'{b:.1f}' for b in results['bares'])} s")
+          f"{base_name} per run: {', '.join(f'{b:.1f}' for b in results['bares'])} s")
     line("create->ACTIVE (median)", results["create_to_active_s"], "s", 20, results["bare_java_start_s"],
-         "bare java starts")
+         "bare java starts" if base_svc is None else "creates without CDS")
     line("3+3 cluster resident memory", results["cluster_rss_mib"], "MiB", 3072)
     line("idle control plane RSS", results["idle_control_plane_mib"], "MiB", 150)
     line("control plane RSS with 1 cluster", results["control_plane_with_cluster_mib"], "MiB", 150)

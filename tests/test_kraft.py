@@ -15,11 +15,14 @@ import subprocess
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 
 from harness import Service, free_port, kcat
 from kafka_clients import broker_config, consume_all, create_topic, delete_topic, produce, tls_config
+from openmsk.runtime import cds
+from openmsk.runtime.distribution import KafkaDistribution
 from test_security import (_active_pca, _client_cert, can_list, foreign_certificate_refused, make_secret,
                            scram_args, wait_for)
 from verifying_load import VerifyingLoad
@@ -99,6 +102,28 @@ def test_kraft_cluster_shows_what_msk_shows(kraft):
     assert config["broker.rack"] == subnet["AvailabilityZoneId"]
     assert not config.get("zookeeper.connect")
     assert "9097" in config["controller.quorum.voters"]
+
+
+def test_kraft_nodes_map_their_class_data_sharing_archives(kraft):
+    """KRaft controllers and brokers start with the archives `openmsk cds build` trained on a KRaft cluster
+    (runtime/cds.py): each JVM has its kind's .jsa mapped, and the JVM accepts it for its classpath (an
+    archive it refused would not be mapped, but ask it directly, as test_classpath_agent.py does)."""
+    svc, arn, _ = kraft
+    cluster_dir = svc.data_dir / "clusters" / arn.rsplit("/", 1)[1]
+    dist = KafkaDistribution.locate()
+    for kind, prefix in (("controller", "controller-"), ("kraft-broker", "broker-")):
+        expected = cds.archive_path(dist, kind)
+        assert expected.exists(), f"no {kind} archive: scripts/install builds it (openmsk cds build)"
+        pids = [json.loads(r.read_text())["pid"] for r in sorted(cluster_dir.glob(f"{prefix}*/node.json"))]
+        assert len(pids) == 3
+        for pid in pids:
+            mapped = {line.split()[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+                      if line.rstrip().endswith(".jsa")}
+            assert str(expected) in mapped, (kind, pid, mapped)
+        argv = Path(f"/proc/{pids[0]}/cmdline").read_bytes().decode().split("\0")
+        check = subprocess.run([argv[0], f"-XX:SharedArchiveFile={expected}", "-XX:+PrintSharedArchiveAndExit", "-cp",
+                                argv[argv.index("-cp") + 1]], capture_output=True, text=True, timeout=120)
+        assert "archive is valid" in check.stdout, check.stdout[-2000:] + check.stderr[-2000:]
 
 
 def test_tls_and_scram_clients(kraft):

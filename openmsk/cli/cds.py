@@ -1,9 +1,12 @@
-"""`openmsk cds build|status|remove`: the class-data-sharing archives brokers and ZooKeeper start with.
+"""`openmsk cds build|status|remove`: the class-data-sharing archives nodes start with (runtime/cds.py).
 
-`build` trains them on a real default cluster (runtime/cds.py): a throw-away `openmsk serve` in a
-temporary data directory creates a 3-broker cluster through the API, waits for ACTIVE, stops the
-service and then the nodes (broker-1 and zookeeper-1 write their archives as they exit) and moves the
-archives into the machine-wide cache. scripts/install runs it once; it is skipped while current archives exist.
+`build` trains them on real default clusters: a throw-away `openmsk serve` in a temporary data directory
+creates a 3-broker ZooKeeper cluster and a 3-broker KRaft cluster of the pinned Kafka release at once
+through the API, waits for both to be ACTIVE, stops the service and then the nodes (broker-1,
+zookeeper-1 and controller-1001 write their archives as they exit) and moves the archives into the
+machine-wide cache. scripts/install runs it on every install; it is skipped while current archives exist.
+`build` and `remove` also delete stale archives (runtime/cds.py remove_stale: not used for 14 days and
+not this installation's); `remove` deletes this installation's current ones as well.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from pathlib import Path
 from .. import config
 from ..runtime import cds
 from ..runtime.distribution import KafkaDistribution
-from ..runtime.versions import SUPPORTED_VERSIONS
+from ..runtime.versions import LINES
 from .common import EXIT_FAILED, EXIT_OK, Api, CliError, say
 from .wait import wait as wait_state
 
@@ -75,6 +78,17 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def training_clusters(dist: KafkaDistribution) -> dict[str, tuple[str, ...]]:
+    """MSK version -> the archive kinds its training cluster writes: the first ZooKeeper line and the
+    first KRaft line that run the pinned release (a release has one or both)."""
+    out = {}
+    for kraft, kinds in ((False, ("broker", "zookeeper")), (True, ("kraft-broker", "controller"))):
+        line = next((l for l in LINES if l.kafka == dist.version and l.kraft == kraft), None)
+        if line is not None:
+            out[line.msk_version] = kinds
+    return out
+
+
 def build(dist: KafkaDistribution, *, quiet: bool = False) -> dict[str, Path]:
     work = Path(tempfile.mkdtemp(prefix="openmsk-cds-"))
     data_dir, trained = work / "data", work / "archives"
@@ -87,22 +101,24 @@ def build(dist: KafkaDistribution, *, quiet: bool = False) -> dict[str, Path]:
                              stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     log.close()
     endpoint = f"http://127.0.0.1:{port}"
+    clusters = training_clusters(dist)
     try:
         deadline = time.monotonic() + 60
         while not _healthy(endpoint):
             if serve.poll() is not None or time.monotonic() > deadline:
                 raise CliError(f"training service did not start: {(work / 'serve.log').read_text()[-1500:]}")
             time.sleep(0.2)
-        kafka = Api(data_dir, endpoint, config.DEFAULT_REGION).client("kafka")
-        ec2 = Api(data_dir, endpoint, config.DEFAULT_REGION).client("ec2")
+        api = Api(data_dir, endpoint, config.DEFAULT_REGION)
+        kafka, ec2 = api.client("kafka"), api.client("ec2")
         subnets = sorted((s for s in ec2.describe_subnets()["Subnets"] if s.get("DefaultForAz")),
                          key=lambda s: s["AvailabilityZone"])[:3]
-        msk_version = next(v for v, jar in SUPPORTED_VERSIONS.items() if jar == dist.version)
-        arn = kafka.create_cluster(ClusterName="cds-training", KafkaVersion=msk_version, NumberOfBrokerNodes=3,
-                                   BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large",
-                                                        "ClientSubnets": [s["SubnetId"] for s in subnets]}
-                                   )["ClusterArn"]
-        wait_state(kafka, arn, "ACTIVE", BUILD_TIMEOUT, 1.0, quiet, Api(data_dir, endpoint, config.DEFAULT_REGION))
+        # Both at once: on 2 cores the second cluster's JVMs use the CPU the first one's wait for.
+        arns = [kafka.create_cluster(ClusterName=f"cds-training-{i}", KafkaVersion=version, NumberOfBrokerNodes=3,
+                                     BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large",
+                                                          "ClientSubnets": [s["SubnetId"] for s in subnets]}
+                                     )["ClusterArn"] for i, version in enumerate(clusters)]
+        for arn in arns:
+            wait_state(kafka, arn, "ACTIVE", BUILD_TIMEOUT, 1.0, quiet, api)
     finally:
         # The service goes first (it would heal the nodes stopped below); the nodes stop with all the
         # time they need: writing an archive at exit takes seconds of CPU, more than a delete's grace.
@@ -112,31 +128,44 @@ def build(dist: KafkaDistribution, *, quiet: bool = False) -> dict[str, Path]:
                 serve.wait(120)
             except subprocess.TimeoutExpired:
                 serve.kill()
-        for kind in ("broker", "zookeeper"):        # brokers first: their shutdown talks to ZooKeeper
+        # brokers first: their shutdown talks to ZooKeeper / the controllers
+        for kind in ("broker", "zookeeper", "controller"):
             _stop_nodes(data_dir, kind, BUILD_TIMEOUT)
-    out = {}
-    for kind in cds.KINDS:
+    out, missing = {}, []
+    for kind in (k for kinds in clusters.values() for k in kinds):
         archive = trained / f"{kind}.jsa"
         if not archive.exists() or archive.stat().st_size == 0:
-            raise CliError(f"no {kind} archive was written (see {work / 'serve.log'})")
+            missing.append(kind)
+            continue
         out[kind] = cds.install_archive(dist, kind, archive)
+    if missing:
+        raise CliError(f"no {', '.join(missing)} archive was written (see {work / 'serve.log'})")
     shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def _remove_stale(dist: KafkaDistribution) -> None:
+    for path in cds.remove_stale(dist):
+        say(f"cds: removed {path} (not this installation's, unused for {cds.STALE_AFTER_DAYS} days)")
 
 
 def cmd_cds(args) -> int:
     dist = KafkaDistribution.locate()
     current = cds.status(dist)
+    trained = [k for kinds in training_clusters(dist).values() for k in kinds]
     if args.action == "status":
         for kind, path in current.items():
-            say(f"{kind:<10} {path if path else 'none (nodes start without class-data sharing)'}")
-        return EXIT_OK if all(current.values()) else EXIT_FAILED
+            fallback = cds.mapped_archive(dist, kind) if path is None and cds.FALLBACK.get(kind) else None
+            say(f"{kind:<12} {path or (f'none (maps {fallback.name})' if fallback else 'none (nodes start without class-data sharing)')}")
+        return EXIT_OK if all(current[k] for k in trained) else EXIT_FAILED
     if args.action == "remove":
         for path in current.values():
             if path:
                 path.unlink()
+        _remove_stale(dist)
         return EXIT_OK
-    if all(current.values()) and not args.force:
+    _remove_stale(dist)
+    if all(current[k] for k in trained) and not args.force:
         say("cds: archives are current (use --force to rebuild)")
         return EXIT_OK
     started = time.monotonic()

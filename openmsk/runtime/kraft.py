@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from . import cds
 from .distribution import KAFKA_JVM_PERFORMANCE_OPTS, KafkaDistribution
 from .jvm_flags import launch_env, startup_flags
 from .kafka_config import MSK_DEFAULTS, render_properties
@@ -170,7 +171,8 @@ class ControllerNode:
             log4j_config=workdir / log4j_name, logs_dir=workdir / "logs")
         command = format_wrapper(self.config.quorum.cluster_id, workdir, workdir / "server.properties", dist, command)
         return NodeSpec(self.name, "controller", workdir, command, files, dict(secret_files or {}),
-                        address=self.config.host, ports=(CONTROLLER_PORT,), launch_env=launch_env())
+                        address=self.config.host, ports=(CONTROLLER_PORT,),
+                        launch_env={**launch_env(), **cds.launch_env(dist, "controller", self.name)})
 
     async def mode(self) -> str | None:
         """'leader' / 'follower' while the controller takes part in the quorum, else None.

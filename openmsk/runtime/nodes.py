@@ -129,7 +129,12 @@ class BrokerProcess:
             command = format_wrapper(self.config.kraft_cluster_id, workdir, workdir / "server.properties", dist, command)
         return NodeSpec(self.name, "broker", workdir, command, files, dict(secret_files or {}),
                         address=self.config.host, ports=tuple(l.port for l in self.config.listeners),
-                        launch_env={**launch_env(), **cds.launch_env(dist, "broker", self.name)})
+                        launch_env={**launch_env(), **cds.launch_env(dist, self.cds_kind, self.name)})
+
+    @property
+    def cds_kind(self) -> str:
+        """Its class-data-sharing archive (runtime/cds.py): a KRaft broker loads other classes."""
+        return "kraft-broker" if self.config.kraft_cluster_id else "broker"
 
     async def metadata(self, all_topics: bool = False) -> probes.ClusterMetadata | None:
         return await probes.try_kafka_metadata(self.config.host, self.probe_port, ssl_context=self.probe_ssl,
