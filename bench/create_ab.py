@@ -3,7 +3,7 @@ steps completed, wall time. One default 3+3 cluster at a time, the two checkouts
 in its own `openmsk serve`; the other checkout runs from this one's venv with PYTHONPATH pointing at it (its
 jars, plugin and class-data-sharing archives must be installed: scripts/install there, or the same sources).
 
-  .venv/bin/python bench/create_ab.py --base /path/to/other/checkout [--runs 6] [--produce SECONDS]
+  .venv/bin/python bench/create_ab.py --base /path/to/other/checkout [--runs 6] [--produce SECONDS] [--kafka-version V]
 
 CPU is utime + stime of every node JVM when ACTIVE is first seen (it resolves on a loaded machine; wall
 times there do not); the step times are when the API first showed each create step COMPLETED. With
@@ -31,13 +31,15 @@ from jvm_profile import throughput  # noqa: E402
 from kafka_clients import create_topic, tls_config  # noqa: E402
 from startup_levers import cpu_seconds  # noqa: E402
 
+from openmsk.control.model import quorum_step  # noqa: E402
+
 STEPS = ("START_ZOOKEEPER", "ZOOKEEPER_QUORUM", "START_BROKERS")
 
 
-def create_once(svc: Service, name: str, produce: float = 0) -> dict:
+def create_once(svc: Service, name: str, produce: float = 0, version: str = "3.9.x") -> dict:
     kafka = svc.client("kafka")
     t0 = time.monotonic()
-    arn = kafka.create_cluster(ClusterName=name, KafkaVersion="3.9.x", NumberOfBrokerNodes=3,
+    arn = kafka.create_cluster(ClusterName=name, KafkaVersion=version, NumberOfBrokerNodes=3,
                                BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large",
                                                     "ClientSubnets": svc.default_subnets(3)})["ClusterArn"]
     steps: dict[str, float] = {}
@@ -52,9 +54,9 @@ def create_once(svc: Service, name: str, produce: float = 0) -> dict:
                     steps.setdefault(step["StepName"], time.monotonic() - t0)
         time.sleep(0.1)
     out = {"wall": time.monotonic() - t0, "brokers": 0.0, "zookeeper": 0.0,
-           **{s: steps.get(s, float("nan")) for s in STEPS}}
+           **{s: steps.get(quorum_step(s, version.endswith(".kraft")), float("nan")) for s in STEPS}}
     for record in svc.data_dir.glob(f"clusters/{arn.rsplit('/', 1)[1]}/*/node.json"):
-        kind = "brokers" if record.parent.name.startswith("broker") else "zookeeper"
+        kind = "brokers" if record.parent.name.startswith("broker") else "zookeeper"     # or KRaft controllers
         out[kind] += cpu_seconds(json.loads(record.read_text())["pid"])
     if produce:
         config = tls_config(kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringTls"], svc.ca_path)
@@ -72,6 +74,8 @@ def main() -> int:
     parser.add_argument("--base", required=True, help="the other checkout (its openmsk/ is imported)")
     parser.add_argument("--runs", type=int, default=6)
     parser.add_argument("--produce", type=float, default=0, help="seconds of produce after ACTIVE, twice (0: none)")
+    parser.add_argument("--kafka-version", default="3.9.x", help="MSK version of the clusters (3.9.x.kraft: the ZooKeeper "
+                        "columns are the KRaft controllers, the steps START_CONTROLLERS, CONTROLLER_QUORUM, ...)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="openmsk-create-ab-"))
     services = {"base": Service(tmp / "base", free_port()).start(env={"PYTHONPATH": str(Path(args.base).resolve())}),
@@ -82,7 +86,7 @@ def main() -> int:
         for run in range(args.runs):
             for which in (("base", "this") if run % 2 == 0 else ("this", "base")):
                 load = Path("/proc/loadavg").read_text().split()[0]
-                r = create_once(services[which], f"ab-{which}-{run}", args.produce)
+                r = create_once(services[which], f"ab-{which}-{run}", args.produce, args.kafka_version)
                 results[which].append(r)
                 print(f"run {run} {which:4}: wall {r['wall']:5.1f} s; JVM CPU brokers {r['brokers']:5.2f} s, ZooKeeper "
                       f"{r['zookeeper']:4.2f} s; steps completed at " + ", ".join(f"{s} {r[s]:.2f}" for s in STEPS)
