@@ -13,7 +13,8 @@ plugin dir, the JMX exporter at its end), so any Kafka archive of that classpath
 differ by role (a ZooKeeper-mode broker never loads the Raft client, the quorum controller or the
 metadata image), hence one archive per role. A kind without its archive maps the next one of
 FALLBACK (a controller the KRaft broker's, then the ZooKeeper-mode broker's): fewer of its classes
-come from the archive, but still most of the common ones (bench/README.md, "KRaft controllers").
+come from the archive (79-86 % of a controller's; bench/README.md, "KRaft controllers and brokers with
+archives of their own").
 
 The archives are trained on real clusters (`openmsk cds build`, run by scripts/install): the nodes
 named in TRAINING_NODES (`broker-1`, `zookeeper-1`, `controller-1001`) of a default ZooKeeper cluster
