@@ -4,7 +4,9 @@ runtime/msk_iam_config.py), which inside a node's own network namespace is that 
 not the host's. So the control plane listens on the same address:port inside every namespaced broker and
 KRaft controller and relays to itself (runtime/tcp_relay.py with runtime/netns_sockets.py): loopback
 traffic, which no security group filters, reaching nothing but the service's own endpoint, where the
-channel token authenticates the broker as before (control/iam_channel.py).
+channel token authenticates the broker as before (control/iam_channel.py). A pass runs when the store
+changes or a node's namespace is made ready (relay_service.py), so the relay is listening before the
+node's process, started right after, can ask.
 """
 from __future__ import annotations
 
@@ -36,4 +38,6 @@ class ControlPlaneChannelRelays(RelayService):
         return out
 
     async def pass_once(self, plane) -> None:
+        """Inputs: endpoint.json (written before the plane starts), cluster documents and their VPCs,
+        the nodes' namespaces (NamespacedPlacement.on_namespace)."""
         await self.relays.set(self.wanted(plane))

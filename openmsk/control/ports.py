@@ -24,3 +24,7 @@ class VpcConnections(Protocol):
     def with_data_path(self) -> list[dict]:
         """Client VPC connections that should reach their cluster now (MSK state AVAILABLE), each with
         VpcConnectionArn, TargetClusterArn, Authentication, VpcId, ClientSubnets, SecurityGroups, Region."""
+
+    def settles_in(self) -> float | None:
+        """Seconds until the next pending transition of a connection completes by the clock alone (it
+        may change `with_data_path` with no write); None when none is pending."""

@@ -4,7 +4,8 @@ its VPC address (public_access.py). The control plane relays each public address
 VPC address:port (runtime/tcp_relay.py), as the EIP's NAT does on AWS. The relayed connections come
 from the host's address in the default VPC, so the cluster's security groups decide on them as on
 any host client (the default group admits them). The relays live as long as the control plane: with it
-stopped, the public addresses do not answer (the private ones still do).
+stopped, the public addresses do not answer (the private ones still do). A pass runs when the store
+changes (relay_service.py), so an address answers or stops as soon as its cluster's document says so.
 """
 from __future__ import annotations
 
@@ -34,5 +35,6 @@ class PublicRelays(RelayService):
     name = "public access relays"
 
     async def pass_once(self, plane) -> None:
+        """Inputs: cluster documents (public access, brokers' addresses) and their VPCs and subnets."""
         enforced = lambda cluster: plane.vpc.enforced(plane.vpc.cluster_vpc(cluster))  # noqa: E731
         await self.relays.set(wanted_relays(plane.store.list("cluster"), enforced))

@@ -11,6 +11,11 @@ Python work on that machine (p99 25-48 ms: the scheduler, not SQLite - WAL commi
 synchronous=NORMAL do not fsync). A thread hop would add latency to every request and give up the
 read-your-writes ordering the providers rely on (a Describe right after a Create sees it). The metric
 store, whose writes are batches of hundreds of upserts, does write in a thread (telemetry/store.py).
+
+`on_write`: callables run with the kind after every put/delete of this process (on the writer's thread),
+so background loops that derive state from documents (control/relay_service.py) sleep until one
+changes instead of reading the store on a timer. Writes by other processes (a CLI on the same file)
+call nothing; such loops keep a slow fallback pass.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -43,6 +48,11 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self.on_write: list[Callable[[str], None]] = []
+
+    def _written(self, kind: str) -> None:
+        for listener in self.on_write:
+            listener(kind)
 
     def close(self) -> None:
         self._db.close()
@@ -53,6 +63,7 @@ class Store:
             "INSERT INTO resources(kind, id, region, parent, created, doc) VALUES (?,?,?,?,?,?) "
             "ON CONFLICT(kind, id) DO UPDATE SET doc=excluded.doc, region=excluded.region, parent=excluded.parent",
             (kind, id, region, parent, time.time(), json.dumps(doc)))
+        self._written(kind)
 
     def get(self, kind: str, id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT doc FROM resources WHERE kind=? AND id=?", (kind, id)).fetchone()
@@ -60,6 +71,7 @@ class Store:
 
     def delete(self, kind: str, id: str) -> None:
         self._db.execute("DELETE FROM resources WHERE kind=? AND id=?", (kind, id))
+        self._written(kind)
 
     def list(self, kind: str, *, region: str | None = None, parent: str | None = None,
              states: tuple[str, ...] | None = None) -> list[dict[str, Any]]:

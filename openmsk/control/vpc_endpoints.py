@@ -21,8 +21,10 @@ VPC's bridge (its "service side") to the broker's multi-VPC listener. The two VP
 each other (the namespaces do not forward), so overlapping CIDRs would work as with PrivateLink; brokers
 always admit their endpoints' service-side addresses (vpc_runtime.py), as MSK manages that side itself.
 
-A connection that leaves AVAILABLE (rejected, deleted, its cluster deleted, its type turned off) loses its
-endpoint within a pass (a second): the relays and the connections they carry are closed and both
+A pass runs when the store changes, when a connection's pending CREATING -> AVAILABLE is due by the
+clock (`settles_in`), and every 15 s regardless (relay_service.py). A connection that leaves AVAILABLE
+(rejected, deleted, its cluster deleted, its type turned off: each a write) loses its endpoint within a
+pass (at most a second): the relays and the connections they carry are closed and both
 namespaces are removed. The relays live as long as the control plane (like public access's relays).
 """
 from __future__ import annotations
@@ -55,8 +57,11 @@ class VpcEndpoints(RelayService):
         super().__init__()
         self.connections = connections          # control/ports.py VpcConnections
 
-    async def pass_once(self, plane) -> None:
+    async def pass_once(self, plane) -> float | None:
+        """Inputs: VPC connections (and the clock, for their pending transitions), cluster documents,
+        VPCs, subnets, the endpoints' own documents and namespaces."""
         await self.sync(plane)
+        return self.connections.settles_in()
 
     # -- one pass ----------------------------------------------------------------------------------
     def wanted(self, plane) -> dict[str, tuple[dict, dict]]:

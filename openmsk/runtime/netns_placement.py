@@ -6,6 +6,8 @@ namespace, its veth and its ruleset are made ready (runtime/netns.py) and the no
 inside it through `nsenter --net=...`, which execs, so the driver's pid is the node's own. Nodes
 sharing an address (a broker and its node-exporter sidecar) share the namespace; it is removed when
 the last of them is deleted. The driver knows nothing of Kafka: a spec and an Attachment only.
+`on_namespace` callables run (on the event loop) with a namespace's name after it is made ready or
+removed: the control plane's relay services, which listen inside nodes' namespaces, sleep until then.
 """
 from __future__ import annotations
 
@@ -25,6 +27,11 @@ class NamespacedPlacement:
         self.attach = attach
         self._registry_path = Path(root) / "netns.json"     # node name -> namespace
         self._lock = asyncio.Lock()
+        self.on_namespace: list[Callable[[str], None]] = []
+
+    def _changed(self, namespace: str) -> None:
+        for listener in self.on_namespace:
+            listener(namespace)
 
     def _registry(self) -> dict[str, str]:
         try:
@@ -50,6 +57,7 @@ class NamespacedPlacement:
             registry = self._registry()
             registry[spec.name] = attachment.namespace
             self._save(registry)
+        self._changed(attachment.namespace)
         # Same spec hash: where a node runs is not what it runs (the hash covers command, files, env).
         wrapped = dataclasses.replace(spec, command=["nsenter", f"--net={netns.NETNS_DIR}/{attachment.namespace}",
                                                       "--", *spec.command])
@@ -76,6 +84,7 @@ class NamespacedPlacement:
             self._save(registry)
         if namespace and namespace not in registry.values():
             await asyncio.to_thread(netns.delete_namespace, namespace)
+            self._changed(namespace)
 
     async def pause(self, name: str) -> bool:
         return await self.inner.pause(name)

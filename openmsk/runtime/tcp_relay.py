@@ -33,12 +33,14 @@ class Relays:
     def __init__(self) -> None:
         self._servers: dict[Endpoint, tuple[Endpoint, asyncio.base_events.Server]] = {}
         self._live: dict[Endpoint, set[asyncio.StreamWriter]] = {}
+        self.failed: set[Endpoint] = set()      # wanted by the last `set()` but not listening (retry)
 
     @property
     def mapping(self) -> dict[Endpoint, Endpoint]:
         return {listen: target for listen, (target, _) in self._servers.items()}
 
     async def set(self, wanted: dict[Endpoint, Endpoint]) -> None:
+        self.failed = set()
         for listen in [l for l, (t, _) in self._servers.items() if wanted.get(l) != t]:
             _, server = self._servers.pop(listen)
             server.close()
@@ -56,6 +58,7 @@ class Relays:
                     server = await asyncio.start_server(self._handler(listen, target), *listen, reuse_address=True)
             except OSError as exc:
                 log.warning("relay %s -> %s: %s", listen, target, exc)
+                self.failed.add(listen)
                 continue
             self._servers[listen] = (target, server)
 

@@ -142,6 +142,13 @@ class VpcConnectionStore:
         control/vpc_endpoints.py, exist exactly while they are)."""
         return [d for d in self.store.list(KIND) if settled(d)["State"] == "AVAILABLE"]
 
+    def settles_in(self) -> float | None:
+        """control/ports.py VpcConnections: seconds until the next pending transition completes (a read
+        computes it, nothing is written then), so the endpoints' service wakes for it."""
+        left = [SETTLE_SECONDS - _elapsed(d["Since"]) for d in self.store.list(KIND) if d.get("Pending")]
+        left = [s for s in left if s > 0]         # a transition already due is seen by the pass that asks
+        return min(left) + 0.05 if left else None
+
 
 def _elapsed(since: str) -> float:
     return (datetime.now(timezone.utc) - model.parse_iso(since)).total_seconds()
