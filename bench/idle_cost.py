@@ -135,6 +135,16 @@ async def start_bare(workdir: Path) -> tuple[LocalProcessPlacement, list, list[i
     return placement, [*brokers, *zks], pids
 
 
+def create_idle_cluster(svc: Service) -> str:
+    """The default 3+3 cluster both idle benchmarks hold (also bench/relay_passes.py), ACTIVE; its ARN."""
+    kafka = svc.client("kafka")
+    arn = kafka.create_cluster(ClusterName="idle", KafkaVersion="3.9.x", NumberOfBrokerNodes=3,
+                               BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large",
+                                                    "ClientSubnets": svc.default_subnets(3)})["ClusterArn"]
+    svc.wait_state(arn, timeout=600)
+    return arn
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=300)
@@ -147,11 +157,7 @@ def main() -> int:
     placement = bare_nodes = None
     breakdown: list[str] = []
     try:
-        kafka = svc.client("kafka")
-        arn = kafka.create_cluster(ClusterName="idle", KafkaVersion="3.9.x", NumberOfBrokerNodes=3,
-                                   BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large",
-                                                        "ClientSubnets": svc.default_subnets(3)})["ClusterArn"]
-        svc.wait_state(arn, timeout=600)
+        create_idle_cluster(svc)
         placement, bare_nodes, bare_pids = asyncio.run(start_bare(tmp / "bare"))
         print(f"cluster ACTIVE and bare JVMs ready; settling {args.settle:.0f}s", flush=True)
         time.sleep(args.settle)

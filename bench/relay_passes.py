@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness import Service, free_port  # noqa: E402
+from idle_cost import create_idle_cluster  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 PASS = re.compile(r"(public access relays|control plane channel relays|multi-VPC endpoints): pass \d+ took ([\d.]+) ms")
@@ -80,11 +81,7 @@ def main() -> int:
     svc = Service(tmp / "data", free_port()).start()
     results = []
     try:
-        kafka = svc.client("kafka")
-        arn = kafka.create_cluster(ClusterName="idle", KafkaVersion="3.9.x", NumberOfBrokerNodes=3,
-                                   BrokerNodeGroupInfo={"InstanceType": "kafka.m5.large",
-                                                        "ClientSubnets": svc.default_subnets(3)})["ClusterArn"]
-        svc.wait_state(arn, timeout=600)
+        create_idle_cluster(svc)
         network = json.loads((svc.data_dir / "network.json").read_text())
         if network.get("mode") != "namespaces":
             print(f"the namespace layout is off here ({network}); the relay services do not run")
