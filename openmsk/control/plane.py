@@ -473,8 +473,11 @@ class ControlPlane:
         if cluster["State"] != model.ACTIVE:
             return
         layout = ClusterLayout(cluster, self.cluster_dir(cluster))
-        down = [n.name.split("/")[-1] for n in [*layout.quorum_nodes(), *layout.brokers()]
-                if not (await self.placement.observe(n.name)).running]
+        down = []
+        for node in [*layout.quorum_nodes(), *layout.brokers()]:
+            status = await self.placement.observe(node.name)
+            if not status.running or status.stopping:      # stopping: the previous one sent it SIGTERM
+                down.append(node.name.split("/")[-1])
         if down:
             log.warning("cluster %s: %s not running; restarting", cluster["ClusterName"], ", ".join(down))
             model.add_event(cluster, f"{', '.join(down)} not running at control-plane start; restarting")
@@ -496,7 +499,7 @@ class ControlPlane:
             down = []
             for node in nodes:
                 status = await self.placement.observe(node.name)
-                if not status.running:
+                if not status.running or status.stopping:
                     down.append((node.name, status))
             if not down:
                 running += [node.name for node in nodes]
@@ -504,6 +507,14 @@ class ControlPlane:
             delay = 0.0
             for name, status in down:
                 short = name.split("/")[-1]
+                if status.stopping_since is not None:
+                    # Stopped on purpose (a stop recorded by the placement) and never started again: the
+                    # control plane that stopped it went away in between. Not a crash: no back-off.
+                    log.warning("cluster %s: %s was stopped and not started again; starting it",
+                                cluster["ClusterName"], short)
+                    model.add_event(cluster, f"{short} was stopped by a control plane that did not start it "
+                                             f"again; starting it")
+                    continue
                 code = "unknown" if status.exit_code is None else status.exit_code
                 log.warning("cluster %s: %s exited unexpectedly (exit code %s); healing",
                             cluster["ClusterName"], short, code)

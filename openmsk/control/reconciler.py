@@ -22,8 +22,8 @@ from . import multi_vpc as multi_vpc_mod
 from .public_access import (PUBLIC_KEYSTORE, PUBLIC_TWINS, public_access_on, public_address,
                             public_listener_properties)
 from .registrations import release_dead_broker
-from .roller import (STUCK_CHECK_INTERVAL, STUCK_RESTARTS, ZOOKEEPER_GRACE, BrokerRoller, RollError, ZooKeeperRoller,
-                     stuck_reason)
+from .roller import (SHUTDOWN_GRACE, STUCK_CHECK_INTERVAL, STUCK_RESTARTS, ZOOKEEPER_GRACE, BrokerRoller, RollError,
+                     ZooKeeperRoller, stuck_reason)
 from .tls import broker_tls_properties, certificate_due, node_certificate
 
 if TYPE_CHECKING:
@@ -44,6 +44,11 @@ READY_POLL_INTERVAL = 0.1          # a refused connection or a `srvr` costs next
 
 def _short(node) -> str:
     return node.name.split("/")[-1]
+
+
+def _going_or_gone(status) -> bool:
+    """Not running, or running but told to stop: either way the node needs a start on its desired spec."""
+    return not status.running or status.stopping
 
 
 PUBLIC_TWIN_NAMES = {twin for twin, _ in PUBLIC_TWINS.values()}
@@ -283,8 +288,20 @@ class ClusterReconciler:
 
     async def start_node(self, cluster: dict, node) -> None:
         """Start the node on its desired spec unless it runs (a running node is left as it is: rolling
-        it onto a new spec is the roll steps' decision)."""
-        if (await self.plane.placement.observe(node.name)).running:
+        it onto a new spec is the roll steps' decision). One that runs but is stopping (a control plane
+        died right after it sent the stop, e.g. mid-roll) is going down anyway: it is waited for and
+        started on its desired spec now, before any later step (a roll) stops another node."""
+        status = await self.plane.placement.observe(node.name)
+        if status.stopping:
+            self.progress(cluster, f"{_short(node)} is still stopping (a stop sent {time.time() - status.stopping_since:.0f}s "
+                                   f"ago by a control plane that did not start it again); starting it on its desired "
+                                   f"spec before anything else")
+            grace = SHUTDOWN_GRACE if _short(node).startswith("broker-") else ZOOKEEPER_GRACE
+            status = await self.plane.placement.replace(self.spec(cluster, node), grace=grace)
+            self._attempts[node.name] = StartAttempts(node, STARTUP_RETRIES + 1)   # after the stop: not the start's
+            self.plane.note_started(cluster, node.name, status)
+            return
+        if status.running:
             return
         self._attempts[node.name] = StartAttempts(node, STARTUP_RETRIES + 1)   # before: errors it logs are its own
         status = await self.plane.placement.apply(self.spec(cluster, node))
@@ -332,9 +349,9 @@ class ClusterReconciler:
         leader last, each only while the others serve."""
         nodes = self.layout(cluster).quorum_nodes()
         specs = {n.name: self.spec(cluster, n) for n in await self._drifted(cluster, nodes)}
-        # A node that stopped since the quorum step is started by the roll (as in brokers_rolled).
+        # A node that stopped (or is stopping) since the quorum step is started by the roll (as in brokers_rolled).
         specs.update({n.name: self.spec(cluster, n) for n in nodes
-                      if not (await self.plane.placement.observe(n.name)).running})
+                      if _going_or_gone(await self.plane.placement.observe(n.name))})
         if specs:
             roller = ZooKeeperRoller(self.plane.placement, on_progress=lambda m: self.progress(cluster, m))
             await self._roll(roller, nodes, specs)
@@ -347,7 +364,7 @@ class ClusterReconciler:
         # shutdown a control plane killed mid-roll had begun exits only now, and while it is down no
         # other broker can be restarted (min ISR); the operation must not complete without it either.
         specs.update({b.name: self.spec(cluster, b) for b in brokers
-                      if not (await self.plane.placement.observe(b.name)).running})
+                      if _going_or_gone(await self.plane.placement.observe(b.name))})
         if not specs:
             return
         from .scram import admin_config

@@ -10,6 +10,8 @@ first (they serve nothing), the active controller last (leadership moves once):
   3. wait until it is registered again, then until every partition is fully in sync.
 ZooKeeperRoller: one node at a time, the leader last, each only while every other node serves (the
 ensemble keeps its quorum), and the next only once the restarted node serves again.
+Both count a node the placement reports stopping (NodeStatus.stopping: a stop was sent, by a control
+plane that may have died since, and the process has not exited yet) as not serving, however it answers.
 
 Errors are typed. `RollRetryable`: the cluster was not healthy enough to restart the next node in
 time (nothing is broken; the caller tries again later). `RollFatal`: a node did not come back (its
@@ -67,6 +69,21 @@ def stuck_reason(node, status) -> str | None:
     if stuck is None or not status.running:
         return None
     return stuck(since=status.started_at)
+
+
+def _why(status) -> str:
+    if status.stopping:
+        return "stopping: a control plane sent it a stop and did not start it again"
+    return "spec changed" if status.running else "not running"
+
+
+async def serving(placement, node) -> bool:
+    """The node answers as ready and its process is not on its way out: one the placement reports
+    stopping (a control plane that died right after sending it SIGTERM) still answers for a moment,
+    under a second for ZooKeeper, seconds for a KRaft controller, and must not count as serving."""
+    if (await placement.observe(node.name)).stopping:
+        return False
+    return await node.ready()
 
 
 async def _wait(predicate, timeout: float, what: str, error=RollRetryable) -> None:
@@ -128,9 +145,9 @@ class BrokerRoller:
         while remaining:
             broker = await self._next_restartable(remaining, brokers)
             remaining.remove(broker)
-            running = (await self.placement.observe(broker.name)).running
-            self.on_progress(f"{'restarting' if running else 'starting'} broker {broker.config.broker_id} "
-                             f"({'spec changed' if running else 'not running'})")
+            status = await self.placement.observe(broker.name)
+            self.on_progress(f"{'restarting' if status.running else 'starting'} broker {broker.config.broker_id} "
+                             f"({_why(status)})")
             await self.placement.replace(specs[broker.name], grace=SHUTDOWN_GRACE)
             attempts = StartAttempts(broker, START_ATTEMPTS)      # after the stop: its errors are not the start's
             await _wait_back(self.placement, broker, specs[broker.name], READY_TIMEOUT, attempts)
@@ -149,7 +166,7 @@ class BrokerRoller:
         deadline = time.monotonic() + AVAILABILITY_TIMEOUT
         while True:
             broker = await self._next(remaining, brokers)
-            if not await broker.ready() or await self._can_roll(broker, brokers):
+            if not await serving(self.placement, broker) or await self._can_roll(broker, brokers):
                 return broker
             if time.monotonic() > deadline:
                 raise RollRetryable(f"timed out after {AVAILABILITY_TIMEOUT:.0f}s waiting until broker "
@@ -160,7 +177,7 @@ class BrokerRoller:
     async def _next(self, remaining: list, brokers: list):
         meta = await self._metadata(brokers)
         controller = meta.controller_id if meta else -1
-        ready = {b.name: await b.ready() for b in remaining}
+        ready = {b.name: await serving(self.placement, b) for b in remaining}
         return min(remaining, key=lambda b: (ready[b.name], b.config.broker_id == controller, b.config.broker_id))
 
     async def _metadata(self, brokers: list):
@@ -217,7 +234,7 @@ class ZooKeeperRoller:
         while remaining:
             node = await self._next_restartable(remaining, nodes)
             remaining.remove(node)
-            self.on_progress(f"restarting {_short(node)} (spec changed)")
+            self.on_progress(f"restarting {_short(node)} ({_why(await self.placement.observe(node.name))})")
             await self.placement.replace(specs[node.name], grace=ZOOKEEPER_GRACE)
             attempts = StartAttempts(node, START_ATTEMPTS)      # after the stop: its errors are not the start's
             await _wait_back(self.placement, node, specs[node.name], READY_TIMEOUT, attempts)
@@ -227,12 +244,17 @@ class ZooKeeperRoller:
     async def _next_restartable(self, remaining: list, nodes: list):
         """The next node to restart (one that does not serve first, the leader last), once every other
         node serves. Chosen again on every poll, as BrokerRoller's: a node of `remaining` that stops
-        serving meanwhile (a previous control plane died after its SIGTERM) is what the others wait for."""
+        serving meanwhile is what the others wait for. A node the placement reports stopping (a previous
+        control plane died right after its SIGTERM) does not serve even while it still answers: it is
+        restarted first, and no other node before it (that would be two quorum nodes down at once)."""
         deadline = time.monotonic() + AVAILABILITY_TIMEOUT
         while True:
             modes = {n.name: await n.mode() for n in remaining}
+            for n in remaining:
+                if (await self.placement.observe(n.name)).stopping:
+                    modes[n.name] = None
             node = min(remaining, key=lambda n: (modes[n.name] is not None, modes[n.name] == "leader", n.name))
-            if all([await o.ready() for o in nodes if o is not node]):
+            if all([await serving(self.placement, o) for o in nodes if o is not node]):
                 return node
             if time.monotonic() > deadline:
                 raise RollRetryable(f"timed out after {AVAILABILITY_TIMEOUT:.0f}s waiting until every ZooKeeper "

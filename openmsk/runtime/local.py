@@ -6,7 +6,9 @@ kernel's start time of that pid and the spec hash: after a control-plane restart
 still-running node only if the pid still belongs to the process we started (pid reuse is detected by
 the start time), otherwise the node is reported exited and the reconciler starts it again.
 Stopping is graceful: SIGTERM to the process group, wait up to `grace`, SIGQUIT for a JVM thread
-dump into stdout.log, then SIGKILL.
+dump into stdout.log, then SIGKILL. The stop is written to node.json (`stopping_since`, `stop_signal`)
+before the signal is sent, so a control plane that dies right after it leaves the node reported as
+stopping (NodeStatus.stopping), not serving, to the next one; the next start writes a new record.
 `wait_exit` sleeps on a pidfd per running node (Linux >= 5.3: readable the moment the process exits,
 children and adopted nodes alike), so the supervisor learns of a crash at once without polling;
 without pidfds it polls.
@@ -167,22 +169,23 @@ class LocalProcessPlacement:
         if record is None:
             return NodeStatus(name, "absent", log_file=log_file)
         pid = record["pid"]
+
+        def status(phase: str, exit_code=None, adopted: bool = False) -> NodeStatus:
+            return NodeStatus(name, phase, pid, exit_code, record.get("spec_hash"), record.get("started_at"),
+                              adopted, log_file, record.get("stopping_since"))
+
         child = self._children.get(name)
         if child is not None and child.pid == pid:
             code = child.poll()
             if code is None:
-                return NodeStatus(name, "running", pid, None, record.get("spec_hash"),
-                                  record.get("started_at"), False, log_file)
+                return status("running")
             self._children.pop(name, None)
             record.update(exit_code=code, exited_at=time.time())
             self._write_record(name, record)
-            return NodeStatus(name, "exited", pid, code, record.get("spec_hash"), record.get("started_at"),
-                              False, log_file)
+            return status("exited", code)
         if record.get("exited_at") is None and _proc_start_ticks(pid) == record.get("start_ticks"):
-            return NodeStatus(name, "running", pid, None, record.get("spec_hash"), record.get("started_at"),
-                              True, log_file)
-        return NodeStatus(name, "exited", pid, record.get("exit_code"), record.get("spec_hash"),
-                          record.get("started_at"), False, log_file)
+            return status("running", adopted=True)
+        return status("exited", record.get("exit_code"))
 
     def _write_record(self, name: str, record: dict) -> None:
         path = self._record_path(name)
@@ -223,11 +226,13 @@ class LocalProcessPlacement:
         if not status.running:
             return
         pid = status.pid
+        self._note_stop(name, "SIGTERM")
         self._signal(pid, signal.SIGTERM)
         if not await self._wait_gone(name, pid, grace):
             log.warning("%s (pid %d) did not stop within %.0fs; thread dump, then SIGKILL", name, pid, grace)
             self._signal(pid, signal.SIGQUIT)
             await asyncio.sleep(0.5)
+            self._note_stop(name, "SIGKILL")
             self._signal(pid, signal.SIGKILL)
             await self._wait_gone(name, pid, 10.0)
         self._close_pidfd(name)
@@ -236,6 +241,17 @@ class LocalProcessPlacement:
             record.update(exited_at=time.time(), stopped=True)
             self._write_record(name, record)
         self._children.pop(name, None)
+
+    def _note_stop(self, name: str, signal_name: str) -> None:
+        """Record the stop in node.json before its signal goes out: a control plane killed right after
+        sending it leaves the record, and the next one reads the node as stopping (not serving) for as
+        long as it still runs. The first stop's time is kept; `_start` writes a record without it."""
+        record = self._read_record(name)
+        if record is None:
+            return                       # never started here: nothing runs to be stopped
+        record.setdefault("stopping_since", time.time())
+        record["stop_signal"] = signal_name
+        self._write_record(name, record)
 
     @staticmethod
     def _signal(pid: int, sig: int) -> None:

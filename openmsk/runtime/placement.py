@@ -49,10 +49,19 @@ class NodeStatus:
     started_at: float | None = None
     adopted: bool = False           # running, but started by an earlier control-plane process
     log_file: Path | None = None
+    # When a stop was sent to this process (by this or an earlier control plane): recorded before the
+    # signal, cleared by the next start. Survives the control plane that sent it.
+    stopping_since: float | None = None
 
     @property
     def running(self) -> bool:
         return self.phase == "running"
+
+    @property
+    def stopping(self) -> bool:
+        """Running, but told to stop: on its way out, whether or not it still answers. Nothing may
+        count it as serving (a roll would restart another quorum node while it exits)."""
+        return self.running and self.stopping_since is not None
 
 
 class Placement(Protocol):
@@ -61,10 +70,12 @@ class Placement(Protocol):
         A running node with a different spec is left alone (rolling it is the caller's decision)."""
 
     async def observe(self, name: str) -> NodeStatus:
-        """Current state of the node, without changing anything."""
+        """Current state of the node, without changing anything. A node sent a stop and not started
+        since reports `stopping_since`, also to a control plane started after the one that sent it."""
 
     async def replace(self, spec: NodeSpec, *, grace: float = 60.0) -> NodeStatus:
-        """Stop the node gracefully (if running) and start it with `spec`."""
+        """Stop the node gracefully (if running) and start it with `spec`. The stop is recorded before
+        its signal is sent (`NodeStatus.stopping_since`), the start clears it."""
 
     async def delete(self, name: str, *, grace: float = 60.0, purge: bool = False) -> None:
         """Stop the node (SIGTERM, then SIGKILL after `grace`); `purge` also removes its files."""
