@@ -87,8 +87,11 @@ def consume_to_end(config: dict, topic: str, timeout: float = 120) -> list[bytes
 
 
 # Errors a watermark lookup answers while leadership moves (librdkafka does not mark all retriable).
+# OFFSET_NOT_AVAILABLE: a leader elected a moment ago whose high watermark has not caught up yet (KIP-207;
+# retriable in Kafka, not flagged so by librdkafka): seen right after a roll's last restart.
 RETRIED_LOOKUP_ERRORS = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-                         KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT, KafkaError._TRANSPORT}
+                         KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT, KafkaError._TRANSPORT,
+                         KafkaError.OFFSET_NOT_AVAILABLE}
 
 
 def _high_watermark(consumer: Consumer, topic: str, partition: int, timeout: float = 120) -> int:
