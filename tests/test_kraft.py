@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import Service, free_port, kcat
+from harness import Service, free_port, kcat, wait_for
 from kafka_clients import broker_config, consume_all, create_topic, delete_topic, produce, tls_config
 from openmsk.runtime import cds
 from openmsk.runtime.distribution import KafkaDistribution
-from test_security import (_active_pca, _client_cert, can_list, foreign_certificate_refused, make_secret,
-                           scram_args, wait_for)
+from test_security import _active_pca, _client_cert, can_list, foreign_certificate_refused, make_secret, scram_args
 from verifying_load import VerifyingLoad
 
 VERSION = "3.9.x.kraft"
@@ -148,7 +147,7 @@ def _tls_and_scram(svc, arn: str, tls: dict, topic: str) -> None:
     secret = make_secret(svc, f"AmazonMSK_kraft_{uuid.uuid4().hex[:6]}", "carol", "carol-secret", key)
     kafka.batch_associate_scram_secret(ClusterArn=arn, SecretArnList=[secret])
     scram = kafka.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerStringSaslScram"]
-    assert wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "carol", "carol-secret")))
+    wait_for(lambda: can_list(scram_args(scram, svc.ca_path, "carol", "carol-secret")), 120, "carol to list topics")
     assert kcat("-P", *scram_args(scram, svc.ca_path, "carol", "carol-secret"), "-t", topic,
                 input=b"d\n").returncode == 0
     out = kcat("-C", *scram_args(scram, svc.ca_path, "carol", "carol-secret"), "-t", topic, "-o", "beginning",
@@ -156,7 +155,7 @@ def _tls_and_scram(svc, arn: str, tls: dict, topic: str) -> None:
     assert sorted(out.stdout.split()) == [b"a", b"b", b"c", b"d"]
     assert not can_list(scram_args(scram, svc.ca_path, "carol", "wrong"))
     kafka.batch_disassociate_scram_secret(ClusterArn=arn, SecretArnList=[secret])
-    assert wait_for(lambda: not can_list(scram_args(scram, svc.ca_path, "carol", "carol-secret")))
+    wait_for(lambda: not can_list(scram_args(scram, svc.ca_path, "carol", "carol-secret")), 120, "carol refused")
 
 
 def _scram_client(bootstrap: str, ca: str, user: str, password: str) -> dict:
@@ -267,7 +266,7 @@ def test_kraft_controller_metrics(kraft):
         points = sorted(got["Datapoints"], key=lambda p: p["Timestamp"])
         return points[-1]["Maximum"] if points else None
 
-    assert wait_for(lambda: maximum("ActiveControllerCount") == 1.0, timeout=300, interval=5)
+    assert wait_for(lambda: maximum("ActiveControllerCount") == 1.0, timeout=300, poll=5)
     assert (maximum("GlobalTopicCount") or 0) >= 1          # __consumer_offsets at least
     assert maximum("OfflinePartitionsCount") == 0.0
     ours = [m for page in cloudwatch.get_paginator("list_metrics").paginate(Namespace="AWS/Kafka")
@@ -389,7 +388,7 @@ def test_kraft_broker_logs_arrive_in_cloudwatch_logs(kraft):
         assert found.returncode == 0, found.stderr
         return found.json["events"]
     assert wait_for(lambda: {e["logStreamName"] for e in started()} >= {"Broker-1", "Broker-2", "Broker-3"},
-                    timeout=180, interval=2)
+                    timeout=180, poll=2)
     assert all("KafkaRaftServer" in e["message"] for e in started())         # broker-only KRaft nodes
     before, shipped, after = _wait_shipped(svc, logs, LOG_GROUP, cluster_uuid, brokers, timeout=300)
     for b in brokers:
@@ -454,8 +453,8 @@ def test_killed_broker_is_restarted_and_rejoins_the_isr(kraft):
         with VerifyingLoad(tls, topic) as load:
             time.sleep(3)
             os.killpg(killed, signal.SIGKILL)
-            assert wait_for(lambda: _pid(record) not in (None, killed), timeout=300, interval=1), "not restarted"
-            assert wait_for(lambda: _full_isr(tls, topic), timeout=300, interval=2), "ISR not full again"
+            assert wait_for(lambda: _pid(record) not in (None, killed), timeout=300, poll=1), "not restarted"
+            assert wait_for(lambda: _full_isr(tls, topic), timeout=300, poll=2), "ISR not full again"
             time.sleep(2)
         assert load.errors == [] and len(load.acked) > 20
         assert load.lost() == set()
