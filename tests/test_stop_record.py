@@ -35,8 +35,9 @@ def on_term(*_):
     if terming:
         return
     terming.append(True)
-    if not os.path.exists("record-at-sigterm.json"):
-        shutil.copy("node.json", "record-at-sigterm.json")
+    if not os.path.exists("record-at-sigterm.json"):     # whole or absent: the test reads it once it exists
+        shutil.copy("node.json", "record-at-sigterm.json.tmp")
+        os.replace("record-at-sigterm.json.tmp", "record-at-sigterm.json")
     threading.Timer(delay, lambda: os._exit(143)).start()
 signal.signal(signal.SIGTERM, on_term)
 server = socket.create_server((host, port))

@@ -74,6 +74,9 @@ def test_full_volume_fires_the_disk_alarm_and_auto_scaling_grows_it(svc):
     # A webhook on the installation's alarm topic: the disk alarm's ALARM and OK notifications.
     hook, sns = Webhook(), svc.client("sns")
     alarm_topic = "arn:aws:sns:us-east-1:123456789012:openmsk-alarms"
+    # created on demand by the default alarms' reconcile, on the evaluator's next pass after the create
+    wait_for(lambda: alarm_topic in [t["TopicArn"] for t in sns.list_topics()["Topics"]], 120,
+             "the installation's alarm topic")
     sns.subscribe(TopicArn=alarm_topic, Protocol="http", Endpoint=hook.url)
     sns.confirm_subscription(TopicArn=alarm_topic, Token=hook.next("SubscriptionConfirmation")["Token"])
 
