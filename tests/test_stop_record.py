@@ -121,15 +121,21 @@ async def _die_after_sigterm(root: Path, spec: NodeSpec) -> None:
         await asyncio.sleep(0.01)
 
 
+async def _started(root, nodes, specs: dict) -> LocalProcessPlacement:
+    """The ensemble running on `specs`, every node serving, as the first control plane left it."""
+    placement = LocalProcessPlacement(root)
+    for node in nodes:
+        await placement.apply(specs[node.name])
+    await _wait_serving(nodes)
+    return placement
+
+
 def test_a_roll_restarts_the_node_a_dead_control_plane_was_stopping_first(tmp_path):
     nodes, old, new = _ensemble(tmp_path)
     root = tmp_path / "nodes"
 
     async def scenario():
-        first = LocalProcessPlacement(root)
-        for node in nodes:
-            await first.apply(old[node.name])
-        await _wait_serving(nodes)
+        await _started(root, nodes, old)
         with DownWatch(nodes) as watch:
             # The roll of nodes 1 and 2 had begun with node 2; its control plane died after the SIGTERM.
             await _die_after_sigterm(root, new[nodes[1].name])
@@ -175,10 +181,7 @@ def test_the_next_pass_starts_a_stopping_node_on_its_desired_spec_before_anythin
     root = tmp_path / "nodes"
 
     async def scenario():
-        first = LocalProcessPlacement(root)
-        for node in nodes:
-            await first.apply(old[node.name])
-        await _wait_serving(nodes)
+        first = await _started(root, nodes, old)
         pids = {n.name: (await first.observe(n.name)).pid for n in nodes}
         await _die_after_sigterm(root, new[nodes[1].name])
         successor = LocalProcessPlacement(root)
